@@ -1,0 +1,79 @@
+"""The `pwd-git` / `git pwd` command line: a thin click layer over the library API.
+
+Each verb lives in its own module under `pwd_git/commands/`. This module only wires them
+up and turns errors into one clear line and an exit code (tracebacks only with --debug).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from pwd_git import __version__
+from pwd_git.commands import COMMANDS
+from pwd_git.errors import EXIT_USAGE, PwdError
+
+HELP = """Programming with Data, git-native: fine-tune language models on a domain's knowledge
+the way you build software.
+
+\b
+  knowledge base (YAML in git)   = source code
+  git pwd build                  = compile data: KB -> training shards + benchmark
+  git pwd train                  = compile the model
+  git pwd test                   = run the benchmark as unit tests (results in git notes)
+  git pwd diagnose / patch       = debug: trace failures to KB nodes, write data patches
+  git pwd bisect                 = find the data commit that broke the model
+
+Start with `git pwd init --template example demo && cd demo && git pwd validate`.
+Run `git pwd VERB --help` for any verb. Exit codes: 0 ok, 1 check failed, 2 usage error.
+"""
+
+
+@click.group(help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="pwd-git")
+@click.option("--debug", is_flag=True, envvar="PWD_GIT_DEBUG", help="Show full tracebacks on errors.")
+@click.option("-C", "directory", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Run as if started in DIR (like `git -C`).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, directory: str | None) -> None:
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    if directory:
+        if not os.path.isdir(directory):
+            raise PwdError(f"cannot change to {directory!r}: no such directory")
+        os.chdir(directory)
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `pwd-git`, `git-pwd` and `python -m pwd_git`."""
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv or bool(os.environ.get("PWD_GIT_DEBUG"))
+    try:
+        code = cli.main(args=argv, prog_name="git pwd", standalone_mode=False)
+    except PwdError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(exc.render(), err=True)
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        code = 130
+    except BrokenPipeError:
+        code = 0
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc}\n  hint: rerun with --debug for a traceback and "
+                   "report it", err=True)
+        code = EXIT_USAGE + 1
+    sys.exit(code if isinstance(code, int) else 0)

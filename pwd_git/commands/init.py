@@ -1,0 +1,24 @@
+"""`git pwd init`: scaffold a domain repo from a template."""
+
+from __future__ import annotations
+
+import click
+
+from pwd_git.resources import template_names
+from pwd_git.scaffold import init_domain
+
+
+@click.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("-t", "--template", default="minimal", show_default=True, metavar="NAME",
+              help=f"Domain scaffold: {', '.join(template_names())}. 'example' is a complete cell-biology KB.")
+def init(directory: str, template: str) -> None:
+    """Create a domain repo in DIRECTORY (default: here).
+
+    Runs `git init` when needed and writes pwd.yaml, concepts/, chains/, patches/,
+    a .pre-commit-config.yaml that validates the KB on every commit, and a
+    .gitattributes marking shards/ as generated. Nothing is committed.
+    """
+    written = init_domain(directory, template)
+    click.echo(f"Created {template} domain in {click.format_filename(directory)} ({len(written)} files).")
+    click.echo("Next: git pwd validate  &&  git add -A && git commit -m 'Initial KB'")

@@ -1,0 +1,130 @@
+"""Git plumbing, in one place: every call the tool makes to git goes through here.
+
+We drive the git CLI (not a library) because it is what users have, it is fast for batch
+reads (`cat-file --batch`), and it honours their config, hooks and credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pwd_git.errors import PwdError
+
+
+class GitError(PwdError):
+    """A git command failed."""
+
+
+def run_git(args: list[str], cwd: str | Path, *, input: bytes | None = None, check: bool = True,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run `git ARGS` in `cwd`; raise GitError with git's own message on failure."""
+    full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
+    proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, env=full_env)
+    if check and proc.returncode != 0:
+        detail = proc.stderr.decode(errors="replace").strip() or proc.stdout.decode(errors="replace").strip()
+        raise GitError(f"git {' '.join(args[:2])} failed: {detail}")
+    return proc
+
+
+def git_text(args: list[str], cwd: str | Path, **kwargs) -> str:
+    return run_git(args, cwd, **kwargs).stdout.decode().strip()
+
+
+def hash_blob(data: bytes) -> str:
+    """The OID git gives `data` as a blob (SHA-1 repositories), without spawning git."""
+    h = hashlib.sha1(b"blob %d\0" % len(data))
+    h.update(data)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    oid: str
+    path: str  # relative to the tree that was listed
+
+
+@dataclass(frozen=True)
+class Repo:
+    """A git work tree: its top level and its git dir (absolute paths)."""
+
+    top: Path
+    git_dir: Path
+
+    @classmethod
+    def discover(cls, start: str | Path) -> Repo:
+        start = Path(start).resolve()
+        probe = start if start.is_dir() else start.parent
+        if not probe.exists():
+            raise PwdError(f"no such directory: {start}")
+        proc = run_git(["rev-parse", "--show-toplevel", "--absolute-git-dir"], probe, check=False)
+        if proc.returncode != 0:
+            raise PwdError(
+                f"not a git repository: {probe}",
+                hint="a domain is a git repo; create one with `git pwd init` (or `git init`) first",
+            )
+        top, git_dir = proc.stdout.decode().splitlines()
+        return cls(Path(top), Path(git_dir))
+
+    def git(self, *args: str, **kwargs) -> str:
+        return git_text(list(args), self.top, **kwargs)
+
+    def resolve(self, rev: str) -> str:
+        """Commit OID for `rev`, or a clear error."""
+        proc = run_git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], self.top, check=False)
+        if proc.returncode != 0:
+            raise PwdError(f"unknown revision: {rev!r}", hint="give a commit, branch or tag that exists (see `git log`)")
+        return proc.stdout.decode().strip()
+
+    def tree_oid(self, rev: str, prefix: str = "") -> str | None:
+        """OID of the tree at `rev:prefix`, None when that path does not exist there."""
+        spec = f"{rev}:{prefix}" if prefix else f"{rev}^{{tree}}"
+        proc = run_git(["rev-parse", "--verify", "--quiet", spec], self.top, check=False)
+        return proc.stdout.decode().strip() or None
+
+    def ls_tree(self, tree_ish: str) -> list[TreeEntry]:
+        """Every blob under `tree_ish`, recursively, paths relative to it."""
+        out = run_git(["ls-tree", "-r", "-z", "--full-tree", tree_ish], self.top).stdout
+        entries = []
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, path = record.split(b"\t", 1)
+            mode, kind, oid = meta.decode().split(" ")
+            if kind == "blob":
+                entries.append(TreeEntry(mode, oid, path.decode()))
+        return entries
+
+    def read_blobs(self, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """Contents of many blobs through one `git cat-file --batch` process."""
+        oids = list(oids)
+        if not oids:
+            return
+        proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.top, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE)
+        assert proc.stdin and proc.stdout
+        try:
+            proc.stdin.write("".join(f"{oid}\n" for oid in oids).encode())
+            proc.stdin.close()
+            for oid in oids:
+                header = proc.stdout.readline().split()
+                if len(header) < 3:
+                    raise GitError(f"object {oid} is missing from the repository")
+                size = int(header[2])
+                data = proc.stdout.read(size)
+                proc.stdout.read(1)  # trailing newline
+                yield oid, data
+        finally:
+            proc.stdout.close()
+            proc.wait()
+
+    def pwd_dir(self) -> Path:
+        """Where the tool keeps per-repo state (.git/pwd): caches, queue, logs."""
+        path = self.git_dir / "pwd"
+        path.mkdir(parents=True, exist_ok=True)
+        return path

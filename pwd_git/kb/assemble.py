@@ -1,0 +1,129 @@
+"""Parsed records -> one KB, plus every diagnostic (file-local ones and cross-file checks)."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from pwd_git.kb.checks import check_kb
+from pwd_git.kb.diagnostics import ERROR, Diagnostic
+from pwd_git.kb.model import KB, Chain, Concept, HandItem, Loc, PatchExample, Statement, statement_id
+
+
+def assemble(records: dict[str, tuple[str, dict]]) -> tuple[KB, list[Diagnostic]]:
+    """Build the KB from {path: (oid, record)}; nodes with schema errors are kept when usable,
+    so one typo does not cascade into dozens of 'missing concept' errors elsewhere."""
+    diags = [Diagnostic(path, line, col, ERROR, code, msg, jp)
+             for path, (_, rec) in records.items() for line, col, code, msg, jp in rec["diags"]]
+    config_rec = records.get("pwd.yaml")
+    if config_rec is None:
+        diags.append(Diagnostic("pwd.yaml", 1, 1, ERROR, "missing-config", "pwd.yaml is missing"))
+    config = (config_rec[1]["data"] if config_rec else None) or {}
+    kb = KB(config=config if isinstance(config, dict) else {})
+    kb.files = {path: oid for path, (oid, _) in sorted(records.items())}
+    id_owner: dict[str, Loc] = {}
+
+    def claim(node_id: str, loc: Loc) -> bool:
+        first = id_owner.get(node_id)
+        if first:
+            diags.append(Diagnostic(loc.path, loc.line, loc.col, ERROR, "duplicate-id",
+                                    f"id {node_id!r} is already used by {first.path}:{first.line}; ids are unique across the KB"))
+            return False
+        id_owner[node_id] = loc
+        return True
+
+    for path in sorted(records):
+        _, rec = records[path]
+        data, pos = rec["data"], rec["pos"]
+        if not isinstance(data, dict):
+            continue
+        top = path.split("/", 1)[0]
+        if top == "concepts":
+            _add_concept(kb, path, data, pos, diags, claim)
+        elif top == "chains":
+            _add_chain(kb, path, data, pos, diags, claim)
+        elif top == "patches":
+            _add_patch(kb, path, data, pos)
+    diags.extend(check_kb(kb))
+    return kb, sorted(set(diags))
+
+
+def _loc(path: str, pos: dict, *keys) -> Loc:
+    line, col = pos.get(tuple(keys)) or pos.get(("key", *keys[:1])) or pos.get(()) or (1, 1)
+    return Loc(path, line, col)
+
+
+def _stem_matches(path: str, node_id: str, pos: dict, diags: list[Diagnostic]) -> None:
+    stem = PurePosixPath(path).stem
+    if stem != node_id:
+        loc = _loc(path, pos, "id")
+        diags.append(Diagnostic(path, loc.line, loc.col, ERROR, "id-mismatch",
+                                f"id {node_id!r} must equal the file stem {stem!r}; rename the file or the id"))
+
+
+def _strs(value) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _add_concept(kb: KB, path: str, data: dict, pos: dict, diags: list[Diagnostic], claim) -> None:
+    cid = data.get("id")
+    if not isinstance(cid, str):
+        return
+    _stem_matches(path, cid, pos, diags)
+    loc = _loc(path, pos, "id")
+    if not claim(cid, loc):
+        return
+    concept = Concept(cid, str(data.get("term", cid)), str(data.get("type", "")), str(data.get("definition", "")),
+                      _strs(data.get("aliases")), loc, source=data.get("source"))
+    kb.concepts[cid] = concept
+    relations = data.get("relations")
+    for i, rel in enumerate(relations if isinstance(relations, list) else []):
+        if not isinstance(rel, dict) or not isinstance(rel.get("predicate"), str):
+            continue
+        obj, value = rel.get("object"), rel.get("value")
+        if (obj is None) == (value is None):
+            continue  # the schema already reported it
+        target = obj if obj is not None else value
+        sid = rel.get("id") if isinstance(rel.get("id"), str) else statement_id(cid, rel["predicate"], target)
+        sloc = _loc(path, pos, "relations", i)
+        if sid in kb.statements:
+            first = kb.statements[sid].loc
+            diags.append(Diagnostic(path, sloc.line, sloc.col, ERROR, "duplicate-statement",
+                                    f"statement {sid!r} is already stated at {first}; remove one"))
+            continue
+        kb.statements[sid] = Statement(sid, cid, rel["predicate"], str(obj) if obj is not None else None,
+                                       str(value) if value is not None else None,
+                                       rel.get("text") if isinstance(rel.get("text"), str) else None, sloc,
+                                       source=rel.get("source"))
+        concept.statements.append(sid)
+
+
+def _add_chain(kb: KB, path: str, data: dict, pos: dict, diags: list[Diagnostic], claim) -> None:
+    chid = data.get("id")
+    if not isinstance(chid, str):
+        return
+    _stem_matches(path, chid, pos, diags)
+    loc = _loc(path, pos, "id")
+    if not claim(chid, loc):
+        return
+    steps = _strs(data.get("steps"))
+    items = []
+    for i, item in enumerate(data.get("items") if isinstance(data.get("items"), list) else []):
+        if isinstance(item, dict) and isinstance(item.get("choices"), list) and isinstance(item.get("answer"), int):
+            items.append(HandItem(str(item.get("question", "")), _strs(item["choices"]), item["answer"],
+                                  _loc(path, pos, "items", i)))
+    kb.chains[chid] = Chain(chid, str(data.get("title", chid)), str(data.get("split", "test")), steps,
+                            [_loc(path, pos, "steps", i) for i in range(len(steps))], loc,
+                            _strs(data.get("preconditions")), _strs(data.get("negative_constraints")), items)
+
+
+def _add_patch(kb: KB, path: str, data: dict, pos: dict) -> None:
+    examples = data.get("examples")
+    for i, ex in enumerate(examples if isinstance(examples, list) else []):
+        if not isinstance(ex, dict) or not isinstance(ex.get("messages"), list):
+            continue
+        traces = ex.get("traces") if isinstance(ex.get("traces"), dict) else {}
+        messages = [m for m in ex["messages"] if isinstance(m, dict)]
+        kb.patches.append(PatchExample(_strs(traces.get("concepts")), _strs(traces.get("statements")),
+                                       traces.get("chain") if isinstance(traces.get("chain"), str) else None,
+                                       messages, _loc(path, pos, "examples", i),
+                                       ex.get("kind") if isinstance(ex.get("kind"), str) else None))

@@ -1,0 +1,119 @@
+"""The in-memory knowledge base: L1 concepts, L2 statements, L3 chains, config, patches.
+
+Everything downstream (build, diagnose, patch, bisect) reads this model; each node keeps
+the `path:line` it came from so that any failure can be reported like a compiler error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slug(text: object) -> str:
+    """Lower-case, runs of other characters collapsed to '-': the id form of a phrase."""
+    return _SLUG.sub("-", str(text).lower()).strip("-") or "x"
+
+
+def statement_id(subject: str, predicate: str, target: object) -> str:
+    """Content-derived statement id: stable under reordering of relations."""
+    return f"{subject}.{slug(predicate)}.{slug(target)}"
+
+
+@dataclass(frozen=True)
+class Loc:
+    path: str  # relative to the KB root, '/'-separated
+    line: int
+    col: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass
+class Statement:
+    id: str
+    subject: str
+    predicate: str
+    object: str | None
+    value: str | None
+    text: str | None
+    loc: Loc
+    source: dict | None = None
+
+    @property
+    def target(self) -> str:
+        """The object concept id, or the literal value."""
+        return self.object if self.object is not None else str(self.value)
+
+
+@dataclass
+class Concept:
+    id: str
+    term: str
+    type: str
+    definition: str
+    aliases: list[str]
+    loc: Loc
+    statements: list[str] = field(default_factory=list)  # ids of outgoing statements, file order
+    source: dict | None = None
+
+
+@dataclass
+class HandItem:
+    """A hand-written multiple-choice question on a chain: an independent unit test."""
+
+    question: str
+    choices: list[str]
+    answer: int
+    loc: Loc
+
+
+@dataclass
+class Chain:
+    id: str
+    title: str
+    split: str
+    steps: list[str]
+    step_locs: list[Loc]
+    loc: Loc
+    preconditions: list[str] = field(default_factory=list)
+    negative_constraints: list[str] = field(default_factory=list)
+    items: list[HandItem] = field(default_factory=list)
+
+
+@dataclass
+class PatchExample:
+    concepts: list[str]
+    statements: list[str]
+    chain: str | None
+    messages: list[dict]
+    loc: Loc
+    kind: str | None = None
+
+
+@dataclass
+class KB:
+    """One revision (or the working tree) of a domain's knowledge base."""
+
+    config: dict
+    concepts: dict[str, Concept] = field(default_factory=dict)
+    statements: dict[str, Statement] = field(default_factory=dict)
+    chains: dict[str, Chain] = field(default_factory=dict)
+    patches: list[PatchExample] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # path -> blob OID
+
+    def predicate_is_functional(self, predicate: str) -> bool:
+        decl = (self.config.get("predicates") or {}).get(predicate) or {}
+        return bool(decl.get("functional"))
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "concepts": len(self.concepts),
+            "statements": len(self.statements),
+            "chains": len(self.chains),
+            "test_chains": sum(c.split == "test" for c in self.chains.values()),
+            "patch_examples": len(self.patches),
+        }
