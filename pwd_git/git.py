@@ -128,3 +128,30 @@ class Repo:
         path = self.git_dir / "pwd"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def tree_oid_of(files: dict[str, str]) -> str:
+    """The OID git would give a tree holding `files` ({'a/b.yaml': blob_oid}, mode 100644).
+
+    Lets us name "the KB tree" identically for the working tree and any commit, without
+    writing objects or touching the index.
+    """
+    root: dict = {}
+    for path, oid in files.items():
+        node = root
+        *dirs, name = path.split("/")
+        for d in dirs:
+            node = node.setdefault(d, {})
+        node[name] = oid
+    return _tree_oid(root)
+
+
+def _tree_oid(node: dict) -> str:
+    entries = []
+    for name, child in node.items():
+        if isinstance(child, dict):
+            entries.append((name + "/", b"40000 " + name.encode() + b"\0" + bytes.fromhex(_tree_oid(child))))
+        else:
+            entries.append((name, b"100644 " + name.encode() + b"\0" + bytes.fromhex(child)))
+    body = b"".join(entry for _, entry in sorted(entries))
+    return hashlib.sha1(b"tree %d\0" % len(body) + body).hexdigest()
