@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 
 from pwd_git.errors import PwdError
-from pwd_git.git import run_git
+from pwd_git.git import Repo, run_git
+from pwd_git.gitconfig import configure_diff_driver
 from pwd_git.kb.model import slug
 from pwd_git.resources import template_names, templates_dir
 
@@ -50,6 +51,7 @@ def init_domain(target: str | Path, template: str = "minimal") -> list[Path]:
                 data = data.replace(NAME_PLACEHOLDER.encode(), slug(target.name).encode())
             dest.write_bytes(data)
             written.append(dest)
+        configure_diff_driver(Repo.discover(target))
     except BaseException:
         for path in reversed(written):
             path.unlink(missing_ok=True)

@@ -1,7 +1,10 @@
 """One module per CLI verb; each defines a click command and calls the library API."""
 
 from pwd_git.commands.build import build
+from pwd_git.commands.diff import diff
 from pwd_git.commands.init import init
+from pwd_git.commands.status import status
+from pwd_git.commands.textconv import textconv
 from pwd_git.commands.validate import validate
 
-COMMANDS = [init, validate, build]
+COMMANDS = [init, validate, build, diff, status, textconv]

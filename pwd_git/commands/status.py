@@ -1,0 +1,43 @@
+"""`git pwd status`: the state of the domain at a glance."""
+
+from __future__ import annotations
+
+import click
+
+from pwd_git.build.shards import SHARDS_DIR, check
+from pwd_git.errors import DataError
+from pwd_git.kb.loader import Domain
+from pwd_git.kb.validate import validate
+from pwd_git.output import echo_json, format_option
+
+
+@click.command()
+@format_option("json")
+def status(fmt: str) -> None:
+    """KB size, validation state, whether shards/ is fresh, and the last build key."""
+    domain = Domain.find(".")
+    report = validate(domain)
+    info = {"domain": report.kb.config.get("name"), "root": str(domain.root), "kb": report.kb.summary(),
+            "errors": len(report.errors), "warnings": len(report.warnings)}
+    try:
+        fresh = check(domain)
+        info.update(shards="fresh" if fresh.fresh else "stale", stale_reasons=fresh.reasons,
+                    build_key=(fresh.manifest or {}).get("build_key"), current_key=fresh.key.key)
+    except DataError:
+        info.update(shards="unknown (KB does not validate)", stale_reasons=[], build_key=None, current_key=None)
+    if fmt == "json":
+        echo_json(info)
+        return
+    kb = info["kb"]
+    click.echo(f"domain {info['domain']} at {domain.root}")
+    click.echo(f"  KB: {kb['concepts']} concepts, {kb['statements']} statements, {kb['chains']} chains "
+               f"({kb['test_chains']} test), {kb['patch_examples']} patch examples")
+    click.echo(f"  validate: {info['errors']} error(s), {info['warnings']} warning(s)")
+    state = info["shards"]
+    color = "green" if state == "fresh" else "yellow"
+    click.echo(f"  {SHARDS_DIR}/: {click.style(state, fg=color)}"
+               + (f" (last build {info['build_key'][:12]})" if info["build_key"] else ""))
+    for reason in info["stale_reasons"]:
+        click.echo(f"    - {reason}")
+    if state == "stale":
+        click.echo("    run `git pwd build` and commit shards/")

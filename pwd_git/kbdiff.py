@@ -1,0 +1,117 @@
+"""Semantic diff of two KB revisions: nodes added/removed/changed, field-level unified
+diffs, per-concept training-record deltas and benchmark items added or removed."""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from dataclasses import dataclass, field
+
+from pwd_git.build.generate import generate
+from pwd_git.kb.loader import Domain, load_revision, load_worktree
+from pwd_git.kb.model import KB
+
+
+@dataclass
+class NodeChange:
+    kind: str  # concept | statement | chain
+    id: str
+    change: str  # added | removed | changed
+    location: str
+    diff: str = ""  # unified diff of the node's fields, for changes
+
+
+@dataclass
+class KBDiff:
+    old: str
+    new: str
+    nodes: list[NodeChange] = field(default_factory=list)
+    train_deltas: dict[str, int] = field(default_factory=dict)  # concept -> records new - old
+    bench_added: list[dict] = field(default_factory=list)
+    bench_removed: list[dict] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.nodes or self.train_deltas or self.bench_added or self.bench_removed)
+
+    def as_dict(self) -> dict:
+        return {"old": self.old, "new": self.new,
+                "nodes": [vars(n) for n in self.nodes], "train_deltas": self.train_deltas,
+                "bench_added": [_brief(i) for i in self.bench_added],
+                "bench_removed": [_brief(i) for i in self.bench_removed]}
+
+
+def _brief(item: dict) -> dict:
+    return {"id": item["id"], "level": item["level"], "template": item["template"], "question": item["question"],
+            "source": item["source"]}
+
+
+def _render(node: object, fields: tuple[str, ...]) -> list[str]:
+    lines = []
+    for name in fields:
+        value = getattr(node, name)
+        if isinstance(value, list) and value:
+            lines.append(f"{name}:")
+            lines.extend(f"  - {v}" for v in value)
+        elif value not in (None, "", {}, []):
+            lines.append(f"{name}: {value}")
+    return lines
+
+
+_FIELDS = {
+    "concept": ("term", "type", "aliases", "definition", "source", "statements"),
+    "statement": ("subject", "predicate", "object", "value", "text", "source"),
+    "chain": ("title", "split", "steps", "preconditions", "negative_constraints"),
+}
+
+
+def _compare(kind: str, old: dict, new: dict, old_name: str, new_name: str) -> list[NodeChange]:
+    out = []
+    for node_id in sorted(old.keys() | new.keys()):
+        a, b = old.get(node_id), new.get(node_id)
+        if a is None:
+            out.append(NodeChange(kind, node_id, "added", str(b.loc)))
+        elif b is None:
+            out.append(NodeChange(kind, node_id, "removed", str(a.loc)))
+        else:
+            before, after = _render(a, _FIELDS[kind]), _render(b, _FIELDS[kind])
+            if kind == "chain":
+                before += [f"item: {i.question} {i.choices} {i.answer}" for i in a.items]
+                after += [f"item: {i.question} {i.choices} {i.answer}" for i in b.items]
+            if before != after:
+                diff = "\n".join(difflib.unified_diff(before, after, f"{old_name}:{a.loc.path}", f"{new_name}:{b.loc.path}",
+                                                      lineterm=""))
+                out.append(NodeChange(kind, node_id, "changed", str(b.loc), diff))
+    return out
+
+
+def diff_kbs(old: KB, new: KB, old_name: str, new_name: str) -> KBDiff:
+    result = KBDiff(old_name, new_name)
+    result.nodes = (_compare("concept", old.concepts, new.concepts, old_name, new_name)
+                    + _compare("statement", old.statements, new.statements, old_name, new_name)
+                    + _compare("chain", old.chains, new.chains, old_name, new_name))
+    seed_old = int((old.config.get("build") or {}).get("seed", 0))
+    seed_new = int((new.config.get("build") or {}).get("seed", 0))
+    out_old, out_new = generate(old, seed_old), generate(new, seed_new)
+    counts = []
+    for out in (out_old, out_new):
+        c: Counter[str] = Counter()
+        for records in out.train.values():
+            for rec in records:
+                c.update(rec["traces"]["concepts"])
+        counts.append(c)
+    result.train_deltas = {cid: counts[1][cid] - counts[0][cid] for cid in sorted(counts[0].keys() | counts[1].keys())
+                           if counts[1][cid] != counts[0][cid]}
+    bench_old = {i["id"]: i for items in out_old.bench.values() for i in items}
+    bench_new = {i["id"]: i for items in out_new.bench.values() for i in items}
+    result.bench_added = [bench_new[k] for k in sorted(bench_new.keys() - bench_old.keys())]
+    result.bench_removed = [bench_old[k] for k in sorted(bench_old.keys() - bench_new.keys())]
+    return result
+
+
+def diff_revisions(domain: Domain, old_rev: str, new_rev: str | None) -> KBDiff:
+    """Diff `old_rev` against `new_rev`, or against the working tree when `new_rev` is None.
+    Invalid KBs are diffed as far as they load (a diff is how you find what broke)."""
+    old, _ = load_revision(domain, old_rev)
+    new, _ = load_revision(domain, new_rev) if new_rev else load_worktree(domain)
+    return diff_kbs(old, new, old_rev, new_rev or "worktree")
