@@ -1,0 +1,1 @@
+"""The data compiler: KB -> training shards + benchmark (see shards.build)."""
