@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from pwd_git.build.generate import generate
+from pwd_git.errors import DataError
 from pwd_git.kb.loader import Domain, load_revision, load_worktree
 from pwd_git.kb.model import KB
 
@@ -29,6 +30,7 @@ class KBDiff:
     train_deltas: dict[str, int] = field(default_factory=dict)  # concept -> records new - old
     bench_added: list[dict] = field(default_factory=list)
     bench_removed: list[dict] = field(default_factory=list)
+    data_skipped: str | None = None  # why training/benchmark deltas could not be computed
 
     @property
     def empty(self) -> bool:
@@ -38,7 +40,7 @@ class KBDiff:
         return {"old": self.old, "new": self.new,
                 "nodes": [vars(n) for n in self.nodes], "train_deltas": self.train_deltas,
                 "bench_added": [_brief(i) for i in self.bench_added],
-                "bench_removed": [_brief(i) for i in self.bench_removed]}
+                "bench_removed": [_brief(i) for i in self.bench_removed], "data_skipped": self.data_skipped}
 
 
 def _brief(item: dict) -> dict:
@@ -85,14 +87,23 @@ def _compare(kind: str, old: dict, new: dict, old_name: str, new_name: str) -> l
     return out
 
 
-def diff_kbs(old: KB, new: KB, old_name: str, new_name: str) -> KBDiff:
+def diff_kbs(old: KB, new: KB, old_name: str, new_name: str, *, invalid: str | None = None) -> KBDiff:
+    """`invalid` names a side that does not validate: its nodes are diffed, but no training
+    records or benchmark items can be generated from it."""
     result = KBDiff(old_name, new_name)
     result.nodes = (_compare("concept", old.concepts, new.concepts, old_name, new_name)
                     + _compare("statement", old.statements, new.statements, old_name, new_name)
                     + _compare("chain", old.chains, new.chains, old_name, new_name))
-    seed_old = int((old.config.get("build") or {}).get("seed", 0))
-    seed_new = int((new.config.get("build") or {}).get("seed", 0))
-    out_old, out_new = generate(old, seed_old), generate(new, seed_new)
+    if invalid:
+        result.data_skipped = f"the KB at {invalid} does not validate; run `git pwd validate`"
+        return result
+    try:
+        seed_old = int((old.config.get("build") or {}).get("seed", 0))
+        seed_new = int((new.config.get("build") or {}).get("seed", 0))
+        out_old, out_new = generate(old, seed_old), generate(new, seed_new)
+    except DataError as exc:  # e.g. a test chain without valid distractors
+        result.data_skipped = f"the KB does not build: {exc.message}"
+        return result
     counts = []
     for out in (out_old, out_new):
         c: Counter[str] = Counter()
@@ -112,6 +123,9 @@ def diff_kbs(old: KB, new: KB, old_name: str, new_name: str) -> KBDiff:
 def diff_revisions(domain: Domain, old_rev: str, new_rev: str | None) -> KBDiff:
     """Diff `old_rev` against `new_rev`, or against the working tree when `new_rev` is None.
     Invalid KBs are diffed as far as they load (a diff is how you find what broke)."""
-    old, _ = load_revision(domain, old_rev)
-    new, _ = load_revision(domain, new_rev) if new_rev else load_worktree(domain)
-    return diff_kbs(old, new, old_rev, new_rev or "worktree")
+    old, old_diags = load_revision(domain, old_rev)
+    new, new_diags = load_revision(domain, new_rev) if new_rev else load_worktree(domain)
+    new_name = new_rev or "worktree"
+    bad = [name for name, diags in ((old_rev, old_diags), (new_name, new_diags))
+           if any(d.severity == "error" for d in diags)]
+    return diff_kbs(old, new, old_rev, new_name, invalid=" and ".join(bad) or None)

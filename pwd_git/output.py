@@ -15,3 +15,33 @@ def format_option(*choices: str):
 
 def echo_json(data: object) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+class StepProgress:
+    """A progress bar with loss and ETA for training (stderr, only on a terminal)."""
+
+    def __init__(self, enabled: bool, desc: str = "train"):
+        self.enabled, self.desc, self.bar = enabled, desc, None
+
+    def __call__(self, step: int, total: int, loss: float) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.desc, unit="step", leave=False, dynamic_ncols=True)
+        self.bar.update(step - self.bar.n)
+        self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def log_to_stderr(enabled: bool):
+    def log(message: str) -> None:
+        if enabled:
+            click.echo(message, err=True)
+
+    return log

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from pwd_git import notes
 from pwd_git.errors import PwdError
 from pwd_git.git import Repo, run_git
 from pwd_git.gitconfig import configure_diff_driver
@@ -51,7 +52,9 @@ def init_domain(target: str | Path, template: str = "minimal") -> list[Path]:
                 data = data.replace(NAME_PLACEHOLDER.encode(), slug(target.name).encode())
             dest.write_bytes(data)
             written.append(dest)
-        configure_diff_driver(Repo.discover(target))
+        repo = Repo.discover(target)
+        configure_diff_driver(repo)
+        notes.setup(repo, remote=None)
     except BaseException:
         for path in reversed(written):
             path.unlink(missing_ok=True)

@@ -32,15 +32,15 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def _grams(tokens: list[str], n: int) -> set[int]:
-    return {hash(tuple(tokens[i:i + n])) for i in range(len(tokens) - n + 1)}
+def _grams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
+    return set(zip(*[tokens[i:] for i in range(n)], strict=False)) if len(tokens) >= n else set()
 
 
 def find_leaks(bench: list[dict], train: list[dict], *, ngram: int = 8, near_duplicate: float = 0.8,
                limit: int = 20) -> list[Leak]:
     """Leaks between benchmark questions and training texts (each message checked separately)."""
-    long_index: dict[int, list[int]] = defaultdict(list)
-    shingle_index: dict[int, list[int]] = defaultdict(list)
+    long_index: dict[tuple, list[int]] = defaultdict(list)
+    shingle_index: dict[tuple, list[int]] = defaultdict(list)
     shingle_counts, exact = [], {}
     for i, item in enumerate(bench):
         tokens = words(item["question"])
@@ -51,10 +51,20 @@ def find_leaks(bench: list[dict], train: list[dict], *, ngram: int = 8, near_dup
         for g in shingles:
             shingle_index[g].append(i)
         exact.setdefault(" ".join(tokens), i)
+    # A shared n-gram (n >= SHINGLE) contains shared shingles, so a message without any shingle
+    # in the index can only leak as an exact duplicate: most training text stops at that test.
+    gated = ngram >= SHINGLE
+    shingle_keys = shingle_index.keys()
     leaks: dict[tuple[int, str], Leak] = {}
     for rec in train:
         for message in rec["messages"]:
             tokens = words(message["content"])
+            shingles = _grams(tokens, SHINGLE)
+            if gated and shingle_keys.isdisjoint(shingles):
+                same = exact.get(" ".join(tokens)) if len(tokens) < SHINGLE else None
+                if same is not None:
+                    leaks.setdefault((same, rec["id"]), _leak(bench[same], rec, "is a near-duplicate of"))
+                continue
             hits: set[int] = set()
             for g in _grams(tokens, ngram):
                 hits.update(long_index.get(g, ()))
@@ -64,7 +74,7 @@ def find_leaks(bench: list[dict], train: list[dict], *, ngram: int = 8, near_dup
             if same is not None:
                 leaks.setdefault((same, rec["id"]), _leak(bench[same], rec, "is a near-duplicate of"))
             overlap: dict[int, int] = defaultdict(int)
-            for g in _grams(tokens, SHINGLE):
+            for g in shingles:
                 for i in shingle_index.get(g, ()):
                     overlap[i] += 1
             for i, count in overlap.items():

@@ -8,6 +8,7 @@ which is what makes a failing benchmark item traceable to the YAML that taught i
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,13 +22,37 @@ GENERATOR_VERSION = "1"
 N_CHOICES = 4
 
 
+_ID_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # = json.dumps(.., sort_keys, ensure_ascii=False)
+
+
 def content_id(payload: object) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+    return hashlib.sha256(_ID_ENCODER.encode(payload).encode()).hexdigest()[:16]
+
+
+def _digests(seed: int, key: str, candidates: list[str]) -> list[bytes]:
+    """sha256(f"{seed}\0{key}\0{c}") of each candidate: the sort key of `_rank`."""
+    prefix, sha256 = f"{seed}\0{key}\0".encode(), hashlib.sha256
+    return [sha256(prefix + c.encode()).digest() for c in candidates]
 
 
 def _rank(seed: int, key: str, candidates) -> list[str]:
     """A deterministic pseudo-random order of `candidates`, different per item key."""
-    return sorted(candidates, key=lambda c: hashlib.sha256(f"{seed}\0{key}\0{c}".encode()).digest())
+    candidates = list(candidates)
+    digests = _digests(seed, key, candidates)
+    return [candidates[i] for i in sorted(range(len(candidates)), key=digests.__getitem__)]
+
+
+def _first(seed: int, key: str, candidates: list[str], k: int, skip=None) -> list[str]:
+    """`_rank(seed, key, [c for c in candidates if not skip(c)])[:k]` without filtering or sorting
+    the whole pool: one hash per candidate, then a heap. Distractor picking is the build's hot loop."""
+    heap = list(zip(_digests(seed, key, candidates), range(len(candidates)), strict=True))
+    heapq.heapify(heap)
+    out: list[str] = []
+    while heap and len(out) < k:
+        c = candidates[heapq.heappop(heap)[1]]
+        if skip is None or not skip(c):
+            out.append(c)
+    return out
 
 
 @dataclass
@@ -48,6 +73,9 @@ class Generator:
             self.targets[(st.subject, st.predicate)].add(st.target)
             if st.value is not None:
                 self.values_by_predicate[st.predicate].add(st.value)
+        self._sorted_values = {p: sorted(vs) for p, vs in self.values_by_predicate.items()}
+        self._all_values = sorted({v for vs in self.values_by_predicate.values() for v in vs})
+        self._all_ids = sorted(kb.concepts)
 
     # -- helpers ------------------------------------------------------------------------
     def term(self, cid: str) -> str:
@@ -60,16 +88,17 @@ class Generator:
                       answer_type: str | None, strict: bool) -> tuple[list[str], bool]:
         """Distractor ids (or values): same type first, never a true answer. Returns (ids, used_fallback)."""
         if not answer_is_concept:
-            pool = sorted(self.values_by_predicate[predicate] - true_targets)
-            if len(pool) < N_CHOICES - 1:
-                pool += sorted({v for vs in self.values_by_predicate.values() for v in vs} - true_targets - set(pool))
-            return _rank(self.seed, key, pool)[: N_CHOICES - 1], False
-        same = [c for c in self.by_type[answer_type] if c not in true_targets and c != st_subject]
-        picked = _rank(self.seed, key, same)[: N_CHOICES - 1]
+            pool = [v for v in self._sorted_values.get(predicate, ()) if v not in true_targets]
+            if len(pool) < N_CHOICES - 1 and not strict:  # strict (L3): only values of the same predicate
+                in_pool = set(pool)
+                pool += [v for v in self._all_values if v not in true_targets and v not in in_pool]
+            return _first(self.seed, key, pool, N_CHOICES - 1), False
+        picked = _first(self.seed, key, self.by_type[answer_type], N_CHOICES - 1,
+                        lambda c: c in true_targets or c == st_subject)
         if len(picked) == N_CHOICES - 1 or strict:
             return picked, False
-        others = [c for c in sorted(self.kb.concepts) if c not in true_targets and c not in picked and c != st_subject]
-        return picked + _rank(self.seed, key, others)[: N_CHOICES - 1 - len(picked)], True
+        others = [c for c in self._all_ids if c not in true_targets and c not in picked and c != st_subject]
+        return picked + _first(self.seed, key, others, N_CHOICES - 1 - len(picked)), True
 
     def _record(self, level: str, template: str, user: str, assistant: str, traces: dict, source) -> dict:
         messages = [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
@@ -160,13 +189,13 @@ class Generator:
 
     def concept_probe(self, cid: str) -> dict:
         c = self.kb.concepts[cid]
-        same = [o for o in self.by_type[c.type] if o != cid and self.kb.concepts[o].definition != c.definition]
-        wrong = _rank(self.seed, f"l1:{cid}", same)[: N_CHOICES - 1]
+        concepts = self.kb.concepts
+        wrong = _first(self.seed, f"l1:{cid}", self.by_type[c.type], N_CHOICES - 1,
+                       lambda o: o == cid or concepts[o].definition == c.definition)
         fallback = len(wrong) < N_CHOICES - 1
         if fallback:
-            others = [o for o in self.kb.concepts if o != cid and o not in wrong
-                      and self.kb.concepts[o].definition != c.definition]
-            wrong += _rank(self.seed, f"l1:{cid}", others)[: N_CHOICES - 1 - len(wrong)]
+            others = [o for o in concepts if o != cid and o not in wrong and concepts[o].definition != c.definition]
+            wrong += _first(self.seed, f"l1:{cid}", others, N_CHOICES - 1 - len(wrong))
         question = BENCH["probe.l1.describe"].format(term=c.term)
         traces = {"concepts": [cid], "statements": [], "chain": None}
         return self._item("L1", "probe.l1.describe", question, c.definition,

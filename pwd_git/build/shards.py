@@ -29,9 +29,12 @@ MANIFEST = "MANIFEST.json"
 MANIFEST_FORMAT = 1
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(obj: object) -> str:
     """The one JSON serialisation of shards: sorted keys, compact, UTF-8."""
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(obj)
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,8 @@ def check(domain: Domain) -> Freshness:
     else:
         if manifest.get("build_key") != key.key:
             if manifest.get("kb_tree") != key.kb_tree:
-                reasons.append(f"the KB changed since the shards were built (built from tree {manifest.get('kb_tree', '?')[:10]}, "
+                built_from = str(manifest.get("kb_tree", "?"))[:10]
+                reasons.append(f"the KB changed since the shards were built (built from tree {built_from}, "
                                f"KB is now {key.kb_tree[:10]})")
             elif manifest.get("config_hash") != key.config_hash:
                 reasons.append("pwd.yaml's build settings changed since the shards were built")

@@ -3,8 +3,13 @@
 from pwd_git.commands.build import build
 from pwd_git.commands.diff import diff
 from pwd_git.commands.init import init
+from pwd_git.commands.log import log, show
+from pwd_git.commands.notes import notes
+from pwd_git.commands.run import run
 from pwd_git.commands.status import status
+from pwd_git.commands.test import test
 from pwd_git.commands.textconv import textconv
+from pwd_git.commands.train import train
 from pwd_git.commands.validate import validate
 
-COMMANDS = [init, validate, build, diff, status, textconv]
+COMMANDS = [init, validate, build, status, diff, train, test, run, log, show, notes, textconv]

@@ -34,11 +34,14 @@ def diff(old: str, new: str | None, stat: bool, fmt: str) -> None:
         click.echo(f"{_MARK[node.change]} {node.kind} {node.id}  ({node.location})")
         if node.diff and not stat:
             click.echo("\n".join("    " + line for line in node.diff.splitlines()))
+    if result.data_skipped:
+        click.echo(f"training records and benchmark items not compared: {result.data_skipped}")
     if result.train_deltas:
         click.echo("training records per concept:")
         for cid, delta in result.train_deltas.items():
             click.echo(f"  {cid}: {delta:+d}")
-    click.echo(f"benchmark: +{len(result.bench_added)} -{len(result.bench_removed)} items")
+    if not result.data_skipped:
+        click.echo(f"benchmark: +{len(result.bench_added)} -{len(result.bench_removed)} items")
     if not stat:
         for item in result.bench_added:
             click.echo(f"  + {item['level']} {item['id']} {item['question']}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+import re
 
 from pwd_git.kb.checks import check_kb
 from pwd_git.kb.diagnostics import ERROR, Diagnostic
@@ -18,7 +18,7 @@ def assemble(records: dict[str, tuple[str, dict]]) -> tuple[KB, list[Diagnostic]
     if config_rec is None:
         diags.append(Diagnostic("pwd.yaml", 1, 1, ERROR, "missing-config", "pwd.yaml is missing"))
     config = (config_rec[1]["data"] if config_rec else None) or {}
-    kb = KB(config=config if isinstance(config, dict) else {})
+    kb = KB(config=_usable_config(config))
     kb.files = {path: oid for path, (oid, _) in sorted(records.items())}
     id_owner: dict[str, Loc] = {}
 
@@ -47,17 +47,38 @@ def assemble(records: dict[str, tuple[str, dict]]) -> tuple[KB, list[Diagnostic]
     return kb, sorted(set(diags))
 
 
+def _usable_config(config: object) -> dict:
+    """pwd.yaml as later checks can read it: a malformed `predicates:` (already reported by
+    the schema) is dropped rather than crashing them."""
+    if not isinstance(config, dict):
+        return {}
+    predicates = config.get("predicates")
+    if predicates is None:
+        return config
+    usable = {str(k): v for k, v in predicates.items() if isinstance(v, dict)} if isinstance(predicates, dict) else {}
+    return {**config, "predicates": usable}
+
+
 def _loc(path: str, pos: dict, *keys) -> Loc:
     line, col = pos.get(tuple(keys)) or pos.get(("key", *keys[:1])) or pos.get(()) or (1, 1)
     return Loc(path, line, col)
 
 
-def _stem_matches(path: str, node_id: str, pos: dict, diags: list[Diagnostic]) -> None:
-    stem = PurePosixPath(path).stem
+_ID = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
+
+
+def _node_id(path: str, data: dict, pos: dict, diags: list[Diagnostic]) -> str | None:
+    """The id a concept or chain is registered under. A missing or malformed id was already
+    reported by the schema; the node then goes under its file stem (ids equal stems), so one
+    typo is one error, not a cascade of 'id mismatch' and 'missing concept' errors elsewhere."""
+    node_id, stem = data.get("id"), path.rpartition("/")[2].rpartition(".")[0]
+    if not isinstance(node_id, str) or not _ID.match(node_id):
+        return stem if _ID.match(stem) else None
     if stem != node_id:
         loc = _loc(path, pos, "id")
         diags.append(Diagnostic(path, loc.line, loc.col, ERROR, "id-mismatch",
                                 f"id {node_id!r} must equal the file stem {stem!r}; rename the file or the id"))
+    return node_id
 
 
 def _strs(value) -> list[str]:
@@ -65,10 +86,9 @@ def _strs(value) -> list[str]:
 
 
 def _add_concept(kb: KB, path: str, data: dict, pos: dict, diags: list[Diagnostic], claim) -> None:
-    cid = data.get("id")
-    if not isinstance(cid, str):
+    cid = _node_id(path, data, pos, diags)
+    if cid is None:
         return
-    _stem_matches(path, cid, pos, diags)
     loc = _loc(path, pos, "id")
     if not claim(cid, loc):
         return
@@ -80,8 +100,8 @@ def _add_concept(kb: KB, path: str, data: dict, pos: dict, diags: list[Diagnosti
         if not isinstance(rel, dict) or not isinstance(rel.get("predicate"), str):
             continue
         obj, value = rel.get("object"), rel.get("value")
-        if (obj is None) == (value is None):
-            continue  # the schema already reported it
+        if (obj is None) == (value is None) or (obj is not None and not (isinstance(obj, str) and _ID.match(obj))):
+            continue  # the schema already reported it (an object that is no id would be a second error)
         target = obj if obj is not None else value
         sid = rel.get("id") if isinstance(rel.get("id"), str) else statement_id(cid, rel["predicate"], target)
         sloc = _loc(path, pos, "relations", i)
@@ -98,10 +118,9 @@ def _add_concept(kb: KB, path: str, data: dict, pos: dict, diags: list[Diagnosti
 
 
 def _add_chain(kb: KB, path: str, data: dict, pos: dict, diags: list[Diagnostic], claim) -> None:
-    chid = data.get("id")
-    if not isinstance(chid, str):
+    chid = _node_id(path, data, pos, diags)
+    if chid is None:
         return
-    _stem_matches(path, chid, pos, diags)
     loc = _loc(path, pos, "id")
     if not claim(chid, loc):
         return

@@ -38,6 +38,9 @@ def _check_statements(kb: KB) -> list[Diagnostic]:
     return out
 
 
+_STEP = re.compile(r"[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*\Z")  # as in chain.schema.json
+
+
 def _check_chains(kb: KB) -> list[Diagnostic]:
     out = []
     for chain in kb.chains.values():
@@ -45,9 +48,11 @@ def _check_chains(kb: KB) -> list[Diagnostic]:
         for i, (sid, loc) in enumerate(zip(chain.steps, chain.step_locs, strict=True)):
             st = kb.statements.get(sid)
             if st is None:
+                previous = None
+                if not _STEP.match(sid):
+                    continue  # malformed: the schema already reported it
                 out.append(_diag(loc, ERROR, "missing-step",
                                  f"chain step {i + 1} {sid!r} is not a statement in the KB{_closest(sid, kb.statements)}"))
-                previous = None
                 continue
             if previous is not None and previous.object != st.subject:
                 joint = previous.object if previous.object is not None else f"the value {previous.value!r}"

@@ -7,8 +7,11 @@ way git's index avoids re-hashing unchanged files.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import marshal
 import os
-import pickle
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +59,11 @@ class Domain:
 
 
 class ParseCache:
-    """Pickled {(oid, kind): record} plus a stat cache {path: (mtime_ns, size, ino, oid)}."""
+    """{(oid, kind): record} plus a stat cache {path: (mtime_ns, size, ino, oid)}, in one file.
+
+    Records are plain dicts, lists, tuples and scalars, so the file is written with `marshal`:
+    several times faster than pickle both ways, and it cannot run code when read.
+    """
 
     def __init__(self, path: Path):
         self.path = path
@@ -64,13 +71,13 @@ class ParseCache:
         self.stats: dict[str, tuple[int, int, int, str]] = {}
         self.used: set[tuple[str, str]] = set()
         self.dirty = False
-        key = (__version__, PARSER_VERSION)
+        key = (__version__, PARSER_VERSION, *sys.version_info[:2])  # marshal's format follows Python's
         try:
             with open(path, "rb") as fh:
-                saved = pickle.load(fh)
+                saved = marshal.loads(fh.read())
             if saved.get("key") == key:
                 self.records, self.stats = saved["records"], saved["stats"]
-        except (OSError, pickle.UnpicklingError, EOFError, KeyError, AttributeError, ValueError):
+        except (OSError, EOFError, KeyError, AttributeError, ValueError, TypeError):
             pass  # a missing or unreadable cache is an empty one
         self._key = key
 
@@ -91,7 +98,7 @@ class ParseCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump({"key": self._key, "records": self.records, "stats": self.stats}, fh, protocol=5)
+            marshal.dump({"key": self._key, "records": self.records, "stats": self.stats}, fh)
         os.replace(tmp, self.path)
 
 
@@ -101,26 +108,44 @@ def _walk(root: Path) -> list[tuple[str, os.stat_result]]:
     config = root / CONFIG_FILE
     if config.is_file():
         found.append((CONFIG_FILE, config.stat()))
-    stack = [root / d for d in KB_DIRS]
+    # Plain strings, not Path objects: this runs for every file on every (warm) run.
+    stack = [(os.path.join(root, d), d) for d in KB_DIRS]
     while stack:
-        folder = stack.pop()
+        folder, rel_folder = stack.pop()
         try:
             entries = list(os.scandir(folder))
         except (FileNotFoundError, NotADirectoryError):
             continue
         for entry in entries:
+            rel = f"{rel_folder}/{entry.name}"
             if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
-            elif entry.is_file():
-                rel = Path(entry.path).relative_to(root).as_posix()
-                if classify(rel):
-                    found.append((rel, entry.stat()))
+                stack.append((entry.path, rel))
+            elif entry.is_file() and classify(rel):
+                found.append((rel, entry.stat()))
     return found
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Loading builds hundreds of thousands of small dicts and tuples, none of them cyclic
+    garbage; the cyclic GC would rescan them over and over (about half of a warm run)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def load_worktree(domain: Domain, *, use_cache: bool = True) -> tuple[KB, list[Diagnostic]]:
     """The KB as it is on disk now, staged or not."""
-    cache = ParseCache(domain.repo.pwd_dir() / "cache" / "kb.pickle") if use_cache else ParseCache(Path(os.devnull))
+    with _gc_paused():
+        return _load_worktree(domain, use_cache)
+
+
+def _load_worktree(domain: Domain, use_cache: bool) -> tuple[KB, list[Diagnostic]]:
+    cache = ParseCache(domain.repo.pwd_dir() / "cache" / "kb.marshal") if use_cache else ParseCache(Path(os.devnull))
     records: dict[str, tuple[str, dict]] = {}
     fresh_stats = {}
     for rel, st in _walk(domain.root):
@@ -144,14 +169,30 @@ def load_worktree(domain: Domain, *, use_cache: bool = True) -> tuple[KB, list[D
 
 def load_revision(domain: Domain, rev: str) -> tuple[KB, list[Diagnostic]]:
     """The KB as committed at `rev`, read from the object store without a checkout."""
+    with _gc_paused():
+        return _load_revision(domain, rev)
+
+
+def _load_revision(domain: Domain, rev: str) -> tuple[KB, list[Diagnostic]]:
     commit = domain.repo.resolve(rev)
     tree = domain.repo.tree_oid(commit, domain.prefix)
     if tree is None:
         raise PwdError(f"revision {rev} has no {domain.prefix or 'KB'} folder")
-    cache = ParseCache(domain.repo.pwd_dir() / "cache" / "kb.pickle")
+    cache = ParseCache(domain.repo.pwd_dir() / "cache" / "kb.marshal")
     entries = [(e.path, e.oid) for e in domain.repo.ls_tree(tree) if classify(e.path)]
     missing = {oid for path, oid in entries if (oid, classify(path)) not in cache.records}
     blobs = dict(domain.repo.read_blobs(sorted(missing)))
     records = {path: (oid, cache.record(oid, classify(path), lambda o=oid: blobs[o])) for path, oid in entries}
     cache.save()
     return assemble(records)
+
+
+def kb_tree_at(domain: Domain, rev: str) -> str | None:
+    """The KB tree OID (concepts/, chains/, patches/) of a commit, from ls-tree alone."""
+    from pwd_git.git import tree_oid_of
+
+    tree = domain.repo.tree_oid(rev, domain.prefix)
+    if tree is None:
+        return None
+    files = {e.path: e.oid for e in domain.repo.ls_tree(tree) if classify(e.path) not in (None, "config")}
+    return tree_oid_of(files)

@@ -10,7 +10,7 @@ from pwd_git.kb import schema
 from pwd_git.kb.yamlsafe import YamlError, load
 
 #: Bump when the record layout or the file-local checks change (invalidates caches).
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 
 
 def classify(relpath: str) -> str | None:

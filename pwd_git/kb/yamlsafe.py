@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import yaml
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: a KB file is a handful of nodes, never megabytes
+MAX_DEPTH = 64  # nesting levels; a KB file needs about 5
+_SAFE_COMPOSE_DEPTH = 1000  # libyaml's composer recurses on the C stack: pre-scan anything possibly deeper
 
 try:  # libyaml is in PyYAML's wheels; fall back to pure Python if a build lacks it
     _Loader = yaml.CSafeLoader
@@ -89,14 +91,24 @@ def load(raw: bytes) -> Document:
     if not text.strip():
         raise YamlError("file is empty; expected a YAML mapping")
     try:
+        if _depth_bound(text) > _SAFE_COMPOSE_DEPTH:
+            _check_depth(text)  # rare: only files with very many indicators pay for an event scan
         loader = _Loader(text)
         try:
             root = loader.get_single_node()
         finally:
             loader.dispose()
+    except yaml.reader.ReaderError as exc:  # a control character: position is an index into text
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        raise YamlError(f"malformed YAML: {exc.reason} (character #x{exc.character:04x}); remove it", line, col) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        what = " ".join(p for p in (exc.context, exc.problem) if p)
+        mark, ctx = exc.problem_mark or exc.context_mark, exc.context_mark
+        what = exc.problem or exc.context or "syntax error"
+        if exc.context and exc.problem:  # e.g. an unclosed quote: say where it was opened
+            where = f" at line {ctx.line + 1}, column {ctx.column + 1}" if ctx and (ctx.line, ctx.column) != (
+                mark.line, mark.column) else ""
+            what = f"{exc.problem} ({exc.context}{where})"
         raise YamlError(f"malformed YAML: {what}", mark.line + 1 if mark else 1, mark.column + 1 if mark else 1) from None
     except yaml.YAMLError as exc:
         raise YamlError(f"malformed YAML: {exc}") from None
@@ -105,6 +117,27 @@ def load(raw: bytes) -> Document:
     doc = Document(data=None)
     doc.data = _build(root, (), doc, set())
     return doc
+
+
+def _depth_bound(text: str) -> int:
+    """An upper bound on nesting depth, cheap to compute: every collection on a nesting path
+    owns at least one indicator character of its own ('[', '{', '-', ':' or '?')."""
+    return sum(text.count(c) for c in "[{-:?") + 1
+
+
+def _check_depth(text: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before composing: libyaml's composer recurses on
+    the C stack and crashes the interpreter on a deep enough document (e.g. 100k '[')."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                raise YamlError(f"nesting is deeper than {MAX_DEPTH} levels; KB files are shallow mappings and lists",
+                                mark.line + 1, mark.column + 1)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _pos(node: yaml.Node) -> tuple[int, int]:
@@ -116,6 +149,8 @@ def _build(node: yaml.Node, path: Path, doc: Document, seen: set[int]) -> object
         line, col = _pos(node)
         raise YamlError("anchors and aliases (&name / *name) are not allowed in KB files; write the value out", line, col)
     seen.add(id(node))
+    if len(path) >= MAX_DEPTH:  # the root is level 1
+        raise YamlError(f"nesting is deeper than {MAX_DEPTH} levels; KB files are shallow mappings and lists", *_pos(node))
     doc.positions[path] = _pos(node)
     if isinstance(node, yaml.ScalarNode):
         return _scalar(node)
@@ -127,9 +162,9 @@ def _build(node: yaml.Node, path: Path, doc: Document, seen: set[int]) -> object
     for key_node, value_node in node.value:
         if not isinstance(key_node, yaml.ScalarNode):
             raise YamlError("mapping keys must be plain strings", *_pos(key_node))
-        key = _scalar(key_node)
-        if key == "<<" or key_node.tag == "tag:yaml.org,2002:merge":
+        if key_node.tag == "tag:yaml.org,2002:merge" or (key_node.value == "<<" and not key_node.style):
             raise YamlError("merge keys (<<) are not allowed in KB files", *_pos(key_node))
+        key = _scalar(key_node)
         key = str(key)
         if key in out:
             first = doc.key_positions[(*path, key)]

@@ -1,0 +1,68 @@
+"""`git pwd log` and `git pwd show`: results from git notes."""
+
+from __future__ import annotations
+
+import click
+
+from pwd_git import notes
+from pwd_git.kb.loader import Domain
+from pwd_git.output import echo_json, format_option
+from pwd_git.results import history
+
+
+def _acc(entry: dict | None, level: str) -> str:
+    if not entry:
+        return "-"
+    value = entry["metrics"]["levels"].get(level, {}).get("acc")
+    return "-" if value is None else f"{value:.2f}"
+
+
+@click.command()
+@click.argument("rev_range", default="HEAD", metavar="[REV-RANGE]")
+@click.option("-n", "--max-count", default=30, show_default=True, help="How many commits.")
+@format_option("json")
+def log(rev_range: str, max_count: int, fmt: str) -> None:
+    """Results per commit (newest first): accuracy per level, control, verdict.
+
+    A commit with no note of its own shows the result of a commit with the same KB
+    tree, marked `=`: the model would be identical.
+    """
+    rows = history(Domain.find("."), rev_range, max_count)
+    if fmt == "json":
+        echo_json([{"commit": r.commit, "date": r.date, "subject": r.subject, "reused_from": r.reused_from,
+                    "result": r.entry} for r in rows])
+        return
+    click.echo(f"{'commit':10}  {'date':10}  {'acc':>5} {'L1':>5} {'L2':>5} {'L3':>5} {'ctrl':>5}  {'verdict':7}  subject")
+    for r in rows:
+        e = r.entry
+        acc = f"{e['metrics']['acc']:.2f}" if e else "-"
+        ctrl = f"{e['metrics']['control']['acc']:.2f}" if e and e["metrics"].get("control") else "-"
+        verdict = (e.get("verdict", "?") + ("=" if r.reused_from else "")) if e else "-"
+        click.echo(f"{r.commit[:10]}  {r.date}  {acc:>5} {_acc(e, 'L1'):>5} {_acc(e, 'L2'):>5} {_acc(e, 'L3'):>5} "
+                   f"{ctrl:>5}  {verdict:7}  {r.subject[:60]}")
+
+
+@click.command()
+@click.argument("rev", default="HEAD")
+@format_option("json")
+def show(rev: str, fmt: str) -> None:
+    """Every recorded result on REV, with per-level metrics and failed items."""
+    domain = Domain.find(".")
+    commit = domain.repo.resolve(rev)
+    entries = notes.read(domain.repo, commit)
+    if fmt == "json":
+        echo_json({"commit": commit, "results": entries})
+        return
+    if not entries:
+        click.echo(f"no results recorded on {commit[:10]}; run `git pwd test --rev {rev}`")
+        return
+    for e in entries:
+        m = e.get("metrics", {})
+        click.echo(f"{commit[:10]}  {e.get('time', '?')}  run {e.get('run_key', '?')}  verdict {e.get('verdict', '?')}")
+        click.echo(f"  acc {m.get('acc', 0):.3f}  acc_norm {m.get('acc_norm', 0):.3f}  n={m.get('n', 0)}")
+        for level, v in m.get("levels", {}).items():
+            click.echo(f"  {level}: {v['acc']:.3f} (n={v['n']})")
+        if m.get("control"):
+            click.echo(f"  control: {m['control']['acc']:.3f} (n={m['control']['n']})")
+        failed = e.get("failed", [])
+        click.echo(f"  failed items ({len(failed)}): {' '.join(failed[:12])}{' ...' if len(failed) > 12 else ''}")

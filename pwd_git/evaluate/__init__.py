@@ -1,0 +1,1 @@
+"""Testing: the benchmark as a unit-test suite (scoring, verdicts, results in notes)."""

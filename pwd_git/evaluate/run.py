@@ -1,0 +1,151 @@
+"""`test` as a library call: score the benchmark of a revision, judge it, record a note."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from pwd_git import __version__, notes
+from pwd_git.errors import DataError
+from pwd_git.evaluate.verdict import Verdict, judge
+from pwd_git.kb.loader import Domain
+from pwd_git.model.settings import run_key, test_settings, train_settings
+from pwd_git.train.pipeline import Shards, device, load_model, shards_for, train
+
+
+@dataclass
+class TestReport:
+    commit: str | None  # the commit the result is recorded on (None: working tree differs)
+    entry: dict  # the note line
+    verdict: Verdict
+    per_item: dict[str, bool] = field(default_factory=dict)
+    reused_from: str | None = None
+
+
+def _accuracy(flags: list[bool]) -> float:
+    return round(sum(flags) / len(flags), 4) if flags else 0.0
+
+
+def summarize(items: list[dict], correct: dict[str, bool], correct_norm: dict[str, bool]) -> dict:
+    levels, concepts, chains = defaultdict(list), defaultdict(list), defaultdict(list)
+    for item in items:
+        ok = correct[item["id"]]
+        levels[item["level"]].append(ok)
+        for cid in item["traces"]["concepts"]:
+            concepts[cid].append(ok)
+        if item["traces"].get("chain"):
+            chains[item["traces"]["chain"]].append(ok)
+
+    def table(groups):
+        return {k: {"acc": _accuracy(v), "n": len(v)} for k, v in sorted(groups.items())}
+
+    return {"acc": _accuracy([correct[i["id"]] for i in items]),
+            "acc_norm": _accuracy([correct_norm[i["id"]] for i in items]), "n": len(items),
+            "levels": table(levels), "concepts": table(concepts), "chains": table(chains)}
+
+
+def load_control(domain: Domain, path: str | None) -> list[dict]:
+    """Optional out-of-domain items (JSONL: question, choices, answer) to watch forgetting."""
+    if not path:
+        return []
+    full = domain.root / path
+    items = []
+    try:
+        lines = full.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        raise DataError(f"control set {path} cannot be read", location="pwd.yaml",
+                        hint="fix test.control in pwd.yaml (a JSONL path relative to the domain)") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            assert isinstance(item["choices"], list) and 0 <= int(item["answer"]) < len(item["choices"])
+            items.append({"id": item.get("id", f"control-{n}"), "question": str(item["question"]),
+                          "choices": [str(c) for c in item["choices"]], "answer": int(item["answer"])})
+        except (ValueError, KeyError, TypeError, AssertionError):
+            raise DataError("control item needs question, choices (list) and answer (index)",
+                            location=f"{path}:{n}") from None
+    return items
+
+
+def find_reusable(domain: Domain, kb_tree: str, key: str, shards_hash: str,
+                  prefer: str | None = None) -> tuple[str, dict] | None:
+    """A result recorded for the same KB tree and run key: on `prefer` if it has one, else anywhere."""
+    recorded = notes.read_all(domain.repo)
+    for commit, entries in sorted(recorded.items(), key=lambda kv: kv[0] != prefer):
+        for entry in entries:
+            if entry.get("kb_tree") == kb_tree and entry.get("run_key") == key and entry.get("shards_hash") == shards_hash:
+                return commit, entry
+    return None
+
+
+def commit_for(domain: Domain, rev: str | None, shards: Shards) -> str | None:
+    """Where the result is recorded: REV's commit, or HEAD when the working tree KB equals HEAD's."""
+    if rev is not None:
+        return domain.repo.resolve(rev)
+    if domain.repo.tree_oid("HEAD") is None:
+        return None
+    head = shards_for(domain, "HEAD")
+    return domain.repo.resolve("HEAD") if head.manifest["build_key"] == shards.manifest["build_key"] else None
+
+
+def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = None, compare: bool = True,
+             record: bool = True,
+             log: Callable[[str], None] = lambda _m: None,
+             on_step: Callable[[int, int, float], None] | None = None) -> TestReport:
+    shards = shards_for(domain, rev)
+    settings, tsettings = train_settings(shards.config), test_settings(shards.config)
+    key = run_key(settings)
+    commit = commit_for(domain, rev, shards)
+    items = shards.records("bench")
+    if not items:
+        raise DataError("the benchmark is empty: no test-split chains", hint="add a chain with `split: test`")
+    already_recorded = False
+    reused = find_reusable(domain, shards.manifest["kb_tree"], key, shards.manifest["shards_hash"], commit)
+    if reused:
+        source_commit, entry = reused
+        log(f"reusing the result recorded on {source_commit[:10]} (same KB tree and run key)")
+        failed = set(entry.get("failed", []))
+        per_item = {i["id"]: i["id"] not in failed for i in items}
+        already_recorded = source_commit == commit
+        if not already_recorded:
+            entry = {**entry, "commit": commit, "reused_from": entry.get("reused_from") or source_commit}
+    else:
+        trained = train(domain, rev, on_step=on_step, log=log)
+        log(f"scoring {len(items)} benchmark items with model {trained.key[:12]}")
+        model, tokenizer = load_model(trained.path, trained.meta, domain)
+        from pwd_git.evaluate.score import score_items
+
+        scores = score_items(model, tokenizer, items, batch_size=tsettings.batch_size, device=device())
+        per_item = {s.id: s.correct for s in scores}
+        metrics = summarize(items, per_item, {s.id: s.correct_norm for s in scores})
+        control = load_control(domain, tsettings.control)
+        if control:
+            cscores = score_items(model, tokenizer, control, batch_size=tsettings.batch_size, device=device())
+            metrics["control"] = {"acc": _accuracy([s.correct for s in cscores]),
+                                  "acc_norm": _accuracy([s.correct_norm for s in cscores]), "n": len(cscores)}
+        entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "tool": __version__,
+                 "run_key": key, "model_key": trained.key, "base": settings.base, "commit": commit,
+                 "kb_tree": shards.manifest["kb_tree"], "shards_hash": shards.manifest["shards_hash"],
+                 "build_key": shards.manifest["build_key"], "metrics": metrics,
+                 "failed": sorted(i for i, ok in per_item.items() if not ok)}
+    baseline = (baseline or tsettings.baseline) if compare else None
+    before = None
+    if baseline:
+        base_report = evaluate(domain, baseline, compare=False, record=record, log=log, on_step=on_step)
+        before = base_report.per_item
+        baseline = base_report.commit or baseline
+    verdict = judge(entry["metrics"], tsettings.thresholds, passed_now=per_item, passed_before=before,
+                    alpha=tsettings.alpha, baseline=baseline)
+    entry["verdict"] = "pass" if verdict.ok else "fail"
+    if verdict.p_value is not None:
+        entry["baseline"] = {"commit": baseline, "regressed": verdict.regressed_items, "fixed": verdict.fixed_items,
+                             "p_value": round(verdict.p_value, 6)}
+    if record and commit and not already_recorded:
+        notes.append(domain.repo, commit, entry)
+    return TestReport(commit, entry, verdict, per_item, entry.get("reused_from"))
+

@@ -1,0 +1,65 @@
+"""Pass/fail like a unit-test runner: thresholds from pwd.yaml plus a paired statistical
+test against a baseline, so a one-item wobble is noise and a real drop is a regression."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import comb
+
+
+def mcnemar_p(broke: int, fixed: int) -> float:
+    """One-sided exact McNemar: P(at least `broke` of the discordant pairs go bad by chance)."""
+    n = broke + fixed
+    if n == 0:
+        return 1.0
+    return sum(comb(n, k) for k in range(broke, n + 1)) / 2**n
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    threshold_failures: list[str] = field(default_factory=list)
+    regressed_items: list[str] = field(default_factory=list)
+    fixed_items: list[str] = field(default_factory=list)
+    p_value: float | None = None
+    baseline: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "threshold_failures": self.threshold_failures, "regressed": self.regressed_items,
+                "fixed": self.fixed_items, "p_value": self.p_value, "baseline": self.baseline}
+
+
+def judge(metrics: dict, thresholds: dict, *, passed_now: dict[str, bool] | None = None,
+          passed_before: dict[str, bool] | None = None, alpha: float = 0.05, baseline: str | None = None) -> Verdict:
+    """Thresholds name a metric (acc, acc_norm, L1, L2, L3, control); values are minimum accuracies."""
+    failures = []
+    for name, minimum in sorted(thresholds.items()):
+        value = metric_value(metrics, name)
+        if value is None:
+            continue
+        if value < float(minimum):
+            failures.append(f"{name} = {value:.3f} is below the threshold {float(minimum):.3f}")
+    verdict = Verdict(ok=not failures, threshold_failures=failures, baseline=baseline)
+    if passed_now is not None and passed_before is not None:
+        common = passed_now.keys() & passed_before.keys()
+        verdict.regressed_items = sorted(i for i in common if passed_before[i] and not passed_now[i])
+        verdict.fixed_items = sorted(i for i in common if not passed_before[i] and passed_now[i])
+        verdict.p_value = mcnemar_p(len(verdict.regressed_items), len(verdict.fixed_items))
+        if len(verdict.regressed_items) > len(verdict.fixed_items) and verdict.p_value < alpha:
+            verdict.ok = False
+    return verdict
+
+
+def metric_value(metrics: dict, name: str) -> float | None:
+    """acc / acc_norm overall, a level (L1, L2, L3), `control`, `concept:ID`, `chain:ID`."""
+    if name in ("acc", "acc_norm"):
+        return metrics.get(name)
+    if name in metrics.get("levels", {}):
+        return metrics["levels"][name]["acc"]
+    if name == "control":
+        return (metrics.get("control") or {}).get("acc")
+    for prefix, table in (("concept:", "concepts"), ("chain:", "chains")):
+        if name.startswith(prefix):
+            entry = metrics.get(table, {}).get(name[len(prefix):])
+            return entry["acc"] if entry else None
+    return None

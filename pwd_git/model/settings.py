@@ -1,0 +1,78 @@
+"""Train/test settings from pwd.yaml with defaults, and the run key that names a result."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+TINY = "tiny"
+
+_TINY_DEFAULTS = {"epochs": 30, "lr": 3e-3, "batch_size": 32, "max_length": 160}
+_HF_DEFAULTS = {"epochs": 3, "lr": 2e-4, "batch_size": 8, "max_length": 512}
+LORA_DEFAULTS = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    base: str
+    mode: str  # scratch | continue
+    epochs: int
+    lr: float
+    batch_size: int
+    max_length: int
+    seed: int
+    threads: int
+    replay_ratio: float
+    arch: dict = field(default_factory=dict)  # tiny model architecture overrides
+    lora: dict = field(default_factory=dict)
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.base == TINY
+
+    def config_hash(self) -> str:
+        """Everything that changes the trained weights (threads do not, given determinism)."""
+        data = {k: v for k, v in asdict(self).items() if k != "threads"}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def train_settings(config: dict) -> TrainSettings:
+    model = config.get("model") or {}
+    train = config.get("train") or {}
+    base = str(model.get("base", TINY))
+    defaults = _TINY_DEFAULTS if base == TINY else _HF_DEFAULTS
+    return TrainSettings(
+        base=base,
+        mode=str(train.get("mode", "scratch")),
+        epochs=int(train.get("epochs", defaults["epochs"])),
+        lr=float(train.get("lr", defaults["lr"])),
+        batch_size=int(train.get("batch_size", defaults["batch_size"])),
+        max_length=int(train.get("max_length", defaults["max_length"])),
+        seed=int(train.get("seed", 0)),
+        threads=int(train.get("threads", 2)),
+        replay_ratio=float(train.get("replay_ratio", 1.0)),
+        arch=dict(model.get("tiny") or {}) if base == TINY else {},
+        lora={} if base == TINY else {**LORA_DEFAULTS, **(model.get("lora") or {})},
+    )
+
+
+@dataclass(frozen=True)
+class TestSettings:
+    thresholds: dict
+    alpha: float
+    baseline: str | None
+    control: str | None
+    batch_size: int
+
+
+def test_settings(config: dict) -> TestSettings:
+    test = config.get("test") or {}
+    return TestSettings(thresholds=dict(test.get("thresholds") or {}), alpha=float(test.get("alpha", 0.05)),
+                        baseline=test.get("baseline"), control=test.get("control"),
+                        batch_size=int(test.get("batch_size", 64)))
+
+
+def run_key(settings: TrainSettings) -> str:
+    """Names a (model, training config) pair: results with equal run key and KB tree are interchangeable."""
+    return f"{settings.base if len(settings.base) <= 40 else settings.base[-40:]}@{settings.config_hash()}"

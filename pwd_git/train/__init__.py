@@ -1,0 +1,1 @@
+"""Training: shards -> model (the "compile the model" step)."""

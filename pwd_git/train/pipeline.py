@@ -1,0 +1,192 @@
+"""`train` as a library call: shards of a revision -> a cached model artifact."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pwd_git.build.shards import SHARDS_DIR, build, check
+from pwd_git.errors import DataError, PwdError
+from pwd_git.kb.loader import Domain
+from pwd_git.model import cache
+from pwd_git.model.settings import TrainSettings, train_settings
+from pwd_git.model.text import all_text
+
+
+@dataclass
+class Shards:
+    """A built revision: where its shards are and what they hold."""
+
+    path: Path
+    manifest: dict
+    config: dict  # the pwd.yaml of that revision
+    rev: str | None  # None = working tree
+
+    def records(self, split: str) -> list[dict]:
+        out = []
+        for rel in sorted(self.manifest["files"]):
+            if rel.startswith(split + "/"):
+                with open(self.path / rel, encoding="utf-8") as fh:
+                    out.extend(json.loads(line) for line in fh if line.strip())
+        return out
+
+
+def shards_for(domain: Domain, rev: str | None) -> Shards:
+    """Working tree: the committed-to-be shards/ (must be fresh). A revision: built from git."""
+    if rev is None:
+        fresh = check(domain)
+        if not fresh.fresh:
+            raise DataError(f"{SHARDS_DIR}/ is stale or missing: " + "; ".join(fresh.reasons),
+                            hint="run `git pwd build` first")
+        from pwd_git.kb.loader import load_worktree
+
+        kb, _ = load_worktree(domain)
+        return Shards(domain.root / SHARDS_DIR, fresh.manifest, kb.config, None)
+    result = build(domain, rev, to_worktree=False)
+    from pwd_git.kb.loader import load_revision
+
+    kb, _ = load_revision(domain, rev)
+    return Shards(result.path, result.manifest, kb.config, rev)
+
+
+def model_key(shards: Shards, settings: TrainSettings, parent_key: str | None = None) -> str:
+    parts = [shards.manifest["kb_tree"], shards.manifest["shards_hash"], settings.config_hash(), settings.base,
+             parent_key or ""]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+@dataclass
+class TrainResult:
+    key: str
+    path: Path
+    meta: dict
+    cached: bool
+
+
+def device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def train(domain: Domain, rev: str | None = None, *, on_step: Callable[[int, int, float], None] | None = None,
+          log: Callable[[str], None] = lambda _m: None) -> TrainResult:
+    """Train (or fetch from cache) the model for `rev`'s shards."""
+    shards = shards_for(domain, rev)
+    settings = train_settings(shards.config)
+    if settings.mode not in ("scratch", "continue"):
+        raise DataError(f"train.mode must be 'scratch' or 'continue', not {settings.mode!r}", location="pwd.yaml")
+    parent = _parent_model(domain, rev, settings) if settings.mode == "continue" else None
+    key = model_key(shards, settings, parent.key if parent else None)
+    meta = cache.lookup(key)
+    if meta is not None:
+        return TrainResult(key, cache.model_dir(key), meta, True)
+    records = shards.records("train")
+    if not records:
+        raise DataError("there are no training records in the shards", hint="add concepts to the KB and rebuild")
+    if parent is not None:
+        records = _with_replay(records, parent, settings)
+        log(f"continuing from parent model {parent.key[:12]} with {len(records)} records (replay included)")
+
+    def write(tmp: Path) -> dict:
+        start = time.perf_counter()
+        stats = _fit(domain, shards, settings, records, parent, tmp, on_step)
+        return {"base": settings.base, "settings": settings.config_hash(), "kb_tree": shards.manifest["kb_tree"],
+                "shards_hash": shards.manifest["shards_hash"], "parent": parent.key if parent else None,
+                "stats": stats, "train_seconds": round(time.perf_counter() - start, 2),
+                "train_records": [r["id"] for r in records]}
+
+    meta = cache.store(key, write)
+    return TrainResult(key, cache.model_dir(key), meta, False)
+
+
+def _fit(domain: Domain, shards: Shards, settings: TrainSettings, records: list[dict], parent: TrainResult | None,
+         out: Path, on_step) -> dict:
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise PwdError("training needs torch, transformers and peft",
+                       hint="pip install torch==2.13.0 'pwd-git[train]'") from exc
+    from pwd_git.model import quiet_transformers
+    from pwd_git.model.tiny import build_model, train_tokenizer
+    from pwd_git.train.loop import set_determinism, train_model
+
+    quiet_transformers()
+
+    set_determinism(settings.seed, settings.threads)
+    if parent is not None:
+        model, tokenizer = load_model(parent.path, parent.meta, domain)
+        if not settings.is_tiny:
+            for name, param in model.named_parameters():
+                param.requires_grad = "lora_" in name
+    elif settings.is_tiny:
+        arch = {"vocab_size": 2048, **settings.arch}
+        tokenizer = train_tokenizer((all_text(r) for r in records), int(arch["vocab_size"]))
+        model = build_model(tokenizer, arch, settings.seed)
+    else:
+        from pwd_git.model.base import add_lora, load_pretrained
+
+        model, tokenizer = load_pretrained(settings.base, domain.root)
+        model = add_lora(model, settings.lora)
+    stats = train_model(model, tokenizer, records, epochs=settings.epochs, lr=settings.lr,
+                        batch_size=settings.batch_size, seed=settings.seed, max_length=settings.max_length,
+                        device=device(), on_step=on_step)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return {"steps": stats.steps, "epochs": stats.epochs, "final_loss": round(stats.final_loss, 6),
+            "examples": stats.examples}
+
+
+def load_model(path: Path, meta: dict, domain: Domain):
+    """(model, tokenizer) of a cached artifact, ready for scoring."""
+    from pwd_git.model import quiet_transformers
+
+    quiet_transformers()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    if meta["base"] == "tiny":
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+    else:
+        from peft import PeftModel
+
+        from pwd_git.model.base import load_pretrained
+
+        base, _ = load_pretrained(meta["base"], domain.root)
+        model = PeftModel.from_pretrained(base, path, is_trainable=True)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(device())
+    model.eval()
+    return model, tokenizer
+
+
+def _parent_model(domain: Domain, rev: str | None, settings: TrainSettings) -> TrainResult | None:
+    """The parent commit's cached model (continue mode); None falls back to scratch."""
+    parent_rev = f"{rev}^" if rev else "HEAD"
+    if rev is None and domain.repo.tree_oid("HEAD") is None:
+        return None
+    try:
+        parent_shards = shards_for(domain, parent_rev)
+    except PwdError:
+        return None
+    key = model_key(parent_shards, settings)
+    meta = cache.lookup(key)
+    return TrainResult(key, cache.model_dir(key), meta, True) if meta else None
+
+
+def _with_replay(records: list[dict], parent: TrainResult, settings: TrainSettings) -> list[dict]:
+    """New records plus a seeded sample of old ones (`train.replay_ratio` x the new count)."""
+    old_ids = set(parent.meta.get("train_records", []))
+    new = [r for r in records if r["id"] not in old_ids]
+    old = [r for r in records if r["id"] in old_ids]
+    if not new:
+        return records
+    rng = random.Random(settings.seed)
+    replay = rng.sample(old, min(len(old), int(len(new) * settings.replay_ratio)))
+    return new + replay
