@@ -96,22 +96,24 @@ def _lints(kb: KB) -> list[Diagnostic]:
         touched.add(st.subject)
         if st.object:
             touched.add(st.object)
-    tested_statements, tested_concepts = set(), set()
+    chained, probed = set(), set()  # statements on any chain; concepts the benchmark probes
     for chain in kb.chains.values():
         for sid in chain.steps:
             st = kb.statements.get(sid)
-            if st and chain.split == "test":
-                tested_statements.add(sid)
-                tested_concepts.update(c for c in (st.subject, st.object) if c)
+            if st:
+                chained.add(sid)
+                if chain.split == "test":
+                    probed.update(c for c in (st.subject, st.object) if c)
     for concept in kb.concepts.values():
         if concept.id not in touched:
             out.append(_diag(concept.loc, WARNING, "orphan-concept",
                              f"concept {concept.id!r} has no statements in or out; link it with a relation"))
     if any(c.split == "test" for c in kb.chains.values()):
         for st in kb.statements.values():
-            if st.id not in tested_statements and st.subject not in tested_concepts and st.object not in tested_concepts:
+            if st.id not in chained and st.subject not in probed and st.object not in probed:
                 out.append(_diag(st.loc, WARNING, "untested-statement",
-                                 f"statement {st.id!r} is reached by no test chain or probe; the benchmark never checks it"))
+                                 f"statement {st.id!r} is on no chain and touches no probed concept; "
+                                 "nothing exercises it"))
     seen: dict[str, tuple[str, Loc]] = {}
     for concept in kb.concepts.values():
         for name in (concept.term, *concept.aliases):

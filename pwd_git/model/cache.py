@@ -7,6 +7,7 @@ written; a corrupted entry fails its hash check and is retrained.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -16,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+
+from pwd_git.errors import PwdError
 
 ARTIFACT = "ARTIFACT.json"
 
@@ -73,6 +76,12 @@ def store(key: str, write: Callable[[Path], dict]) -> dict:
             shutil.rmtree(dest)
         os.rename(tmp, dest)
         return meta
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise PwdError(f"disk full while saving the model to {root}; nothing was cached",
+                           hint="free some space (or set PWD_GIT_CACHE to a bigger disk) and train again") from None
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
