@@ -1,0 +1,318 @@
+"""`train`, `test`, `run`, `log`, `show`: the tiny model, the cache, scoring, verdicts, notes."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from pwd_git import notes
+from pwd_git.evaluate.verdict import judge, mcnemar_p
+from pwd_git.git import Repo
+from pwd_git.kb.loader import Domain
+from pwd_git.model import cache
+from pwd_git.train import pipeline
+from tests.conftest import git, run_cli, write
+
+PARTS = ["wheel", "axle", "frame", "saddle", "pedal", "chain-ring", "spoke", "hub"]
+MACHINES = ["bicycle", "tricycle", "scooter", "unicycle", "wagon"]
+
+
+def small_domain(root: Path, train: str = "{epochs: 2}", test: str = "{}", base: str = "tiny") -> Path:
+    """A quick-to-train domain: 13 concepts, a two-hop test chain, committed with fresh shards."""
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    files = {"pwd.yaml": f"name: bikes\nmodel: {{base: {base}}}\ntrain: {train}\ntest: {test}\n"}
+    for part in PARTS:
+        files[f"concepts/parts/{part}.yaml"] = (
+            f"id: {part}\nterm: {part.replace('-', ' ')}\ntype: part\n"
+            f"definition: The {part.replace('-', ' ')} is a component used in small vehicles.\n")
+    for machine in MACHINES:
+        files[f"concepts/machines/{machine}.yaml"] = (
+            f"id: {machine}\nterm: {machine}\ntype: machine\ndefinition: A {machine} is a human-powered vehicle.\n")
+    files["concepts/parts/spoke.yaml"] += "relations:\n  - predicate: is part of\n    object: wheel\n"
+    files["concepts/parts/wheel.yaml"] += "relations:\n  - predicate: is part of\n    object: bicycle\n"
+    files["concepts/parts/pedal.yaml"] += "relations:\n  - predicate: is part of\n    object: tricycle\n"
+    files["chains/spoke-to-bike.yaml"] = ("id: spoke-to-bike\ntitle: spokes end up in bicycles\nsplit: test\n"
+                                          "steps: [spoke.is-part-of.wheel, wheel.is-part-of.bicycle]\n")
+    write(root, files)
+    assert run_cli("build", "-q", cwd=root).code == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "bikes KB")
+    return root
+
+
+@pytest.fixture
+def model_cache(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "model-cache"
+    monkeypatch.setenv("PWD_GIT_CACHE", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_example(tmp_path_factory):
+    """The example domain, committed and run once per session (the expensive fixture)."""
+    base = tmp_path_factory.mktemp("example")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PWD_GIT_CACHE", str(base / "cache"))
+        for key, value in {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@e.x", "GIT_COMMITTER_NAME": "T",
+                           "GIT_COMMITTER_EMAIL": "t@e.x", "GIT_CONFIG_GLOBAL": str(base / "gitconfig")}.items():
+            mp.setenv(key, value)
+        root = base / "cell-biology"
+        assert run_cli("init", "--template", "example", str(root), cwd=base).code == 0
+        assert run_cli("build", "-q", cwd=root).code == 0
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "example KB")
+        result = run_cli("run", "-q", cwd=root)
+        assert result.code in (0, 1), result.output
+    return root, base / "cache"
+
+
+def _weights_digest(result: pipeline.TrainResult) -> str:
+    return hashlib.sha256((result.path / "model.safetensors").read_bytes()).hexdigest()
+
+
+# --- the example domain: the tiny model really learns --------------------------------------
+
+def test_example_run_records_a_note_with_the_contract_fields(trained_example):
+    root, _ = trained_example
+    raw = git(root, "notes", "--ref", notes.NOTES_REF, "show", "HEAD")
+    entry = json.loads(raw.splitlines()[-1])
+    for field in ("schema", "time", "run_key", "kb_tree", "shards_hash", "metrics", "failed", "verdict"):
+        assert field in entry
+    assert entry["commit"] == git(root, "rev-parse", "HEAD")
+    assert set(entry["metrics"]["levels"]) == {"L1", "L2", "L3"}
+
+
+def test_tiny_model_learns_the_training_facts(trained_example, monkeypatch):
+    """Probe accuracy after training is well above chance (0.25) and above an untrained model's."""
+    root, model_cache_dir = trained_example
+    monkeypatch.setenv("PWD_GIT_CACHE", str(model_cache_dir))
+    entry = notes.read(Repo.discover(root), "HEAD")[-1]
+    levels = entry["metrics"]["levels"]
+    probe_acc = (levels["L1"]["acc"] * levels["L1"]["n"] + levels["L2"]["acc"] * levels["L2"]["n"]) / (
+        levels["L1"]["n"] + levels["L2"]["n"])
+    assert probe_acc >= 0.5, levels
+
+    from pwd_git.evaluate.score import score_items
+    from pwd_git.model.tiny import build_model
+
+    domain = Domain.find(root)
+    trained = pipeline.train(domain)
+    assert trained.cached
+    _, tokenizer = pipeline.load_model(trained.path, trained.meta, domain)
+    untrained = build_model(tokenizer, {}, seed=1)
+    probes = [i for i in pipeline.shards_for(domain, None).records("bench") if i["level"] in ("L1", "L2")]
+    untrained_acc = sum(s.correct for s in score_items(untrained, tokenizer, probes)) / len(probes)
+    assert probe_acc >= untrained_acc + 0.2, (probe_acc, untrained_acc)
+
+
+def test_log_and_show_read_the_notes(trained_example, monkeypatch):
+    root, model_cache_dir = trained_example
+    monkeypatch.setenv("PWD_GIT_CACHE", str(model_cache_dir))
+    shown = run_cli("show", cwd=root)
+    assert shown.code == 0 and "L2:" in shown.out and "failed items" in shown.out
+    table = run_cli("log", "--format", "json", cwd=root)
+    rows = json.loads(table.out)
+    assert rows[0]["commit"] == git(root, "rev-parse", "HEAD") and rows[0]["result"]["metrics"]["n"] > 50
+
+
+# --- training: determinism, cache, interruption ----------------------------------------------
+
+def test_two_trainings_give_identical_weights(tmp_path, monkeypatch):
+    root = small_domain(tmp_path / "d")
+    digests = []
+    for name in ("c1", "c2"):
+        monkeypatch.setenv("PWD_GIT_CACHE", str(tmp_path / name))
+        digests.append(_weights_digest(pipeline.train(Domain.find(root))))
+    assert digests[0] == digests[1]
+
+
+def test_cache_hit_then_corruption_is_detected_and_retrained(tmp_path, model_cache):
+    domain = Domain.find(small_domain(tmp_path / "d"))
+    first = pipeline.train(domain)
+    assert not first.cached
+    second = run_cli("train", "--format", "json", cwd=domain.root)
+    assert json.loads(second.out)["cached"] is True
+    weights = first.path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"corrupt!")
+    again = run_cli("train", "--format", "json", cwd=domain.root)
+    assert json.loads(again.out)["cached"] is False
+    assert "corrupted" in again.err
+    assert _weights_digest(pipeline.train(domain)) == json.loads((first.path / "ARTIFACT.json").read_text())["files"][
+        "model.safetensors"]
+
+
+def test_ctrl_c_during_training_leaves_no_artifact(tmp_path, model_cache):
+    domain = Domain.find(small_domain(tmp_path / "d"))
+
+    def interrupt(step, total, loss):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.train(domain, on_step=interrupt)
+    assert not any((model_cache / "models").iterdir())
+
+
+def test_disk_full_while_saving_leaves_no_cache_entry(tmp_path, model_cache, monkeypatch):
+    domain = Domain.find(small_domain(tmp_path / "d"))
+
+    def full_disk(domain, shards, settings, records, parent, out, on_step):
+        (out / "model.safetensors").write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "_fit", full_disk)
+    result = run_cli("train", cwd=domain.root)
+    assert result.code == 2 and "disk full" in result.err and "Traceback" not in result.output
+    assert not any((model_cache / "models").iterdir())
+
+
+def test_stale_shards_are_refused_with_the_fix(tmp_path, model_cache):
+    root = small_domain(tmp_path / "d")
+    path = root / "concepts/machines/wagon.yaml"
+    path.write_text(path.read_text().replace("human-powered", "four-wheeled"))
+    result = run_cli("train", cwd=root)
+    assert result.code == 1 and "git pwd build" in result.err
+    assert not (model_cache / "models").exists() or not any((model_cache / "models").iterdir())
+
+
+def test_missing_model_path_is_a_clear_error(tmp_path, model_cache):
+    root = small_domain(tmp_path / "d", base="./no-such-model")
+    result = run_cli("train", cwd=root)
+    assert result.code == 2 and "does not exist" in result.err and "Traceback" not in result.output
+
+
+def test_uncached_hub_id_says_what_to_download(tmp_path, model_cache):
+    root = small_domain(tmp_path / "d", base="example-org/not-a-cached-model")
+    result = run_cli("train", cwd=root)
+    assert result.code == 2
+    assert "never downloads" in result.err and "huggingface-cli download" in result.err
+
+
+def test_hugging_face_base_is_trained_with_lora(tmp_path, model_cache):
+    """A local HF model folder as model.base: peft LoRA adapters are trained and scored."""
+    from pwd_git.model.tiny import build_model, train_tokenizer
+
+    base_dir = tmp_path / "d" / "base-model"
+    tokenizer = train_tokenizer(["a small vehicle has a wheel and a frame"] * 20 + [p for p in PARTS], 300)
+    model = build_model(tokenizer, {"n_layer": 1, "n_embd": 32, "n_head": 2})
+    root = small_domain(tmp_path / "d", train="{epochs: 1, batch_size: 16}", base="./base-model")
+    model.save_pretrained(base_dir)
+    tokenizer.save_pretrained(base_dir)
+    result = run_cli("run", "-q", "--format", "json", cwd=root)
+    assert result.code in (0, 1), result.output
+    entry = json.loads(result.out)
+    assert entry["base"] == "./base-model" and entry["metrics"]["n"] > 0
+    artifact = cache.model_dir(entry["model_key"])
+    assert (artifact / "adapter_config.json").is_file()
+    assert json.loads((artifact / "adapter_config.json").read_text())["r"] == 16
+
+
+# --- test: verdicts, reuse, notes --------------------------------------------------------------
+
+def test_thresholds_decide_the_exit_code(tmp_path, model_cache):
+    root = small_domain(tmp_path / "d", test="{thresholds: {acc: 1.0, L1: 1.0}}")
+    result = run_cli("run", cwd=root)
+    entry = notes.read(Repo.discover(root), "HEAD")[-1]
+    if entry["metrics"]["acc"] < 1.0:
+        assert result.code == 1 and "below the threshold" in result.out and "FAIL" in result.out
+    relaxed = (root / "pwd.yaml").read_text().replace("{acc: 1.0, L1: 1.0}", "{acc: 0.0}")
+    (root / "pwd.yaml").write_text(relaxed)
+    assert run_cli("test", "--no-record", cwd=root).code == 0
+
+
+def test_result_is_reused_for_a_commit_with_the_same_kb_tree(tmp_path, model_cache):
+    root = small_domain(tmp_path / "d")
+    assert run_cli("run", "-q", cwd=root).code in (0, 1)
+    first = git(root, "rev-parse", "HEAD")
+    (root / "README.md").write_text("docs only\n")
+    git(root, "add", "README.md")
+    git(root, "commit", "-qm", "docs")
+    result = run_cli("test", cwd=root)
+    assert "reusing the result recorded on" in result.err
+    entry = notes.read(Repo.discover(root), "HEAD")[-1]
+    assert entry["reused_from"] == first
+    rows = json.loads(run_cli("log", "--format", "json", cwd=root).out)
+    assert [r["result"] is not None for r in rows] == [True, True]
+
+
+def test_note_from_a_newer_schema_is_read_with_a_warning(tmp_path, model_cache):
+    root = small_domain(tmp_path / "d")
+    line = json.dumps({"schema": 99, "run_key": "future", "metrics": {"acc": 0.5, "levels": {}}, "verdict": "pass",
+                       "hologram": True})
+    git(root, "notes", "--ref", notes.NOTES_REF, "add", "-m", line, "HEAD")
+    result = run_cli("show", cwd=root)
+    assert result.code == 0 and "newer pwd-git" in result.err and "future" in result.out
+
+
+def test_control_set_is_scored_separately(tmp_path, model_cache):
+    root = small_domain(tmp_path / "d", test="{control: control.jsonl}")
+    (root / "control.jsonl").write_text(
+        json.dumps({"question": "The sky on a clear day is", "choices": ["blue", "green"], "answer": 0}) + "\n")
+    result = run_cli("test", "--format", "json", "--no-record", cwd=root)
+    control = json.loads(result.out)["metrics"]["control"]
+    assert control["n"] == 1 and control["acc"] in (0.0, 1.0)
+    (root / "control.jsonl").write_text("{not json\n")
+    bad = run_cli("test", "--no-record", cwd=root)
+    assert bad.code == 1 and "control.jsonl:1" in bad.err
+
+
+def test_mcnemar_separates_noise_from_regression():
+    assert mcnemar_p(0, 0) == 1.0
+    assert mcnemar_p(1, 0) == 0.5
+    assert mcnemar_p(6, 0) == pytest.approx(1 / 64)
+    before = {f"i{k}": True for k in range(40)}
+    one_wobble = {**before, "i0": False}
+    assert judge({"acc": 0.97}, {}, passed_now=one_wobble, passed_before=before).ok
+    many_broken = {**before, **{f"i{k}": False for k in range(8)}}
+    verdict = judge({"acc": 0.8}, {}, passed_now=many_broken, passed_before=before)
+    assert not verdict.ok and len(verdict.regressed_items) == 8 and verdict.p_value < 0.05
+    swapped = {**many_broken, **{f"j{k}": True for k in range(8)}}
+    balanced_before = {**before, **{f"j{k}": False for k in range(8)}}
+    assert judge({"acc": 0.8}, {}, passed_now=swapped, passed_before=balanced_before).ok
+
+
+def test_two_clones_push_results_for_one_commit_concurrently_without_loss(tmp_path):
+    origin = tmp_path / "origin.git"
+    seed = small_domain(tmp_path / "seed", train="{epochs: 1}")
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(origin))
+    clones = []
+    for name in ("a", "b"):
+        git(tmp_path, "clone", "-q", str(origin), str(tmp_path / name))
+        repo = Repo.discover(tmp_path / name)
+        notes.setup(repo)
+        clones.append(repo)
+    commit = git(tmp_path / "a", "rev-parse", "HEAD")
+    for i, repo in enumerate(clones):
+        notes.append(repo, commit, {"run_key": f"clone-{i}", "metrics": {"acc": i / 2}})
+    errors = []
+
+    def push(repo):
+        try:
+            notes.push(repo, retries=10)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=push, args=(repo,)) for repo in clones]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    final = git(tmp_path, "--git-dir", str(origin), "notes", "--ref", notes.NOTES_REF, "show", commit)
+    keys = sorted(json.loads(line)["run_key"] for line in final.splitlines())
+    assert keys == ["clone-0", "clone-1"]
+    notes.pull(clones[0])
+    assert sorted(e["run_key"] for e in notes.read(clones[0], commit)) == ["clone-0", "clone-1"]
+
+
+def test_notes_push_without_remote_is_a_clear_error(tmp_path):
+    root = small_domain(tmp_path / "d")
+    result = run_cli("notes", "push", cwd=root)
+    assert result.code == 2 and "no remote named 'origin'" in result.err
+    shutil.rmtree(root)
