@@ -155,3 +155,73 @@ def _tree_oid(node: dict) -> str:
             entries.append((name, b"100644 " + name.encode() + b"\0" + bytes.fromhex(child)))
     body = b"".join(entry for _, entry in sorted(entries))
     return hashlib.sha1(b"tree %d\0" % len(body) + body).hexdigest()
+
+
+class TempIndex:
+    """A throwaway index for building trees and commits without touching the user's
+    index, working tree or checked-out branch (plumbing only)."""
+
+    def __init__(self, repo: Repo, commit: str):
+        import tempfile
+
+        self.repo = repo
+        fd, self.path = tempfile.mkstemp(prefix="pwd-index-", dir=repo.pwd_dir())
+        os.close(fd)
+        os.unlink(self.path)  # git wants to create it
+        self.env = {"GIT_INDEX_FILE": self.path}
+        run_git(["read-tree", commit], repo.top, env=self.env)
+
+    def add_blobs(self, files: dict[str, bytes]) -> None:
+        lines = []
+        for path, data in sorted(files.items()):
+            oid = run_git(["hash-object", "-w", "--stdin"], self.repo.top, input=data).stdout.decode().strip()
+            lines.append(f"100644 {oid}\t{path}\n")
+        run_git(["update-index", "--add", "--index-info"], self.repo.top, input="".join(lines).encode(), env=self.env)
+
+    def remove_tree(self, prefix: str) -> None:
+        run_git(["rm", "--cached", "-r", "-q", "--ignore-unmatch", "--", prefix], self.repo.top, env=self.env)
+
+    def commit(self, parent: str, message: str) -> str:
+        tree = run_git(["write-tree"], self.repo.top, env=self.env).stdout.decode().strip()
+        proc = run_git(["commit-tree", tree, "-p", parent, "-F", "-"], self.repo.top, input=message.encode(),
+                       check=False)
+        if proc.returncode != 0:
+            raise GitError(f"git commit-tree failed: {proc.stderr.decode().strip()}",
+                           hint="set your identity: git config user.name ...; git config user.email ...")
+        return proc.stdout.decode().strip()
+
+    def close(self) -> None:
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+    def __enter__(self) -> TempIndex:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def create_branch(repo: Repo, name: str, commit: str) -> None:
+    """Create refs/heads/NAME at COMMIT; refuse (never move) an existing branch."""
+    proc = run_git(["update-ref", f"refs/heads/{name}", commit, "0" * 40], repo.top, check=False)
+    if proc.returncode != 0:
+        raise PwdError(f"branch {name!r} already exists", hint="pass --branch NEW-NAME, or delete the old branch")
+
+
+def branch_exists(repo: Repo, name: str) -> bool:
+    return run_git(["rev-parse", "--verify", "--quiet", f"refs/heads/{name}"], repo.top, check=False).returncode == 0
+
+
+def current_branch(repo: Repo) -> str | None:
+    proc = run_git(["symbolic-ref", "--quiet", "--short", "HEAD"], repo.top, check=False)
+    return proc.stdout.decode().strip() or None
+
+
+def remote_url(repo: Repo, remote: str) -> str | None:
+    proc = run_git(["remote", "get-url", remote], repo.top, check=False)
+    return proc.stdout.decode().strip() or None
+
+
+def config_get(repo: Repo, key: str) -> str | None:
+    proc = run_git(["config", "--get", key], repo.top, check=False)
+    return proc.stdout.decode().strip() or None

@@ -252,6 +252,18 @@ def generate(kb: KB, seed: int = 0) -> Output:
     gen.train_concepts(output.train["l1"])
     gen.train_statements(output.train["l2"])
     gen.train_chains(output.train["l3"])
+    holdout = set((kb.config.get("build") or {}).get("holdout") or [])
+    if holdout:
+        for name in ("l1", "l2", "l3"):
+            output.train[name] = [r for r in output.train[name] if not _held_out(r, holdout)]
     gen.train_patches(output.train["patches"])
     gen.bench(output)
     return output
+
+
+def _held_out(record: dict, holdout: set[str]) -> bool:
+    """`build.holdout` withholds a concept's L1 records or a statement's L2/L3 records from
+    training (the benchmark still probes them): for experiments, and to starve a node on purpose."""
+    if record["level"] == "L1":
+        return record["traces"]["concepts"][0] in holdout
+    return any(s in holdout for s in record["traces"]["statements"])

@@ -14,7 +14,14 @@ def _diag(loc: Loc, severity: str, code: str, message: str) -> Diagnostic:
 
 
 def check_kb(kb: KB) -> list[Diagnostic]:
-    return [*_check_statements(kb), *_check_chains(kb), *_check_patches(kb), *_lints(kb)]
+    return [*_check_statements(kb), *_check_chains(kb), *_check_patches(kb), *_check_config(kb), *_lints(kb)]
+
+
+def _check_config(kb: KB) -> list[Diagnostic]:
+    holdout = (kb.config.get("build") or {}).get("holdout") or []
+    return [_diag(Loc("pwd.yaml", 1), ERROR, "missing-holdout",
+                  f"build.holdout names {node!r}, which is neither a concept nor a statement")
+            for node in holdout if isinstance(node, str) and node not in kb.concepts and node not in kb.statements]
 
 
 def _check_statements(kb: KB) -> list[Diagnostic]:

@@ -1,0 +1,82 @@
+"""`git pwd patch`: write a targeted data patch on a branch and open a pull request."""
+
+from __future__ import annotations
+
+import click
+
+from pwd_git.git import current_branch, remote_url
+from pwd_git.kb.loader import Domain
+from pwd_git.output import echo_json, format_option, log_to_stderr
+
+
+@click.command()
+@click.argument("rev", default="HEAD")
+@click.option("--limit", type=click.IntRange(min=1), help="Patch at most N diagnosed nodes (ranked by items explained).")
+@click.option("--branch", metavar="NAME", help="Branch to create (default: pwd/patch/<rev>-<node>).")
+@click.option("--open-pr", is_flag=True, help="Push the branch and open a pull request (GITHUB_TOKEN or GH_TOKEN).")
+@click.option("--remote", default="origin", show_default=True, help="Remote to push to.")
+@click.option("--base", "base_branch", metavar="BRANCH", help="PR base branch (default: the current branch).")
+@click.option("--dry-run", is_flag=True, help="Show the patch and the PR body; create nothing.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@format_option("json")
+def patch(rev: str, limit: int | None, branch: str | None, open_pr: bool, remote: str, base_branch: str | None,
+          dry_run: bool, quiet: bool, fmt: str) -> None:
+    """Repair the data behind REV's failures, on a new branch.
+
+    Runs the diagnosis, writes training examples under patches/ generated from the
+    implicated KB nodes (more surface forms and contrastive examples for concept gaps;
+    step-by-step compositions over other paths with the same predicate pattern for
+    chain breaks; contradictions are reported, not papered over), rebuilds shards/ and
+    commits both on branch pwd/patch/... . Your checked-out branch, index and
+    uncommitted work are never touched. Then `git pwd run pwd/patch/...` to check it.
+    """
+    from pwd_git.repair.patch import make_patch
+    from pwd_git.repair.prbody import render_body
+
+    domain = Domain.find(".")
+    log = log_to_stderr(not quiet and fmt == "text")
+    result = make_patch(domain, rev, limit=limit, branch=branch, dry_run=dry_run, log=log)
+    body = render_body(result)
+    body_file = domain.repo.pwd_dir() / "patches" / (result.branch.replace("/", "_") + ".md")
+    body_file.parent.mkdir(parents=True, exist_ok=True)
+    body_file.write_text(body)
+    info = {"branch": result.branch, "commit": result.commit, "patch_file": result.path, "examples": result.examples,
+            "patched": [f.as_dict() for f in result.patched],
+            "skipped": [{"node": s.finding.node, "reason": s.reason} for s in result.skipped],
+            "expected_flips": [i["id"] for i in result.expected_flips], "body_file": str(body_file), "pr": None}
+    if fmt == "text":
+        if dry_run:
+            click.echo(body)
+        click.echo(f"{'would write' if dry_run else 'wrote'} {result.examples} examples for {len(result.patched)} node(s) "
+                   f"to {result.path}" + ("" if dry_run else f" on branch {result.branch} ({result.commit[:10]})"))
+        for s in result.skipped:
+            click.echo(f"{s.finding.location}: not patched: {s.reason}")
+        click.echo(f"pull-request body: {body_file}")
+    if open_pr and not dry_run:
+        info["pr"] = _publish(domain, result, body, remote, base_branch or current_branch(domain.repo) or "main", fmt)
+    if fmt == "json":
+        echo_json(info)
+
+
+def _publish(domain: Domain, result, body: str, remote: str, base: str, fmt: str) -> str | None:
+    from pwd_git.repair import forge
+
+    say = (lambda m: click.echo(m)) if fmt == "text" else (lambda m: click.echo(m, err=True))
+    if remote_url(domain.repo, remote) is None:
+        say(f"no remote {remote!r}: open the pull request by hand after pushing {result.branch}")
+        return None
+    forge.push_branch(domain.repo, remote, result.branch)
+    say(f"pushed {result.branch} to {remote}")
+    where = forge.forge_repo(domain.repo, remote)
+    secret = forge.token()
+    if where is None or secret is None:
+        why = "no GITHUB_TOKEN or GH_TOKEN" if where else "the remote is not a forge repository"
+        if where:
+            say(f"{why}: open it at {where.compare_url}/{base}...{result.branch}?expand=1")
+        else:
+            say(f"{why}: open the pull request by hand")
+        return None
+    title = f"pwd patch: repair {len(result.patched)} node(s) diagnosed on {result.diagnosis.commit[:10]}"
+    url = forge.create_pull_request(where, secret, head=result.branch, base=base, title=title, body=body)
+    say(f"opened {url}")
+    return url

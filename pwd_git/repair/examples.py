@@ -1,0 +1,167 @@
+"""Targeted training examples for diagnosed nodes, written from the KB alone.
+
+Never from benchmark items or their answers, and never in the benchmark's wording: the
+repaired model must still be tested on questions it has not seen (build's decontamination
+check runs on the result). Concept gaps get more surface forms and contrastive examples
+(siblings, negative constraints); chain breaks get step-by-step demonstrations over other
+KB paths with the same predicate pattern that belong to no test chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from pwd_git.kb.model import KB, Statement
+from pwd_git.repair.diagnose import CHAIN_BREAK, Finding
+
+CONCEPT_FORMS = [
+    ("Explain {term} in one sentence.", "{term} is defined as: {definition}"),
+    ("Describe {term}.", "{term}: {definition}"),
+    ("Tell me what {term} is.", "{term} is defined as: {definition}"),
+    ("Give a short definition of {term}.", "{definition}"),
+    ("Which category does {term} belong to?", "{term} is a {type}."),
+]
+ALIAS_FORM = ("What else is {term} called?", "{term} is also called {alias}.")
+SIBLING_FORM = ("How does {term} differ from {other}?",
+                "{term} is defined as: {definition} By contrast, {other} is defined as: {other_definition}")
+NEGATIVE_FORM = ("What is a common misconception about {term}?", "{constraint}")
+STATEMENT_FORMS = [
+    ("Recall the fact about {subject} and '{predicate}'.", "{subject} {predicate} {object}."),
+    ("State what {subject} {predicate}.", "{subject} {predicate} {object}."),
+    ("Fact check about {subject}: {predicate} what?", "{subject} {predicate} {object}."),
+    ("Remember this relation of {subject}.", "{subject} {predicate} {object}."),
+    ("In one sentence, how are {subject} and {object} related?", "{subject} {predicate} {object}."),
+    ("Name what {subject} {predicate}.", "{object}"),
+]
+TEXT_FORM = ("Say it in plain words: {subject} {predicate} {object}.", "{text}")
+CONTRAST_FORM = ("Does {subject} {predicate} {other}?", "No. {subject} {predicate} {object}, not {other}.")
+COMPOSE_FORMS = [
+    ("Work it out step by step: start at {start}, apply {path}. Where do you end up?",
+     "{steps} So the endpoint is {answer}."),
+    ("Chain these relations, one hop at a time, beginning with {start}: {path}.", "{steps} Result: {answer}."),
+]
+
+
+@dataclass
+class Skipped:
+    finding: Finding
+    reason: str
+
+
+def _pick(seed: str, candidates: list[str], k: int) -> list[str]:
+    return sorted(candidates, key=lambda c: hashlib.sha256(f"{seed}\0{c}".encode()).digest())[:k]
+
+
+class ExampleWriter:
+    def __init__(self, kb: KB):
+        self.kb = kb
+        self.test_statements = {s for ch in kb.chains.values() if ch.split == "test" for s in ch.steps}
+        self.true_targets: dict[tuple[str, str], set[str]] = {}
+        for st in kb.statements.values():
+            self.true_targets.setdefault((st.subject, st.predicate), set()).add(st.target)
+
+    def term(self, cid: str | None) -> str:
+        return self.kb.concepts[cid].term if cid else ""
+
+    def target(self, st: Statement) -> str:
+        return self.term(st.object) if st.object else str(st.value)
+
+    @staticmethod
+    def _example(kind: str, user: str, assistant: str, concepts: list[str], statements: list[str]) -> dict:
+        return {"kind": kind, "traces": {"concepts": concepts, "statements": statements, "chain": None},
+                "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]}
+
+    def for_finding(self, finding: Finding) -> tuple[list[dict], str | None]:
+        """(examples, reason when none can be written)."""
+        if finding.evidence == "contradictory":
+            return [], ("contradictory data: " + ", ".join(finding.conflicts)
+                        + " also state a different object; resolve the conflict in the KB instead")
+        if finding.kind == CHAIN_BREAK:
+            return self.compositions(finding.node)
+        if finding.node_kind == "concept":
+            return self.concept_examples(finding.node), None
+        return self.statement_examples(finding.node), None
+
+    def concept_examples(self, cid: str) -> list[dict]:
+        c = self.kb.concepts[cid]
+        fields = {"term": c.term, "definition": c.definition, "type": c.type}
+        out = [self._example("concept", u.format(**fields), a.format(**fields), [cid], []) for u, a in CONCEPT_FORMS]
+        for alias in c.aliases:
+            out.append(self._example("concept", ALIAS_FORM[0].format(**fields),
+                                     ALIAS_FORM[1].format(alias=alias, **fields), [cid], []))
+        siblings = [o for o in self.kb.concepts if o != cid and self.kb.concepts[o].type == c.type]
+        for other in _pick(cid, siblings, 2):
+            o = self.kb.concepts[other]
+            out.append(self._example("contrast", SIBLING_FORM[0].format(other=o.term, **fields),
+                                     SIBLING_FORM[1].format(other=o.term, other_definition=o.definition, **fields),
+                                     [cid, other], []))
+        names = [n.lower() for n in (c.term, *c.aliases)]
+        for chain in self.kb.chains.values():
+            for constraint in chain.negative_constraints:
+                if any(n in constraint.lower() for n in names):
+                    out.append(self._example("negative", NEGATIVE_FORM[0].format(**fields),
+                                             NEGATIVE_FORM[1].format(constraint=constraint, **fields), [cid], []))
+        return out
+
+    def statement_examples(self, sid: str) -> list[dict]:
+        st = self.kb.statements[sid]
+        concepts = [st.subject] + ([st.object] if st.object else [])
+        fields = {"subject": self.term(st.subject), "predicate": st.predicate, "object": self.target(st),
+                  "text": st.text or ""}
+        forms = STATEMENT_FORMS + ([TEXT_FORM] if st.text else [])
+        out = [self._example("statement", u.format(**fields), a.format(**fields), concepts, [sid]) for u, a in forms]
+        if st.object:
+            true = self.true_targets[(st.subject, st.predicate)]
+            kind = self.kb.concepts[st.object].type
+            others = [o for o in self.kb.concepts
+                      if self.kb.concepts[o].type == kind and o not in true and o != st.subject]
+            for other in _pick(sid, others, 2):
+                out.append(self._example("contrast", CONTRAST_FORM[0].format(other=self.term(other), **fields),
+                                         CONTRAST_FORM[1].format(other=self.term(other), **fields),
+                                         [*concepts, other], [sid]))
+        return out
+
+    def compositions(self, chain_id: str, max_paths: int = 6) -> tuple[list[dict], str | None]:
+        chain = self.kb.chains[chain_id]
+        pattern = [self.kb.statements[s].predicate for s in chain.steps]
+        paths = self.paths_with_pattern(pattern, exclude=set(chain.steps) | self.test_statements)
+        if not paths:
+            return [], (f"no other KB path follows the pattern {' -> '.join(pattern)} outside test chains; "
+                        "add one (e.g. a train chain) so composition can be demonstrated")
+        out = []
+        for path in _pick(chain_id, [",".join(p) for p in paths], max_paths):
+            steps = [self.kb.statements[s] for s in path.split(",")]
+            fields = {"start": self.term(steps[0].subject), "path": " then ".join(s.predicate for s in steps),
+                      "steps": " ".join(f"{self.term(s.subject)} {s.predicate} {self.target(s)}." for s in steps),
+                      "answer": self.target(steps[-1])}
+            concepts = list(dict.fromkeys(c for s in steps for c in (s.subject, s.object) if c))
+            for user, assistant in COMPOSE_FORMS:
+                out.append(self._example(f"compose:{chain_id}", user.format(**fields), assistant.format(**fields),
+                                         concepts, [s.id for s in steps]))
+        return out, None
+
+    def paths_with_pattern(self, pattern: list[str], exclude: set[str], limit: int = 50) -> list[list[str]]:
+        """Statement paths whose predicates are `pattern`, avoiding `exclude` (depth-first, bounded)."""
+        by_subject: dict[tuple[str, str], list[Statement]] = {}
+        for st in self.kb.statements.values():
+            if st.id not in exclude:
+                by_subject.setdefault((st.subject, st.predicate), []).append(st)
+        found: list[list[str]] = []
+
+        def extend(path: list[Statement]) -> None:
+            if len(found) >= limit:
+                return
+            if len(path) == len(pattern):
+                found.append([s.id for s in path])
+                return
+            last = path[-1]
+            if last.object is None:
+                return
+            for nxt in by_subject.get((last.object, pattern[len(path)]), []):
+                extend([*path, nxt])
+
+        for st in sorted(self.kb.statements.values(), key=lambda s: s.id):
+            if st.predicate == pattern[0] and st.id not in exclude:
+                extend([st])
+        return found

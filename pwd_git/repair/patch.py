@@ -1,0 +1,126 @@
+"""`patch` as a library call: diagnosis -> patches/*.yaml -> rebuilt shards -> a commit on a
+new branch, made with plumbing in a temporary index so the user's checkout, index and
+uncommitted work are never touched."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import yaml
+
+from pwd_git.build.decontam import find_leaks
+from pwd_git.build.generate import content_id
+from pwd_git.build.shards import MANIFEST, SHARDS_DIR, build
+from pwd_git.errors import DataError
+from pwd_git.git import TempIndex, branch_exists, create_branch
+from pwd_git.kb.loader import Domain, load_revision
+from pwd_git.kb.model import slug
+from pwd_git.repair.diagnose import Diagnosis, Finding, diagnose
+from pwd_git.repair.examples import ExampleWriter, Skipped
+from pwd_git.train.pipeline import shards_for
+
+MAX_DIFF_LINES = 400
+
+
+@dataclass
+class PatchResult:
+    diagnosis: Diagnosis
+    branch: str
+    path: str  # the patch file, relative to the KB root
+    content: str  # the patch file's YAML
+    patched: list[Finding]
+    skipped: list[Skipped]
+    examples: int
+    expected_flips: list[dict]
+    commit: str | None = None  # None for --dry-run
+    dropped_leaks: list[str] = field(default_factory=list)
+
+    def unified_diff(self) -> str:
+        lines = list(difflib.unified_diff([], self.content.splitlines(), "/dev/null", f"b/{self.path}", lineterm=""))
+        if len(lines) > MAX_DIFF_LINES:
+            cut = len(lines) - MAX_DIFF_LINES
+            lines = [*lines[:MAX_DIFF_LINES], f"... {cut} more lines ({self.examples} examples in {self.path})"]
+        return "\n".join(lines)
+
+
+def make_patch(domain: Domain, rev: str = "HEAD", *, limit: int | None = None, branch: str | None = None,
+               dry_run: bool = False, log: Callable[[str], None] = lambda _m: None) -> PatchResult:
+    diagnosis = diagnose(domain, rev, log=log)
+    if diagnosis.clean:
+        raise DataError(f"nothing to patch: {diagnosis.commit[:10]} has no failed items that trace to the KB")
+    kb, _ = load_revision(domain, diagnosis.commit)
+    writer = ExampleWriter(kb)
+    findings = diagnosis.findings[:limit] if limit else diagnosis.findings
+    examples, patched, skipped = [], [], []
+    for finding in findings:
+        new, reason = writer.for_finding(finding)
+        if new:
+            examples.extend(new)
+            patched.append(finding)
+        else:
+            skipped.append(Skipped(finding, reason or "no example could be written"))
+    if not examples:
+        raise DataError("no data patch can be written for this diagnosis:\n  "
+                        + "\n  ".join(f"{s.finding.location}: {s.reason}" for s in skipped))
+    examples, dropped = _decontaminate(domain, diagnosis.commit, examples)
+    name = branch or _branch_name(diagnosis.commit, patched)
+    if not dry_run and branch_exists(domain.repo, name):
+        raise DataError(f"branch {name!r} already exists", hint="pass --branch NEW-NAME, or delete the old branch")
+    rel = f"patches/{diagnosis.commit[:10]}-{slug(patched[0].node)[:40]}.yaml"
+    content = _render(diagnosis, patched, examples)
+    bench = {i["id"]: i for i in shards_for(domain, diagnosis.commit).records("bench")}
+    flips = sorted({i for f in patched for i in f.items})
+    result = PatchResult(diagnosis, name, rel, content, patched, skipped, len(examples),
+                         [bench[i] for i in flips if i in bench], dropped_leaks=dropped)
+    if not dry_run:
+        result.commit = _commit(domain, diagnosis.commit, rel, content, name, patched)
+    return result
+
+
+def _decontaminate(domain: Domain, commit: str, examples: list[dict]) -> tuple[list[dict], list[str]]:
+    """Drop any example that would leak into the benchmark (build would refuse it anyway)."""
+    bench = shards_for(domain, commit).records("bench")
+    records = [{"id": content_id(ex), "source": "patch", "messages": ex["messages"]} for ex in examples]
+    leaking = {leak.train_id for leak in find_leaks(bench, records, limit=len(records) + 1)}
+    kept = [ex for ex, rec in zip(examples, records, strict=True) if rec["id"] not in leaking]
+    return kept, sorted(leaking)
+
+
+def _branch_name(commit: str, patched: list[Finding]) -> str:
+    more = f"-and-{len(patched) - 1}-more" if len(patched) > 1 else ""
+    return f"pwd/patch/{commit[:10]}-{slug(patched[0].node)[:40]}{more}"
+
+
+def _render(diagnosis: Diagnosis, patched: list[Finding], examples: list[dict]) -> str:
+    header = (f"# Data patch written by `git pwd patch` for {diagnosis.commit[:10]} (run {diagnosis.run_key}).\n"
+              "# Generated from KB nodes only, never from benchmark items. Edit or delete freely.\n")
+    doc = {"description": "Targeted examples for: " + ", ".join(f"{f.kind} {f.node}" for f in patched),
+           "generated_by": "git pwd patch", "examples": examples}
+    return header + yaml.dump(doc, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """No anchors/aliases: KB files forbid them (shared dicts are written out in full)."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def _commit(domain: Domain, base: str, rel: str, content: str, branch: str, patched: list[Finding]) -> str:
+    prefix = f"{domain.prefix}/" if domain.prefix else ""
+    subject = f"pwd patch: {len(patched)} node(s) from the diagnosis of {base[:10]}"
+    body = "\n".join(f"- {f.kind} {f.node_kind} {f.node} ({f.location})" for f in patched)
+    with TempIndex(domain.repo, base) as index:
+        index.add_blobs({prefix + rel: content.encode()})
+        kb_only = index.commit(base, subject)  # a dangling commit: the KB with the patch, old shards
+        built = build(domain, kb_only, to_worktree=False)
+        index.remove_tree(prefix + SHARDS_DIR)
+        shard_files = {f"{prefix}{SHARDS_DIR}/{p.relative_to(built.path).as_posix()}": p.read_bytes()
+                       for p in sorted(built.path.rglob("*")) if p.is_file()}
+        assert f"{prefix}{SHARDS_DIR}/{MANIFEST}" in shard_files
+        index.add_blobs(shard_files)
+        commit = index.commit(base, f"{subject}\n\n{body}\n")
+    create_branch(domain.repo, branch, commit)
+    return commit

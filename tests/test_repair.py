@@ -1,0 +1,236 @@
+"""`diagnose` and `patch`: structural diagnosis, data patches on a branch, pull requests."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from pwd_git import notes
+from pwd_git.git import Repo
+from pwd_git.kb.loader import Domain, load_worktree
+from pwd_git.repair.diagnose import CHAIN_BREAK, CONCEPT_GAP, find_gaps
+from tests.conftest import git, run_cli, snapshot, write
+from tests.test_train_test import small_domain
+
+TOKEN = "ghp_test-secret-token-123"
+
+
+@pytest.fixture
+def tested(tmp_path, monkeypatch):
+    """The small domain with a real (weak) model run on HEAD: it has failed items to diagnose."""
+    monkeypatch.setenv("PWD_GIT_CACHE", str(tmp_path / "cache"))
+    root = small_domain(tmp_path / "d")
+    assert run_cli("run", "-q", cwd=root).code in (0, 1)
+    failed = notes.read(Repo.discover(root), "HEAD")[-1]["failed"]
+    assert failed, "a two-epoch model should fail some items"
+    return root
+
+
+# --- diagnosis logic on a hand-made KB ----------------------------------------------------------
+
+def _kb(tmp_path):
+    root = tmp_path / "k"
+    root.mkdir()
+    git(root, "init", "-q")
+    files = {"pwd.yaml": "name: k\npredicates: {is part of: {functional: false}}\n"}
+    for c in "abcd":
+        files[f"concepts/{c}.yaml"] = f"id: {c}\nterm: {c}\ntype: t\ndefinition: The {c}.\n"
+    files["concepts/a.yaml"] += "relations:\n  - {predicate: is part of, object: b}\n"
+    files["concepts/b.yaml"] += "relations:\n  - {predicate: is part of, object: c}\n"
+    files["chains/abc.yaml"] = "id: abc\ntitle: t\nsplit: test\nsteps: [a.is-part-of.b, b.is-part-of.c]\n"
+    write(root, files)
+    kb, diags = load_worktree(Domain.find(root))
+    assert not [d for d in diags if d.severity == "error"]
+    return kb
+
+
+def _items():
+    def probe(i, template, concepts=(), statements=()):
+        return {"id": i, "level": "L1" if "l1" in template else "L2", "template": template,
+                "traces": {"concepts": list(concepts), "statements": list(statements), "chain": None}}
+
+    return [
+        probe("pa", "probe.l1.describe", ["a"]), probe("pb", "probe.l1.describe", ["b"]),
+        probe("pc", "probe.l1.describe", ["c"]),
+        probe("sab", "probe.l2.complete", ["a", "b"], ["a.is-part-of.b"]),
+        probe("sbc", "probe.l2.complete", ["b", "c"], ["b.is-part-of.c"]),
+        {"id": "chain", "level": "L3", "template": "chain.l3.hops",
+         "traces": {"concepts": ["a", "b", "c"], "statements": ["a.is-part-of.b", "b.is-part-of.c"], "chain": "abc"}},
+    ]
+
+
+def test_failing_bridge_probe_is_the_root_concept_gap(tmp_path):
+    kb = _kb(tmp_path)
+    counts = (Counter({"a": 4, "b": 4, "c": 4, "d": 4}), Counter({"a.is-part-of.b": 5}))
+    findings = find_gaps(kb, _items(), {"chain", "sbc"}, counts)
+    assert [(f.kind, f.node) for f in findings] == [(CONCEPT_GAP, "b.is-part-of.c")]
+    gap = findings[0]
+    assert gap.root_of == ["chain"] and sorted(gap.items) == ["chain", "sbc"]
+    assert gap.evidence == "missing" and gap.records == 0
+    assert gap.location == "concepts/b.yaml:6"
+
+
+def test_all_probes_passing_while_the_chain_fails_is_a_chain_break(tmp_path):
+    kb = _kb(tmp_path)
+    counts = (Counter({"a": 4, "b": 4, "c": 4}), Counter({"a.is-part-of.b": 5, "b.is-part-of.c": 5}))
+    findings = find_gaps(kb, _items(), {"chain"}, counts)
+    assert [(f.kind, f.node_kind, f.node) for f in findings] == [(CHAIN_BREAK, "chain", "abc")]
+    assert findings[0].location.startswith("chains/abc.yaml:")
+
+
+def test_evidence_thin_versus_present_and_probes_outside_chains(tmp_path):
+    kb = _kb(tmp_path)
+    counts = (Counter({"a": 1, "b": 8, "c": 8, "d": 8}), Counter({"a.is-part-of.b": 5, "b.is-part-of.c": 5}))
+    findings = {f.node: f for f in find_gaps(kb, _items(), {"pa", "pc"}, counts)}
+    assert set(findings) == {"a", "c"}
+    assert findings["a"].evidence == "thin" and findings["c"].evidence == "present"
+    assert all(f.kind == CONCEPT_GAP and not f.root_of for f in findings.values())
+
+
+# --- diagnose on a real run -----------------------------------------------------------------
+
+def test_diagnose_reports_like_a_compiler(tested):
+    result = run_cli("diagnose", cwd=tested)
+    assert result.code == 1
+    lines = [ln for ln in result.out.splitlines() if ": concept-gap: " in ln or ": chain-break: " in ln]
+    assert lines and all(ln.split(":")[0].startswith(("concepts/", "chains/")) for ln in lines)
+    data = json.loads(run_cli("diagnose", "--format", "json", cwd=tested).out)
+    explained = {i for f in data["findings"] for i in f["items"]}
+    assert explained <= set(data["failed_items"]) and explained
+    sarif = json.loads(run_cli("diagnose", "--format", "sarif", cwd=tested).out)
+    assert sarif["version"] == "2.1.0"
+    first = sarif["runs"][0]["results"][0]
+    assert first["ruleId"] in (CONCEPT_GAP, CHAIN_BREAK)
+    assert first["locations"][0]["physicalLocation"]["region"]["startLine"] >= 1
+
+
+def test_diagnose_without_results_or_with_another_run_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("PWD_GIT_CACHE", str(tmp_path / "cache"))
+    root = small_domain(tmp_path / "d")
+    res = run_cli("diagnose", "--no-run", cwd=root)
+    assert res.code == 2 and "no results recorded" in res.err and "git pwd test" in res.err
+    git(root, "notes", "--ref", notes.NOTES_REF, "add", "-m", json.dumps({"run_key": "gpt2@abc", "failed": []}), "HEAD")
+    res = run_cli("diagnose", cwd=root)
+    assert res.code == 2 and "gpt2@abc" in res.err and "Traceback" not in res.output
+
+
+# --- patch -------------------------------------------------------------------------------------
+
+def test_patch_commits_on_a_branch_without_touching_the_worktree(tested):
+    (tested / "notes.txt").write_text("uncommitted work\n")
+    wagon = tested / "concepts/machines/wagon.yaml"
+    wagon.write_text(wagon.read_text() + "# local edit\n")
+    before, head = snapshot(tested), git(tested, "rev-parse", "HEAD")
+    branch_before = git(tested, "symbolic-ref", "HEAD")
+    result = run_cli("patch", "--format", "json", cwd=tested)
+    assert result.code == 0, result.output
+    info = json.loads(result.out)
+    assert snapshot(tested) == before and git(tested, "rev-parse", "HEAD") == head
+    assert git(tested, "symbolic-ref", "HEAD") == branch_before
+    assert info["branch"].startswith("pwd/patch/") and info["examples"] > 0
+    files = git(tested, "diff", "--name-only", head, info["branch"]).splitlines()
+    assert info["patch_file"] in files and "shards/MANIFEST.json" in files
+    assert git(tested, "rev-parse", f"{info['branch']}^") == head
+    patch_yaml = git(tested, "show", f"{info['branch']}:{info['patch_file']}")
+    bench = git(tested, "show", f"{info['branch']}:shards/bench/l2.jsonl")
+    for line in bench.splitlines():
+        assert json.loads(line)["question"] not in patch_yaml  # never trained on the tests
+    assert run_cli("validate", "--rev", info["branch"], cwd=tested).code == 0
+    manifest = json.loads(git(tested, "show", f"{info['branch']}:shards/MANIFEST.json"))
+    assert manifest["kb"]["patch_examples"] == info["examples"]
+    again = run_cli("patch", "--branch", info["branch"], cwd=tested)
+    assert again.code == 1 and "already exists" in again.err
+
+
+def test_patch_dry_run_creates_nothing(tested):
+    refs = git(tested, "for-each-ref")
+    result = run_cli("patch", "--dry-run", cwd=tested)
+    assert result.code == 0 and "### Diagnosis" in result.out and "```diff" in result.out
+    assert git(tested, "for-each-ref") == refs
+
+
+class _Forge(BaseHTTPRequestHandler):
+    """A loopback stand-in for GitHub's `POST /repos/{owner}/{repo}/pulls`."""
+
+    answers: ClassVar[list] = []
+    requests: ClassVar[list] = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append({"path": self.path, "auth": self.headers["Authorization"], "body": body})
+        status, payload = type(self).answers.pop(0)
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def forge(tested, tmp_path, monkeypatch):
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(tested, "remote", "add", "origin", str(origin))
+    git(tested, "config", "pwd.forge.repo", "lab/bikes")
+    server = HTTPServer(("127.0.0.1", 0), _Forge)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("PWD_GIT_FORGE_API", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    _Forge.answers, _Forge.requests = [], []
+    yield origin
+    server.shutdown()
+
+
+def test_open_pr_pushes_and_creates_the_pull_request(tested, forge):
+    _Forge.answers.append((201, {"html_url": "https://github.com/lab/bikes/pull/7", "number": 7}))
+    result = run_cli("patch", "--open-pr", cwd=tested)
+    assert result.code == 0, result.output
+    assert "https://github.com/lab/bikes/pull/7" in result.out and TOKEN not in result.output
+    request = _Forge.requests[0]
+    assert request["path"] == "/repos/lab/bikes/pulls" and request["auth"] == f"Bearer {TOKEN}"
+    body = request["body"]
+    assert body["base"] == "main" and body["head"].startswith("pwd/patch/")
+    assert "### Diagnosis" in body["body"] and "+++ b/patches/" in body["body"] and "expected to flip" in body["body"]
+    assert git(tested, "--git-dir", str(forge), "rev-parse", f"refs/heads/{body['head']}")
+
+
+@pytest.mark.parametrize(("status", "payload", "expected"), [
+    (401, {"message": "Bad credentials"}, "rejected the token (401 Bad credentials)"),
+    (422, {"message": "Validation Failed", "errors": [{"message": "A pull request already exists for lab:x."}]},
+     "A pull request already exists"),
+    (502, b"<html>Bad gateway</html>", "not JSON"),
+])
+def test_forge_errors_are_clear(tested, forge, status, payload, expected):
+    _Forge.answers.append((status, payload))
+    result = run_cli("patch", "--open-pr", cwd=tested)
+    assert result.code == 2 and expected in result.err
+    assert TOKEN not in result.output and "Traceback" not in result.output
+
+
+def test_without_a_token_the_compare_url_and_body_file_are_given(tested, forge, monkeypatch):
+    monkeypatch.delenv("GITHUB_TOKEN")
+    monkeypatch.delenv("GH_TOKEN", raising=False)
+    result = run_cli("patch", "--open-pr", cwd=tested)
+    assert result.code == 0 and "https://github.com/lab/bikes/compare/main...pwd/patch/" in result.out
+    body_file = next(line.split(": ", 1)[1] for line in result.out.splitlines() if line.startswith("pull-request body"))
+    assert "### Diagnosis" in Path(body_file).read_text()
+    assert not _Forge.requests
+
+
+def test_a_remote_that_rejects_the_push(tested, forge):
+    hook = forge / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'protected: no pushes' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    result = run_cli("patch", "--open-pr", cwd=tested)
+    assert result.code == 2 and "rejected the push" in result.err
+    assert git(tested, "branch", "--list", "pwd/patch/*")  # the branch stays, locally
+    assert not _Forge.requests
