@@ -119,3 +119,50 @@ def domain(tmp_path) -> Path:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+PARTS = ["wheel", "axle", "frame", "saddle", "pedal", "chain-ring", "spoke", "hub"]
+MACHINES = ["bicycle", "tricycle", "scooter", "unicycle", "wagon"]
+
+
+def small_domain(root: Path, train: str = "{epochs: 2}", test: str = "{}", base: str = "tiny") -> Path:
+    """A quick-to-train domain: 13 concepts, a two-hop test chain, committed with fresh shards."""
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    files = {"pwd.yaml": f"name: bikes\nmodel: {{base: {base}}}\ntrain: {train}\ntest: {test}\n"}
+    for part in PARTS:
+        files[f"concepts/parts/{part}.yaml"] = (
+            f"id: {part}\nterm: {part.replace('-', ' ')}\ntype: part\n"
+            f"definition: The {part.replace('-', ' ')} is a component used in small vehicles.\n")
+    for machine in MACHINES:
+        files[f"concepts/machines/{machine}.yaml"] = (
+            f"id: {machine}\nterm: {machine}\ntype: machine\ndefinition: A {machine} is a human-powered vehicle.\n")
+    files["concepts/parts/spoke.yaml"] += "relations:\n  - predicate: is part of\n    object: wheel\n"
+    files["concepts/parts/wheel.yaml"] += "relations:\n  - predicate: is part of\n    object: bicycle\n"
+    files["concepts/parts/pedal.yaml"] += "relations:\n  - predicate: is part of\n    object: tricycle\n"
+    files["chains/spoke-to-bike.yaml"] = ("id: spoke-to-bike\ntitle: spokes end up in bicycles\nsplit: test\n"
+                                          "steps: [spoke.is-part-of.wheel, wheel.is-part-of.bicycle]\n")
+    write(root, files)
+    assert run_cli("build", "-q", cwd=root).code == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "bikes KB")
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_example(tmp_path_factory):
+    """The example domain, committed and run once per session (the expensive fixture)."""
+    base = tmp_path_factory.mktemp("example")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PWD_GIT_CACHE", str(base / "cache"))
+        for key, value in {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@e.x", "GIT_COMMITTER_NAME": "T",
+                           "GIT_COMMITTER_EMAIL": "t@e.x", "GIT_CONFIG_GLOBAL": str(base / "gitconfig")}.items():
+            mp.setenv(key, value)
+        root = base / "cell-biology"
+        assert run_cli("init", "--template", "example", str(root), cwd=base).code == 0
+        assert run_cli("build", "-q", cwd=root).code == 0
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "example KB")
+        result = run_cli("run", "-q", cwd=root)
+        assert result.code in (0, 1), result.output
+    return root, base / "cache"

@@ -15,8 +15,7 @@ from pwd_git import notes
 from pwd_git.git import Repo
 from pwd_git.kb.loader import Domain, load_worktree
 from pwd_git.repair.diagnose import CHAIN_BREAK, CONCEPT_GAP, find_gaps
-from tests.conftest import git, run_cli, snapshot, write
-from tests.test_train_test import small_domain
+from tests.conftest import git, run_cli, small_domain, snapshot, write
 
 TOKEN = "ghp_test-secret-token-123"
 

@@ -1,0 +1,774 @@
+"""`git pwd build`: shards, benchmark correctness, determinism, cache, --rev, --check,
+decontamination, bad input and interrupted builds."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from pwd_git.build import shards as shards_mod
+from pwd_git.build.generate import GENERATOR_VERSION, content_id, generate
+from pwd_git.build.templates import BENCH, TRAIN_L1, TRAIN_L2, TRAIN_L3
+from pwd_git.kb.loader import Domain, load_worktree
+from tests.conftest import concept, git, run_cli, snapshot, write
+
+REPO = Path(__file__).resolve().parents[1]
+
+GEO_CONFIG = """
+name: geo
+predicates:
+  borders: {functional: false}
+  lies in: {functional: false}
+  has capital: {functional: true}
+  watches: {functional: false}
+model: {base: tiny}
+build: {ngram: 8, seed: 0}
+"""
+
+COUNTRIES = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota"]
+REGIONS = ["north", "south", "east", "west", "central", "coast", "highland", "island"]
+RELATIONS = {  # many-to-many at both hops of the test chain: alpha borders 3 countries, gamma lies in 2 regions
+    "alpha": [("borders", "beta"), ("borders", "gamma"), ("borders", "delta"), ("has capital", "=Alphaville")],
+    "beta": [("lies in", "north")],
+    "gamma": [("lies in", "south"), ("lies in", "west")],
+    "delta": [("lies in", "east")],
+    "epsilon": [("lies in", "central"), ("borders", "zeta")],
+    "zeta": [("lies in", "coast")],
+    "eta": [("lies in", "highland"), ("has capital", "=Etaburg")],
+    "theta": [("lies in", "island"), ("has capital", "=Thetaport")],
+    "iota": [("lies in", "north"), ("has capital", "=Iotacity")],
+}
+#: Every region reachable from alpha by `borders` then `lies in`: all true answers of the test chain.
+TRUE_ENDPOINTS = {"north", "south", "west", "east"}
+VALID_DISTRACTORS = {"central", "coast", "highland", "island"}
+
+TEST_CHAIN = """
+id: alpha-region
+title: From alpha across a border into a region
+split: test
+steps:
+  - alpha.borders.beta
+  - beta.lies-in.north
+items:
+  - question: Crossing one frontier out of alpha, which region can a traveller end up in?
+    choices: [north, coast, highland, island]
+    answer: 0
+"""
+TRAIN_CHAIN = """
+id: epsilon-region
+title: From epsilon across a border into a region
+split: train
+steps:
+  - epsilon.borders.zeta
+  - zeta.lies-in.coast
+"""
+
+
+def geo_concept(cid: str, ctype: str, relations=(), definition: str | None = None) -> str:
+    lines = [f"id: {cid}", f"term: {cid}", f"type: {ctype}",
+             f"definition: {definition or f'The {ctype} called {cid} in the test atlas.'}"]
+    if relations:
+        lines.append("relations:")
+        for predicate, target in relations:
+            lines.append(f"  - predicate: {predicate}")
+            lines.append(f"    value: {target[1:]}" if target.startswith("=") else f"    object: {target}")
+    return "\n".join(lines) + "\n"
+
+
+def geo_files() -> dict[str, str]:
+    files = {"pwd.yaml": GEO_CONFIG, "chains/alpha-region.yaml": TEST_CHAIN, "chains/epsilon-region.yaml": TRAIN_CHAIN}
+    for c in COUNTRIES:
+        files[f"concepts/countries/{c}.yaml"] = geo_concept(c, "country", RELATIONS.get(c, ()))
+    for r in REGIONS:
+        files[f"concepts/regions/{r}.yaml"] = geo_concept(r, "region")
+    return files
+
+
+def make_geo(root: Path, commit: bool = True) -> Path:
+    """A domain with 9 countries and 8 regions, many-to-many relations, one test and one train chain."""
+    root.mkdir(parents=True, exist_ok=True)
+    git(root, "init", "-q", "-b", "main")
+    write(root, geo_files())
+    if commit:
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "geo KB")
+    return root
+
+
+@pytest.fixture
+def geo(tmp_path) -> Path:
+    return make_geo(tmp_path / "geo")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def shard_records(root: Path, split: str) -> list[dict]:
+    return [r for p in sorted((root / "shards" / split).glob("*.jsonl")) for r in read_jsonl(p)]
+
+
+def shard_files(folder: Path) -> dict[str, bytes]:
+    """The files of a built shards folder (shards/ or a cached build dir), by relative path."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def build_ok(root: Path, *args: str):
+    res = run_cli("build", *args, cwd=root)
+    assert res.code == 0, res.output
+    return res
+
+
+def by_template(records: list[dict], template: str) -> list[dict]:
+    return [r for r in records if r["template"] == template]
+
+
+# --- output shape ---------------------------------------------------------------------
+
+def test_build_writes_train_bench_manifest_and_dataset_info(geo):
+    res = build_ok(geo)
+    assert "Built 17 concepts" in res.out
+    shards = geo / "shards"
+    assert {p.relative_to(shards).as_posix() for p in shards.rglob("*") if p.is_file()} == {
+        "MANIFEST.json", "dataset_info.json", "train/l1.jsonl", "train/l2.jsonl", "train/l3.jsonl",
+        "train/patches.jsonl", "bench/l1.jsonl", "bench/l2.jsonl", "bench/l3.jsonl"}
+    manifest = json.loads((shards / "MANIFEST.json").read_text())
+    for rel, meta in manifest["files"].items():
+        data = (shards / rel).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == meta["sha256"]
+        assert data.count(b"\n") == meta["records"]
+    assert manifest["generator_version"] == GENERATOR_VERSION
+    assert manifest["kb"]["concepts"] == 17 and manifest["kb"]["chains"] == 2
+    info = json.loads((shards / "dataset_info.json").read_text())
+    assert info["pwd_l1"]["file_name"] == "train/l1.jsonl" and info["pwd_l1"]["formatting"] == "sharegpt"
+    assert all((shards / entry["file_name"]).is_file() for entry in info.values())
+
+
+def test_kb_tree_in_manifest_is_the_git_tree_of_the_kb_folders(geo):
+    build_ok(geo)
+    manifest = json.loads((geo / "shards" / "MANIFEST.json").read_text())
+    # the KB tree = a git tree holding exactly concepts/ and chains/ (no patches/ here) as committed
+    listing = "".join(f"040000 tree {git(geo, 'rev-parse', 'HEAD:' + d)}\t{d}\n" for d in ("chains", "concepts"))
+    expected = subprocess.run(["git", "mktree"], cwd=geo, input=listing, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    assert manifest["kb_tree"] == expected
+    expected_key = hashlib.sha256(f"{expected}\0{manifest['config_hash']}\0{GENERATOR_VERSION}".encode()).hexdigest()
+    assert manifest["build_key"] == expected_key
+
+
+def test_every_record_has_id_level_traces_template_and_source(geo):
+    write(geo, {"patches/extra.yaml": """
+        examples:
+          - traces: {concepts: [alpha], statements: [alpha.borders.beta]}
+            messages:
+              - {role: user, content: Name a neighbour of alpha.}
+              - {role: assistant, content: Beta is one of them.}
+    """})
+    build_ok(geo)
+    records = shard_records(geo, "train") + shard_records(geo, "bench")
+    assert len(records) > 100
+    for rec in records:
+        assert {"id", "level", "traces", "template", "source"} <= rec.keys(), rec
+        body = {k: v for k, v in rec.items() if k != "id"}
+        assert rec["id"] == content_id(body), "id is the content hash of the record"
+        assert rec["level"] in {"L1", "L2", "L3", "patch"}
+        assert set(rec["traces"]) == {"concepts", "statements", "chain"}
+        path, line = rec["source"].rsplit(":", 1)
+        lines = (geo / path).read_text().splitlines()
+        assert 1 <= int(line) <= len(lines), rec["source"]
+    assert len({r["id"] for r in records}) == len(records), "ids are unique"
+
+
+def test_sources_point_at_the_yaml_node_and_traces_name_it(geo):
+    build_ok(geo)
+    train = shard_records(geo, "train")
+    for rec in train:
+        path, line = rec["source"].rsplit(":", 1)
+        text = (geo / path).read_text().splitlines()[int(line) - 1]
+        if rec["level"] == "L1":
+            assert text == f"id: {rec['traces']['concepts'][0]}"
+            assert path.endswith(f"/{rec['traces']['concepts'][0]}.yaml")
+        elif rec["level"] == "L2":
+            (sid,) = rec["traces"]["statements"]
+            subject, predicate, _ = sid.split(".")
+            assert path.endswith(f"/{subject}.yaml") and text.strip() == f"- predicate: {predicate.replace('-', ' ')}"
+        elif rec["level"] == "L3":
+            assert rec["traces"]["chain"] == "epsilon-region" and text == "id: epsilon-region"
+    gamma_west = [r for r in train if r["traces"]["statements"] == ["gamma.lies-in.west"]]
+    assert gamma_west and all(r["source"] == "concepts/countries/gamma.yaml:8" for r in gamma_west)
+
+
+def test_training_records_are_chat_messages_from_l1_l2_and_train_chains(geo):
+    build_ok(geo)
+    train = shard_records(geo, "train")
+    for rec in train:
+        roles = [m["role"] for m in rec["messages"]]
+        assert roles == ["user", "assistant"] and all(m["content"] for m in rec["messages"])
+    levels = {r["level"] for r in train}
+    assert levels == {"L1", "L2", "L3"}
+    assert {r["traces"]["concepts"][0] for r in train if r["level"] == "L1"} == set(COUNTRIES) | set(REGIONS)
+    l3 = [r for r in train if r["level"] == "L3"]
+    assert [r["traces"]["chain"] for r in l3] == ["epsilon-region"], "only train-split chains become demonstrations"
+    assert "coast" in l3[0]["messages"][1]["content"]
+
+
+def test_patch_examples_become_training_records_as_written(geo):
+    write(geo, {"patches/extra.yaml": """
+        examples:
+          - traces: {concepts: [zeta], statements: [zeta.lies-in.coast]}
+            kind: gap
+            messages:
+              - {role: user, content: Where is zeta on the map?}
+              - {role: assistant, content: Zeta is on the coast.}
+    """})
+    build_ok(geo)
+    (rec,) = read_jsonl(geo / "shards/train/patches.jsonl")
+    assert rec["level"] == "patch" and rec["template"] == "patch.gap"
+    assert rec["messages"][1] == {"role": "assistant", "content": "Zeta is on the coast."}
+    assert rec["traces"] == {"concepts": ["zeta"], "statements": ["zeta.lies-in.coast"], "chain": None}
+    assert rec["source"] == "patches/extra.yaml:2"
+
+
+def test_benchmark_covers_test_chains_and_every_node_on_their_paths(geo):
+    build_ok(geo)
+    bench = shard_records(geo, "bench")
+    l3 = [b for b in bench if b["level"] == "L3"]
+    assert {b["template"] for b in l3} == {"chain.l3.hops", "hand"}
+    assert all(b["traces"]["chain"] == "alpha-region" for b in l3), "train chains never feed the benchmark"
+    assert {b["traces"]["concepts"][0] for b in bench if b["level"] == "L1"} == {"alpha", "beta", "north"}
+    assert {b["traces"]["statements"][0] for b in bench if b["level"] == "L2"} == {"alpha.borders.beta",
+                                                                                  "beta.lies-in.north"}
+    for item in bench:
+        assert len(item["choices"]) == 4 and len(set(item["choices"])) == 4, item
+        assert 0 <= item["answer"] < 4
+    (hops,) = by_template(bench, "chain.l3.hops")
+    assert hops["choices"][hops["answer"]] == "north"
+    assert hops["traces"]["statements"] == ["alpha.borders.beta", "beta.lies-in.north"]
+    assert hops["source"] == "chains/alpha-region.yaml:1"
+    (probe,) = [b for b in bench if b["level"] == "L1" and b["traces"]["concepts"] == ["alpha"]]
+    assert probe["choices"][probe["answer"]] == "The country called alpha in the test atlas."
+
+
+def test_hand_written_items_are_included_as_written(geo):
+    build_ok(geo)
+    (hand,) = by_template(shard_records(geo, "bench"), "hand")
+    written = yaml.safe_load(TEST_CHAIN)["items"][0]
+    assert hand["question"] == written["question"]
+    assert hand["choices"] == written["choices"] and hand["answer"] == written["answer"]
+    assert hand["source"] == "chains/alpha-region.yaml:8"
+    assert hand["traces"]["chain"] == "alpha-region"
+
+
+def test_benchmark_wording_never_appears_in_training(geo):
+    build_ok(geo)
+    train, bench = shard_records(geo, "train"), shard_records(geo, "bench")
+    train_templates = {r["template"] for r in train}
+    assert train_templates <= set(TRAIN_L1) | set(TRAIN_L2) | set(TRAIN_L3)
+    assert not train_templates & {b["template"] for b in bench}
+    texts = [m["content"] for r in train for m in r["messages"]]
+    for item in bench:
+        if item["template"] != "hand":
+            assert item["template"] in BENCH
+            assert not any(item["question"] in t for t in texts), item["question"]
+
+
+# --- benchmark correctness --------------------------------------------------------------
+
+def _load_geo_kb(root: Path):
+    kb, diags = load_worktree(Domain.find(root), use_cache=False)
+    assert not [d for d in diags if d.severity == "error"], diags
+    return kb
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_no_distractor_is_a_true_answer_at_any_hop(geo, seed):
+    """alpha borders beta, gamma and delta; gamma lies in two regions: every region reachable
+    by borders -> lies in is a true answer and must never be offered as a wrong choice."""
+    out = generate(_load_geo_kb(geo), seed=seed)
+    bench = [i for items in out.bench.values() for i in items]
+    (hops,) = by_template(bench, "chain.l3.hops")
+    wrong = set(hops["choices"]) - {hops["choices"][hops["answer"]]}
+    assert hops["choices"][hops["answer"]] == "north"
+    assert not wrong & TRUE_ENDPOINTS
+    assert wrong <= VALID_DISTRACTORS and len(wrong) == 3, "L3 distractors are regions (same type), strictly"
+    (first_hop,) = [i for i in bench if i["traces"]["statements"] == ["alpha.borders.beta"]]
+    wrong = set(first_hop["choices"]) - {"beta"}
+    assert first_hop["choices"][first_hop["answer"]] == "beta"
+    assert not wrong & {"alpha", "gamma", "delta"}, "the other objects of alpha borders ... are true too"
+    assert wrong <= set(COUNTRIES), "distractors have the answer's type"
+    (second_hop,) = [i for i in bench if i["traces"]["statements"] == ["beta.lies-in.north"]]
+    assert set(second_hop["choices"]) <= set(REGIONS)
+    # training's "false" statements never state a truth either (alpha borders gamma is no false claim)
+    false = [r for recs in out.train.values() for r in recs if r["template"] == "l2.false"]
+    assert len(false) >= 10
+    for rec in false:
+        (sid,) = rec["traces"]["statements"]
+        subject, pred_slug, _ = sid.split(".")
+        predicate = pred_slug.replace("-", " ")
+        claim = rec["messages"][0]["content"].removeprefix(f"True or false: {subject} {predicate} ").removesuffix(".")
+        truths = {t.lstrip("=") for p, t in RELATIONS[subject] if p == predicate}
+        assert claim not in truths, rec["messages"]
+
+
+def test_distractors_seen_across_seeds_cover_only_valid_ones(geo):
+    kb = _load_geo_kb(geo)
+    seen = set()
+    for seed in range(40):
+        (hops,) = generate(kb, seed=seed).bench["l3"][:1]
+        seen |= set(hops["choices"]) - {"north"}
+    assert seen == VALID_DISTRACTORS, "all valid distractors get used, none of the true endpoints"
+
+
+def test_value_answers_get_value_distractors_never_the_true_value(geo):
+    write(geo, {"chains/alpha-capital.yaml": """
+        id: alpha-capital
+        title: The capital of alpha's neighbour
+        split: test
+        steps: [alpha.borders.beta, beta.has-capital.betatown]
+    """, "concepts/countries/beta.yaml": geo_concept("beta", "country", [("lies in", "north"),
+                                                                        ("has capital", "=Betatown")])})
+    build_ok(geo)
+    (item,) = [b for b in by_template(shard_records(geo, "bench"), "chain.l3.hops")
+               if b["traces"]["chain"] == "alpha-capital"]
+    assert item["choices"][item["answer"]] == "Betatown"
+    assert len(set(item["choices"]) & {"Alphaville", "Etaburg", "Thetaport", "Iotacity"}) == 3, \
+        "distractors of a value answer are other values of the same predicate"
+
+
+def test_chain_whose_answer_type_has_too_few_other_concepts_is_an_error(geo):
+    snap = snapshot(geo)
+    write(geo, {
+        "concepts/stars/sol.yaml": geo_concept("sol", "star"),
+        "concepts/stars/vega.yaml": geo_concept("vega", "star"),
+        "concepts/stars/rigel.yaml": geo_concept("rigel", "star"),
+        "concepts/countries/theta.yaml": geo_concept("theta", "country", RELATIONS["theta"] + [("watches", "sol")]),
+        "concepts/countries/eta.yaml": geo_concept("eta", "country", RELATIONS["eta"] + [("borders", "theta")]),
+        "chains/eta-star.yaml": "id: eta-star\ntitle: t\nsplit: test\nsteps: [eta.borders.theta, theta.watches.sol]\n",
+    })
+    assert run_cli("validate", cwd=geo).code == 0
+    res = run_cli("build", cwd=geo)
+    assert res.code == 1, res.output
+    assert "chains/eta-star.yaml:1: error: chain 'eta-star'" in res.err
+    assert "'star'" in res.err and "found 2" in res.err
+    assert "Traceback" not in res.output
+    assert not (geo / "shards").exists()
+    assert not [k for k in snapshot(geo) if k not in snap and not k.startswith(("concepts/", "chains/"))]
+
+
+def test_three_concept_domain_cannot_make_a_four_option_question_until_it_grows(domain):
+    """The stock fixture: a -> b -> c, all of type 'thing'. The chain's answer c has only b as a
+    possible distractor (a is the start), so build refuses; three more things make it build."""
+    res = run_cli("build", cwd=domain)
+    assert res.code == 1
+    assert "chains/a-to-c.yaml:1: error: chain 'a-to-c' has no valid distractors" in res.err
+    assert "needs 3 concepts of type 'thing' that are not true answers, found 1" in res.err
+    assert "hint: add more concepts of type 'thing'" in res.err
+    write(domain, {f"concepts/{c}.yaml": concept(c, relations="- predicate: is part of\n  object: a") for c in "def"})
+    build_ok(domain)
+    (hops,) = by_template(shard_records(domain, "bench"), "chain.l3.hops")
+    assert sorted(hops["choices"]) == ["b", "d", "e", "f"] and hops["choices"][hops["answer"]] == "c"
+
+
+def test_value_chain_needs_three_other_values_of_its_own_predicate(geo):
+    """L3 distractors are strict: a capital-city question never pads its choices with other
+    predicates' values (a region, a phase...) that no one would pick."""
+    write(geo, {
+        "concepts/countries/beta.yaml": geo_concept("beta", "country", [("lies in", "north"), ("has motto", "=Onward")]),
+        "concepts/countries/eta.yaml": geo_concept("eta", "country", RELATIONS["eta"] + [("has motto", "=Upward")]),
+        "chains/alpha-motto.yaml": "id: alpha-motto\ntitle: t\nsplit: test\nsteps: [alpha.borders.beta, beta.has-motto.onward]\n",
+    })
+    res = run_cli("build", cwd=geo)
+    assert res.code == 1, res.output
+    assert "chains/alpha-motto.yaml:1: error: chain 'alpha-motto'" in res.err and "values of 'has motto'" in res.err
+    write(geo, {"concepts/countries/theta.yaml": geo_concept("theta", "country", RELATIONS["theta"] + [
+        ("has motto", "=Inward")]), "concepts/countries/iota.yaml": geo_concept("iota", "country", RELATIONS["iota"] + [
+        ("has motto", "=Outward")])})
+    build_ok(geo)
+    (item,) = [b for b in shard_records(geo, "bench") if b["traces"]["chain"] == "alpha-motto" and b["level"] == "L3"]
+    assert sorted(item["choices"]) == ["Inward", "Onward", "Outward", "Upward"]
+
+
+# --- determinism and cache ---------------------------------------------------------------
+
+def test_rebuild_from_scratch_is_byte_identical(geo):
+    build_ok(geo)
+    first = shard_files(geo / "shards")
+    shutil.rmtree(geo / "shards")
+    shutil.rmtree(geo / ".git" / "pwd")
+    build_ok(geo)
+    assert shard_files(geo / "shards") == first
+
+
+def test_two_clones_build_identical_bytes_even_with_another_hash_seed(geo, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    git(tmp_path, "clone", "-q", str(geo), str(one))
+    git(tmp_path, "clone", "-q", str(geo), str(two))
+    build_ok(one)
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}  # set/dict order of str must not leak into the bytes
+    proc = subprocess.run([sys.executable, "-m", "pwd_git", "build", "-q"], cwd=two, env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert shard_files(one / "shards") == shard_files(two / "shards")
+    assert len(shard_files(one / "shards")) == 9
+
+
+def test_rev_build_matches_worktree_build_byte_for_byte(geo, tmp_path):
+    build_ok(geo)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(geo), str(clone))
+    before = snapshot(clone)
+    res = build_ok(clone, "--rev", "HEAD", "--format", "json")
+    info = json.loads(res.out)
+    assert info["cached"] is False, "a fresh clone has no cache: this really built from the object store"
+    cached_dir = Path(info["path"])
+    assert cached_dir.parent == clone / ".git" / "pwd" / "builds"
+    assert shard_files(cached_dir) == shard_files(geo / "shards")
+    assert snapshot(clone) == before and not (clone / "shards").exists(), "--rev never touches the worktree"
+
+
+def test_rev_builds_an_old_commit_without_touching_the_worktree(geo):
+    build_ok(geo)
+    v1 = shard_files(geo / "shards")
+    git(geo, "add", "-A")
+    git(geo, "commit", "-qm", "shards v1")
+    write(geo, {"concepts/countries/zeta.yaml": geo_concept("zeta", "country", [("lies in", "highland")])})
+    write(geo, {"chains/epsilon-region.yaml": TRAIN_CHAIN.replace("zeta.lies-in.coast", "zeta.lies-in.highland")})
+    git(geo, "commit", "-qam", "v2: zeta moved")
+    write(geo, {"concepts/countries/iota.yaml": geo_concept("iota", "country", [("lies in", "south")])})  # dirty
+    shutil.rmtree(geo / ".git" / "pwd" / "builds")
+    before = snapshot(geo)
+    res = build_ok(geo, "--rev", "HEAD~1", "--format", "json")
+    assert snapshot(geo) == before
+    info = json.loads(res.out)
+    assert info["cached"] is False
+    assert shard_files(Path(info["path"])) == v1
+    assert info["kb_tree"] != json.loads(build_ok(geo, "--rev", "HEAD", "--format", "json").out)["kb_tree"]
+    assert git(geo, "status", "--porcelain") == "M concepts/countries/iota.yaml"
+
+
+def test_second_build_is_a_cache_hit_and_does_not_regenerate(geo, monkeypatch):
+    first = build_ok(geo)
+    assert first.out.startswith("Built ")
+    shutil.rmtree(geo / "shards")  # restored from the cache, not regenerated
+
+    def boom(*_a, **_k):
+        raise AssertionError("generate() must not run on a cache hit")
+
+    monkeypatch.setattr(shards_mod, "generate", boom)
+    res = build_ok(geo)
+    assert res.out.startswith("Cached ")
+    assert (geo / "shards" / "MANIFEST.json").is_file()
+
+
+def test_build_key_follows_kb_and_build_config_only(geo):
+    def key() -> str:
+        return json.loads(build_ok(geo, "--format", "json").out)["build_key"]
+
+    base = key()
+    write(geo, {"README.md": "notes\n", "pwd.yaml": GEO_CONFIG.replace("base: tiny", "base: gpt2")})
+    assert key() == base, "files outside the KB and model settings do not change the data"
+    write(geo, {"pwd.yaml": GEO_CONFIG.replace("seed: 0", "seed: 1")})
+    seeded = key()
+    assert seeded != base
+    write(geo, {"pwd.yaml": GEO_CONFIG, "concepts/regions/coast.yaml": geo_concept("coast", "region", definition="Shore.")})
+    assert key() not in (base, seeded)
+
+
+def test_hand_edited_shard_is_restored_by_build(geo):
+    build_ok(geo)
+    good = shard_files(geo / "shards")
+    (geo / "shards/train/l1.jsonl").write_text("tampered\n")
+    res = build_ok(geo)
+    assert res.out.startswith("Cached ")
+    assert shard_files(geo / "shards") == good
+
+
+# --- --check and pre-commit -------------------------------------------------------------
+
+def test_check_fresh_and_stale(geo):
+    res = run_cli("build", "--check", cwd=geo)
+    assert res.code == 1 and "MANIFEST.json is missing" in res.err
+    build_ok(geo)
+    res = run_cli("build", "--check", cwd=geo)
+    assert res.code == 0, res.output
+    assert "up to date" in res.out
+
+    write(geo, {"concepts/regions/coast.yaml": geo_concept("coast", "region", definition="A shore region.")})
+    res = run_cli("build", "--check", cwd=geo)
+    assert res.code == 1
+    assert "the KB changed since the shards were built" in res.err and "git pwd build" in res.err
+    build_ok(geo)
+    assert run_cli("build", "--check", cwd=geo).code == 0
+
+    (geo / "shards/bench/l2.jsonl").write_text((geo / "shards/bench/l2.jsonl").read_text().replace("north", "south"))
+    res = run_cli("build", "--check", "--format", "json", cwd=geo)
+    assert res.code == 1
+    info = json.loads(res.out)
+    assert info["fresh"] is False
+    assert info["reasons"] == ["shards/bench/l2.jsonl does not match the manifest (edited by hand?)"]
+
+
+def test_check_notices_build_config_change(geo):
+    build_ok(geo)
+    write(geo, {"pwd.yaml": GEO_CONFIG.replace("ngram: 8", "ngram: 9")})
+    res = run_cli("build", "--check", cwd=geo)
+    assert res.code == 1 and "build settings changed" in res.err
+
+
+def test_check_does_not_write_anything(geo):
+    build_ok(geo)
+    write(geo, {"concepts/regions/coast.yaml": geo_concept("coast", "region", definition="A shore region.")})
+    before = snapshot(geo)
+    assert run_cli("build", "--check", cwd=geo).code == 1
+    assert snapshot(geo) == before
+
+
+def test_pre_commit_hooks_yaml_offers_build_check():
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    (hook,) = [h for h in hooks if h["id"] == "pwd-build-check"]
+    assert hook["entry"] == "git-pwd build --check"
+    assert hook["language"] == "python" and hook["pass_filenames"] is False
+    files = re.compile(hook["files"])
+    for path in ("pwd.yaml", "concepts/a/b.yaml", "chains/c.yml", "patches/p.yaml", "shards/train/l1.jsonl",
+                 "shards/MANIFEST.json", "sub/domain/concepts/x.yaml"):
+        assert files.search(path), path
+    for path in ("README.md", "docs/concepts.md", "src/shards.py"):
+        assert not files.search(path), path
+
+
+PRE_COMMIT_CONFIG = r"""
+repos:
+  - repo: local
+    hooks:
+      - id: pwd-build-check
+        name: pwd-git shards are fresh
+        entry: git-pwd build --check
+        language: system
+        pass_filenames: false
+        files: '(^|/)(pwd\.yaml|(concepts|chains|patches)/.*\.ya?ml|shards/.*)$'
+"""
+
+
+@pytest.mark.slow
+def test_pre_commit_rejects_a_commit_with_stale_shards(tmp_path):
+    if shutil.which("pre-commit") is None or shutil.which("git-pwd") is None:
+        pytest.skip("pre-commit and git-pwd must be on PATH")
+    root = make_geo(tmp_path / "dom", commit=False)
+    write(root, {".pre-commit-config.yaml": PRE_COMMIT_CONFIG})
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+
+    def sh(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(args, cwd=root, env=env, capture_output=True, text=True)
+
+    assert sh("pre-commit", "install").returncode == 0
+    assert run_cli("build", cwd=root).code == 0
+    sh("git", "add", "-A")
+    ok = sh("git", "commit", "-qm", "KB and shards")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+    write(root, {"concepts/regions/coast.yaml": geo_concept("coast", "region", definition="A shore region.")})
+    sh("git", "add", "concepts")
+    rejected = sh("git", "commit", "-qm", "edit coast without rebuilding")
+    assert rejected.returncode != 0
+    assert "the KB changed since the shards were built" in rejected.stdout + rejected.stderr
+    assert git(root, "log", "--format=%s", "-1") == "KB and shards"
+
+    assert run_cli("build", cwd=root).code == 0
+    sh("git", "add", "shards")
+    accepted = sh("git", "commit", "-qm", "edit coast, rebuilt")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert git(root, "log", "--format=%s", "-1") == "edit coast, rebuilt"
+
+    (root / "shards/train/l2.jsonl").write_text("{}\n")  # a hand edit to a shard is rejected too
+    sh("git", "add", "shards")
+    rejected = sh("git", "commit", "-qm", "hand-edit a shard")
+    assert rejected.returncode != 0
+    assert "shards/train/l2.jsonl does not match the manifest" in rejected.stdout + rejected.stderr
+
+
+# --- decontamination ------------------------------------------------------------------
+
+LONG_DEFINITION = "A landlocked republic famous for its terraced vineyards and ancient mountain monasteries."
+
+
+def test_hand_item_copying_a_definition_fails_naming_both_records(geo):
+    write(geo, {"concepts/countries/beta.yaml": geo_concept("beta", "country", RELATIONS["beta"], LONG_DEFINITION)})
+    build_ok(geo)
+    before = snapshot(geo)
+    leaky = TEST_CHAIN.replace(
+        "Crossing one frontier out of alpha, which region can a traveller end up in?",
+        "Which country is a landlocked republic famous for its terraced vineyards and ancient mountain monasteries?")
+    write(geo, {"chains/alpha-region.yaml": leaky})
+    res = run_cli("build", cwd=geo)
+    assert res.code == 1, res.output
+    assert "leakage" in res.err
+    hand_line = next(line for line in res.err.splitlines() if "chains/alpha-region.yaml:8" in line)
+    assert "concepts/countries/beta.yaml:1" in hand_line, "names the training record's source too"
+    assert len(re.findall(r"\b[0-9a-f]{16}\b", hand_line)) == 2, "names both record ids"
+    assert "Traceback" not in res.output
+    assert {k: v for k, v in snapshot(geo).items() if k.startswith("shards/")} == \
+        {k: v for k, v in before.items() if k.startswith("shards/")}, "a failed build leaves shards/ alone"
+
+
+def test_seven_shared_words_are_not_a_leak(geo):
+    write(geo, {"concepts/countries/beta.yaml": geo_concept("beta", "country", RELATIONS["beta"], LONG_DEFINITION)})
+    write(geo, {"chains/alpha-region.yaml": TEST_CHAIN.replace(
+        "Crossing one frontier out of alpha, which region can a traveller end up in?",
+        "Tourists say its terraced vineyards and ancient mountain monasteries draw crowds; where do alpha's "
+        "neighbours lie?")})
+    build_ok(geo)
+
+
+def test_patch_example_copying_a_benchmark_question_fails(geo):
+    build_ok(geo)
+    before = {k: v for k, v in snapshot(geo).items() if k.startswith("shards/")}
+    (hops,) = by_template(shard_records(geo, "bench"), "chain.l3.hops")
+    write(geo, {"patches/leak.yaml": textwrap.dedent(f"""
+        examples:
+          - traces: {{concepts: [alpha], chain: alpha-region}}
+            messages:
+              - role: user
+                content: {json.dumps(hops["question"])}
+              - {{role: assistant, content: north}}
+    """)})
+    res = run_cli("build", cwd=geo)
+    assert res.code == 1, res.output
+    leak = next(line for line in res.err.splitlines() if "patches/leak.yaml:2" in line)
+    assert hops["id"] in leak and "chains/alpha-region.yaml:1" in leak
+    assert {k: v for k, v in snapshot(geo).items() if k.startswith("shards/")} == before
+
+
+# --- bad input ------------------------------------------------------------------------
+
+def test_invalid_kb_is_refused_pointing_at_validate(geo):
+    build_ok(geo)
+    before = snapshot(geo)
+    write(geo, {"concepts/countries/iota.yaml": geo_concept("iota", "country", [("lies in", "atlantis")])})
+    for args in ((), ("--check",)):
+        res = run_cli("build", *args, cwd=geo)
+        assert res.code == 1, res.output
+        assert "does not validate" in res.err and "git pwd validate" in res.err
+        assert "concepts/countries/iota.yaml:6" in res.err
+    after = snapshot(geo)
+    assert {k: v for k, v in after.items() if k.startswith("shards/")} == \
+        {k: v for k, v in before.items() if k.startswith("shards/")}
+
+
+def test_unknown_rev_exits_2(geo):
+    res = run_cli("build", "--rev", "no-such-branch", cwd=geo)
+    assert res.code == 2
+    assert "unknown revision: 'no-such-branch'" in res.err and "Traceback" not in res.output
+
+
+def test_outside_a_domain_exits_2(tmp_path):
+    res = run_cli("build", cwd=tmp_path)
+    assert res.code == 2 and "not a git repository" in res.err
+
+
+def _leftovers(root: Path) -> list[str]:
+    builds = root / ".git" / "pwd" / "builds"
+    temp = [p.name for p in root.iterdir() if p.name.startswith(".shards")]
+    if builds.exists():
+        temp += [p.name for p in builds.iterdir() if p.name.startswith(".tmp")]
+    return temp
+
+
+def _interrupt_after(n: int, real):
+    calls = {"n": 0}
+
+    def wrapped(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > n:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    return wrapped
+
+
+def test_interrupt_while_writing_records_leaves_nothing_behind(geo, monkeypatch):
+    build_ok(geo)
+    before = snapshot(geo)
+    builds_before = sorted(p.name for p in (geo / ".git/pwd/builds").iterdir())
+    write(geo, {"concepts/regions/coast.yaml": geo_concept("coast", "region", definition="A shore region.")})
+    before["concepts/regions/coast.yaml"] = (geo / "concepts/regions/coast.yaml").read_bytes()
+    monkeypatch.setattr(shards_mod, "dumps", _interrupt_after(60, shards_mod.dumps))
+    with pytest.raises(KeyboardInterrupt):
+        shards_mod.build(Domain.find(geo))
+    monkeypatch.undo()
+    assert snapshot(geo) == before
+    assert _leftovers(geo) == []
+    assert sorted(p.name for p in (geo / ".git/pwd/builds").iterdir()) == builds_before, "no half cache entry"
+    build_ok(geo)
+    assert run_cli("build", "--check", cwd=geo).code == 0
+
+
+def test_interrupt_while_copying_into_shards_leaves_old_shards(geo, monkeypatch):
+    build_ok(geo)
+    write(geo, {"concepts/regions/coast.yaml": geo_concept("coast", "region", definition="A shore region.")})
+    before = snapshot(geo)
+
+    def copy_some(src, dst, **kwargs):
+        return shutil.copytree(src, dst, **kwargs, copy_function=_interrupt_after(3, shutil.copy2))
+
+    monkeypatch.setattr(shards_mod, "shutil", SimpleNamespace(copytree=copy_some, rmtree=shutil.rmtree))
+    with pytest.raises(KeyboardInterrupt):
+        shards_mod.build(Domain.find(geo))
+    monkeypatch.undo()
+    assert snapshot(geo) == before
+    assert _leftovers(geo) == []
+
+
+def test_interrupt_between_the_two_renames_restores_old_shards(geo, monkeypatch):
+    build_ok(geo)
+    write(geo, {"concepts/regions/coast.yaml": geo_concept("coast", "region", definition="A shore region.")})
+    shards_mod.build(Domain.find(geo), to_worktree=False)  # compiled and cached: only the swap into shards/ is left
+    before = snapshot(geo)
+    renames = []
+
+    def rename(src, dst):
+        renames.append((Path(src).name, Path(dst).name))
+        if len(renames) == 2:  # shards -> .shards-old-PID done; tmp -> shards interrupted
+            raise KeyboardInterrupt
+        os.rename(src, dst)
+
+    monkeypatch.setattr(shards_mod, "os", SimpleNamespace(rename=rename, getpid=os.getpid))
+    with pytest.raises(KeyboardInterrupt):
+        shards_mod.build(Domain.find(geo))
+    monkeypatch.undo()
+    assert renames[0][0] == "shards" and renames[1][1] == "shards" and renames[2] == (renames[0][1], "shards")
+    assert snapshot(geo) == before
+    assert _leftovers(geo) == []
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="Repo.read_blobs (pwd_git/git.py) writes every OID to `git cat-file --batch` "
+                   "before reading any output: with > ~1600 blobs to read both pipes fill and the build hangs")
+def test_rev_build_of_a_big_kb_from_a_fresh_clone_does_not_hang(tmp_path):
+    root = tmp_path / "big"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    files = {"pwd.yaml": "name: big\nbuild: {ngram: 8, seed: 0}\n"}
+    for i in range(2500):
+        files[f"concepts/c{i}.yaml"] = f"id: c{i}\nterm: thing {i}\ntype: thing\ndefinition: Thing number {i}.\n"
+    write(root, files)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "big")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(root), str(clone))  # no parse cache: every blob is read from the object store
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pwd_git", "build", "--rev", "HEAD", "-q"], cwd=clone,
+                              capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("`git pwd build --rev HEAD` hung reading blobs")
+    assert proc.returncode == 0, proc.stderr

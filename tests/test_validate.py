@@ -1,0 +1,228 @@
+"""`git pwd validate`: exit codes, JSON output, PATHS, --rev, the parse cache and lints."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+import pwd_git.kb.loader as loader
+from tests.conftest import concept, git, run_cli, snapshot, write
+
+BROKEN_A = "id: a\nterm: 42\ntype: thing\ndefinition: The a concept.\nrelations:\n  - predicate: is part of\n    object: b\n"
+
+
+def diagnostics(res) -> list[dict]:
+    assert res.out.lstrip().startswith("{"), res.output
+    return json.loads(res.out)["diagnostics"]
+
+
+def test_clean_domain_exits_0_with_summary(domain):
+    res = run_cli("validate", cwd=domain)
+    assert res.code == 0, res.output
+    assert res.out.strip() == "ok: 0 error(s), 0 warning(s) in 5 files (3 concepts, 3 statements, 1 chains)"
+    assert res.err == ""
+
+
+def test_validate_from_a_subfolder_finds_the_domain(domain):
+    res = run_cli("validate", cwd=domain / "concepts")
+    assert res.code == 0, res.output
+    assert "3 concepts" in res.out
+
+
+def test_json_format_structure(domain):
+    res = run_cli("validate", "--format", "json", cwd=domain)
+    assert res.code == 0, res.output
+    data = json.loads(res.out)
+    assert set(data) == {"ok", "summary", "errors", "warnings", "diagnostics"}
+    assert data["ok"] is True and data["errors"] == 0 and data["warnings"] == 0 and data["diagnostics"] == []
+    assert data["summary"] == {"concepts": 3, "statements": 3, "chains": 1, "test_chains": 1, "patch_examples": 0}
+
+
+def test_json_format_reports_each_diagnostic_with_location(domain):
+    (domain / "concepts/a.yaml").write_text(BROKEN_A)
+    res = run_cli("validate", "--format", "json", cwd=domain)
+    assert res.code == 1
+    data = json.loads(res.out)
+    assert data["ok"] is False and data["errors"] == 1
+    [diag] = data["diagnostics"]
+    assert diag == {"path": "concepts/a.yaml", "line": 2, "col": 1, "severity": "error", "code": "schema",
+                    "message": "expected string, got integer 42", "json_path": "$.term"}
+
+
+def test_text_format_is_compiler_style(domain):
+    (domain / "concepts/a.yaml").write_text(BROKEN_A)
+    res = run_cli("validate", cwd=domain)
+    assert res.code == 1
+    first, verdict = res.out.strip().splitlines()
+    assert first == "concepts/a.yaml:2:1: error: expected string, got integer 42 at $.term [schema]"
+    assert verdict.startswith("FAILED: 1 error(s), 0 warning(s)")
+
+
+def test_paths_narrow_the_diagnostics_shown(domain):
+    (domain / "concepts/a.yaml").write_text(BROKEN_A)
+    write(domain, {"chains/bad.yaml": "id: bad\ntitle: bad\nsplit: test\nsteps:\n  - a.is-part-of.nowhere\n"})
+
+    everything = diagnostics(run_cli("validate", "--format", "json", cwd=domain))
+    assert {d["path"] for d in everything} == {"concepts/a.yaml", "chains/bad.yaml"}
+
+    only_a = run_cli("validate", "--format", "json", "concepts/a.yaml", cwd=domain)
+    assert only_a.code == 1
+    assert {d["path"] for d in diagnostics(only_a)} == {"concepts/a.yaml"}
+
+    only_chains = run_cli("validate", "--format", "json", "chains", cwd=domain)
+    assert only_chains.code == 1
+    assert {d["path"] for d in diagnostics(only_chains)} == {"chains/bad.yaml"}
+
+    clean_file = run_cli("validate", "concepts/b.yaml", cwd=domain)
+    assert clean_file.code == 0, clean_file.output
+    assert "error:" not in clean_file.out
+
+    # A path relative to the current directory, from inside the domain.
+    from_sub = run_cli("validate", "--format", "json", "a.yaml", cwd=domain / "concepts")
+    assert {d["path"] for d in diagnostics(from_sub)} == {"concepts/a.yaml"}
+
+
+def test_paths_still_check_references_across_the_whole_kb(domain):
+    # Deleting c breaks b's relation: asking only about b must still report it.
+    (domain / "concepts/c.yaml").unlink()
+    res = run_cli("validate", "concepts/b.yaml", cwd=domain)
+    assert res.code == 1
+    assert re.search(r"^concepts/b\.yaml:\d+:\d+: error: .*'c', which does not exist", res.out, re.M), res.out
+
+
+def test_path_outside_the_domain_is_a_usage_error(domain, tmp_path):
+    res = run_cli("validate", str(tmp_path), cwd=domain)
+    assert res.code == 2
+    assert "outside the domain" in res.err
+    assert "Traceback" not in res.output
+
+
+def test_rev_validates_a_commit_without_checkout(domain):
+    (domain / "concepts/a.yaml").write_text(BROKEN_A)
+    git(domain, "commit", "-qam", "break a")
+    good_tree = (domain / "concepts/a.yaml").read_text().replace("term: 42", "term: a")
+    (domain / "concepts/a.yaml").write_text(good_tree)  # fixed in the worktree only
+    before, status = snapshot(domain), git(domain, "status", "--porcelain")
+
+    at_head = run_cli("validate", "--rev", "HEAD", cwd=domain)
+    assert at_head.code == 1
+    assert "concepts/a.yaml:2:1: error: expected string, got integer 42" in at_head.out
+
+    assert run_cli("validate", "--rev", "HEAD~1", cwd=domain).code == 0
+    worktree = run_cli("validate", cwd=domain)
+    assert worktree.code == 0, worktree.output
+
+    assert snapshot(domain) == before
+    assert git(domain, "status", "--porcelain") == status == "M concepts/a.yaml"
+
+
+def test_rev_sees_committed_files_that_the_worktree_lacks(domain):
+    (domain / "concepts/c.yaml").unlink()
+    assert run_cli("validate", cwd=domain).code == 1
+    assert run_cli("validate", "--rev", "HEAD", cwd=domain).code == 0
+
+
+class ParseSpy:
+    """Counts calls of the loader's parse (the expensive, cached step) and the bytes parsed."""
+
+    def __init__(self, monkeypatch):
+        self.calls: list[bytes] = []
+        real = loader.parse
+
+        def spy(kind, raw):
+            self.calls.append(raw)
+            return real(kind, raw)
+
+        monkeypatch.setattr(loader, "parse", spy)
+
+    def take(self) -> list[bytes]:
+        calls, self.calls = self.calls, []
+        return calls
+
+
+def test_cache_reparses_only_the_changed_file(domain, monkeypatch):
+    spy = ParseSpy(monkeypatch)
+    assert run_cli("validate", cwd=domain).code == 0
+    assert len(spy.take()) == 5  # pwd.yaml, three concepts, one chain
+    assert (domain / ".git/pwd/cache").is_dir()
+
+    assert run_cli("validate", cwd=domain).code == 0
+    assert spy.take() == []  # nothing changed: nothing parsed
+
+    original = (domain / "concepts/b.yaml").read_bytes()
+    changed = original.replace(b"The b concept", b"The b concept, changed")
+    (domain / "concepts/b.yaml").write_bytes(changed)
+    assert run_cli("validate", cwd=domain).code == 0
+    assert spy.take() == [changed]
+
+    (domain / "concepts/b.yaml").write_bytes(original)  # back to a content already parsed
+    assert run_cli("validate", cwd=domain).code == 0
+    assert spy.take() == []
+
+    assert run_cli("validate", "--rev", "HEAD", cwd=domain).code == 0
+    assert spy.take() == []  # committed blobs have the same OIDs as the worktree files
+
+    assert run_cli("validate", "--no-cache", cwd=domain).code == 0
+    assert len(spy.take()) == 5
+
+
+def test_cache_is_not_fooled_by_an_edit_that_keeps_the_size(domain, monkeypatch):
+    assert run_cli("validate", cwd=domain).code == 0
+    path = domain / "concepts/a.yaml"
+    path.write_text(path.read_text().replace("term: a", "term: 7"))  # same size, new content
+    res = run_cli("validate", cwd=domain)
+    assert res.code == 1
+    assert "concepts/a.yaml:2:1: error: expected string, got integer 7" in res.out
+
+
+def test_corrupt_cache_is_ignored(domain):
+    assert run_cli("validate", cwd=domain).code == 0
+    for cached in (domain / ".git/pwd/cache").iterdir():
+        cached.write_bytes(b"not a pickle")
+    res = run_cli("validate", cwd=domain)
+    assert res.code == 0, res.output
+    assert "3 concepts" in res.out
+
+
+LINTS = {
+    "orphan-concept": {"concepts/lonely.yaml": concept("lonely")},
+    "near-duplicate-term": {
+        # 'b' vs 'B.' differ by case and punctuation only
+        "concepts/bee.yaml": "id: bee\nterm: B.\ntype: thing\ndefinition: Another b.\n"
+                             "relations:\n  - predicate: is part of\n    object: c\n",
+    },
+    "untested-statement": {
+        "concepts/d.yaml": concept("d", relations="- predicate: is part of\n  object: e"),
+        "concepts/e.yaml": concept("e"),
+    },
+}
+
+
+@pytest.mark.parametrize("code", sorted(LINTS))
+def test_lints_are_warnings_and_strict_makes_them_fail(domain, code):
+    write(domain, LINTS[code])
+    res = run_cli("validate", "--format", "json", cwd=domain)
+    assert res.code == 0, res.output
+    data = json.loads(res.out)
+    assert data["ok"] is True and data["errors"] == 0
+    warned = [d for d in data["diagnostics"] if d["code"] == code]
+    assert warned, data["diagnostics"]
+    assert all(d["severity"] == "warning" for d in data["diagnostics"])
+    assert all(d["line"] >= 1 and d["path"].startswith("concepts/") for d in warned)
+
+    text = run_cli("validate", cwd=domain)
+    assert text.code == 0
+    assert re.search(rf"^concepts/\S+\.yaml:\d+:\d+: warning: .*\[{code}\]$", text.out, re.M), text.out
+    assert text.out.splitlines()[-1].startswith("ok: 0 error(s)")
+
+    strict = run_cli("validate", "--strict", cwd=domain)
+    assert strict.code == 1
+    assert strict.out.splitlines()[-1].startswith("FAILED: 0 error(s)")
+    strict_json = json.loads(run_cli("validate", "--strict", "--format", "json", cwd=domain).out)
+    assert strict_json["ok"] is False
+
+
+def test_strict_passes_a_clean_domain(domain):
+    assert run_cli("validate", "--strict", cwd=domain).code == 0
