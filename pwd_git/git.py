@@ -101,16 +101,28 @@ class Repo:
         return entries
 
     def read_blobs(self, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
-        """Contents of many blobs through one `git cat-file --batch` process."""
+        """Contents of many blobs through one `git cat-file --batch` process. Requests are fed
+        from a thread so neither pipe can fill up and deadlock on large reads."""
+        import threading
+
         oids = list(oids)
         if not oids:
             return
         proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.top, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE)
         assert proc.stdin and proc.stdout
+
+        def feed() -> None:
+            try:
+                proc.stdin.write("".join(f"{oid}\n" for oid in oids).encode())
+            except BrokenPipeError:
+                pass
+            finally:
+                proc.stdin.close()
+
+        writer = threading.Thread(target=feed, daemon=True)
+        writer.start()
         try:
-            proc.stdin.write("".join(f"{oid}\n" for oid in oids).encode())
-            proc.stdin.close()
             for oid in oids:
                 header = proc.stdout.readline().split()
                 if len(header) < 3:
@@ -122,6 +134,7 @@ class Repo:
         finally:
             proc.stdout.close()
             proc.wait()
+            writer.join()
 
     def pwd_dir(self) -> Path:
         """Where the tool keeps per-repo state (.git/pwd): caches, queue, logs."""
@@ -225,3 +238,102 @@ def remote_url(repo: Repo, remote: str) -> str | None:
 def config_get(repo: Repo, key: str) -> str | None:
     proc = run_git(["config", "--get", key], repo.top, check=False)
     return proc.stdout.decode().strip() or None
+
+
+# --- worktrees, bisect, history: used by `git pwd bisect` and the commit hooks ------------
+
+def git_path(repo: Repo, name: str) -> Path:
+    """`git rev-parse --git-path NAME`: where git keeps NAME for this worktree (honours
+    core.hooksPath for hooks/, and per-worktree files such as BISECT_START)."""
+    out = git_text(["rev-parse", "--git-path", name], repo.top)
+    path = Path(out)
+    return path if path.is_absolute() else (repo.top / path).resolve()
+
+
+def common_dir(repo: Repo) -> Path:
+    """The git dir shared by all worktrees (objects, refs, notes)."""
+    out = git_text(["rev-parse", "--git-common-dir"], repo.top)
+    path = Path(out)
+    return path if path.is_absolute() else (repo.top / path).resolve()
+
+
+def is_bisecting(repo: Repo) -> bool:
+    """A `git bisect` session is in progress in this worktree."""
+    return git_path(repo, "BISECT_START").exists()
+
+
+def is_ancestor(repo: Repo, ancestor: str, descendant: str) -> bool:
+    proc = run_git(["merge-base", "--is-ancestor", ancestor, descendant], repo.top, check=False)
+    if proc.returncode not in (0, 1):
+        raise GitError(f"git merge-base failed: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.returncode == 0
+
+
+def first_parent_range(repo: Repo, good: str, bad: str) -> list[str]:
+    """Commits of `good..bad` on bad's first-parent line, oldest first."""
+    out = git_text(["rev-list", "--first-parent", "--reverse", f"{good}..{bad}"], repo.top)
+    return out.split()
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    commit: str
+    subject: str
+    author: str
+    date: str  # ISO 8601, author date
+
+    def as_dict(self) -> dict:
+        return {"commit": self.commit, "subject": self.subject, "author": self.author, "date": self.date}
+
+
+def commit_info(repo: Repo, rev: str) -> CommitInfo:
+    out = git_text(["show", "-s", "--format=%H%x1f%s%x1f%an <%ae>%x1f%aI", rev], repo.top)
+    commit, subject, author, date = out.split("\x1f", 3)
+    return CommitInfo(commit, subject, author, date)
+
+
+def worktree_add(repo: Repo, path: Path, commit: str) -> None:
+    """A detached, empty (`--no-checkout`) linked worktree at `path`: no files are written
+    and no checkout hooks run; `git bisect --no-checkout` then only moves BISECT_HEAD."""
+    run_git(["worktree", "add", "--detach", "--no-checkout", str(path), commit], repo.top)
+
+
+def worktree_remove(repo: Repo, path: Path) -> None:
+    """Remove a linked worktree and its admin files; tolerate one that is already gone."""
+    run_git(["worktree", "remove", "--force", "--force", str(path)], repo.top, check=False)
+    if path.exists():
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+    run_git(["worktree", "prune"], repo.top, check=False)
+
+
+def bisect_start(worktree: Path, bad: str, good: str) -> str:
+    """Start a first-parent, no-checkout bisect in `worktree`; git's own output."""
+    return git_text(["bisect", "start", "--no-checkout", "--first-parent", bad, good], worktree)
+
+
+def bisect_reset(worktree: Path) -> None:
+    run_git(["bisect", "reset"], worktree, check=False)
+
+
+def bisect_log(worktree: Path) -> str:
+    proc = run_git(["bisect", "log"], worktree, check=False)
+    return proc.stdout.decode(errors="replace") if proc.returncode == 0 else ""
+
+
+def object_ids(repo: Repo, specs: list[str]) -> list[str | None]:
+    """OIDs of many `rev:path` specs through one `git cat-file --batch-check`; None where
+    the path does not exist at that revision."""
+    if not specs:
+        return []
+    out = run_git(["cat-file", "--batch-check=%(objectname)"], repo.top,
+                  input="".join(f"{spec}\n" for spec in specs).encode()).stdout.decode().splitlines()
+    return [None if line.endswith(" missing") or line.endswith(" ambiguous") else line for line in out]
+
+
+def bisect_mark(worktree: Path, term: str, commits: list[str]) -> None:
+    """`git bisect good|bad|skip COMMIT...` (in chunks, for long lists). git exits non-zero
+    when the marks leave only skipped commits; `bisect_log` tells the outcome either way."""
+    for start in range(0, len(commits), 200):
+        run_git(["bisect", term, *commits[start:start + 200]], worktree, check=False)

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,6 +21,7 @@ import yaml
 from pwd_git.build import shards as shards_mod
 from pwd_git.build.generate import GENERATOR_VERSION, content_id, generate
 from pwd_git.build.templates import BENCH, TRAIN_L1, TRAIN_L2, TRAIN_L3
+from pwd_git.git import Repo
 from pwd_git.kb.loader import Domain, load_worktree
 from tests.conftest import concept, git, run_cli, snapshot, write
 
@@ -377,7 +379,8 @@ def test_three_concept_domain_cannot_make_a_four_option_question_until_it_grows(
     write(domain, {f"concepts/{c}.yaml": concept(c, relations="- predicate: is part of\n  object: a") for c in "def"})
     build_ok(domain)
     (hops,) = by_template(shard_records(domain, "bench"), "chain.l3.hops")
-    assert sorted(hops["choices"]) == ["b", "d", "e", "f"] and hops["choices"][hops["answer"]] == "c"
+    assert hops["choices"][hops["answer"]] == "c"
+    assert len(set(hops["choices"]) - {"c"}) == 3 and set(hops["choices"]) - {"c"} <= {"b", "d", "e", "f"}
 
 
 def test_value_chain_needs_three_other_values_of_its_own_predicate(geo):
@@ -751,24 +754,19 @@ def test_interrupt_between_the_two_renames_restores_old_shards(geo, monkeypatch)
     assert _leftovers(geo) == []
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="Repo.read_blobs (pwd_git/git.py) writes every OID to `git cat-file --batch` "
-                   "before reading any output: with > ~1600 blobs to read both pipes fill and the build hangs")
-def test_rev_build_of_a_big_kb_from_a_fresh_clone_does_not_hang(tmp_path):
+def test_reading_thousands_of_blobs_for_a_rev_build_does_not_deadlock(tmp_path):
+    """`git pwd build --rev` in a fresh clone reads every KB blob through Repo.read_blobs."""
     root = tmp_path / "big"
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
-    files = {"pwd.yaml": "name: big\nbuild: {ngram: 8, seed: 0}\n"}
-    for i in range(2500):
-        files[f"concepts/c{i}.yaml"] = f"id: c{i}\nterm: thing {i}\ntype: thing\ndefinition: Thing number {i}.\n"
-    write(root, files)
+    write(root, {f"concepts/c{i}.yaml": f"id: c{i}\nterm: thing {i}\ntype: thing\ndefinition: Thing {i}.\n"
+                 for i in range(2500)})
     git(root, "add", "-A")
-    git(root, "commit", "-qm", "big")
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "-q", str(root), str(clone))  # no parse cache: every blob is read from the object store
-    try:
-        proc = subprocess.run([sys.executable, "-m", "pwd_git", "build", "--rev", "HEAD", "-q"], cwd=clone,
-                              capture_output=True, text=True, timeout=30)
-    except subprocess.TimeoutExpired:
-        pytest.fail("`git pwd build --rev HEAD` hung reading blobs")
-    assert proc.returncode == 0, proc.stderr
+    oids = git(root, "ls-files", "-s").split()[1::4]
+    assert len(oids) == 2500
+    got: list = []
+    reader = threading.Thread(target=lambda: got.extend(Repo.discover(root).read_blobs(oids)), daemon=True)
+    reader.start()
+    reader.join(timeout=15)
+    assert not reader.is_alive(), "read_blobs deadlocked"
+    assert len(got) == 2500 and got[7][1].startswith(b"id: c")

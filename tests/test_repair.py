@@ -20,10 +20,16 @@ from tests.conftest import git, run_cli, small_domain, snapshot, write
 TOKEN = "ghp_test-secret-token-123"
 
 
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """One model cache for the module: the small domain trains once, later runs are cache hits."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
 @pytest.fixture
-def tested(tmp_path, monkeypatch):
+def tested(tmp_path, monkeypatch, shared_cache):
     """The small domain with a real (weak) model run on HEAD: it has failed items to diagnose."""
-    monkeypatch.setenv("PWD_GIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PWD_GIT_CACHE", str(shared_cache))
     root = small_domain(tmp_path / "d")
     assert run_cli("run", "-q", cwd=root).code in (0, 1)
     failed = notes.read(Repo.discover(root), "HEAD")[-1]["failed"]

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 TINY = "tiny"
 
-_TINY_DEFAULTS = {"epochs": 30, "lr": 3e-3, "batch_size": 32, "max_length": 160}
+_TINY_DEFAULTS = {"epochs": 20, "lr": 5e-3, "batch_size": 16, "max_length": 160}
 _HF_DEFAULTS = {"epochs": 3, "lr": 2e-4, "batch_size": 8, "max_length": 512}
 LORA_DEFAULTS = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}
 
@@ -50,7 +50,7 @@ def train_settings(config: dict) -> TrainSettings:
         batch_size=int(train.get("batch_size", defaults["batch_size"])),
         max_length=int(train.get("max_length", defaults["max_length"])),
         seed=int(train.get("seed", 0)),
-        threads=int(train.get("threads", 2)),
+        threads=int(train.get("threads", 1)),
         replay_ratio=float(train.get("replay_ratio", 1.0)),
         arch=dict(model.get("tiny") or {}) if base == TINY else {},
         lora={} if base == TINY else {**LORA_DEFAULTS, **(model.get("lora") or {})},

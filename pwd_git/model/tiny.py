@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-DEFAULT_ARCH = {"n_layer": 2, "n_embd": 128, "n_head": 4, "n_positions": 160, "vocab_size": 2048}
+DEFAULT_ARCH = {"n_layer": 2, "n_embd": 96, "n_head": 4, "n_positions": 160, "vocab_size": 1024}
 EOS, PAD = "<|endoftext|>", "<|pad|>"
 
 

@@ -110,12 +110,13 @@ def diagnose(domain: Domain, rev: str = "HEAD", *, key: str | None = None, run_i
 
 
 def find_gaps(kb: KB, items: list[dict], failed: set[str], counts: tuple[Counter, Counter]) -> list[Finding]:
-    concept_probe, statement_probe = {}, {}
+    concept_probes: dict[str, list[str]] = defaultdict(list)
+    statement_probes: dict[str, list[str]] = defaultdict(list)
     for item in items:
-        if item["template"] == "probe.l1.describe":
-            concept_probe[item["traces"]["concepts"][0]] = item["id"]
-        elif item["template"] == "probe.l2.complete":
-            statement_probe[item["traces"]["statements"][0]] = item["id"]
+        if item["template"].startswith("probe.l1."):
+            concept_probes[item["traces"]["concepts"][0]].append(item["id"])
+        elif item["template"].startswith("probe.l2."):
+            statement_probes[item["traces"]["statements"][0]].append(item["id"])
     found: dict[tuple[str, str], Finding] = {}
 
     def finding(kind: str, node_kind: str, node: str) -> Finding:
@@ -134,10 +135,10 @@ def find_gaps(kb: KB, items: list[dict], failed: set[str], counts: tuple[Counter
         failing_hops = []
         for sid in chain.steps:
             st = kb.statements[sid]
-            for node_kind, node, probe in (("concept", st.subject, concept_probe.get(st.subject)),
-                                           ("statement", sid, statement_probe.get(sid)),
-                                           ("concept", st.object, concept_probe.get(st.object or ""))):
-                if probe and probe in failed and (node_kind, node) not in failing_hops:
+            for node_kind, node, probes in (("concept", st.subject, concept_probes.get(st.subject, [])),
+                                            ("statement", sid, statement_probes.get(sid, [])),
+                                            ("concept", st.object, concept_probes.get(st.object or "", []))):
+                if any(p in failed for p in probes) and (node_kind, node) not in failing_hops:
                     failing_hops.append((node_kind, node))
         if failing_hops:
             for i, (node_kind, node) in enumerate(failing_hops):
@@ -148,12 +149,13 @@ def find_gaps(kb: KB, items: list[dict], failed: set[str], counts: tuple[Counter
         else:
             finding(CHAIN_BREAK, "chain", chain.id).items.append(item["id"])
         explained.add(item["id"])
-    for node_kind, probes in (("concept", concept_probe), ("statement", statement_probe)):
-        for node, probe in probes.items():
-            if probe in failed:
-                f = finding(CONCEPT_GAP, node_kind, node)
-                if probe not in f.items:
-                    f.items.append(probe)
+    for node_kind, by_node in (("concept", concept_probes), ("statement", statement_probes)):
+        for node, probes in by_node.items():
+            for probe in probes:
+                if probe in failed:
+                    f = finding(CONCEPT_GAP, node_kind, node)
+                    if probe not in f.items:
+                        f.items.append(probe)
     _add_evidence(kb, list(found.values()), counts)
     return sorted(found.values(), key=lambda f: (-len(f.items), f.kind, f.node))
 

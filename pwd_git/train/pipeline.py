@@ -113,7 +113,7 @@ def _fit(domain: Domain, shards: Shards, settings: TrainSettings, records: list[
         raise PwdError("training needs torch, transformers and peft",
                        hint="pip install torch==2.13.0 'pwd-git[train]'") from exc
     from pwd_git.model import quiet_transformers
-    from pwd_git.model.tiny import build_model, train_tokenizer
+    from pwd_git.model.tiny import DEFAULT_ARCH, build_model, train_tokenizer
     from pwd_git.train.loop import set_determinism, train_model
 
     quiet_transformers()
@@ -125,7 +125,7 @@ def _fit(domain: Domain, shards: Shards, settings: TrainSettings, records: list[
             for name, param in model.named_parameters():
                 param.requires_grad = "lora_" in name
     elif settings.is_tiny:
-        arch = {"vocab_size": 2048, **settings.arch}
+        arch = {**DEFAULT_ARCH, **settings.arch}
         tokenizer = train_tokenizer((all_text(r) for r in records), int(arch["vocab_size"]))
         model = build_model(tokenizer, arch, settings.seed)
     else:

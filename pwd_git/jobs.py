@@ -1,0 +1,305 @@
+"""The commit queue and its worker: what the post-commit hook feeds (`git pwd queue`, `git pwd worker`).
+
+Everything lives under .git/pwd/ (repo.pwd_dir()), one JSON file per job, moved between
+folders with atomic renames so a crash never leaves a half-written job:
+
+    queue/pending/<time>-<commit>.json   queued, oldest first
+    queue/running/<name>.json            taken by the worker (+ <name>.progress.json)
+    queue/failed/<name>.json             gave up: the error, and how many attempts
+    queue/done.jsonl                     the last results, for `git pwd queue`
+    worker.lock                          flock + pid: one worker at a time, never stale
+    logs/worker.log                      the detached worker's output
+
+A job is `git pwd run COMMIT`: build from the object store, train (or reuse), test, and
+append the note. The note is written only after a complete test, and model-cache entries
+are published by atomic rename, so a killed worker leaves neither; its job is still in
+running/ and the next worker puts it back in the queue (up to MAX_ATTEMPTS times).
+A commit whose KB state already has a result (same KB tree and run key, e.g. a README-only
+commit after a judged one) reuses it: no build work beyond a cache hit, no training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pwd_git.errors import PwdError
+from pwd_git.git import Repo
+from pwd_git.lock import LockHeld, PidLock, holder
+
+MAX_ATTEMPTS = 3
+DONE_KEEP = 50
+_STRIP_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_OBJECT_DIRECTORY",
+              "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH", "GIT_REFLOG_ACTION")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class WorkerBusy(PwdError):
+    """Another worker holds the lock."""
+
+
+@dataclass(frozen=True)
+class Queue:
+    """The folders of one repository's queue."""
+
+    repo: Repo
+
+    @property
+    def root(self) -> Path:
+        return self.repo.pwd_dir() / "queue"
+
+    def folder(self, name: str) -> Path:
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def lock_path(self) -> Path:
+        return self.repo.pwd_dir() / "worker.lock"
+
+    @property
+    def log_path(self) -> Path:
+        path = self.repo.pwd_dir() / "logs" / "worker.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def jobs(self, state: str) -> list[tuple[Path, dict]]:
+        out = []
+        for path in sorted(self.folder(state).glob("*.json")):
+            if path.name.endswith(".progress.json"):
+                continue
+            try:
+                out.append((path, json.loads(path.read_text())))
+            except (OSError, ValueError):
+                continue  # vanished between listing and reading, or not ours
+        return out
+
+    def done(self, limit: int = 10) -> list[dict]:
+        try:
+            lines = (self.root / "done.jsonl").read_text().splitlines()
+        except OSError:
+            return []
+        return [json.loads(line) for line in lines[-limit:] if line.strip()]
+
+    def worker_pid(self) -> int | None:
+        return holder(self.lock_path)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def enqueue(repo: Repo, commit: str, domain_prefix: str) -> Path | None:
+    """Queue `commit` (a full OID); None when it is already queued or running."""
+    q = Queue(repo)
+    for state in ("pending", "running"):
+        if any(job.get("commit") == commit for _, job in q.jobs(state)):
+            return None
+    name = f"{time.time_ns():020d}-{commit[:12]}.json"
+    path = q.folder("pending") / name
+    _write_json(path, {"commit": commit, "domain": domain_prefix, "enqueued": _now(), "attempts": 0})
+    return path
+
+
+def start_detached(repo: Repo) -> subprocess.Popen:
+    """A worker in its own session, output to .git/pwd/logs/worker.log; returns at once.
+    It exits quietly if another worker already runs (that one picks up the queue)."""
+    q = Queue(repo)
+    env = {k: v for k, v in os.environ.items() if k not in _STRIP_ENV}
+    with open(q.log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "pwd_git", "-C", str(repo.top), "worker", "--if-idle"],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                close_fds=True, env=env, cwd=repo.top)
+
+
+@dataclass
+class WorkerSummary:
+    done: int = 0
+    failed: int = 0
+    requeued: int = 0
+
+
+class Worker:
+    """Runs queued jobs in order while holding the worker lock."""
+
+    def __init__(self, repo: Repo, *, log: Callable[[str], None] = lambda _m: None):
+        self.repo, self.queue, self.log = repo, Queue(repo), log
+        self.summary = WorkerSummary()
+
+    def run(self, *, once: bool = False, if_idle: bool = False) -> WorkerSummary:
+        lock = PidLock(self.queue.lock_path)
+        while True:
+            try:
+                lock.acquire()
+            except LockHeld as held:
+                if if_idle:
+                    return self.summary
+                raise WorkerBusy(f"a worker is already running the queue (pid {held.pid})",
+                                 hint="`git pwd queue` shows its progress; it picks up new commits by itself") from None
+            try:
+                self._recover()
+                while True:
+                    jobs = self.queue.jobs("pending")
+                    if not jobs:
+                        break
+                    self._process(*jobs[0])
+                    if once:
+                        return self.summary
+            finally:
+                lock.release()
+            # A commit queued while we were finishing may have seen our lock and left its
+            # job to us: look again after releasing, and carry on if the lock is free.
+            if once or not self.queue.jobs("pending"):
+                return self.summary
+            if_idle = True
+
+    def _recover(self) -> None:
+        """Jobs left in running/ belong to a worker that died (we hold the lock): retry them."""
+        for path, job in self.queue.jobs("running"):
+            progress = path.with_name(path.stem + ".progress.json")
+            progress.unlink(missing_ok=True)
+            if job.get("attempts", 0) >= MAX_ATTEMPTS:
+                job.update(error=f"the worker was killed {job['attempts']} times while running it", failed=_now())
+                _write_json(self.queue.folder("failed") / path.name, job)
+                path.unlink(missing_ok=True)
+                self.summary.failed += 1
+                self.log(f"{job['commit'][:10]}: given up after {job['attempts']} interrupted attempts")
+            else:
+                os.replace(path, self.queue.folder("pending") / path.name)
+                self.summary.requeued += 1
+                self.log(f"{job['commit'][:10]}: interrupted earlier (pid {job.get('pid')}); queued again")
+
+    def _process(self, path: Path, job: dict) -> None:
+        running = self.queue.folder("running") / path.name
+        job.update(attempts=job.get("attempts", 0) + 1, pid=os.getpid(), started=_now())
+        _write_json(path, job)
+        os.replace(path, running)
+        progress = running.with_name(running.stem + ".progress.json")
+        reporter = _Progress(progress)
+        short = job["commit"][:10]
+        self.log(f"{short}: build, train, test (attempt {job['attempts']})")
+        try:
+            entry = run_job(self.repo, job, reporter)
+        except (KeyboardInterrupt, SystemExit):
+            progress.unlink(missing_ok=True)
+            job.pop("pid", None)
+            os.replace(running, self.queue.folder("pending") / running.name)  # retried by the next worker
+            raise
+        except Exception as exc:
+            message = exc.render() if isinstance(exc, PwdError) else f"internal error: {type(exc).__name__}: {exc}"
+            job.update(error=message, failed=_now())
+            _write_json(self.queue.folder("failed") / running.name, job)
+            running.unlink(missing_ok=True)
+            progress.unlink(missing_ok=True)
+            self.summary.failed += 1
+            self.log(f"{short}: failed: {message}")
+            return
+        record = {"commit": job["commit"], "finished": _now(), "verdict": entry.get("verdict"),
+                  "acc": entry.get("metrics", {}).get("acc"), "reused_from": entry.get("reused_from"),
+                  "trained": reporter.trained}
+        _append_done(self.queue.root / "done.jsonl", record)
+        running.unlink(missing_ok=True)
+        progress.unlink(missing_ok=True)
+        self.summary.done += 1
+        how = f"reused {entry['reused_from'][:10]}" if entry.get("reused_from") else (
+            "trained" if reporter.trained else "cached model")
+        self.log(f"{short}: {entry.get('verdict')} (acc {entry.get('metrics', {}).get('acc')}, {how})")
+
+
+class _Progress:
+    """Writes what the running job is doing to <job>.progress.json (at most twice a second)."""
+
+    def __init__(self, path: Path):
+        self.path, self.last, self.trained = path, 0.0, False
+        self.phase("starting")
+
+    def phase(self, text: str) -> None:
+        _write_json(self.path, {"phase": text, "updated": _now()})
+
+    def __call__(self, step: int, total: int, loss: float) -> None:
+        self.trained = True
+        now = time.monotonic()
+        if now - self.last >= 0.5 or step == total:
+            self.last = now
+            _write_json(self.path, {"phase": "training", "step": step, "total": total, "loss": round(loss, 4),
+                                    "updated": _now()})
+
+
+def _append_done(path: Path, record: dict) -> None:
+    try:
+        lines = path.read_text().splitlines()[-(DONE_KEEP - 1):]
+    except OSError:
+        lines = []
+    lines.append(json.dumps(record, sort_keys=True))
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
+def run_job(repo: Repo, job: dict, progress: _Progress) -> dict:
+    """`git pwd run COMMIT` as a library call; returns the note entry."""
+    from pwd_git.build.shards import build
+    from pwd_git.evaluate.run import evaluate
+    from pwd_git.kb.loader import Domain
+
+    commit = repo.resolve(job["commit"])
+    domain = Domain(repo, repo.top / job.get("domain", ""))
+    progress.phase("building")
+    build(domain, commit, to_worktree=False)
+
+    def log(message: str) -> None:
+        if message.startswith("scoring"):
+            progress.phase("scoring")
+        elif message.startswith("reusing"):
+            progress.phase("reusing a recorded result")
+
+    report = evaluate(domain, commit, log=log, on_step=progress)
+    return report.entry
+
+
+def retry_failed(repo: Repo) -> int:
+    q = Queue(repo)
+    jobs = q.jobs("failed")
+    for path, job in jobs:
+        for key in ("error", "failed", "pid", "started"):
+            job.pop(key, None)
+        job["attempts"] = 0
+        _write_json(q.folder("pending") / path.name, job)
+        path.unlink()
+    return len(jobs)
+
+
+def clear_failed(repo: Repo) -> int:
+    jobs = Queue(repo).jobs("failed")
+    for path, _ in jobs:
+        path.unlink()
+    return len(jobs)
+
+
+def snapshot(repo: Repo) -> dict:
+    """Everything `git pwd queue` shows: queued, running (with progress), failed, recent."""
+    q = Queue(repo)
+    pid = q.worker_pid()
+    running = []
+    for path, job in q.jobs("running"):
+        try:
+            progress = json.loads(path.with_name(path.stem + ".progress.json").read_text())
+        except (OSError, ValueError):
+            progress = None
+        alive = pid is not None and job.get("pid") == pid
+        running.append({**job, "progress": progress, "alive": alive})
+    return {"worker": {"pid": pid, "running": pid is not None, "log": str(q.log_path)},
+            "queued": [job for _, job in q.jobs("pending")], "running": running,
+            "failed": [job for _, job in q.jobs("failed")], "recent": q.done()}
