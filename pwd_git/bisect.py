@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,7 +233,9 @@ class State:
             raise PwdError(f"bisect state {path} was written by another pwd-git version")
         return cls(path, data)
 
-    def save(self) -> None:
+    def save(self, *, create: bool = False) -> None:
+        if not create and not self.path.exists():
+            return  # the session is over (cleaned up): a late step must not bring it back
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-")
         with os.fdopen(fd, "w") as fh:
             json.dump(self.data, fh, indent=1, sort_keys=True)
@@ -481,7 +484,7 @@ def _session(domain: Domain, metric: Metric, threshold: float | None, no_train: 
     state.data["steps"].append({"commit": good, "source": good_result.source, "verdict": "good",
                                 "reason": f"GOOD: {metric.name} = {value:.3f}", "value": round(value, 4),
                                 "regressed": 0, "fixed": 0, "p_value": None})
-    state.save()
+    state.save(create=True)
 
     worktree_add(repo, worktree, good)
     bisect_start(worktree, bad, good)
@@ -563,15 +566,31 @@ def _run_git_bisect(worktree: Path, state_path: Path, log: Callable[[str], None]
         raise
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen, grace: float = 20.0) -> None:
+    """Terminate `git bisect run` and its step (its own process group) and wait until every
+    process of the group is gone: a step still running could otherwise write into the
+    session after it was cleaned up."""
+    def alive() -> bool:
+        proc.poll()
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
+    deadline = time.monotonic() + grace
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        while alive() and time.monotonic() < deadline + 5:
+            time.sleep(0.05)
+    proc.wait()
 
 
 def _parse_log(text: str, marker: str) -> str | None:

@@ -28,8 +28,8 @@ TRAIN_L3 = {
 
 # --- benchmark (multiple choice, scored by log-likelihood of each choice) ---------------
 BENCH = {
-    "probe.l1.describe": "Quiz. In this domain, {term} is best described as",
-    "probe.l1.kind": "Quiz. In this domain, {term} is a kind of",
+    "probe.l1.describe": "Quiz. In this domain, {term} is defined as",
+    "probe.l1.kind": "Quiz. In this domain, {term} is a",
     "probe.l2.complete": "Quiz. Complete the statement: {subject} {predicate}",
     "chain.l3.hops": "Quiz. From {start}, follow the relations {path}. The endpoint is",
     "hand": "{question}",

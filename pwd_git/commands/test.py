@@ -30,7 +30,10 @@ def print_report(report, verbose: bool = False) -> None:
             click.echo(f"  regressed: {item}")
         if verdict.regressed_items and weak:
             click.echo(f"  concepts with failures: {', '.join(weak[:15])}")
-    where = f"recorded on {report.commit[:10]}" if report.commit else "not recorded (working tree differs from HEAD)"
+    if not report.recorded:
+        where = "not recorded" + ("" if report.commit else " (working tree differs from HEAD)")
+    else:
+        where = f"recorded on {report.commit[:10]}"
     status = click.style("PASS", fg="green") if verdict.ok else click.style("FAIL", fg="red")
     click.echo(f"{status}  ({len(entry['failed'])} of {m['n']} items failed; {where})")
 

@@ -23,6 +23,7 @@ class TestReport:
     verdict: Verdict
     per_item: dict[str, bool] = field(default_factory=dict)
     reused_from: str | None = None
+    recorded: bool = False  # a note line holds this result on `commit`
 
 
 def _accuracy(flags: list[bool]) -> float:
@@ -147,5 +148,6 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
                              "p_value": round(verdict.p_value, 6)}
     if record and commit and not already_recorded:
         notes.append(domain.repo, commit, entry)
-    return TestReport(commit, entry, verdict, per_item, entry.get("reused_from"))
+    return TestReport(commit, entry, verdict, per_item, entry.get("reused_from"),
+                      recorded=bool(commit) and (already_recorded or record))
 

@@ -54,9 +54,14 @@ def shards_for(domain: Domain, rev: str | None) -> Shards:
     return Shards(result.path, result.manifest, kb.config, rev)
 
 
+def train_hash(manifest: dict) -> str:
+    """Hash of the training shards alone: a benchmark-only change must not retrain the model."""
+    files = {k: v["sha256"] for k, v in sorted(manifest["files"].items()) if k.startswith("train/")}
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
+
 def model_key(shards: Shards, settings: TrainSettings, parent_key: str | None = None) -> str:
-    parts = [shards.manifest["kb_tree"], shards.manifest["shards_hash"], settings.config_hash(), settings.base,
-             parent_key or ""]
+    parts = [train_hash(shards.manifest), settings.config_hash(), settings.base, parent_key or ""]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
