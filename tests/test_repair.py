@@ -131,12 +131,15 @@ def test_patch_commits_on_a_branch_without_touching_the_worktree(tested):
     (tested / "notes.txt").write_text("uncommitted work\n")
     wagon = tested / "concepts/machines/wagon.yaml"
     wagon.write_text(wagon.read_text() + "# local edit\n")
-    before, head = snapshot(tested), git(tested, "rev-parse", "HEAD")
+    def worktree():
+        return {k: v for k, v in snapshot(tested).items() if not k.startswith(".git/")}, git(tested, "status", "--porcelain")
+
+    before, head = worktree(), git(tested, "rev-parse", "HEAD")
     branch_before = git(tested, "symbolic-ref", "HEAD")
     result = run_cli("patch", "--format", "json", cwd=tested)
     assert result.code == 0, result.output
     info = json.loads(result.out)
-    assert snapshot(tested) == before and git(tested, "rev-parse", "HEAD") == head
+    assert worktree() == before and git(tested, "rev-parse", "HEAD") == head
     assert git(tested, "symbolic-ref", "HEAD") == branch_before
     assert info["branch"].startswith("pwd/patch/") and info["examples"] > 0
     files = git(tested, "diff", "--name-only", head, info["branch"]).splitlines()
