@@ -247,7 +247,7 @@ def tree_hashes(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def bench_size(workdir: Path, label: str, size: tuple[int, int, int], type_size: int) -> dict:
+def bench_size(workdir: Path, label: str, size: tuple[int, int, int], type_size: int, cold_only: bool = False) -> dict:
     n_c, n_s, n_ch = size
     root = workdir / f"kb-{label}"
     shutil.rmtree(root, ignore_errors=True)
@@ -264,6 +264,13 @@ def bench_size(workdir: Path, label: str, size: tuple[int, int, int], type_size:
     cold = timed(root, "build", "-q")
     v1_shards = tree_hashes(root / "shards")
     manifest = json.loads((root / "shards" / "MANIFEST.json").read_text())
+    counts = manifest["counts"]
+    row = {"label": label, "concepts": manifest["kb"]["concepts"], "statements": manifest["kb"]["statements"],
+           "chains": manifest["kb"]["chains"], "train": sum(counts["train"].values()),
+           "bench": sum(counts["bench"].values()), "setup_s": setup, "cold_s": cold.seconds, "cold_cpu": cold.cpu,
+           "shards_mib": sum(p.stat().st_size for p in (root / "shards").rglob("*") if p.is_file()) / 2**20}
+    if cold_only:
+        return {**row, "peak_mib": cold.max_rss_mib}
     cached = timed(root, "build", "-q")
     check = timed(root, "build", "--check", "-q")
 
@@ -280,16 +287,9 @@ def bench_size(workdir: Path, label: str, size: tuple[int, int, int], type_size:
     rev_path = Path(json.loads(rev.out[rev.out.index("{"):])["path"])
     identical = tree_hashes(rev_path) == v1_shards
 
-    shards_mib = sum(p.stat().st_size for p in (root / "shards").rglob("*") if p.is_file()) / 2**20
-    counts = manifest["counts"]
-    return {"label": label, "concepts": manifest["kb"]["concepts"], "statements": manifest["kb"]["statements"],
-            "chains": manifest["kb"]["chains"], "train": sum(counts["train"].values()),
-            "bench": sum(counts["bench"].values()), "shards_mib": shards_mib, "setup_s": setup,
-            "cold_s": cold.seconds, "cached_s": cached.seconds, "check_s": check.seconds,
-            "one_s": one.seconds, "rev_s": rev.seconds, "rev_identical": identical,
-            "cold_cpu": cold.cpu, "one_cpu": one.cpu, "rev_cpu": rev.cpu,
-            "peak_mib": max(r.max_rss_mib for r in (cold, cached, check, one, rev)),
-            "cold_peak_mib": cold.max_rss_mib}
+    return {**row, "cached_s": cached.seconds, "check_s": check.seconds, "one_s": one.seconds, "one_cpu": one.cpu,
+            "rev_s": rev.seconds, "rev_cpu": rev.cpu, "rev_identical": identical,
+            "peak_mib": max(r.max_rss_mib for r in (cold, cached, check, one, rev))}
 
 
 def table(rows: list[dict]) -> str:
@@ -297,10 +297,13 @@ def table(rows: list[dict]) -> str:
             "| cached s | --check s | 1-concept s (CPU) | --rev s (CPU) | --rev identical | peak RSS MiB |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
+        full = "one_s" in r
         cells = [r["label"], f"{r['concepts']:,}", f"{r['statements']:,}", f"{r['chains']:,}", f"{r['train']:,}",
                  f"{r['bench']:,}", f"{r['shards_mib']:.0f}", f"{r['cold_s']:.1f} ({r['cold_cpu']:.1f})",
-                 f"{r['cached_s']:.2f}", f"{r['check_s']:.2f}", f"{r['one_s']:.1f} ({r['one_cpu']:.1f})",
-                 f"{r['rev_s']:.1f} ({r['rev_cpu']:.1f})", "yes" if r["rev_identical"] else "NO", f"{r['peak_mib']:.0f}"]
+                 f"{r['cached_s']:.2f}" if full else "-", f"{r['check_s']:.2f}" if full else "-",
+                 f"{r['one_s']:.1f} ({r['one_cpu']:.1f})" if full else "-",
+                 f"{r['rev_s']:.1f} ({r['rev_cpu']:.1f})" if full else "-",
+                 ("yes" if r["rev_identical"] else "NO") if full else "-", f"{r['peak_mib']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -312,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="where to write the repos (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the repos")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--cold-only", action="store_true", help="only the cold build (and its peak memory)")
     parser.add_argument("--pythonpath", help="run `python -m pwd_git` with this PYTHONPATH instead of git-pwd "
                                              "(to compare two versions of the tool)")
     args = parser.parse_args(argv)
@@ -323,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     try:
         for label in args.sizes.split(","):
-            rows.append(bench_size(workdir, label.strip(), parse_size(label), args.type_size))
+            rows.append(bench_size(workdir, label.strip(), parse_size(label), args.type_size, args.cold_only))
             print(table(rows[-1:]), file=sys.stderr, flush=True)
     finally:
         if not args.keep:
@@ -332,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
-    return 0 if all(r["rev_identical"] for r in rows) else 1
+    return 0 if all(r.get("rev_identical", True) for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -158,8 +158,11 @@ def result_for(domain: Domain, commit: str, *, allow_train: bool,
     from pwd_git.evaluate.run import evaluate
     from pwd_git.train.pipeline import train
 
-    trained = train(domain, commit, on_step=on_step, log=log)
-    report = evaluate(domain, commit, compare=False, record=True, log=log)
+    try:
+        trained = train(domain, commit, on_step=on_step, log=log)
+        report = evaluate(domain, commit, compare=False, record=True, log=log)
+    except DataError as exc:  # the data of this commit (empty benchmark, bad control set): skip it
+        raise Skip(exc.message.splitlines()[0] + (f" ({exc.location})" if exc.location else "")) from None
     return Result(commit, identity, items, report.per_item, report.entry["metrics"],
                   "model-cache" if trained.cached else "trained")
 
@@ -268,8 +271,7 @@ def assess(domain: Domain, commit: str, state: dict, *, log: Callable[[str], Non
         result = result_for(domain, commit, allow_train=not state["no_train"], on_step=on_step, log=log)
     except Skip as exc:
         return Judgment("skip", str(exc)), "skipped"
-    good = {k: v for k, v in state["good_items"].items()}
-    judgment = judge_against(metric, state["threshold"], state["alpha"], good,
+    judgment = judge_against(metric, state["threshold"], state["alpha"], state["good_items"],
                              selected(metric, result.items, result.per_item))
     state["judged"][identity] = {**judgment.as_dict(), "commit": commit}
     return judgment, result.source

@@ -111,10 +111,14 @@ def _compile(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress: Call
         for split, groups in (("train", out.train), ("bench", out.bench)):
             for name in sorted(groups):
                 rel = f"{split}/{name}.jsonl"
-                data = "".join(dumps(r) + "\n" for r in groups[name]).encode()
                 (tmp / split).mkdir(exist_ok=True)
-                (tmp / rel).write_bytes(data)
-                files[rel] = {"records": len(groups[name]), "sha256": hashlib.sha256(data).hexdigest()}
+                digest = hashlib.sha256()
+                with open(tmp / rel, "wb") as fh:  # streamed: never the whole shard in memory twice
+                    for r in groups[name]:
+                        line = (dumps(r) + "\n").encode()
+                        digest.update(line)
+                        fh.write(line)
+                files[rel] = {"records": len(groups[name]), "sha256": digest.hexdigest()}
         manifest = _manifest(kb, key, files, train, bench)
         (tmp / "dataset_info.json").write_text(json.dumps(_dataset_info(out.train), indent=2, sort_keys=True) + "\n")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

@@ -41,8 +41,11 @@ def worker(once: bool, detach: bool, if_idle: bool, quiet: bool) -> None:
     def terminate(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, terminate)  # the running job goes back to the queue
-    summary = jobs.Worker(repo, log=log).run(once=once, if_idle=if_idle)
+    previous = signal.signal(signal.SIGTERM, terminate)  # the running job goes back to the queue
+    try:
+        summary = jobs.Worker(repo, log=log).run(once=once, if_idle=if_idle)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not if_idle:
         click.echo(f"done {summary.done}, failed {summary.failed}"
                    + (f", {summary.requeued} interrupted job(s) requeued" if summary.requeued else ""))

@@ -1,0 +1,381 @@
+"""`git pwd bisect`: real `git bisect run` over a scripted history with one regression.
+
+The expensive part (real training) happens once per module: a 30-commit history whose
+commit 20 cuts the training budget, bisected with no notes and an empty model cache, then
+again with the notes it left. Everything else uses results written straight into notes
+(tests.histories.record_results), which exercises the same code without training.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pwd_git.git import Repo
+from pwd_git.lock import PidLock
+from tests.conftest import git, run_cli
+from tests.histories import BAD_EPOCHS, GOOD_EPOCHS, make_history, record_results
+
+N_COMMITS, REGRESSION_AT, MERGE_AT = 30, 20, 10
+
+
+def repo_state(root: Path) -> dict:
+    """What a bisect must leave exactly as it was (notes and .git/pwd caches aside)."""
+    files = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
+             if p.is_file() and ".git" not in p.relative_to(root).parts}
+    refs = [r for r in git(root, "for-each-ref", "--format=%(refname) %(objectname)").splitlines()
+            if not r.startswith("refs/notes/")]
+    return {"files": files, "status": git(root, "status", "--porcelain", "--untracked-files=all"),
+            "head": git(root, "rev-parse", "HEAD"), "branch": git(root, "symbolic-ref", "-q", "HEAD"), "refs": refs,
+            "worktrees": git(root, "worktree", "list", "--porcelain"),
+            "admin": sorted(p.name for p in (root / ".git" / "worktrees").glob("*")),
+            "bisecting": (root / ".git" / "BISECT_START").exists() or (root / ".git" / "BISECT_LOG").exists()}
+
+
+def assert_clean(root: Path, before: dict) -> None:
+    assert repo_state(root) == before
+    assert not (root / ".git" / "pwd" / "bisect" / "worktree").exists()
+    assert not (root / ".git" / "pwd" / "bisect" / "state.json").exists()
+
+
+def assert_one_error(res, code: int, *fragments: str) -> None:
+    assert res.code == code, res.output
+    assert "Traceback" not in res.output
+    errors = [line for line in res.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, res.err
+    for fragment in fragments:
+        assert fragment in res.err, res.err
+
+
+def _env(base: Path) -> dict[str, str]:
+    return {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_NAME": "Test",
+            "GIT_COMMITTER_EMAIL": "test@example.com", "GIT_CONFIG_GLOBAL": str(base / "gitconfig"),
+            "GIT_CONFIG_NOSYSTEM": "1", "PWD_GIT_CACHE": str(base / "cache")}
+
+
+# --- real training, once per module ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The 30-commit history bisected with no notes and an empty model cache."""
+    base = tmp_path_factory.mktemp("bisect")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in _env(base).items():
+            mp.setenv(key, value)
+        history = make_history(base / "bikes", N_COMMITS, REGRESSION_AT, merge_at=MERGE_AT)
+        before = repo_state(history.root)
+        start = time.monotonic()
+        res = run_cli("bisect", history.good, "main", "--format", "json", cwd=history.root)
+        seconds = time.monotonic() - start
+    return history, res, before, seconds, base
+
+
+@pytest.mark.slow
+def test_bisect_names_the_commit_that_cut_the_training_budget(trained):
+    history, res, _before, seconds, _ = trained
+    assert res.code == 0, res.output
+    report = json.loads(res.out)
+    first = report["first_bad"]
+    assert first["commit"] == history.regression
+    assert first["subject"] == f"Cut the training budget to {BAD_EPOCHS} epoch"
+    assert first["author"] == "Test <test@example.com>" and first["date"]
+    assert report["config_changes"] == [f"train.epochs: {GOOD_EPOCHS} -> {BAD_EPOCHS}"]
+    assert report["kb_diff"]["nodes"] == []  # the KB itself did not change
+    flipped = report["flipped"]
+    assert len(flipped["regressed"]) >= 8 and len(flipped["regressed"]) > 2 * len(flipped["fixed"])
+    assert {"spoke", "wheel"} & set(flipped["concepts"])
+    assert report["verdict"]["verdict"] == "bad" and report["verdict"]["p_value"] < 0.05
+    assert f"# first bad commit: [{history.regression}]" in report["bisect_log"]
+    print(f"\nbisect with no notes: {report['trained']} trainings, {seconds:.0f}s, counts {report['counts']}")
+
+
+@pytest.mark.slow
+def test_bisect_trains_at_most_log2_of_the_kb_states_plus_one(trained):
+    _history, res, *_ = trained
+    report = json.loads(res.out)
+    assert report["commits_in_range"] == N_COMMITS - 1
+    distinct = report["kb_states"]
+    assert distinct < N_COMMITS  # README-only commits and the merge share KB states
+    assert report["trained"] <= math.ceil(math.log2(distinct)) + 1, report["steps"]
+    assert report["unchanged"] > 0  # commits with their parent's KB state were never tested
+
+
+@pytest.mark.slow
+def test_bisect_follows_first_parents_and_leaves_the_repo_as_it_was(trained):
+    history, res, before, *_ = trained
+    report = json.loads(res.out)
+    visited = {s["commit"] for s in report["steps"]}
+    assert visited <= set(history.commits)
+    for side in history.side:
+        assert side not in report["bisect_log"]
+    assert_clean(history.root, before)
+    assert Repo.discover(history.root).resolve("main") == history.bad
+
+
+@pytest.mark.slow
+def test_bisect_with_notes_present_trains_nothing(trained, monkeypatch, tmp_path):
+    history, _first_res, before, *_ = trained
+    monkeypatch.setenv("PWD_GIT_CACHE", str(tmp_path / "empty-cache"))
+    res = run_cli("bisect", history.good, "main", "--format", "json", cwd=history.root)
+    assert res.code == 0, res.output
+    report = json.loads(res.out)
+    assert report["first_bad"]["commit"] == history.regression
+    assert report["trained"] == 0 and report["counts"].get("model-cache", 0) == 0
+    assert not (tmp_path / "empty-cache" / "models").exists() or not any((tmp_path / "empty-cache" / "models").iterdir())
+    text = run_cli("bisect", history.good, "main", "--no-train", cwd=history.root)
+    assert text.code == 0 and f"first bad commit: {history.regression}" in text.out
+    assert "0 trained" in text.out and "git bisect log:" in text.out
+    assert f"train.epochs: {GOOD_EPOCHS} -> {BAD_EPOCHS}" in text.out
+    assert_clean(history.root, before)
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_training_step_restores_everything(trained, tmp_path):
+    """SIGINT while `git bisect run`'s step trains: exit 130, no bisect, no worktree, no lock."""
+    history, *_, base = trained
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(history.root), str(clone))  # no notes: everything must train
+    git(clone, "checkout", "-q", "-b", "work")
+    (clone / "README.md").write_text("uncommitted work\n")
+    before = repo_state(clone)
+    env = {**os.environ, **_env(base), "PWD_GIT_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "pwd_git", "bisect", history.good, "origin/main"], cwd=clone,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state = clone / ".git" / "pwd" / "bisect" / "state.json"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        if state.exists() and json.loads(state.read_text())["good_items"] and (clone / ".git/worktrees").exists():
+            break
+        time.sleep(0.2)
+    time.sleep(2)  # the first step is training now
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "interrupted" in err and "Traceback" not in err
+    assert_clean(clone, before)
+    models = tmp_path / "cache" / "models"
+    assert not [p for p in models.iterdir() if p.name.startswith(".tmp-")], "a partial model was left behind"
+    assert PidLock(clone / ".git/pwd/bisect/lock").acquire()  # the lock is free again
+
+
+# --- results from notes: no training ---------------------------------------------------------------
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "model-cache"
+    monkeypatch.setenv("PWD_GIT_CACHE", str(path))
+    return path
+
+
+def hand_items_fail_from(history, first_bad_index: int):
+    """A `fails` rule for record_results: hand-written items fail from that commit on."""
+    bad = set(history.commits[first_bad_index:])
+    return lambda commit, item: commit in bad and item["template"] == "hand"
+
+
+def no_models(cache: Path) -> bool:
+    return not (cache / "models").exists() or not any((cache / "models").iterdir())
+
+
+def test_regression_merged_from_a_branch_names_the_merge(tmp_path, cache):
+    history = make_history(tmp_path / "d", 12, None, merge_at=6, side_regression=True)
+    record_results(history.root, history.commits, hand_items_fail_from(history, 6))
+    before = repo_state(history.root)
+    res = run_cli("bisect", history.good, "main", "--format", "json", cwd=history.root)
+    assert res.code == 0, res.output
+    report = json.loads(res.out)
+    assert report["first_bad"]["commit"] == history.commits[6] == history.regression
+    assert report["first_bad"]["subject"] == "Merge branch 'side'"
+    assert report["config_changes"] == [f"train.epochs: {GOOD_EPOCHS} -> {BAD_EPOCHS}"]
+    assert not {s["commit"] for s in report["steps"]} & set(history.side)
+    assert report["trained"] == 0 and no_models(cache)
+    assert_clean(history.root, before)
+
+
+def test_first_bad_after_skipped_unchanged_commits_is_still_pinned(tmp_path, cache):
+    """The budget cut follows README-only commits git was told to skip: they share a judged
+    KB state, so the session marks them and git names the cut, not "one of these"."""
+    history = make_history(tmp_path / "d", 10, 7, pattern=["accessory", "readme", "readme", "readme"])
+    record_results(history.root, history.commits, hand_items_fail_from(history, 7))
+    res = run_cli("bisect", history.good, "main", "--format", "json", "--metric", "L3", cwd=history.root)
+    assert res.code == 0, res.output
+    report = json.loads(res.out)
+    assert report["first_bad"]["commit"] == history.regression and report["candidates"] == []
+    assert report["unchanged"] >= 4
+
+
+def test_metric_item_and_concept(tmp_path, cache):
+    history = make_history(tmp_path / "d", 8, 5)
+    record_results(history.root, history.commits, hand_items_fail_from(history, 5))
+    from pwd_git.kb.loader import Domain
+    from pwd_git.train.pipeline import shards_for
+
+    items = shards_for(Domain.find(history.root), history.good).records("bench")
+    hand = next(i for i in items if i["template"] == "hand" and "spoke" in i["traces"]["concepts"])
+    res = run_cli("bisect", history.good, "main", "--metric", f"item:{hand['id'][:10]}", "--format", "json",
+                  cwd=history.root)
+    assert res.code == 0, res.output
+    assert json.loads(res.out)["first_bad"]["commit"] == history.regression
+    res = run_cli("bisect", history.good, "main", "--metric", "concept:saddle", "--threshold", "0.8", cwd=history.root)
+    assert res.code == 0 and history.regression in res.out, res.output
+
+
+def test_invalid_kb_commit_is_skipped_with_the_reason(tmp_path, cache):
+    """Commit 4 breaks a chain and the budget cut (5) also fixes it: git cannot tell which of
+    the two went bad, and says so, with the validation error as the reason for the skip."""
+    history = make_history(tmp_path / "d", 7, 5, kinds={4: "invalid"})
+    record_results(history.root, [c for i, c in enumerate(history.commits) if i != 4],
+                   hand_items_fail_from(history, 5))
+    before = repo_state(history.root)
+    res = run_cli("bisect", history.good, "main", "--format", "json", cwd=history.root)
+    assert res.code == 1, res.output
+    report = json.loads(res.out)
+    assert report["first_bad"] is None
+    assert set(report["candidates"]) == {history.commits[4], history.commits[5]}
+    skipped = [s for s in report["steps"] if s["commit"] == history.commits[4]]
+    assert skipped and skipped[0]["verdict"] == "skip"
+    assert "does not validate" in skipped[0]["reason"] and "chains/spoke-to-bicycle.yaml:" in skipped[0]["reason"]
+    text = run_cli("bisect", history.good, "main", cwd=history.root)
+    assert text.code == 1 and "could not pin down" in text.out and "does not validate" in text.out
+    assert "Traceback" not in text.output
+    assert_clean(history.root, before)
+
+
+def test_no_train_skips_commits_without_notes(tmp_path, cache):
+    history = make_history(tmp_path / "d", 8, 5)
+    record_results(history.root, [c for i, c in enumerate(history.commits) if i not in (4,)],
+                   hand_items_fail_from(history, 5))
+    res = run_cli("bisect", history.good, "main", "--no-train", "--format", "json", cwd=history.root)
+    report = json.loads(res.out)
+    if res.code == 0:  # git did not need commit 4
+        assert report["first_bad"]["commit"] == history.regression
+    else:
+        assert history.commits[4] in report["candidates"]
+    for step in report["steps"]:
+        if step["commit"] == history.commits[4]:
+            assert step["verdict"] == "skip" and "--no-train" in step["reason"]
+    assert report["trained"] == 0 and no_models(cache)
+
+
+def test_leftovers_of_a_killed_bisect_are_cleaned_up(tmp_path, cache):
+    """kill -9 leaves the worktree and state behind; the next run removes them first."""
+    from pwd_git.git import bisect_start, worktree_add
+
+    history = make_history(tmp_path / "d", 8, 5)
+    record_results(history.root, history.commits, hand_items_fail_from(history, 5))
+    before = repo_state(history.root)
+    session = history.root / ".git" / "pwd" / "bisect"
+    session.mkdir(parents=True)
+    worktree_add(Repo.discover(history.root), session / "worktree", history.good)
+    bisect_start(session / "worktree", history.bad, history.good)
+    (session / "state.json").write_text("{}")
+    res = run_cli("bisect", history.good, "main", cwd=history.root)
+    assert res.code == 0, res.output
+    assert "cleaning up a `git pwd bisect` that was killed" in res.err
+    assert_clean(history.root, before)
+
+
+# --- bad input: one clear error, non-zero exit, no traceback, repo unchanged ------------------------
+
+@pytest.fixture
+def noted(tmp_path, cache):
+    history = make_history(tmp_path / "d", 8, 5)
+    hand = hand_items_fail_from(history, 5)
+    record_results(history.root, history.commits, lambda c, item: item["level"] == "L1" or hand(c, item))
+    return history
+
+
+def test_good_not_an_ancestor_of_bad(noted):
+    root = noted.root
+    git(root, "checkout", "-q", "-b", "other", noted.commits[2])
+    (root / "README.md").write_text("elsewhere\n")
+    git(root, "commit", "-qam", "elsewhere")
+    before = repo_state(root)
+    res = run_cli("bisect", "other", "main", cwd=root)
+    assert_one_error(res, 2, "is not an ancestor of BAD")
+    swapped = run_cli("bisect", "main", noted.good, cwd=root)
+    assert_one_error(swapped, 2, "not an ancestor", "swap them")
+    assert_clean(root, before)
+
+
+def test_good_already_failing_the_metric(noted):
+    before = repo_state(noted.root)
+    res = run_cli("bisect", noted.good, "main", "--metric", "L1", "--threshold", "0.99", cwd=noted.root)
+    assert_one_error(res, 2, "already fails the metric", "L1 =", "--threshold")
+    missing = run_cli("bisect", noted.good, "main", "--metric", "concept:no-such-concept", cwd=noted.root)
+    assert_one_error(missing, 2, "covers no benchmark item at GOOD")
+    unknown = run_cli("bisect", noted.good, "main", "--metric", "accuracy", cwd=noted.root)
+    assert_one_error(unknown, 2, "unknown metric 'accuracy'", "concept:ID")
+    assert_clean(noted.root, before)
+
+
+def test_range_with_no_kb_change(tmp_path, cache):
+    history = make_history(tmp_path / "d", 5, None, pattern=["readme"])
+    before = repo_state(history.root)
+    res = run_cli("bisect", history.good, "main", cwd=history.root)
+    assert_one_error(res, 2, "no KB change between", "identical in all 4 commit(s)")
+    assert_clean(history.root, before)
+    assert no_models(cache)
+
+
+def test_bad_that_is_not_worse_than_good(tmp_path, cache):
+    history = make_history(tmp_path / "d", 6, None)
+    record_results(history.root, history.commits, lambda commit, item: False)
+    before = repo_state(history.root)
+    res = run_cli("bisect", history.good, "main", cwd=history.root)
+    assert_one_error(res, 1, "is not worse than GOOD", "try another --metric")
+    assert_clean(history.root, before)
+
+
+def test_a_bisect_already_running(noted):
+    root = noted.root
+    git(root, "bisect", "start", "main", noted.good)
+    user_bisect = git(root, "bisect", "log")
+    res = run_cli("bisect", noted.good, "main", cwd=root)
+    assert_one_error(res, 2, "already in progress", "git bisect reset")
+    assert git(root, "bisect", "log") == user_bisect  # the user's own bisect is untouched
+    git(root, "bisect", "reset")
+    before = repo_state(root)
+    with PidLock(root / ".git" / "pwd" / "bisect" / "lock"):
+        res = run_cli("bisect", noted.good, "main", cwd=root)
+    assert_one_error(res, 2, "another `git pwd bisect` is running", f"pid {os.getpid()}")
+    assert repo_state(root) == before
+
+
+def test_good_without_a_result_under_no_train(tmp_path, cache):
+    history = make_history(tmp_path / "d", 6, 4)
+    before = repo_state(history.root)
+    res = run_cli("bisect", history.good, "main", "--no-train", cwd=history.root)
+    assert_one_error(res, 2, "cannot be judged", "no recorded result", "--no-train")
+    assert_clean(history.root, before)
+    assert no_models(cache)
+
+
+def test_verdict_rule_good_bad_and_inconclusive():
+    """The `test` rule against GOOD; a suggestive but not significant drop is a skip."""
+    from pwd_git.bisect import Metric, judge_against
+
+    good = {f"i{k}": True for k in range(20)}
+    acc = Metric.parse("acc")
+    assert judge_against(acc, None, 0.05, good, {**good, "i0": False}).verdict == "good"  # one wobble: noise
+    four = judge_against(acc, None, 0.05, good, {**good, **{f"i{k}": False for k in range(4)}})
+    assert four.verdict == "skip" and "inconclusive" in four.reason and four.p_value == 1 / 16
+    six = judge_against(acc, None, 0.05, good, {**good, **{f"i{k}": False for k in range(6)}})
+    assert six.verdict == "bad" and six.regressed == 6 and six.exit_code == 1
+    below = judge_against(acc, 0.99, 0.05, good, {**good, "i0": False})
+    assert below.verdict == "bad" and "below 0.990" in below.reason
+    one = Metric.parse("item:i3")
+    assert judge_against(one, None, 0.05, {"i3": True}, {"i3": False}).verdict == "bad"  # item:ID = must pass
+    assert judge_against(one, None, 0.05, {"i3": True}, {"i3": True}).verdict == "good"
+    assert judge_against(acc, None, 0.05, good, {}).verdict == "skip"
+    with pytest.raises(Exception, match="unknown metric"):
+        Metric.parse("L4")
