@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on the bundled example domain, with the embedded tiny model:
 # init -> validate -> build -> commit -> train + test (results in git notes) -> log
-# -> diagnose -> patch (branch) -> retrain + test against the baseline.
+# -> diagnose -> patch (branch) -> retrain + test against the baseline -> bisect a regression.
 # Usage: bash scripts/demo.sh [WORKDIR]   (default: a fresh temp dir)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -29,4 +29,10 @@ step git pwd patch --limit 5 --branch pwd/patch/demo
 step git pwd diff HEAD pwd/patch/demo --stat
 step git pwd run pwd/patch/demo --baseline HEAD || true
 step git pwd log pwd/patch/demo
+
+# Bisect: a history where one commit quietly cuts the training budget; find it.
+echo "Notes for reviewers." >> README.md && git add README.md && git commit -q -m "docs: reviewer notes"
+sed -i 's/^train: {}/train: {epochs: 1}/' pwd.yaml && git commit -q -am "train: faster CI runs"
+echo "More notes." >> README.md && git commit -q -am "docs: more notes"
+step git pwd bisect HEAD~3 HEAD --metric L2 --threshold 0.5 || true
 printf '\nDemo domain left in %s\n' "$work/cell-biology"
