@@ -83,16 +83,19 @@ def write_kb(root: Path, n_concepts: int, n_statements: int, n_chains: int, type
     n_types = max(4, n_concepts // type_size)
     types = [f"kind {word(t, 2)}" for t in range(n_types)]
     ctype = [i % n_types for i in range(n_concepts)]
+    type_count = [n_concepts // n_types + (t < n_concepts % n_types) for t in range(n_types)]
     cid = [f"c{i:06d}" for i in range(n_concepts)]
     term = [f"{word(i)} {types[ctype[i]].split()[1]}" for i in range(n_concepts)]
 
     # L2 statements: (subject, predicate, object index | None, value | None)
     relations: list[list[tuple]] = [[] for _ in range(n_concepts)]
-    out_obj: list[list[tuple[str, int]]] = [[] for _ in range(n_concepts)]
-    out_val: list[list[str]] = [[] for _ in range(n_concepts)]
+    out_obj: list[list[tuple[str, int, str]]] = [[] for _ in range(n_concepts)]
+    out_val: list[list[tuple[str, str]]] = [[] for _ in range(n_concepts)]
     seen: set[tuple] = set()
     functional_used: set[tuple[int, str]] = set()
     preds, vpreds = list(OBJECT_PREDICATES), list(VALUE_PREDICATES)
+    targets: dict[tuple[int, str], set] = {}  # (subject, predicate) -> every object index / value: what is true
+    values_of: dict[str, set[str]] = {}
     made = 0
     while made < n_statements:
         s = rng.randrange(n_concepts)
@@ -108,7 +111,9 @@ def write_kb(root: Path, n_concepts: int, n_statements: int, n_chains: int, type
                 continue
             seen.add(key)
             relations[s].append((p, None, value))
-            out_val[s].append(f"{cid[s]}.{slug(p)}.{slug(value)}")
+            out_val[s].append((f"{cid[s]}.{slug(p)}.{slug(value)}", p))
+            targets.setdefault((s, p), set()).add(value)
+            values_of.setdefault(p, set()).add(value)
         else:
             p = rng.choice(preds)
             o = rng.randrange(n_concepts)
@@ -120,7 +125,8 @@ def write_kb(root: Path, n_concepts: int, n_statements: int, n_chains: int, type
                 functional_used.add((s, p))
             seen.add((s, p, o))
             relations[s].append((p, o, None))
-            out_obj[s].append((f"{cid[s]}.{slug(p)}.{cid[o]}", o))
+            out_obj[s].append((f"{cid[s]}.{slug(p)}.{cid[o]}", o, p))
+            targets.setdefault((s, p), set()).add(o)
         made += 1
 
     concepts_dir = root / "concepts"
@@ -143,27 +149,31 @@ def write_kb(root: Path, n_concepts: int, n_statements: int, n_chains: int, type
         (folder / f"{cid[i]}.yaml").write_text("\n".join(lines) + "\n")
 
     # L3 chains: random walks of 2-3 hops (a literal value only as the last hop)
-    starts = [i for i in range(n_concepts) if any(out_obj[o] or out_val[o] for _, o in out_obj[i])]
+    starts = [i for i in range(n_concepts) if any(out_obj[o] or out_val[o] for _, o, _ in out_obj[i])]
     chains_dir = root / "chains"
     used: set[tuple[str, ...]] = set()
     made, tries = 0, 0
     while made < n_chains and tries < 50 * n_chains:
         tries += 1
-        here = rng.choice(starts)
+        here = start = rng.choice(starts)
         steps: list[str] = []
         hops = rng.choice((2, 2, 3))
+        frontier: set = {start}  # every node the path's predicates reach: all true answers
         for _ in range(hops):
-            options = [("o", sid, o) for sid, o in out_obj[here]]
+            options = [(sid, o, p) for sid, o, p in out_obj[here]]
             if len(steps) == hops - 1:
-                options += [("v", sid, None) for sid in out_val[here]]
+                options += [(sid, None, p) for sid, p in out_val[here]]
             if not options:
                 break
-            kind, sid, nxt = rng.choice(options)
+            sid, nxt, p = rng.choice(options)
             steps.append(sid)
-            if kind == "v":
+            frontier = {t for x in frontier if isinstance(x, int) for t in targets.get((x, p), ())}
+            if nxt is None:
+                others = len(values_of[p] - frontier)
                 break
             here = nxt
-        if len(steps) < 2 or tuple(steps) in used:
+            others = type_count[ctype[here]] - len({t for t in frontier if ctype[t] == ctype[here]}) - 1
+        if len(steps) < 2 or tuple(steps) in used or others < 3:  # 4-option L3 items need 3 false answers
             continue
         used.add(tuple(steps))
         chid = f"ch{made:06d}"
