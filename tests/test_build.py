@@ -468,7 +468,7 @@ def test_second_build_is_a_cache_hit_and_does_not_regenerate(geo, monkeypatch):
     def boom(*_a, **_k):
         raise AssertionError("generate() must not run on a cache hit")
 
-    monkeypatch.setattr(shards_mod, "generate", boom)
+    monkeypatch.setattr(shards_mod, "Generator", boom)
     res = build_ok(geo)
     assert res.out.startswith("Cached ")
     assert (geo / "shards" / "MANIFEST.json").is_file()
@@ -705,7 +705,7 @@ def test_interrupt_while_writing_records_leaves_nothing_behind(geo, monkeypatch)
     builds_before = sorted(p.name for p in (geo / ".git/pwd/builds").iterdir())
     write(geo, {"concepts/regions/coast.yaml": geo_concept("coast", "region", definition="A shore region.")})
     before["concepts/regions/coast.yaml"] = (geo / "concepts/regions/coast.yaml").read_bytes()
-    monkeypatch.setattr(shards_mod, "dumps", _interrupt_after(60, shards_mod.dumps))
+    monkeypatch.setattr(shards_mod, "_append", _interrupt_after(3, shards_mod._append))
     with pytest.raises(KeyboardInterrupt):
         shards_mod.build(Domain.find(geo))
     monkeypatch.undo()
