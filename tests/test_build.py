@@ -734,6 +734,15 @@ def test_unit_decontamination_agrees_with_checking_each_text(seed):
         assert index.unit_hits(records) == expected
 
 
+def test_decontamination_words_are_lowercased_alphanumeric_runs():
+    from pwd_git.build.decontam import words
+
+    texts = ["Hello, World! x1-y2_z3", "\u212a\u0130STANBUL stra\u00dfe \u00c9T\u00c9 \ud800 caf\u00e9s", "", "\0a\tb\nc",
+             "Ωmega ΣΑΣ 😀 ＦＵＬＬ width", "don't stop—ever 3.14"]
+    for text in texts:
+        assert words(text) == [w.encode() for w in re.findall(r"[a-z0-9]+", text.lower())], text
+
+
 # --- decontamination ------------------------------------------------------------------
 
 LONG_DEFINITION = "A landlocked republic famous for its terraced vineyards and ancient mountain monasteries."

@@ -10,13 +10,13 @@ and the verdicts merged in record order (`merge`); `find_leaks` is both in one c
 from __future__ import annotations
 
 import hashlib
-import re
-from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 
-_WORD = re.compile(r"[a-z0-9]+")
 SHINGLE = 5  # word shingle size for near-duplicate detection
+# Words are runs of [a-z0-9] in the lower-cased text. As bytes: every other byte (UTF-8 of
+# anything else included) becomes a space, then split (about 3x faster than re.findall).
+_KEEP = bytes(c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(256))
 
 SHARES, NEAR_DUPLICATE = 0, 1  # hit reasons
 
@@ -34,15 +34,9 @@ class Leak:
                 f"{self.train_id} ({self.train_source})")
 
 
-_WORD_OR_NUL = re.compile(r"[a-z0-9]+|\0")
-
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def _normal(text: str) -> str:
-    return " ".join(_WORD.findall(text.lower()))
+def words(text: str) -> list[bytes]:
+    """The words of `text`: maximal runs of [a-z0-9] after lower-casing, as ASCII bytes."""
+    return text.lower().encode("utf-8", "surrogatepass").translate(_KEEP).split()
 
 
 def _grams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
@@ -66,11 +60,11 @@ class BenchIndex:
             self.shingle_counts.append(len(shingles))
             for g in shingles:
                 self.shingle_index[g].append(i)
-            self.exact.setdefault(" ".join(tokens), i)
+            self.exact.setdefault(b" ".join(tokens), i)
         # Questions of fewer than SHINGLE words: texts can only leak into them as exact duplicates.
         self.short_questions = {text for text in self.exact if len(text.split()) < SHINGLE}
-        self.fingerprint = hashlib.sha256("\n".join(
-            [f"{ngram} {near_duplicate} {SHINGLE}", *sorted({" ".join(words(q)) for q in questions})]).encode()).hexdigest()
+        self.fingerprint = hashlib.sha256(b"\n".join(
+            [f"{ngram} {near_duplicate} {SHINGLE}".encode(), *sorted(self.exact)])).hexdigest()
 
     def hits(self, text: str) -> list[tuple[int, int]]:
         """(benchmark question index, reason) pairs that make `text` a leak, in reporting order."""
@@ -79,7 +73,7 @@ class BenchIndex:
         # in the index can only leak as an exact duplicate: most training text stops at that test.
         if self.ngram >= SHINGLE:
             if len(tokens) < SHINGLE:
-                same = self.exact.get(" ".join(tokens))
+                same = self.exact.get(b" ".join(tokens))
                 return [] if same is None else [(same, NEAR_DUPLICATE)]
             shingles = zip(tokens, tokens[1:], tokens[2:], tokens[3:], tokens[4:], strict=False)
             if self.shingle_index.keys().isdisjoint(shingles):
@@ -89,7 +83,7 @@ class BenchIndex:
         for g in _grams(tokens, self.ngram):
             found.update(self.long_index.get(g, ()))
         out.extend((i, SHARES) for i in found)
-        same = self.exact.get(" ".join(tokens))
+        same = self.exact.get(b" ".join(tokens))
         if same is not None:
             out.append((same, NEAR_DUPLICATE))
         overlap: dict[int, int] = defaultdict(int)
@@ -114,43 +108,22 @@ class BenchIndex:
         return out
 
     def unit_hits(self, records: list[tuple[str, ...]]) -> list[tuple[int, list]]:
-        """(record number, hits) of the records (message texts each) that leak, in order.
-
-        Same answer as `record_hits` per record, faster: all the texts are tokenized at once,
-        joined by NUL (never part of a word, so a shingle spanning two texts contains a NUL
-        token and matches nothing). Only texts holding a shingle of the index get the full
-        test; the others can only leak as exact duplicates of a short question."""
-        texts = [text for record in records for text in record]
-        joined = "\0".join(texts)
-        if self.ngram < SHINGLE or joined.count("\0") != len(texts) - 1:  # no gate, or a NUL inside a text
+        """(record number, hits) of the records (message texts each) that leak, in order: the
+        same answers as `record_hits` per record, with the common case (no shingle of the text
+        in the index) inlined, since every training text goes through here."""
+        if self.ngram < SHINGLE:
             return [(n, hits) for n, record in enumerate(records) if (hits := self.record_hits(record))]
-        tokens = _WORD_OR_NUL.findall(joined.lower())
-        keys = self.shingle_index.keys()
-        shingles = zip(tokens, tokens[1:], tokens[2:], tokens[3:], tokens[4:], strict=False)
-        if keys.isdisjoint(shingles):
-            if not self.short_questions:
-                return []
-            suspects = set()
-        else:
-            shingles = zip(tokens, tokens[1:], tokens[2:], tokens[3:], tokens[4:], strict=False)
-            starts = [i for i, g in enumerate(shingles) if g in keys]
-            breaks = [i for i, t in enumerate(tokens) if t == "\0"]  # token position of each text boundary
-            suspects = {bisect_right(breaks, i) for i in starts}  # numbers of the texts holding those shingles
+        keys, short, keep = self.shingle_index.keys(), self.short_questions, _KEEP
         out = []
-        number = 0
         for n, record in enumerate(records):
-            hits: list = []
-            seen: dict[str, list] = {}
+            hits = None
             for text in record:
-                if number in suspects:
-                    if text not in seen:
-                        seen[text] = self.hits(text)
-                    hits += seen[text]
-                elif self.short_questions:  # no shingle of the index: only an exact duplicate of a short question
-                    normal = _normal(text)
-                    if normal in self.short_questions:
-                        hits.append((self.exact[normal], NEAR_DUPLICATE))
-                number += 1
+                tokens = text.lower().encode("utf-8", "surrogatepass").translate(keep).split()  # = words(text)
+                if len(tokens) < SHINGLE:
+                    if short and (normal := b" ".join(tokens)) in short:
+                        hits = (hits or []) + [(self.exact[normal], NEAR_DUPLICATE)]
+                elif not keys.isdisjoint(zip(tokens, tokens[1:], tokens[2:], tokens[3:], tokens[4:], strict=False)):
+                    hits = (hits or []) + self.hits(text)
             if hits:
                 out.append((n, hits))
         return out
