@@ -98,16 +98,18 @@ class _Ring:
         points, n = self.points, len(self.points)
         if not n:
             return out
-        candidates, mask = self.candidates, self.mask
+        candidates, mask, high = self.candidates, self.mask, ~self.mask
         for draw in draws[:k]:
-            i = bisect_left(points, draw & ~mask)
-            for step in range(n):
-                c = candidates[points[(i + step) % n] & mask]
-                if c not in out and (skip is None or not skip(c)):
-                    out.append(c)
-                    break
-            else:
-                return out  # every candidate is rejected or taken
+            i = bisect_left(points, draw & high)
+            c = candidates[points[i if i < n else 0] & mask]
+            if c in out or (skip is not None and skip(c)):  # taken or rejected: walk on clockwise
+                for step in range(1, n):
+                    c = candidates[points[(i + step) % n] & mask]
+                    if c not in out and (skip is None or not skip(c)):
+                        break
+                else:
+                    return out  # every candidate is rejected or taken
+            out.append(c)
         return out
 
 
