@@ -205,22 +205,30 @@ class _ShardWriter:
 
     def add(self, chunk) -> None:
         self.records += chunk.records
+        blob, start, end = chunk.blob, 0, 0  # blob[start:end]: rendered bytes not written yet
+        new_units, number = self.new_units, self.number
         for k, part in zip(chunk.keys, chunk.parts, strict=True):
-            if isinstance(part, tuple):
-                file_no, start, length = part
+            if part.__class__ is int:  # rendered: its bytes are next in the blob
+                if self.run:
+                    self._flush()
+                length = part
+                end += length
+            else:  # a byte range of the previous build
+                if end > start:
+                    _append(self.fh, self.digest, blob[start:end] if start or end < len(blob) else blob)
+                    start = end
+                file_no, at, length = part
                 run = self.run
-                if run and run[0] == file_no and run[2] == start:
+                if run and run[0] == file_no and run[2] == at:
                     run[2] += length
                 else:
                     self._flush()
-                    self.run = [file_no, start, start + length]
-            else:
-                self._flush()
-                _append(self.fh, self.digest, part)
-                length = len(part)
+                    self.run = [file_no, at, at + length]
             if k is not None:
-                self.new_units[k] = (self.number, self.offset, length)
+                new_units[k] = (number, self.offset, length)
             self.offset += length
+        if end > start:
+            _append(self.fh, self.digest, blob[start:end] if start or end < len(blob) else blob)
 
     def _flush(self, piece: int = 1 << 24) -> None:
         if self.run:

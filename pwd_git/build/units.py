@@ -112,11 +112,13 @@ def save_index(cache_root: Path, key: str, domain_prefix: str, files: list[tuple
 @dataclass
 class Chunk:
     """What a task did with its units, in order: each unit's key (None: not cacheable) and
-    either its rendered bytes or its (file, offset, length) in the previous build."""
+    either the length of its rendered bytes (all of them concatenated in `blob`) or its
+    (file, offset, length) in the previous build."""
 
     shard: str
     keys: list[bytes | None] = field(default_factory=list)
-    parts: list[bytes | tuple[int, int, int]] = field(default_factory=list)
+    parts: list[int | tuple[int, int, int]] = field(default_factory=list)
+    blob: bytes = b""
     records: int = 0
     rendered: int = 0
     levels: Counter = field(default_factory=Counter)
@@ -156,6 +158,7 @@ def run_task(task: tuple[str, int, int]) -> Chunk:
     out = Chunk(shard)
     shapes: Counter = Counter()  # (level, templates) -> units
     per_concept = out.per_concept
+    blob: list[bytes] = []
     for unit in units:
         key = unit.key if unit.cacheable else None
         hit = known.get(key) if key is not None else None
@@ -164,7 +167,9 @@ def run_task(task: tuple[str, int, int]) -> Chunk:
             out.parts.append(hit)
         else:
             rendered = render(unit.spec)
-            out.parts.append(rendered.lines.encode())
+            data = rendered.lines.encode()
+            blob.append(data)
+            out.parts.append(len(data))
             out.rendered += 1
             if train:
                 for number, hits in index.unit_hits(rendered.texts):
@@ -174,6 +179,7 @@ def run_task(task: tuple[str, int, int]) -> Chunk:
         if train:
             for c in unit.concepts:
                 per_concept[c] += n
+    out.blob = b"".join(blob)
     for (level, templates), count in shapes.items():
         out.records += count * len(templates)
         out.levels[level] += count * len(templates)
