@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-import pwd_git.kb.loader as loader
+import pwd_git.kb.parse as parse_module
 from tests.conftest import concept, git, run_cli, snapshot, write
 
 BROKEN_A = "id: a\nterm: 42\ntype: thing\ndefinition: The a concept.\nrelations:\n  - predicate: is part of\n    object: b\n"
@@ -129,13 +129,13 @@ class ParseSpy:
 
     def __init__(self, monkeypatch):
         self.calls: list[bytes] = []
-        real = loader.parse
+        real = parse_module.parse
 
         def spy(kind, raw):
             self.calls.append(raw)
             return real(kind, raw)
 
-        monkeypatch.setattr(loader, "parse", spy)
+        monkeypatch.setattr(parse_module, "parse", spy)
 
     def take(self) -> list[bytes]:
         calls, self.calls = self.calls, []
