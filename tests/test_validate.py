@@ -105,7 +105,7 @@ def test_path_that_does_not_exist_is_a_usage_error(domain, args):
     (domain / "concepts/a.yaml").write_text(BROKEN_A)  # a real error that a typo must not hide
     res = run_cli("validate", *args, cwd=domain)
     assert res.code == 2, res.output
-    missing = [a for a in args if "nope" in a or "no-such" in a or "typo" in a][0]
+    missing = next(a for a in args if "nope" in a or "no-such" in a or "typo" in a)
     assert res.err.startswith(f"error: {missing}: no such file or folder"), res.err
     assert "hint:" in res.err and "Traceback" not in res.output
     assert res.out == ""

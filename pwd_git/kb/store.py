@@ -61,8 +61,9 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         store = cls(path, _connect(path))
         store.db.execute("BEGIN IMMEDIATE")
-        for name in _ALL:
-            store.db.execute(f"CREATE TABLE IF NOT EXISTS {name} (k TEXT PRIMARY KEY, v BLOB NOT NULL)")
+        for name in _ALL:  # small rows clustered by key; a folder's row (kilobytes) keeps a rowid
+            store.db.execute(f"CREATE TABLE IF NOT EXISTS {name} (k TEXT PRIMARY KEY, v BLOB NOT NULL)"
+                             + ("" if name == "dirs" else " WITHOUT ROWID"))
         store.put("meta", {"key": key})
         return store
 

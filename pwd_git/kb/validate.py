@@ -65,14 +65,18 @@ def validate(domain: Domain, *, rev: str | None = None, paths: list[str] | None 
     """Validate the whole KB (references need it all); keep only diagnostics in `paths`.
     `untracked=False` leaves out files git does not track (what a commit would not contain)."""
     wanted = [_kb_relative(domain, p) for p in paths or ()]
+    missing = [(path, rel) for path, rel in zip(paths or (), wanted, strict=True) if not os.path.exists(path)]
+    if missing and not rev:
+        _no_such_path(missing[0][0], "in the working tree")
     if rev:
         report = _validate_records(domain, rev, use_cache)
+        for path, rel in missing:  # a path deleted since `rev` is fine
+            if not any(f == rel or f.startswith(rel + "/") for f in report.kb.files):
+                _no_such_path(path, f"in the working tree or in {rev}")
     elif not use_cache:
         report = _validate_records(domain, None, use_cache, tracked=None if untracked else _tracked(domain))
     else:
         report = _validate_worktree(domain, None if untracked else _tracked(domain))
-    for path, rel in zip(paths or (), wanted, strict=True):
-        _check_exists(domain, path, rel, rev, report)
     if wanted:
         report.diagnostics = [d for d in report.diagnostics
                               if any(w in ("", d.path) or d.path.startswith(w + "/") for w in wanted)]
@@ -88,13 +92,8 @@ def _kb_relative(domain: Domain, path: str) -> str:
     return "" if rel == "." else rel
 
 
-def _check_exists(domain: Domain, path: str, rel: str, rev: str | None, report: ValidationReport) -> None:
+def _no_such_path(path: str, where: str) -> None:
     """A PATH that names nothing is a usage error, not a silent pass (a typo would hide every error)."""
-    if os.path.exists(path):
-        return
-    if rev and any(f == rel or f.startswith(rel + "/") for f in report.kb.files):
-        return
-    where = f"in {rev}" if rev else "in the working tree"
     raise PwdError(f"{path}: no such file or folder {where}",
                    hint="PATHS narrow the report to files or folders of the KB, e.g. `concepts/` or `chains/x.yaml`")
 
@@ -234,6 +233,10 @@ def _validate_worktree(domain: Domain, tracked: set[str] | None) -> ValidationRe
     with _gc_paused():
         try:
             store = store_mod.Store.open(path, _cache_key())
+        except sqlite3.OperationalError as exc:
+            store = None
+            if "locked" in str(exc):  # another run held it for 30 s: check without the state, keep theirs
+                path = None
         except (store_mod.StoreError, sqlite3.Error, OSError, ValueError, EOFError, TypeError):
             store = None
         if store is not None:
@@ -413,8 +416,9 @@ class _Run:
 
     # -- a run without one ------------------------------------------------------------------
 
-    def cold(self, path: Path) -> ValidationReport:
-        """Parse (through the parse cache shared with `build`) and check every file, then store."""
+    def cold(self, path: Path | None) -> ValidationReport:
+        """Parse (through the parse cache shared with `build`) and check every file, then store
+        the state at `path` (None: do not)."""
         import sqlite3
 
         from pwd_git.kb import store as store_mod
@@ -430,27 +434,22 @@ class _Run:
             if key not in facts:
                 facts[key] = extract(kind, record)
             infos[rel], oids[rel] = resolve(rel, kind, facts[key]), oid
-        try:
-            self.store = store_mod.Store.create(path, _cache_key())
-        except (sqlite3.Error, OSError):
-            self.store = None
-        if self.store is None:
-            from pwd_git.kb.index import check_infos
+        if path is not None:
+            try:
+                self.store = store_mod.Store.create(path, _cache_key())
+                self.new_facts = facts
+                self.store.put("dirs", {rel: _row(names, stamps, self.racy_after)
+                                        for rel, (names, stamps) in self.scanned.items()})
+                return self._save_all(infos, oids, facts, "cold", replace=False)
+            except (sqlite3.Error, OSError):  # a read-only or full disk: just do without
+                if self.store is not None:
+                    self.store.close()
+                    self.store = None
+                store_mod.remove(path)
+            finally:
+                if self.store is not None:
+                    self.store.close()
+        from pwd_git.kb.index import check_infos
 
-            checked = check_infos(infos)
-            return self._report(checked.diagnostics, checked.index.counts, "cold")
-        try:
-            self.new_facts = facts
-            self.store.put("dirs", {rel: _row(names, stamps, self.racy_after)
-                                    for rel, (names, stamps) in self.scanned.items()})
-            return self._save_all(infos, oids, facts, "cold", replace=False)
-        except (sqlite3.Error, OSError):
-            self.store.close()
-            store_mod.remove(path)
-            from pwd_git.kb.index import check_infos
-
-            checked = check_infos(infos)
-            return self._report(checked.diagnostics, checked.index.counts, "cold")
-        finally:
-            if self.store is not None:
-                self.store.close()
+        checked = check_infos(infos)
+        return self._report(checked.diagnostics, checked.index.counts, "cold")
