@@ -19,7 +19,9 @@ import pytest
 import yaml
 
 from pwd_git.build import shards as shards_mod
-from pwd_git.build.generate import GENERATOR_VERSION, content_id, generate
+from pwd_git.build import units as units_mod
+from pwd_git.build.decontam import BenchIndex
+from pwd_git.build.generate import ENCODER, GENERATOR_VERSION, content_id, generate
 from pwd_git.build.templates import BENCH, TRAIN_L1, TRAIN_L2, TRAIN_L3
 from pwd_git.git import Repo
 from pwd_git.kb.loader import Domain, load_worktree
@@ -468,7 +470,7 @@ def test_second_build_is_a_cache_hit_and_does_not_regenerate(geo, monkeypatch):
     def boom(*_a, **_k):
         raise AssertionError("generate() must not run on a cache hit")
 
-    monkeypatch.setattr(shards_mod, "generate", boom)
+    monkeypatch.setattr(shards_mod, "Generator", boom)
     res = build_ok(geo)
     assert res.out.startswith("Cached ")
     assert (geo / "shards" / "MANIFEST.json").is_file()
@@ -600,6 +602,147 @@ def test_pre_commit_rejects_a_commit_with_stale_shards(tmp_path):
     assert "shards/train/l2.jsonl does not match the manifest" in rejected.stdout + rejected.stderr
 
 
+# --- incremental and parallel builds --------------------------------------------------------
+
+def _clean_build(root: Path) -> dict[str, bytes]:
+    """What a build from nothing (no build cache, one process) writes for the working tree."""
+    shutil.rmtree(root / ".git" / "pwd" / "builds", ignore_errors=True)
+    os.environ["PWD_BUILD_JOBS"] = "1"
+    try:
+        return shard_files(shards_mod.build(Domain.find(root), to_worktree=False).path)
+    finally:
+        del os.environ["PWD_BUILD_JOBS"]
+
+
+def _count_renders(monkeypatch) -> list:
+    calls: list = []
+    real = units_mod.render
+
+    def counting(spec):
+        calls.append(spec[0])
+        return real(spec)
+
+    monkeypatch.setattr(units_mod, "render", counting)
+    return calls
+
+
+def test_parallel_build_is_byte_identical_to_serial(geo, monkeypatch):
+    write(geo, {f"concepts/regions/r{i}.yaml": geo_concept(f"r{i}", "region") for i in range(40)})
+    serial = _clean_build(geo)
+    shutil.rmtree(geo / ".git" / "pwd" / "builds")
+    monkeypatch.setattr(units_mod, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(units_mod, "CHUNK", 3)  # many tasks, results merged in order
+    monkeypatch.setenv("PWD_BUILD_JOBS", "2")
+    calls = _count_renders(monkeypatch)
+    parallel = shard_files(shards_mod.build(Domain.find(geo), to_worktree=False).path)
+    assert calls == [], "rendering ran in the worker processes"
+    assert parallel == serial
+
+
+def test_one_concept_edit_renders_only_the_units_that_mention_it(geo, monkeypatch):
+    build_ok(geo)
+    write(geo, {"concepts/regions/coast.yaml": geo_concept("coast", "region", definition="A shore region.")})
+    calls = _count_renders(monkeypatch)
+    build_ok(geo)
+    # coast's L1 records, and probes or false statements that offer its definition or name as a wrong answer
+    assert 1 <= len(calls) <= 6, calls
+    assert "L1" in calls and "B2" not in calls
+    monkeypatch.undo()
+    assert shard_files(geo / "shards") == {k: v for k, v in _clean_build(geo).items()}
+
+
+def test_edits_that_change_benchmark_questions_still_build_what_a_clean_build_does(geo):
+    build_ok(geo)
+    write(geo, {"concepts/countries/beta.yaml": geo_concept("beta", "country", RELATIONS["beta"]).replace(
+        "term: beta", "term: Beta Major")})  # beta's probe and the chain question change wording
+    build_ok(geo)
+    assert shard_files(geo / "shards") == _clean_build(geo)
+
+
+def test_a_missing_or_damaged_previous_build_means_rendering_everything(geo):
+    build_ok(geo)
+    manifest = json.loads((geo / "shards" / "MANIFEST.json").read_text())
+    builds = geo / ".git" / "pwd" / "builds"
+    (builds / manifest["build_key"] / "train" / "l1.jsonl").write_bytes(b"truncated")
+    write(geo, {"concepts/regions/coast.yaml": geo_concept("coast", "region", definition="A shore region.")})
+    build_ok(geo)
+    assert shard_files(geo / "shards") == _clean_build(geo)
+    (builds / f"{json.loads((geo / 'shards' / 'MANIFEST.json').read_text())['build_key']}.units").write_bytes(b"junk")
+    write(geo, {"concepts/regions/coast.yaml": geo_concept("coast", "region", definition="A sandy region.")})
+    build_ok(geo)
+    assert shard_files(geo / "shards") == _clean_build(geo)
+
+
+def test_the_unit_cache_stays_out_of_shards(geo):
+    build_ok(geo)
+    assert sorted(shard_files(geo / "shards")) == [
+        "MANIFEST.json", "bench/l1.jsonl", "bench/l2.jsonl", "bench/l3.jsonl", "dataset_info.json",
+        "train/l1.jsonl", "train/l2.jsonl", "train/l3.jsonl", "train/patches.jsonl"]
+
+
+def test_every_line_is_the_canonical_json_of_its_record(geo):
+    """Lines are written by hand for speed: they must be exactly what the canonical encoder writes."""
+    tricky = 'Says "hi" \\ back\\slash\ttab, ünïcødé, emoji 😀, line\u2028sep, </script> & {braces}.'
+    term, alias, definition = (json.dumps(t, ensure_ascii=False) for t in ('co"ast', "küste", tricky))  # YAML
+    write(geo, {"concepts/regions/coast.yaml": f"id: coast\nterm: {term}\ntype: region\n"
+                                                f"aliases: [{alias}]\ndefinition: {definition}\n"})
+    build_ok(geo)
+    lines = [line for p in sorted((geo / "shards").rglob("*.jsonl")) for line in p.read_text().split("\n")[:-1]]
+    assert any("😀" in line for line in lines) and any("\u2028" in line for line in lines)
+    for line in lines:
+        assert line == ENCODER.encode(json.loads(line)), line
+
+
+def test_adding_a_concept_changes_the_distractors_of_few_others(tmp_path):
+    """Distractors come from consistent-hash rings: a new member of a type moves only the draws
+    that land next to it, not every item of its type."""
+    root = tmp_path / "towns"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    files = {"pwd.yaml": "name: towns\npredicates:\n  near: {functional: false}\nmodel: {base: tiny}\n"}
+    for i in range(120):
+        files[f"concepts/t{i}.yaml"] = geo_concept(f"t{i}", "town", [("near", f"t{(i * 7 + 1) % 120}")])
+    write(root, files)
+
+    def false_records() -> dict[str, str]:
+        out = generate(_load_geo_kb(root))
+        return {r["traces"]["statements"][0]: r["messages"][0]["content"] for r in out.train["l2"]
+                if r["template"] == "l2.false"}
+
+    before = false_records()
+    write(root, {"concepts/t999.yaml": geo_concept("t999", "town")})
+    after = false_records()
+    changed = [sid for sid in before if before[sid] != after[sid]]
+    assert len(before) == 120 and len(changed) <= 12, changed
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_unit_decontamination_agrees_with_checking_each_text(seed):
+    import random
+
+    rng = random.Random(seed)
+    vocab = ["alpha", "beta", "is", "a", "the", "Kind", "of", "x1", "\0", "région", "", "  ", "Quiz."]
+
+    def text() -> str:
+        return rng.choice([" ", "-", ", ", "\0", "\n"]).join(rng.choice(vocab) for _ in range(rng.randrange(0, 12)))
+
+    questions = [text() for _ in range(8)] + ["alpha beta", "is a the kind of x1 alpha beta"]
+    index = BenchIndex(questions, ngram=rng.choice([3, 5, 8]), near_duplicate=0.5)
+    for _ in range(20):
+        records = [tuple(text() for _ in range(rng.randrange(1, 4))) for _ in range(rng.randrange(1, 6))]
+        expected = [(n, h) for n, r in enumerate(records) if (h := index.record_hits(r))]
+        assert index.unit_hits(records) == expected
+
+
+def test_decontamination_words_are_lowercased_alphanumeric_runs():
+    from pwd_git.build.decontam import words
+
+    texts = ["Hello, World! x1-y2_z3", "\u212a\u0130STANBUL stra\u00dfe \u00c9T\u00c9 \ud800 caf\u00e9s", "", "\0a\tb\nc",
+             "Ωmega ΣΑΣ 😀 ＦＵＬＬ width", "don't stop—ever 3.14"]
+    for text in texts:
+        assert words(text) == [w.encode() for w in re.findall(r"[a-z0-9]+", text.lower())], text
+
+
 # --- decontamination ------------------------------------------------------------------
 
 LONG_DEFINITION = "A landlocked republic famous for its terraced vineyards and ancient mountain monasteries."
@@ -705,7 +848,7 @@ def test_interrupt_while_writing_records_leaves_nothing_behind(geo, monkeypatch)
     builds_before = sorted(p.name for p in (geo / ".git/pwd/builds").iterdir())
     write(geo, {"concepts/regions/coast.yaml": geo_concept("coast", "region", definition="A shore region.")})
     before["concepts/regions/coast.yaml"] = (geo / "concepts/regions/coast.yaml").read_bytes()
-    monkeypatch.setattr(shards_mod, "dumps", _interrupt_after(60, shards_mod.dumps))
+    monkeypatch.setattr(shards_mod, "_append", _interrupt_after(3, shards_mod._append))
     with pytest.raises(KeyboardInterrupt):
         shards_mod.build(Domain.find(geo))
     monkeypatch.undo()

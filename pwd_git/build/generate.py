@@ -3,13 +3,23 @@
 Pure and deterministic: the output depends only on the KB and the build config. Every
 record carries `id` (content hash), `level`, `traces`, `template` and `source` (path:line),
 which is what makes a failing benchmark item traceable to the YAML that taught it.
+
+Generation has two steps. `Generator.plan` turns the KB into `Unit`s: the records one KB
+node contributes to one shard, described by a `spec`, a tuple of plain strings holding
+everything those records' bytes depend on (texts of the node and of its neighbours, the
+distractors chosen for it, its source location). `render(spec)` is a pure function of the
+spec alone that writes the JSON lines. Planning is cheap; rendering (JSON, content ids) and
+decontaminating the rendered text are not, so an incremental build renders only the units
+whose spec changed (see `pwd_git.build.compile`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
+import struct
+from array import array
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -21,12 +31,27 @@ from pwd_git.kb.model import KB, Chain, Statement
 GENERATOR_VERSION = "4"
 N_CHOICES = 4
 
+#: The one JSON serialisation of records: sorted keys, compact, UTF-8 (also what `id` hashes).
+ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+_STR = json.encoder.encode_basestring  # how ENCODER writes a str (the same C function)
 
-_ID_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # = json.dumps(.., sort_keys, ensure_ascii=False)
+TRAIN_SHARDS = ("l1", "l2", "l3", "patches")  # always written, possibly empty
+BENCH_SHARDS = ("l1", "l2", "l3")  # written when non-empty
 
 
 def content_id(payload: object) -> str:
-    return hashlib.sha256(_ID_ENCODER.encode(payload).encode()).hexdigest()[:16]
+    """A record's `id`: sha256 of its canonical JSON without the id, 16 hex digits."""
+    return hashlib.sha256(ENCODER.encode(payload).encode()).hexdigest()[:16]
+
+
+def _with_id(body: str, rid: str) -> str:
+    """The shard line of a record whose canonical JSON without `id` is `body`: the id goes in
+    at its sorted place, before "level" (every record has one; no string value can contain
+    `,"level":` since JSON escapes quotes inside strings)."""
+    if body.startswith('{"level":'):
+        return '{"id":"' + rid + '",' + body[1:] + "\n"
+    at = body.index(',"level":')
+    return body[:at] + ',"id":"' + rid + '"' + body[at:] + "\n"
 
 
 def _digests(seed: int, key: str, candidates: list[str]) -> list[bytes]:
@@ -42,23 +67,72 @@ def _rank(seed: int, key: str, candidates) -> list[str]:
     return [candidates[i] for i in sorted(range(len(candidates)), key=digests.__getitem__)]
 
 
-def _first(seed: int, key: str, candidates: list[str], k: int, skip=None) -> list[str]:
-    """`_rank(seed, key, [c for c in candidates if not skip(c)])[:k]` without filtering or sorting
-    the whole pool: one hash per candidate, then a heap. Distractor picking is the build's hot loop."""
-    heap = list(zip(_digests(seed, key, candidates), range(len(candidates)), strict=True))
-    heapq.heapify(heap)
-    out: list[str] = []
-    while heap and len(out) < k:
-        c = candidates[heapq.heappop(heap)[1]]
-        if skip is None or not skip(c):
+class _Ring:
+    """Consistent-hash ring over a pool of candidates: each candidate sits at VNODES seeded
+    pseudo-random points. An item draws a point per distractor slot (from its own key) and
+    takes the first candidate clockwise that is allowed and not yet taken.
+
+    O(log n) per draw instead of hashing the whole pool per item, and local: adding or
+    removing one candidate changes only the draws that land next to its points (about
+    VNODES/n of the items using the pool), never the rest of the type's items. Each
+    candidate's chance is proportional to the arcs before its points (VNODES of them keep
+    it within a small factor of uniform)."""
+
+    VNODES = 8
+    __slots__ = ("bits", "candidates", "mask", "points")
+
+    def __init__(self, seed: int, candidates: list[str]):
+        self.candidates = candidates
+        self.bits = bits = max(1, len(candidates).bit_length())
+        self.mask = mask = (1 << bits) - 1
+        prefix, sha512, unpack = f"{seed}\0ring\0".encode(), hashlib.sha512, struct.Struct(">8Q").unpack
+        points = []
+        for index, c in enumerate(candidates):  # a point: the top 64 - bits bits of a hash, then the index
+            points.extend((h & ~mask) | index for h in unpack(sha512(prefix + c.encode()).digest()))
+        points.sort()
+        self.points = array("Q", points)  # contiguous: draws into many rings stay cache-friendly
+
+    def pick(self, draws: tuple[int, ...], k: int, skip) -> list[str]:
+        """Up to k distinct candidates that `skip` does not reject, one per draw."""
+        out: list[str] = []
+        points, n = self.points, len(self.points)
+        if not n:
+            return out
+        candidates, mask, high = self.candidates, self.mask, ~self.mask
+        for draw in draws[:k]:
+            i = bisect_left(points, draw & high)
+            c = candidates[points[i if i < n else 0] & mask]
+            if c in out or (skip is not None and skip(c)):  # taken or rejected: walk on clockwise
+                for step in range(1, n):
+                    c = candidates[points[(i + step) % n] & mask]
+                    if c not in out and (skip is None or not skip(c)):
+                        break
+                else:
+                    return out  # every candidate is rejected or taken
             out.append(c)
-    return out
+        return out
 
 
-@dataclass
-class Output:
-    train: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))  # shard name -> records
-    bench: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+def _draws(seed: int, key: str) -> tuple[int, ...]:
+    """Four independent 64-bit ring positions for the item `key`."""
+    return struct.unpack(">4Q", hashlib.sha256(f"{seed}\0{key}".encode()).digest())
+
+
+@dataclass(slots=True)
+class Unit:
+    """The records one KB node contributes to one shard (in order), and what they are made of."""
+
+    shard: str  # "train/l1", "bench/l3", ...
+    spec: tuple  # render(spec) is every line of the unit: the spec holds all the bytes depend on
+    level: str
+    concepts: list[str]  # traces.concepts, the same for every record of the unit
+    templates: tuple[str, ...]  # one per record
+    cacheable: bool = True
+
+    @property
+    def key(self) -> bytes:
+        """Content key of the spec (repr of str/None/int tuples is exact and stable)."""
+        return hashlib.sha256(repr(self.spec).encode()).digest()[:16]
 
 
 class Generator:
@@ -73,9 +147,24 @@ class Generator:
             self.targets[(st.subject, st.predicate)].add(st.target)
             if st.value is not None:
                 self.values_by_predicate[st.predicate].add(st.value)
-        self._sorted_values = {p: sorted(vs) for p, vs in self.values_by_predicate.items()}
-        self._all_values = sorted({v for vs in self.values_by_predicate.values() for v in vs})
-        self._all_ids = sorted(kb.concepts)
+        self._rings: dict[tuple[str, str], _Ring] = {}
+        self.holdout = set((kb.config.get("build") or {}).get("holdout") or [])
+
+    def _ring(self, kind: str, name: str) -> _Ring:
+        ring = self._rings.get((kind, name))
+        if ring is None:
+            if kind == "type":
+                pool = self.by_type.get(name, [])
+            elif kind == "values":
+                pool = sorted(self.values_by_predicate.get(name, ()))
+            elif kind == "all-values":
+                pool = sorted({v for vs in self.values_by_predicate.values() for v in vs})
+            elif kind == "all-concepts":
+                pool = sorted(self.kb.concepts)
+            else:  # "types"
+                pool = sorted(self.by_type)
+            ring = self._rings[(kind, name)] = _Ring(self.seed, pool)
+        return ring
 
     # -- helpers ------------------------------------------------------------------------
     def term(self, cid: str) -> str:
@@ -87,83 +176,86 @@ class Generator:
     def wrong_targets(self, key: str, st_subject: str, predicate: str, true_targets: set[str], answer_is_concept: bool,
                       answer_type: str | None, strict: bool) -> tuple[list[str], bool]:
         """Distractor ids (or values): same type first, never a true answer. Returns (ids, used_fallback)."""
+        k, draws = N_CHOICES - 1, _draws(self.seed, key)
         if not answer_is_concept:
-            pool = [v for v in self._sorted_values.get(predicate, ()) if v not in true_targets]
-            if len(pool) < N_CHOICES - 1 and not strict:  # strict (L3): only values of the same predicate
-                in_pool = set(pool)
-                pool += [v for v in self._all_values if v not in true_targets and v not in in_pool]
-            return _first(self.seed, key, pool, N_CHOICES - 1), False
-        picked = _first(self.seed, key, self.by_type[answer_type], N_CHOICES - 1,
-                        lambda c: c in true_targets or c == st_subject)
-        if len(picked) == N_CHOICES - 1 or strict:
+            picked = self._ring("values", predicate).pick(draws, k, true_targets.__contains__)
+            if len(picked) < k and not strict:  # strict (L3): only values of the same predicate
+                picked += self._ring("all-values", "").pick(draws, k - len(picked),
+                                                            lambda v: v in true_targets or v in picked)
             return picked, False
-        others = [c for c in self._all_ids if c not in true_targets and c not in picked and c != st_subject]
-        return picked + _first(self.seed, key, others, N_CHOICES - 1 - len(picked)), True
+        picked = self._ring("type", answer_type).pick(draws, k, lambda c: c in true_targets or c == st_subject)
+        if len(picked) == k or strict:
+            return picked, False
+        more = self._ring("all-concepts", "").pick(draws, k - len(picked),
+                                                   lambda c: c in true_targets or c in picked or c == st_subject)
+        return picked + more, True
 
-    def _record(self, level: str, template: str, user: str, assistant: str, traces: dict, source) -> dict:
-        messages = [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-        rec = {"level": level, "template": template, "messages": messages, "traces": traces, "source": str(source)}
-        return {"id": content_id(rec), **rec}
+    # -- plan -------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Build the distractor rings of every type up front (before forking workers that share them)."""
+        for ctype in self.by_type:
+            self._ring("type", ctype)
+        self._ring("types", "")
 
-    def _item(self, level: str, template: str, question: str, answer: str, wrong: list[str], traces: dict, source,
-              **extra) -> dict:
-        choices = _rank(self.seed, question, [answer, *wrong])
-        item = {"level": level, "template": template, "question": question, "choices": choices,
-                "answer": choices.index(answer), "traces": traces, "source": str(source), **extra}
-        return {"id": content_id(item), **item}
+    def train_nodes(self) -> dict[str, list]:
+        """The KB nodes behind each training shard, in output order (`train_units` takes slices)."""
+        kb = self.kb
+        return {"train/l1": list(kb.concepts.values()), "train/l2": list(kb.statements.values()),
+                "train/l3": [c for c in kb.chains.values() if c.split == "train"],
+                "train/patches": list(range(len(kb.patches)))}
 
-    # -- training ---------------------------------------------------------------------
-    def train_concepts(self, out: list[dict]) -> None:
-        for c in self.kb.concepts.values():
-            fields = {"term": c.term, "definition": c.definition, "type": c.type}
-            traces = {"concepts": [c.id], "statements": [], "chain": None}
-            for name in ("l1.define", "l1.name", "l1.type"):
-                user, assistant = TRAIN_L1[name]
-                out.append(self._record("L1", name, user.format(**fields), assistant.format(**fields), traces, c.loc))
-            for alias in c.aliases:
-                user, assistant = TRAIN_L1["l1.alias"]
-                out.append(self._record("L1", "l1.alias", user.format(**fields), assistant.format(alias=alias, **fields),
-                                        traces, c.loc))
+    def train_units(self, shard: str, nodes: list) -> list[Unit]:
+        """Units of `nodes` (a slice of `train_nodes()[shard]`), leaving out `build.holdout`."""
+        holdout = self.holdout
+        if shard == "train/l1":
+            return [self.concept_unit(c) for c in nodes if c.id not in holdout]
+        if shard == "train/l2":
+            return [self.statement_unit(st) for st in nodes if st.id not in holdout]
+        if shard == "train/l3":
+            return [self.chain_demo_unit(c) for c in nodes if not any(s in holdout for s in c.steps)]
+        return [self.patch_unit(i) for i in nodes]
 
-    def train_statements(self, out: list[dict]) -> None:
-        for st in self.kb.statements.values():
-            fields = {"subject": self.term(st.subject), "predicate": st.predicate, "object": self.target_text(st),
-                      "text": st.text or ""}
-            concepts = [st.subject] + ([st.object] if st.object else [])
-            traces = {"concepts": concepts, "statements": [st.id], "chain": None}
-            names = ["l2.fact", "l2.qa", "l2.cloze", "l2.true"] + (["l2.text"] if st.text else [])
-            wrong, _ = self.wrong_targets(f"tf:{st.id}", st.subject, st.predicate, self.targets[(st.subject, st.predicate)],
-                                          st.object is not None,
-                                          self.kb.concepts[st.object].type if st.object else None, strict=False)
-            if wrong:
-                fields["wrong"] = self.term(wrong[0]) if st.object else wrong[0]
-                names.append("l2.false")
-            for name in names:
-                user, assistant = TRAIN_L2[name]
-                out.append(self._record("L2", name, user.format(**fields), assistant.format(**fields), traces, st.loc))
+    def plan(self) -> dict[str, list[Unit]]:
+        """Every unit of the build, per shard ("train/l1", ...) in output order."""
+        shards = {shard: self.train_units(shard, nodes) for shard, nodes in self.train_nodes().items()}
+        for name, units in self.bench_units().items():
+            shards[f"bench/{name}"] = units
+        return shards
 
-    def train_chains(self, out: list[dict]) -> None:
-        for chain in self.kb.chains.values():
-            if chain.split != "train":
-                continue
-            steps = [self.kb.statements[s] for s in chain.steps]
-            start = self.term(steps[0].subject)
-            sentences = " ".join(f"{self.term(s.subject)} {s.predicate} {self.target_text(s)}." for s in steps)
-            user, assistant = TRAIN_L3["l3.demo"]
-            fields = {"start": start, "path": ", then ".join(s.predicate for s in steps), "steps": sentences,
-                      "answer": self.target_text(steps[-1])}
-            traces = {"concepts": _path_concepts(steps), "statements": list(chain.steps), "chain": chain.id}
-            out.append(self._record("L3", "l3.demo", user.format(**fields), assistant.format(**fields), traces, chain.loc))
+    def concept_unit(self, c) -> Unit:
+        templates = ("l1.define", "l1.name", "l1.type") + ("l1.alias",) * len(c.aliases)
+        spec = ("L1", c.id, c.term, c.definition, c.type, tuple(c.aliases), str(c.loc))
+        return Unit("train/l1", spec, "L1", [c.id], templates)
 
-    def train_patches(self, out: list[dict]) -> None:
-        for ex in self.kb.patches:
-            traces = {"concepts": ex.concepts, "statements": ex.statements, "chain": ex.chain}
-            rec = {"level": "patch", "template": f"patch.{ex.kind or 'example'}", "messages": ex.messages,
-                   "traces": traces, "source": str(ex.loc)}
-            out.append({"id": content_id(rec), **rec})
+    def statement_unit(self, st: Statement) -> Unit:
+        wrong, _ = self.wrong_targets(f"tf:{st.id}", st.subject, st.predicate, self.targets[(st.subject, st.predicate)],
+                                      st.object is not None,
+                                      self.kb.concepts[st.object].type if st.object else None, strict=False)
+        wrong_text = (self.term(wrong[0]) if st.object else wrong[0]) if wrong else None
+        concepts = [st.subject] + ([st.object] if st.object else [])
+        templates = ("l2.fact", "l2.qa", "l2.cloze", "l2.true") + (("l2.text",) if st.text else ()) \
+            + (("l2.false",) if wrong else ())
+        spec = ("L2", st.id, tuple(concepts), self.term(st.subject), st.predicate, self.target_text(st), st.text or "",
+                wrong_text, str(st.loc))
+        return Unit("train/l2", spec, "L2", concepts, templates)
 
-    # -- benchmark --------------------------------------------------------------------
-    def bench(self, output: Output) -> None:
+    def chain_demo_unit(self, chain: Chain) -> Unit:
+        steps = [self.kb.statements[s] for s in chain.steps]
+        sentences = " ".join(f"{self.term(s.subject)} {s.predicate} {self.target_text(s)}." for s in steps)
+        concepts = _path_concepts(steps)
+        spec = ("L3", chain.id, tuple(concepts), tuple(chain.steps), self.term(steps[0].subject),
+                ", then ".join(s.predicate for s in steps), sentences, self.target_text(steps[-1]), str(chain.loc))
+        return Unit("train/l3", spec, "L3", concepts, ("l3.demo",))
+
+    def patch_unit(self, index: int) -> Unit:
+        ex = self.kb.patches[index]
+        traces = {"concepts": ex.concepts, "statements": ex.statements, "chain": ex.chain}
+        spec = ("patch", f"patch.{ex.kind or 'example'}", ex.messages, traces, str(ex.loc))
+        return Unit("train/patches", spec, "patch", list(ex.concepts), (spec[1],), cacheable=False)
+
+    def bench_units(self) -> dict[str, list[Unit]]:
+        """Test chains (multi-hop and hand items), then probes of every concept and statement on their paths."""
+        out: dict[str, list[Unit]] = defaultdict(list)
         probed_concepts: dict[str, None] = {}
         probed_statements: dict[str, None] = {}
         for chain in self.kb.chains.values():
@@ -175,58 +267,59 @@ class Generator:
                 for cid in (st.subject, st.object):
                     if cid:
                         probed_concepts.setdefault(cid)
-            if len(steps) > 1:
-                output.bench["l3"].append(self.chain_item(chain, steps))
-            for i, hand in enumerate(chain.items):
-                traces = {"concepts": _path_concepts(steps), "statements": list(chain.steps), "chain": chain.id}
-                item = {"level": "L3", "template": "hand", "question": hand.question, "choices": hand.choices,
-                        "answer": hand.answer, "traces": traces, "source": str(hand.loc), "hand_index": i}
-                output.bench["l3"].append({"id": content_id(item), **item})
+            hops = self.chain_item(chain, steps) if len(steps) > 1 else None
+            if hops is None and not chain.items:
+                continue
+            traces = _traces(_path_concepts(steps), list(chain.steps), chain.id)
+            hand = tuple((h.question, tuple(h.choices), h.answer, str(h.loc)) for h in chain.items)
+            templates = (("chain.l3.hops",) if hops else ()) + ("hand",) * len(hand)
+            out["l3"].append(Unit("bench/l3", ("B3", traces, hops, hand, self.seed), "L3", _path_concepts(steps),
+                                  templates))
         for cid in probed_concepts:
-            output.bench["l1"].append(self.concept_probe(cid))
-            kind = self.kind_probe(cid)
-            if kind:
-                output.bench["l1"].append(kind)
+            describe, kind = self.concept_probe(cid), self.kind_probe(cid)
+            templates = ("probe.l1.describe",) + (("probe.l1.kind",) if kind else ())
+            out["l1"].append(Unit("bench/l1", ("B1", _traces([cid], [], None), describe, kind, self.seed), "L1",
+                                  [cid], templates))
         for sid in probed_statements:
-            output.bench["l2"].append(self.statement_probe(self.kb.statements[sid]))
+            st = self.kb.statements[sid]
+            concepts = [st.subject] + ([st.object] if st.object else [])
+            out["l2"].append(Unit("bench/l2", ("B2", _traces(concepts, [sid], None), self.statement_probe(st), self.seed),
+                                  "L2", concepts, ("probe.l2.complete",)))
+        return {name: out[name] for name in BENCH_SHARDS if out.get(name)}
 
-    def concept_probe(self, cid: str) -> dict:
+    # Bench item specs: (question, answer, wrong answers, source, fallback)
+    def concept_probe(self, cid: str) -> tuple:
         c = self.kb.concepts[cid]
         concepts = self.kb.concepts
-        wrong = _first(self.seed, f"l1:{cid}", self.by_type[c.type], N_CHOICES - 1,
-                       lambda o: o == cid or concepts[o].definition == c.definition)
+        draws = _draws(self.seed, f"l1:{cid}")
+        wrong = self._ring("type", c.type).pick(draws, N_CHOICES - 1,
+                                                lambda o: o == cid or concepts[o].definition == c.definition)
         fallback = len(wrong) < N_CHOICES - 1
         if fallback:
-            others = [o for o in concepts if o != cid and o not in wrong and concepts[o].definition != c.definition]
-            wrong += _first(self.seed, f"l1:{cid}", others, N_CHOICES - 1 - len(wrong))
+            wrong += self._ring("all-concepts", "").pick(
+                draws, N_CHOICES - 1 - len(wrong),
+                lambda o: o == cid or o in wrong or concepts[o].definition == c.definition)
         question = BENCH["probe.l1.describe"].format(term=c.term)
-        traces = {"concepts": [cid], "statements": [], "chain": None}
-        return self._item("L1", "probe.l1.describe", question, c.definition,
-                          [self.kb.concepts[o].definition for o in wrong], traces, c.loc,
-                          **({"distractor_fallback": True} if fallback else {}))
+        return (question, c.definition, tuple(concepts[o].definition for o in wrong), str(c.loc), fallback)
 
-    def kind_probe(self, cid: str) -> dict | None:
+    def kind_probe(self, cid: str) -> tuple | None:
         """Which type the concept is; None when the KB has fewer than four types to choose from."""
         c = self.kb.concepts[cid]
-        wrong = _first(self.seed, f"kind:{cid}", sorted(self.by_type), N_CHOICES - 1, lambda t: t == c.type)
+        wrong = self._ring("types", "").pick(_draws(self.seed, f"kind:{cid}"), N_CHOICES - 1, lambda t: t == c.type)
         if len(wrong) < N_CHOICES - 1:
             return None
-        traces = {"concepts": [cid], "statements": [], "chain": None}
-        return self._item("L1", "probe.l1.kind", BENCH["probe.l1.kind"].format(term=c.term), c.type, wrong, traces,
-                          c.loc)
+        return (BENCH["probe.l1.kind"].format(term=c.term), c.type, tuple(wrong), str(c.loc), False)
 
-    def statement_probe(self, st: Statement) -> dict:
+    def statement_probe(self, st: Statement) -> tuple:
         true_targets = self.targets[(st.subject, st.predicate)]
         answer_type = self.kb.concepts[st.object].type if st.object else None
         wrong, fallback = self.wrong_targets(f"l2:{st.id}", st.subject, st.predicate, true_targets, st.object is not None,
                                              answer_type, strict=False)
         question = BENCH["probe.l2.complete"].format(subject=self.term(st.subject), predicate=st.predicate)
-        wrong_text = [self.term(w) for w in wrong] if st.object else wrong
-        traces = {"concepts": [st.subject] + ([st.object] if st.object else []), "statements": [st.id], "chain": None}
-        return self._item("L2", "probe.l2.complete", question, self.target_text(st), wrong_text, traces, st.loc,
-                          **({"distractor_fallback": True} if fallback else {}))
+        wrong_text = tuple(self.term(w) for w in wrong) if st.object else tuple(wrong)
+        return (question, self.target_text(st), wrong_text, str(st.loc), fallback)
 
-    def chain_item(self, chain: Chain, steps: list[Statement]) -> dict:
+    def chain_item(self, chain: Chain, steps: list[Statement]) -> tuple:
         """Multi-hop question over the chain's path. Every endpoint reachable from the start by
         the same predicate sequence (many-to-many, every hop) counts as true, so none is a distractor."""
         frontier = {steps[0].subject}
@@ -244,9 +337,8 @@ class Generator:
                 location=str(chain.loc), hint=f"add more {kind} to the KB, or end the chain elsewhere")
         question = BENCH["chain.l3.hops"].format(start=self.term(steps[0].subject),
                                                  path=" -> ".join(s.predicate for s in steps))
-        wrong_text = [self.term(w) for w in wrong] if last.object else wrong
-        traces = {"concepts": _path_concepts(steps), "statements": list(chain.steps), "chain": chain.id}
-        return self._item("L3", "chain.l3.hops", question, self.target_text(last), wrong_text, traces, chain.loc)
+        wrong_text = tuple(self.term(w) for w in wrong) if last.object else tuple(wrong)
+        return (question, self.target_text(last), wrong_text, str(chain.loc), False)
 
 
 def _path_concepts(steps: list[Statement]) -> list[str]:
@@ -258,25 +350,167 @@ def _path_concepts(steps: list[Statement]) -> list[str]:
     return list(seen)
 
 
+def _traces(concepts: list[str], statements: list[str], chain: str | None) -> str:
+    """The `traces` object as canonical JSON (= ENCODER.encode of the dict)."""
+    return ('{"chain":' + ("null" if chain is None else _STR(chain)) + ',"concepts":[' + ",".join(map(_STR, concepts))
+            + '],"statements":[' + ",".join(map(_STR, statements)) + "]}")
+
+
+# -- render: spec -> lines ----------------------------------------------------------------------
+
+@dataclass
+class Rendered:
+    lines: str  # the unit's shard lines, each ending in "\n"
+    ids: list[str]  # record ids, in order
+    texts: list[tuple[str, ...]] = field(default_factory=list)  # training records: message contents, per record
+
+
+_TRAIN_HEAD = {level: '{"level":' + _STR(level) + ',"messages":[{"content":' for level in ("L1", "L2", "L3")}
+_TRAIN_MID = ',"role":"user"},{"content":'
+_TRAIN_TAIL = ',"role":"assistant"}],"source":'
+
+
+def _render_train(level: str, pairs: list[tuple[str, str, str]], traces: str, source: str) -> Rendered:
+    """Records of (template, user, assistant) sharing traces and source, written directly as
+    canonical JSON (the same bytes as ENCODER.encode of the record dict)."""
+    head, src, sha256 = _TRAIN_HEAD[level], _TRAIN_TAIL + _STR(source), hashlib.sha256
+    lines, ids, texts = [], [], []
+    for template, user, assistant in pairs:
+        body = (head + _STR(user) + _TRAIN_MID + _STR(assistant) + src + ',"template":' + _STR(template)
+                + ',"traces":' + traces + "}")
+        rid = sha256(body.encode()).hexdigest()[:16]
+        lines.append('{"id":"' + rid + '",' + body[1:] + "\n")
+        ids.append(rid)
+        texts.append((user, assistant))
+    return Rendered("".join(lines), ids, texts)
+
+
+def _render_l1(spec: tuple) -> Rendered:
+    _, cid, term, definition, ctype, aliases, source = spec
+    fields = {"term": term, "definition": definition, "type": ctype}
+    pairs = []
+    for name in ("l1.define", "l1.name", "l1.type"):
+        user, assistant = TRAIN_L1[name]
+        pairs.append((name, user.format(**fields), assistant.format(**fields)))
+    user, assistant = TRAIN_L1["l1.alias"]
+    for alias in aliases:
+        pairs.append(("l1.alias", user.format(**fields), assistant.format(alias=alias, **fields)))
+    return _render_train("L1", pairs, _traces([cid], [], None), source)
+
+
+def _render_l2(spec: tuple) -> Rendered:
+    _, sid, concepts, subject, predicate, target, text, wrong, source = spec
+    fields = {"subject": subject, "predicate": predicate, "object": target, "text": text}
+    names = ["l2.fact", "l2.qa", "l2.cloze", "l2.true"] + (["l2.text"] if text else [])
+    if wrong is not None:
+        fields["wrong"] = wrong
+        names.append("l2.false")
+    pairs = []
+    for name in names:
+        user, assistant = TRAIN_L2[name]
+        pairs.append((name, user.format(**fields), assistant.format(**fields)))
+    return _render_train("L2", pairs, _traces(list(concepts), [sid], None), source)
+
+
+def _render_l3(spec: tuple) -> Rendered:
+    _, chain_id, concepts, steps, start, path, sentences, answer, source = spec
+    user, assistant = TRAIN_L3["l3.demo"]
+    fields = {"start": start, "path": path, "steps": sentences, "answer": answer}
+    return _render_train("L3", [("l3.demo", user.format(**fields), assistant.format(**fields))],
+                         _traces(list(concepts), list(steps), chain_id), source)
+
+
+def _render_patch(spec: tuple) -> Rendered:
+    _, template, messages, traces, source = spec
+    body = ENCODER.encode({"level": "patch", "template": template, "messages": messages, "traces": traces,
+                           "source": source})
+    rid = hashlib.sha256(body.encode()).hexdigest()[:16]
+    texts = tuple(m["content"] for m in messages)
+    return Rendered(_with_id(body, rid), [rid], [texts])
+
+
+def _bench_line(level: str, template: str, item: tuple, traces: str, seed: int) -> tuple[str, str]:
+    question, answer, wrong, source, fallback = item
+    choices = _rank(seed, question, [answer, *wrong])
+    extra = ',"distractor_fallback":true' if fallback else ""
+    body = ('{"answer":' + str(choices.index(answer)) + ',"choices":' + ENCODER.encode(choices) + extra
+            + ',"level":' + _STR(level) + ',"question":' + _STR(question) + ',"source":' + _STR(source)
+            + ',"template":' + _STR(template) + ',"traces":' + traces + "}")
+    rid = hashlib.sha256(body.encode()).hexdigest()[:16]
+    return rid, _with_id(body, rid)
+
+
+def _hand_line(hand: tuple, index: int, traces: str) -> tuple[str, str]:
+    question, choices, answer, source = hand
+    body = ('{"answer":' + ENCODER.encode(answer) + ',"choices":' + ENCODER.encode(list(choices))
+            + ',"hand_index":' + str(index) + ',"level":"L3","question":' + _STR(question) + ',"source":'
+            + _STR(source) + ',"template":"hand","traces":' + traces + "}")
+    rid = hashlib.sha256(body.encode()).hexdigest()[:16]
+    return rid, _with_id(body, rid)
+
+
+def _render_bench(spec: tuple) -> Rendered:
+    kind, traces = spec[0], spec[1]
+    out = []
+    if kind == "B1":
+        _, _, describe, kinds, seed = spec
+        out.append(_bench_line("L1", "probe.l1.describe", describe, traces, seed))
+        if kinds:
+            out.append(_bench_line("L1", "probe.l1.kind", kinds, traces, seed))
+    elif kind == "B2":
+        out.append(_bench_line("L2", "probe.l2.complete", spec[2], traces, spec[3]))
+    else:
+        _, _, hops, hand, seed = spec
+        if hops:
+            out.append(_bench_line("L3", "chain.l3.hops", hops, traces, seed))
+        out.extend(_hand_line(h, i, traces) for i, h in enumerate(hand))
+    return Rendered("".join(line for _, line in out), [rid for rid, _ in out])
+
+
+_RENDER = {"L1": _render_l1, "L2": _render_l2, "L3": _render_l3, "patch": _render_patch,
+           "B1": _render_bench, "B2": _render_bench, "B3": _render_bench}
+
+
+def render(spec: tuple) -> Rendered:
+    """The shard lines of a unit, from its spec alone."""
+    return _RENDER[spec[0]](spec)
+
+
+def bench_questions(unit: Unit) -> list[str]:
+    """The questions of a benchmark unit's items, in order (what decontamination indexes)."""
+    kind, spec = unit.spec[0], unit.spec
+    if kind == "B1":
+        return [spec[2][0]] + ([spec[3][0]] if spec[3] else [])
+    if kind == "B2":
+        return [spec[2][0]]
+    return ([spec[2][0]] if spec[2] else []) + [h[0] for h in spec[3]]
+
+
+def bench_sources(unit: Unit) -> list[str]:
+    """The `source` of a benchmark unit's items, in order."""
+    kind, spec = unit.spec[0], unit.spec
+    if kind == "B1":
+        return [spec[2][3]] + ([spec[3][3]] if spec[3] else [])
+    if kind == "B2":
+        return [spec[2][3]]
+    return ([spec[2][3]] if spec[2] else []) + [h[3] for h in spec[3]]
+
+
+# -- the whole build in memory (kbdiff, tests) ---------------------------------------------------
+
+@dataclass
+class Output:
+    train: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))  # shard name -> records
+    bench: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+
+
 def generate(kb: KB, seed: int = 0) -> Output:
-    """All training shards and benchmark items for `kb` (the KB must already validate)."""
-    gen = Generator(kb, seed)
+    """All training records and benchmark items for `kb` (the KB must already validate), as
+    dicts: exactly the records `build` writes."""
     output = Output()
-    gen.train_concepts(output.train["l1"])
-    gen.train_statements(output.train["l2"])
-    gen.train_chains(output.train["l3"])
-    holdout = set((kb.config.get("build") or {}).get("holdout") or [])
-    if holdout:
-        for name in ("l1", "l2", "l3"):
-            output.train[name] = [r for r in output.train[name] if not _held_out(r, holdout)]
-    gen.train_patches(output.train["patches"])
-    gen.bench(output)
+    for shard, units in Generator(kb, seed).plan().items():
+        split, name = shard.split("/")
+        records = getattr(output, split)[name]
+        for unit in units:
+            records.extend(json.loads(line) for line in render(unit.spec).lines.splitlines())
     return output
-
-
-def _held_out(record: dict, holdout: set[str]) -> bool:
-    """`build.holdout` withholds a concept's L1 records or a statement's L2/L3 records from
-    training (the benchmark still probes them): for experiments, and to starve a node on purpose."""
-    if record["level"] == "L1":
-        return record["traces"]["concepts"][0] in holdout
-    return any(s in holdout for s in record["traces"]["statements"])

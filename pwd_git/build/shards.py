@@ -7,6 +7,8 @@ its MANIFEST.json names the key it was built from, which is how `--check` spots 
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -17,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pwd_git.build.decontam import find_leaks
-from pwd_git.build.generate import GENERATOR_VERSION, generate
+from pwd_git.build.decontam import BenchIndex, Leak, merge
+from pwd_git.build.generate import ENCODER, GENERATOR_VERSION, Generator, Unit, bench_questions, bench_sources, render
+from pwd_git.build.units import Job, PreviousBuild, jobs, run_all, save_index
 from pwd_git.errors import DataError
 from pwd_git.git import tree_oid_of
 from pwd_git.kb.loader import CONFIG_FILE, Domain, load_revision, load_worktree
@@ -29,12 +32,9 @@ MANIFEST = "MANIFEST.json"
 MANIFEST_FORMAT = 1
 
 
-_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
 def dumps(obj: object) -> str:
     """The one JSON serialisation of shards: sorted keys, compact, UTF-8."""
-    return _ENCODER.encode(obj)
+    return ENCODER.encode(obj)
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def build(domain: Domain, rev: str | None = None, *, to_worktree: bool | None = 
     path = cache_root / key.key
     cached = (path / MANIFEST).is_file()
     if not cached:
-        _compile(kb, key, cache_root, path, progress)
+        _compile(kb, key, cache_root, path, progress, domain.prefix)
     manifest = json.loads((path / MANIFEST).read_text())
     if to_worktree and not _worktree_matches(domain.root / SHARDS_DIR, manifest):
         progress("writing shards/")
@@ -91,36 +91,90 @@ def build(domain: Domain, rev: str | None = None, *, to_worktree: bool | None = 
     return BuildResult(key, path, manifest, cached)
 
 
-def _compile(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress: Callable[[str], None]) -> None:
+@contextlib.contextmanager
+def _gc_paused():
+    """Generation allocates millions of small acyclic objects: the cyclic GC would rescan them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _compile(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress: Callable[[str], None],
+             domain_prefix: str = "") -> None:
+    with _gc_paused():
+        _compile_units(kb, key, cache_root, dest, progress, domain_prefix)
+
+
+def _compile_units(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress: Callable[[str], None],
+                   domain_prefix: str) -> None:
+    """Plan the benchmark and index its questions, then plan, render and decontaminate every
+    unit (reusing what the last build rendered), and write the shards: see `pwd_git.build.units`."""
     build_cfg = kb.config.get("build") or {}
-    progress(f"generating from {len(kb.concepts)} concepts, {len(kb.statements)} statements, {len(kb.chains)} chains")
-    out = generate(kb, seed=int(build_cfg.get("seed", 0)))
-    train = [r for name in sorted(out.train) for r in out.train[name]]
-    bench = [r for name in sorted(out.bench) for r in out.bench[name]]
-    progress(f"decontaminating {len(bench)} benchmark items against {len(train)} training records")
-    leaks = find_leaks(bench, train, ngram=int(build_cfg.get("ngram", 8)),
+    gen = Generator(kb, seed=int(build_cfg.get("seed", 0)))
+    progress(f"planning the benchmark of {sum(c.split == 'test' for c in kb.chains.values())} test chains")
+    gen.prepare()
+    bench = {f"bench/{name}": units for name, units in gen.bench_units().items()}
+    bench_refs: list[tuple[Unit, int]] = []  # (unit, item number) of each benchmark question
+    questions: list[str] = []
+    for units in bench.values():
+        for unit in units:
+            qs = bench_questions(unit)
+            questions += qs
+            bench_refs += [(unit, j) for j in range(len(qs))]
+    index = BenchIndex(questions, ngram=int(build_cfg.get("ngram", 8)),
                        near_duplicate=float(build_cfg.get("near_duplicate", 0.8)))
-    if leaks:
-        raise DataError("benchmark leakage: " + f"{len(leaks)} benchmark item(s) overlap training data\n  "
-                        + "\n  ".join(leak.render() for leak in leaks),
-                        hint="reword the hand-written item or the training text it copies (or raise build.ngram)")
     cache_root.mkdir(parents=True, exist_ok=True)
+    previous = PreviousBuild.open(cache_root, domain_prefix)
+    job = Job(gen, index, previous.units if previous else {},
+              previous is not None and previous.bench_fp == index.fingerprint, gen.train_nodes() | bench)
+    workers = jobs()
+    progress(f"generating from {len(kb.concepts)} concepts, {len(kb.statements)} statements, {len(kb.chains)} chains"
+             f" and decontaminating against {len(questions)} benchmark questions"
+             f"{f' ({workers} processes)' if workers > 1 else ''}"
+             f"{'; reusing the last build' if previous else ''}")
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_root))
     try:
-        files = {}
-        for split, groups in (("train", out.train), ("bench", out.bench)):
-            for name in sorted(groups):
-                rel = f"{split}/{name}.jsonl"
-                (tmp / split).mkdir(exist_ok=True)
-                digest = hashlib.sha256()
-                with open(tmp / rel, "wb") as fh:  # streamed: never the whole shard in memory twice
-                    for r in groups[name]:
-                        line = (dumps(r) + "\n").encode()
-                        digest.update(line)
-                        fh.write(line)
-                files[rel] = {"records": len(groups[name]), "sha256": digest.hexdigest()}
-        manifest = _manifest(kb, key, files, train, bench)
-        (tmp / "dataset_info.json").write_text(json.dumps(_dataset_info(out.train), indent=2, sort_keys=True) + "\n")
+        files: dict[str, dict] = {}
+        sizes: list[tuple[str, int]] = []
+        new_units: dict[bytes, tuple[int, int, int]] = {}
+        leaky: list[tuple] = []
+        levels = {"train": Counter(), "bench": Counter()}
+        templates: Counter[str] = Counter()
+        per_concept: Counter[str] = Counter()
+        n_units = n_rendered = 0
+        writer = None
+        with contextlib.closing(run_all(job, workers)) as chunks:
+            for chunk in chunks:
+                if writer is None or writer.shard != chunk.shard:
+                    if writer is not None:
+                        files[writer.rel] = writer.close()
+                        sizes.append((writer.rel, writer.offset))
+                    writer = _ShardWriter(tmp, chunk.shard, len(sizes), previous, new_units)
+                writer.add(chunk)
+                n_units += len(chunk.keys)
+                n_rendered += chunk.rendered
+                levels[chunk.shard.split("/")[0]].update(chunk.levels)
+                templates.update(chunk.templates)
+                per_concept.update(chunk.per_concept)
+                leaky += chunk.leaky
+            files[writer.rel] = writer.close()
+            sizes.append((writer.rel, writer.offset))
+        progress(f"wrote {n_units} units: {n_rendered} rendered, {n_units - n_rendered} reused from the last build")
+        leaks = merge(index, ((rid, hits) for rid, _source, hits in leaky))  # in record order
+        if leaks:
+            sources = {rid: source for rid, source, _hits in reversed(leaky)}
+            raise DataError("benchmark leakage: " + f"{len(leaks)} benchmark item(s) overlap training data\n  "
+                            + "\n  ".join(_leak(index, bench_refs, sources, *leak).render() for leak in leaks),
+                            hint="reword the hand-written item or the training text it copies (or raise build.ngram)")
+        counts = {"train": dict(sorted(levels["train"].items())), "bench": dict(sorted(levels["bench"].items())),
+                  "templates": dict(sorted(templates.items())), "train_per_concept": dict(sorted(per_concept.items()))}
+        manifest = _manifest(kb, key, files, counts)
+        train_names = [rel.split("/")[1].removesuffix(".jsonl") for rel in files if rel.startswith("train/")]
+        (tmp / "dataset_info.json").write_text(json.dumps(_dataset_info(train_names), indent=2, sort_keys=True) + "\n")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         try:
             os.rename(tmp, dest)
@@ -129,12 +183,73 @@ def _compile(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress: Call
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if previous is not None:
+            previous.close()
+    save_index(cache_root, key.key, domain_prefix, sizes, new_units, index.fingerprint)
 
 
-def _manifest(kb: KB, key: BuildKey, files: dict, train: list[dict], bench: list[dict]) -> dict:
-    per_concept: Counter[str] = Counter()
-    for rec in train:
-        per_concept.update(rec["traces"]["concepts"])
+class _ShardWriter:
+    """One shard file, written chunk by chunk: rendered bytes as they come, byte ranges of the
+    previous build copied (adjacent ranges together); each unit's range goes into `new_units`."""
+
+    def __init__(self, tmp: Path, shard: str, number: int, previous: PreviousBuild | None, new_units: dict):
+        self.shard, self.rel, self.number = shard, f"{shard}.jsonl", number
+        self.previous, self.new_units = previous, new_units
+        (tmp / shard.split("/")[0]).mkdir(exist_ok=True)
+        self.fh = open(tmp / self.rel, "wb")  # noqa: SIM115 -- closed in close(), or with the temp folder
+        self.digest = hashlib.sha256()
+        self.offset = 0
+        self.records = 0
+        self.run: list | None = None  # [file, start, end] of previous-build bytes not copied yet
+
+    def add(self, chunk) -> None:
+        self.records += chunk.records
+        for k, part in zip(chunk.keys, chunk.parts, strict=True):
+            if isinstance(part, tuple):
+                file_no, start, length = part
+                run = self.run
+                if run and run[0] == file_no and run[2] == start:
+                    run[2] += length
+                else:
+                    self._flush()
+                    self.run = [file_no, start, start + length]
+            else:
+                self._flush()
+                _append(self.fh, self.digest, part)
+                length = len(part)
+            if k is not None:
+                self.new_units[k] = (self.number, self.offset, length)
+            self.offset += length
+
+    def _flush(self, piece: int = 1 << 24) -> None:
+        if self.run:
+            file_no, start, end = self.run
+            self.run = None
+            mm = self.previous.files[file_no]
+            for at in range(start, end, piece):
+                _append(self.fh, self.digest, mm[at:min(at + piece, end)])
+
+    def close(self) -> dict:
+        try:
+            self._flush()
+        finally:
+            self.fh.close()
+        return {"records": self.records, "sha256": self.digest.hexdigest()}
+
+
+def _append(fh, digest, data: bytes) -> None:
+    digest.update(data)
+    fh.write(data)
+
+
+def _leak(index: BenchIndex, bench_refs: list, sources: dict, i: int, rid: str, code: int) -> Leak:
+    """Leak report for benchmark question i against the training record with id `rid`."""
+    unit, j = bench_refs[i]
+    return Leak(render(unit.spec).ids[j], bench_sources(unit)[j], rid, sources[rid], index.reason(code))
+
+
+def _manifest(kb: KB, key: BuildKey, files: dict, counts: dict) -> dict:
     shards_hash = hashlib.sha256(dumps(files).encode()).hexdigest()
     return {
         "format": MANIFEST_FORMAT,
@@ -145,22 +260,17 @@ def _manifest(kb: KB, key: BuildKey, files: dict, train: list[dict], bench: list
         "shards_hash": shards_hash,
         "kb": kb.summary(),
         "files": files,
-        "counts": {
-            "train": dict(sorted(Counter(r["level"] for r in train).items())),
-            "bench": dict(sorted(Counter(r["level"] for r in bench).items())),
-            "templates": dict(sorted(Counter(r["template"] for r in [*train, *bench]).items())),
-            "train_per_concept": dict(sorted(per_concept.items())),
-        },
+        "counts": counts,
     }
 
 
-def _dataset_info(train: dict[str, list[dict]]) -> dict:
+def _dataset_info(train_names: list[str]) -> dict:
     """LLaMA-Factory's dataset registry: point its `dataset_dir` at shards/."""
     return {f"pwd_{name}": {"file_name": f"train/{name}.jsonl", "formatting": "sharegpt",
                             "columns": {"messages": "messages"},
                             "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
                                      "assistant_tag": "assistant", "system_tag": "system"}}
-            for name in sorted(train)}
+            for name in sorted(train_names)}
 
 
 def read_manifest(shards: Path) -> dict | None:
@@ -171,7 +281,7 @@ def read_manifest(shards: Path) -> dict | None:
 
 
 def _worktree_matches(shards: Path, manifest: dict) -> bool:
-    return not stale_files(shards, manifest) and read_manifest(shards) == manifest
+    return read_manifest(shards) == manifest and not stale_files(shards, manifest)
 
 
 def stale_files(shards: Path, manifest: dict) -> list[str]:
