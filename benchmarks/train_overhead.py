@@ -2,7 +2,7 @@
 
     python benchmarks/train_overhead.py [--steps 60] [--lora]
 
-Both loops train the same freshly built tiny GPT-2 (or a LoRA-wrapped copy with --lora) on
+Both loops train the same freshly built tiny model (or a LoRA-wrapped copy with --lora) on
 the same example-domain records, same batch size, same optimizer and schedule. The
 baseline is the textbook loop: tokenize each batch with the tokenizer's padding, forward
 with labels, backward, AdamW step. Target: ours within 5% of the baseline.
@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 from pwd_git.model.base import add_lora  # noqa: E402
 from pwd_git.model.settings import LORA_DEFAULTS  # noqa: E402
-from pwd_git.model.text import all_text, answer_of, prompt_of  # noqa: E402
+from pwd_git.model.text import answer_of, prompt_of, turns_of  # noqa: E402
 from pwd_git.model.tiny import build_model, train_tokenizer  # noqa: E402
 from pwd_git.train.loop import train_model  # noqa: E402
 
@@ -75,7 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     recs = records()
-    tokenizer = train_tokenizer([all_text(r) for r in recs], 1024)
+    tokenizer = train_tokenizer([t for r in recs for t in turns_of(r)], 1024)
     rows = []
     for name, fn in (("plain transformers loop", baseline_loop), ("git pwd train loop", ours)):
         model = build_model(tokenizer, {}, seed=0)

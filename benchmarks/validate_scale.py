@@ -14,7 +14,9 @@ timed with time.perf_counter around subprocess calls of the real CLI:
     python benchmarks/validate_scale.py --sizes 1000,10000,100000
 
 The OS page cache is warm in every run (the files were just written): "cold" means no
-pwd-git cache, not a cold disk.
+pwd-git cache, not a cold disk. `git-pwd` is the console script next to this Python (not a
+version manager's shim, which adds its own start-up time); it imports pwd_git the way the
+script would, so PYTHONPATH=<checkout> measures a source checkout.
 """
 
 from __future__ import annotations
@@ -173,11 +175,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="warm and one-file runs: best of N (default: 3)")
     args = parser.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
-    tool = shutil.which("git-pwd")
+    tool = Path(sys.executable).parent / "git-pwd"
+    tool = str(tool) if tool.is_file() else shutil.which("git-pwd")
     if tool is None:
-        sys.exit("git-pwd is not on PATH: pip install -e . first")
+        sys.exit("git-pwd is not installed: pip install -e . first")
     validate = [tool, "validate"]
+    package = subprocess.run([sys.executable, "-c", "import pwd_git; print(pwd_git.__file__)"], capture_output=True,
+                             text=True).stdout.strip()
 
+    print(f"# {tool} with {package}", flush=True)
     print(f"# {os.cpu_count()} CPUs; load average before: {os.getloadavg()[0]:.2f}; times: wall (CPU)", flush=True)
     print("| concepts | files | cold validate | warm re-run | re-run after 1-file change | check-jsonschema (schema only) "
           "| baseline / cold: wall (CPU) |")

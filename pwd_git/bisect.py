@@ -141,13 +141,13 @@ def result_for(domain: Domain, commit: str, *, allow_train: bool,
     from pwd_git.evaluate.run import find_reusable
     from pwd_git.train.pipeline import shards_for
 
-    identity, key, _config = _identity(domain, commit)
+    identity, _key, _config = _identity(domain, commit)
     try:
         shards = shards_for(domain, commit)
     except DataError as exc:
         raise Skip(f"the KB does not build: {exc.message.splitlines()[0]}") from None
     items = shards.records("bench")
-    found = find_reusable(domain, shards.manifest["kb_tree"], key, shards.manifest["shards_hash"], commit)
+    found = find_reusable(domain, commit, shards, commit)
     if found:
         note_commit, entry = found
         failed = set(entry.get("failed", []))

@@ -13,7 +13,7 @@ import traceback
 import click
 
 from pwd_git import __version__
-from pwd_git.commands import COMMANDS
+from pwd_git import commands as _commands
 from pwd_git.errors import EXIT_USAGE, PwdError
 
 HELP = """Programming with Data, git-native: fine-tune language models on a domain's knowledge
@@ -32,7 +32,18 @@ Run `git pwd VERB --help` for any verb. Exit codes: 0 ok, 1 check failed, 2 usag
 """
 
 
-@click.group(help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """Imports a verb's module only when that verb runs (or help lists them all)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*_commands.VERBS, *self.commands})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self.commands.get(name) or _commands.load(name)
+
+
+@click.group(cls=_LazyGroup, help=HELP,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="pwd-git")
 @click.option("--debug", is_flag=True, envvar="PWD_GIT_DEBUG", help="Show full tracebacks on errors.")
 @click.option("-C", "directory", type=click.Path(file_okay=False), default=None, metavar="DIR",
@@ -45,10 +56,6 @@ def cli(ctx: click.Context, debug: bool, directory: str | None) -> None:
         if not os.path.isdir(directory):
             raise PwdError(f"cannot change to {directory!r}: no such directory")
         os.chdir(directory)
-
-
-for _command in COMMANDS:
-    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

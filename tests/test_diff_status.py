@@ -179,7 +179,7 @@ def test_textconv_renders_training_and_benchmark_records(geo):
     hops = next(line for line in res.out.splitlines() if line.startswith("[L3 chain.l3.hops]"))
     assert "*north" in hops and "(chains/alpha-region.yaml:1) #" in hops
     res = run_cli("textconv", "shards/train/l1.jsonl", cwd=geo)
-    assert res.out.splitlines()[0].startswith("[L1 l1.define] What is alpha? => alpha is defined as: ")
+    assert res.out.splitlines()[0].startswith("[L1 l1.define] What is alpha? => alpha is defined as ")
     assert len(res.out.splitlines()) == len((geo / "shards/train/l1.jsonl").read_text().splitlines())
 
 

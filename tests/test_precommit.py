@@ -43,9 +43,13 @@ def hooked_domain(tmp_path, monkeypatch, pre_commit_home) -> Path:
     return root
 
 
-def run(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "NO_COLOR": "1"})
+def run(cwd: Path, *args: str, timeout: float = 300, source: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run a command; `source=True` makes a `language: system` hook's `git-pwd` import this
+    checkout's pwd_git (what is under test) rather than whichever copy is installed."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    if source:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TOOL_REPO), os.environ.get("PYTHONPATH")]))
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def commit_count(root: Path) -> int:
@@ -77,6 +81,44 @@ def test_installed_hook_rejects_a_broken_commit_and_accepts_a_good_one(hooked_do
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     assert "pwd-git validate (knowledge base)" in accepted.stdout + accepted.stderr
     assert commit_count(root) == 1
+
+
+def test_hook_checks_what_the_commit_contains_not_untracked_files(hooked_domain):
+    root = hooked_domain
+    assert run(root, "pre-commit", "install").returncode == 0
+    first = run(root, "git", "commit", "-qm", "initial KB", source=True)
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    # A broken scratch file that is not part of the commit does not block it...
+    write(root, {"concepts/scratch.yaml": BROKEN})
+    # ...nor does a broken edit left unstaged (pre-commit stashes it while hooks run).
+    (root / "concepts/b.yaml").write_text(BROKEN.replace("id: bad", "id: b"))
+    write(root, {"concepts/a.yaml": concept("a", relations="- predicate: is part of\n  object: b")
+                 + "aliases: [ay]\n"})
+    git(root, "add", "concepts/a.yaml")
+    accepted = run(root, "git", "commit", "-m", "alias for a", source=True)
+    output = accepted.stdout + accepted.stderr
+    assert accepted.returncode == 0, output
+    assert "pwd-git validate (knowledge base)" in output and "Passed" in output
+    assert commit_count(root) == 2
+    assert (root / "concepts/scratch.yaml").read_text() == BROKEN  # both left as they were
+    assert "term: 42" in (root / "concepts/b.yaml").read_text()
+
+    # A staged concept that relies on an untracked one would commit a broken KB: rejected.
+    write(root, {"concepts/helper.yaml": concept("helper", relations="- predicate: is part of\n  object: a"),
+                 "concepts/user.yaml": concept("user", relations="- predicate: is part of\n  object: helper")})
+    git(root, "add", "concepts/user.yaml")
+    rejected = run(root, "git", "commit", "-m", "user without its helper", source=True)
+    output = rejected.stdout + rejected.stderr
+    assert rejected.returncode != 0, output
+    assert "concepts/user.yaml" in output and "'helper', which does not exist" in output
+    assert "scratch.yaml" not in output and "Traceback" not in output
+    assert commit_count(root) == 2
+
+    git(root, "add", "concepts/helper.yaml")  # staging the helper fixes it
+    fixed = run(root, "git", "commit", "-m", "user and helper", source=True)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert commit_count(root) == 3
 
 
 def test_hook_only_runs_for_kb_files(hooked_domain):

@@ -29,7 +29,6 @@ def test_starve_diagnose_patch_retrain(trained_example, tmp_path, monkeypatch):
     git(tmp_path, "clone", "-q", str(example), str(root))
     git(example, "push", "-q", str(root), "refs/notes/*:refs/notes/*")
     before = _passing(root)
-    baseline_l2 = notes.read(Repo.discover(root), "HEAD")[-1]["metrics"]["levels"]["L2"]["acc"]
     items = {i["id"]: i for i in shards_for(Domain.find(root), "HEAD").records("bench")}
 
     # Starve two concepts, and four statements whose probes pass, one the bridge of a passing chain.
@@ -42,15 +41,16 @@ def test_starve_diagnose_patch_retrain(trained_example, tmp_path, monkeypatch):
     others = [s for s, k in sorted(probe_of.items()) if before[k] and s != bridge][:3]
     starved = [*concepts, bridge, *others]
     config = (root / "pwd.yaml").read_text().replace("build:\n", f"build:\n  holdout: {json.dumps(starved)}\n", 1)
-    threshold = round(max(0.0, baseline_l2 - 0.1), 3)
-    config = config.replace("test: {}", f"test: {{thresholds: {{L2: {threshold}}}}}")
     (root / "pwd.yaml").write_text(config)
     assert run_cli("build", "-q", cwd=root).code == 0
     git(root, "commit", "-qam", "starve two concepts and four statements")
+    starved_commit = git(root, "rev-parse", "HEAD")
 
-    tested = run_cli("test", cwd=root)
-    assert tested.code == 1, tested.output
-    assert "below the threshold" in tested.out
+    # `test` against the unstarved parent lists what broke. (Whether it also exits 1 depends on
+    # noise: two from-scratch runs of the tiny model on nearly equal data disagree on about a
+    # third of the items, so the paired test cannot single out six starved nodes.)
+    tested = run_cli("test", "--baseline", "HEAD~1", cwd=root)
+    assert tested.code in (0, 1) and "regressed:" in tested.out, tested.output
 
     # Every starved node whose probe now fails is named, as a concept gap with no training data,
     # and nothing else is reported as missing data. (A starved node can still pass its probe by luck.)
@@ -63,17 +63,34 @@ def test_starve_diagnose_patch_retrain(trained_example, tmp_path, monkeypatch):
     assert len(failing) >= 2 and missing == failing
     assert all(f["kind"] == "concept-gap" for f in diagnosis["findings"] if f["node"] in starved_set)
 
-    broke = {k for k, ok in now.items() if not ok and before.get(k)
+    # The probes the starvation broke: passed before, fail now, and test a starved node.
+    broke = {k for k, ok in now.items() if not ok and before.get(k) and items[k]["template"].startswith("probe.")
              and starved_set & {*items[k]["traces"]["concepts"], *items[k]["traces"]["statements"]}}
     assert broke
-    patch = json.loads(run_cli("patch", "--format", "json", cwd=root).out)
+    patch = json.loads(run_cli("patch", "--train-mode", "continue", "--format", "json", cwd=root).out)
     patched = {p["node"] for p in patch["patched"]}
     assert failing <= patched
+    assert broke <= set(patch["expected_flips"])
     git(root, "checkout", "-q", patch["branch"])
-    repaired = run_cli("run", "--format", "json", cwd=root)
-    assert repaired.code in (0, 1), repaired.output
-    # The data is repaired: no patched node lacks training data any more. (How many of the broken
-    # items the retrained tiny model then passes is measured by benchmarks/repair_efficiency.py.)
+    assert "mode: continue" in (root / "pwd.yaml").read_text()
+
+    # Fine-tuned from the starved commit's model on the patch plus replay: at least 90% of what the
+    # starvation broke passes again, and what passed on the starved commit still passes (no
+    # regression beyond noise by the paired test).
+    repaired = run_cli("run", "--baseline", starved_commit, "--format", "json", cwd=root)
+    assert repaired.code == 0, repaired.output
+    entry = json.loads(repaired.out)
+    after = {k: k not in set(entry["failed"]) for k in items}
+    fixed = {k for k in broke if after[k]}
+    assert len(fixed) >= 0.9 * len(broke), (sorted(broke - fixed), entry["metrics"]["levels"])
+    passed_starved = {k for k, ok in now.items() if ok}
+    still = {k for k in passed_starved if after[k]}
+    assert len(still) >= 0.9 * len(passed_starved), sorted(items[k]["template"] for k in passed_starved - still)
+    assert after_diagnosis_is_clean_of(root, patched)
+
+
+def after_diagnosis_is_clean_of(root, patched: set[str]) -> bool:
+    """No patched node lacks training data any more, and the diagnosis is of the patch commit."""
     after = json.loads(run_cli("diagnose", "--format", "json", cwd=root).out)
-    assert not [f["node"] for f in after["findings"] if f["evidence"] == "missing" and f["node"] in patched]
-    assert after["commit"] == git(root, "rev-parse", patch["branch"])
+    return (not [f["node"] for f in after["findings"] if f["evidence"] == "missing" and f["node"] in patched]
+            and after["commit"] == git(root, "rev-parse", "HEAD"))

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-import pwd_git.kb.loader as loader
+import pwd_git.kb.parse as parse_module
 from tests.conftest import concept, git, run_cli, snapshot, write
 
 BROKEN_A = "id: a\nterm: 42\ntype: thing\ndefinition: The a concept.\nrelations:\n  - predicate: is part of\n    object: b\n"
@@ -99,6 +99,41 @@ def test_path_outside_the_domain_is_a_usage_error(domain, tmp_path):
     assert "Traceback" not in res.output
 
 
+@pytest.mark.parametrize("args", [("concepts/nope.yaml",), ("no-such-folder",), ("concepts/a.yaml", "chains/typo.yaml"),
+                                  ("--rev", "HEAD", "concepts/nope.yaml")])
+def test_path_that_does_not_exist_is_a_usage_error(domain, args):
+    (domain / "concepts/a.yaml").write_text(BROKEN_A)  # a real error that a typo must not hide
+    res = run_cli("validate", *args, cwd=domain)
+    assert res.code == 2, res.output
+    missing = next(a for a in args if "nope" in a or "no-such" in a or "typo" in a)
+    assert res.err.startswith(f"error: {missing}: no such file or folder"), res.err
+    assert "hint:" in res.err and "Traceback" not in res.output
+    assert res.out == ""
+
+
+def test_path_that_exists_only_in_the_revision_is_fine_with_rev(domain):
+    (domain / "concepts/c.yaml").unlink()
+    res = run_cli("validate", "--rev", "HEAD", "concepts/c.yaml", cwd=domain)
+    assert res.code == 0, res.output
+    assert run_cli("validate", "concepts/c.yaml", cwd=domain).code == 2
+
+
+def test_untracked_files_are_left_out_on_request_and_under_pre_commit(domain, monkeypatch):
+    write(domain, {"concepts/scratch.yaml": "id: scratch\nterm: 42\n"})  # untracked and broken
+    assert run_cli("validate", cwd=domain).code == 1
+    only_tracked = run_cli("validate", "--no-untracked", cwd=domain)
+    assert only_tracked.code == 0, only_tracked.output
+    assert "in 5 files" in only_tracked.out
+    monkeypatch.setenv("PRE_COMMIT", "1")  # pre-commit commits only what git tracks
+    assert run_cli("validate", cwd=domain).code == 0
+    assert run_cli("validate", "--untracked", cwd=domain).code == 1
+    assert run_cli("validate", "--no-cache", cwd=domain).code == 0
+    git(domain, "add", "concepts/scratch.yaml")  # staged: part of the commit, so checked
+    assert run_cli("validate", cwd=domain).code == 1
+    monkeypatch.delenv("PRE_COMMIT")
+    assert run_cli("validate", cwd=domain).code == 1
+
+
 def test_rev_validates_a_commit_without_checkout(domain):
     (domain / "concepts/a.yaml").write_text(BROKEN_A)
     git(domain, "commit", "-qam", "break a")
@@ -129,13 +164,13 @@ class ParseSpy:
 
     def __init__(self, monkeypatch):
         self.calls: list[bytes] = []
-        real = loader.parse
+        real = parse_module.parse
 
         def spy(kind, raw):
             self.calls.append(raw)
             return real(kind, raw)
 
-        monkeypatch.setattr(loader, "parse", spy)
+        monkeypatch.setattr(parse_module, "parse", spy)
 
     def take(self) -> list[bytes]:
         calls, self.calls = self.calls, []

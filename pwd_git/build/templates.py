@@ -8,7 +8,7 @@ from __future__ import annotations
 
 # --- training (chat `messages`: one user turn, one assistant turn) -----------------------
 TRAIN_L1 = {
-    "l1.define": ("What is {term}?", "{term} is defined as: {definition}"),
+    "l1.define": ("What is {term}?", "{term} is defined as {definition}"),
     "l1.name": ("Which term means: {definition}", "{term}"),
     "l1.type": ("What type of entity is {term}?", "{term} is a {type}."),
     "l1.alias": ("What is another name for {term}?", "{alias} is another name for {term}."),

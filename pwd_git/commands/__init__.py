@@ -1,22 +1,36 @@
-"""One module per CLI verb; each defines a click command and calls the library API."""
+"""One module per CLI verb; each defines a click command and calls the library API.
 
-from pwd_git.commands.bisect import bisect, bisect_step
-from pwd_git.commands.build import build
-from pwd_git.commands.diagnose import diagnose
-from pwd_git.commands.diff import diff
-from pwd_git.commands.hooks import hooks
-from pwd_git.commands.init import init
-from pwd_git.commands.log import log, show
-from pwd_git.commands.notes import notes
-from pwd_git.commands.patch import patch
-from pwd_git.commands.queue import queue
-from pwd_git.commands.run import run
-from pwd_git.commands.status import status
-from pwd_git.commands.test import test
-from pwd_git.commands.textconv import textconv
-from pwd_git.commands.train import train
-from pwd_git.commands.validate import validate
-from pwd_git.commands.worker import worker
+Verbs are imported only when used, so `git pwd validate` does not pay for importing
+build, train or bisect (`VERBS` names where each lives; `COMMANDS` still imports them all).
+"""
 
-COMMANDS = [init, validate, build, status, diff, train, test, run, log, show, notes, diagnose, patch,
-            bisect, bisect_step, hooks, queue, worker, textconv]
+from __future__ import annotations
+
+import importlib
+
+#: verb -> (module under pwd_git.commands, attribute)
+VERBS = {
+    "init": ("init", "init"), "validate": ("validate", "validate"), "build": ("build", "build"),
+    "status": ("status", "status"), "diff": ("diff", "diff"), "train": ("train", "train"), "test": ("test", "test"),
+    "run": ("run", "run"), "log": ("log", "log"), "show": ("log", "show"), "notes": ("notes", "notes"),
+    "diagnose": ("diagnose", "diagnose"), "patch": ("patch", "patch"), "bisect": ("bisect", "bisect"),
+    "bisect-step": ("bisect", "bisect_step"), "hooks": ("hooks", "hooks"), "queue": ("queue", "queue"),
+    "worker": ("worker", "worker"), "textconv": ("textconv", "textconv"),
+}
+
+
+def load(verb: str):
+    """The click command of `verb` (importing its module), or None for an unknown verb."""
+    where = VERBS.get(verb)
+    if where is None:
+        return None
+    return getattr(importlib.import_module(f"pwd_git.commands.{where[0]}"), where[1])
+
+
+def __getattr__(name: str):
+    if name == "COMMANDS":
+        return [load(verb) for verb in VERBS]
+    for module, attr in VERBS.values():
+        if attr == name:
+            return getattr(importlib.import_module(f"pwd_git.commands.{module}"), attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

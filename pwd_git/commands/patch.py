@@ -13,14 +13,17 @@ from pwd_git.output import echo_json, format_option, log_to_stderr
 @click.argument("rev", default="HEAD")
 @click.option("--limit", type=click.IntRange(min=1), help="Patch at most N diagnosed nodes (ranked by items explained).")
 @click.option("--branch", metavar="NAME", help="Branch to create (default: pwd/patch/<rev>-<node>).")
+@click.option("--train-mode", type=click.Choice(["scratch", "continue"]),
+              help="Also set train.mode in the patch commit: `continue` fine-tunes REV's model on the new "
+                   "examples plus replay of old data, so what it already knew stays.")
 @click.option("--open-pr", is_flag=True, help="Push the branch and open a pull request (GITHUB_TOKEN or GH_TOKEN).")
 @click.option("--remote", default="origin", show_default=True, help="Remote to push to.")
 @click.option("--base", "base_branch", metavar="BRANCH", help="PR base branch (default: the current branch).")
 @click.option("--dry-run", is_flag=True, help="Show the patch and the PR body; create nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @format_option("json")
-def patch(rev: str, limit: int | None, branch: str | None, open_pr: bool, remote: str, base_branch: str | None,
-          dry_run: bool, quiet: bool, fmt: str) -> None:
+def patch(rev: str, limit: int | None, branch: str | None, train_mode: str | None, open_pr: bool, remote: str,
+          base_branch: str | None, dry_run: bool, quiet: bool, fmt: str) -> None:
     """Repair the data behind REV's failures, on a new branch.
 
     Runs the diagnosis, writes training examples under patches/ generated from the
@@ -35,7 +38,8 @@ def patch(rev: str, limit: int | None, branch: str | None, open_pr: bool, remote
 
     domain = Domain.find(".")
     log = log_to_stderr(not quiet and fmt == "text")
-    result = make_patch(domain, rev, limit=limit, branch=branch, dry_run=dry_run, log=log)
+    result = make_patch(domain, rev, limit=limit, branch=branch, train_mode=train_mode, dry_run=dry_run,
+                        log=log)
     body = render_body(result)
     body_file = domain.repo.pwd_dir() / "patches" / (result.branch.replace("/", "_") + ".md")
     body_file.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from pwd_git.output import StepProgress, echo_json, format_option, log_to_stderr
 def train(rev: str | None, quiet: bool, fmt: str) -> None:
     """Train the model for the working tree's shards/ (or REV's).
 
-    model.base in pwd.yaml picks the model: `tiny` (default) builds a small GPT-2
+    model.base in pwd.yaml picks the model: `tiny` (default) builds a small decoder-only transformer
     and a byte-level BPE tokenizer from the domain's own shards and trains it from
     scratch, offline, in seconds on a CPU; a Hugging Face id (already in the local
     cache), a local folder or a .gguf file is fine-tuned with LoRA (peft).

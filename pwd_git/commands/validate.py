@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from pwd_git.errors import EXIT_FAILED, EXIT_OK
-from pwd_git.kb.loader import Domain
-from pwd_git.kb.validate import validate as run_validate
 from pwd_git.output import echo_json, format_option
 
 
@@ -14,29 +14,38 @@ from pwd_git.output import echo_json, format_option
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--rev", metavar="REV", help="Validate a committed revision (read from git, no checkout).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-@click.option("--no-cache", is_flag=True, help="Re-parse every file instead of using .git/pwd/cache.")
+@click.option("--no-cache", is_flag=True, help="Re-parse and re-check every file instead of using .git/pwd/cache.")
+@click.option("--untracked/--no-untracked", default=None,
+              help="Include KB files git does not track. Default: yes, except under pre-commit "
+                   "(PRE_COMMIT=1), where only what the commit will contain is checked.")
 @format_option("json")
-def validate(paths: tuple[str, ...], rev: str | None, strict: bool, no_cache: bool, fmt: str) -> None:
+def validate(paths: tuple[str, ...], rev: str | None, strict: bool, no_cache: bool, untracked: bool | None,
+             fmt: str) -> None:
     """Check the knowledge base: YAML, schemas, references, chains, lints.
 
     The whole KB is always checked (a deleted concept breaks relations in other
-    files); PATHS only narrows which files' diagnostics are shown. Errors are
-    printed as `path:line:col: error: message`. Exit 0 when clean, 1 on errors
-    (or warnings with --strict). Unchanged files are not re-parsed: results are
-    cached by git blob OID.
+    files); PATHS only narrows which files' diagnostics are shown, and must exist.
+    Errors are printed as `path:line:col: error: message`. Exit 0 when clean, 1 on
+    errors (or warnings with --strict), 2 on usage errors. Runs are incremental:
+    unchanged files are neither read nor parsed, and only the checks a change can
+    affect are re-run (state in .git/pwd/cache).
     """
+    from pwd_git.kb.loader import Domain
+    from pwd_git.kb.validate import validate as run_validate
+
+    if untracked is None:
+        untracked = os.environ.get("PRE_COMMIT") != "1"
     domain = Domain.find(".")
-    report = run_validate(domain, rev=rev, paths=list(paths) or None, use_cache=not no_cache)
+    report = run_validate(domain, rev=rev, paths=list(paths) or None, use_cache=not no_cache, untracked=untracked)
     failed = bool(report.errors) or (strict and bool(report.warnings))
     if fmt == "json":
-        echo_json({"ok": not failed, "summary": report.kb.summary(), "errors": len(report.errors),
+        echo_json({"ok": not failed, "summary": report.summary, "errors": len(report.errors),
                    "warnings": len(report.warnings), "diagnostics": [d.as_dict() for d in report.diagnostics]})
     else:
-        for diag in report.diagnostics:
-            click.echo(diag.render(), err=False)
-        s = report.kb.summary()
+        click.echo("\n".join(diag.render() for diag in report.diagnostics) or None, nl=bool(report.diagnostics))
+        s = report.summary
         verdict = click.style("FAILED", fg="red") if failed else click.style("ok", fg="green")
         click.echo(f"{verdict}: {len(report.errors)} error(s), {len(report.warnings)} warning(s) in "
-                   f"{len(report.kb.files)} files ({s['concepts']} concepts, {s['statements']} statements, "
+                   f"{report.files} files ({s['concepts']} concepts, {s['statements']} statements, "
                    f"{s['chains']} chains)")
     raise SystemExit(EXIT_FAILED if failed else EXIT_OK)

@@ -13,7 +13,7 @@ from pwd_git.errors import DataError
 from pwd_git.evaluate.verdict import Verdict, judge
 from pwd_git.kb.loader import Domain
 from pwd_git.model.settings import run_key, test_settings, train_settings
-from pwd_git.train.pipeline import Shards, device, load_model, shards_for, train
+from pwd_git.train.pipeline import Shards, device, load_model, plan, shards_for, train
 
 
 @dataclass
@@ -73,13 +73,18 @@ def load_control(domain: Domain, path: str | None) -> list[dict]:
     return items
 
 
-def find_reusable(domain: Domain, kb_tree: str, key: str, shards_hash: str,
-                  prefer: str | None = None) -> tuple[str, dict] | None:
-    """A result recorded for the same KB tree and run key: on `prefer` if it has one, else anywhere."""
+def find_reusable(domain: Domain, rev: str | None, shards: Shards, prefer: str | None = None) -> tuple[str, dict] | None:
+    """A result recorded for the same KB tree, shards and run key: on `prefer` if it has one,
+    else anywhere. A continue-mode model also depends on its parents' models, so its result
+    is reused only when the recorded model key is the one training `rev` would produce."""
+    settings = train_settings(shards.config)
+    key, kb_tree, shards_hash = run_key(settings), shards.manifest["kb_tree"], shards.manifest["shards_hash"]
+    model = plan(domain, rev)[3] if settings.mode == "continue" else None
     recorded = notes.read_all(domain.repo)
     for commit, entries in sorted(recorded.items(), key=lambda kv: kv[0] != prefer):
         for entry in entries:
-            if entry.get("kb_tree") == kb_tree and entry.get("run_key") == key and entry.get("shards_hash") == shards_hash:
+            if (entry.get("kb_tree") == kb_tree and entry.get("run_key") == key
+                    and entry.get("shards_hash") == shards_hash and model in (None, entry.get("model_key"))):
                 return commit, entry
     return None
 
@@ -106,7 +111,7 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
     if not items:
         raise DataError("the benchmark is empty: no test-split chains", hint="add a chain with `split: test`")
     already_recorded = False
-    reused = find_reusable(domain, shards.manifest["kb_tree"], key, shards.manifest["shards_hash"], commit)
+    reused = find_reusable(domain, rev, shards, commit)
     if reused:
         source_commit, entry = reused
         log(f"reusing the result recorded on {source_commit[:10]} (same KB tree and run key)")

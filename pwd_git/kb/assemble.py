@@ -1,33 +1,32 @@
-"""Parsed records -> one KB, plus every diagnostic (file-local ones and cross-file checks)."""
+"""Parsed records -> one KB, plus every diagnostic (file-local ones and cross-file checks).
+
+The KB objects are built here; the diagnostics come from the per-file checks (checks.py over
+index.py), the same code `git pwd validate` runs incrementally, so both always agree.
+"""
 
 from __future__ import annotations
 
 import re
 
-from pwd_git.kb.checks import check_kb
-from pwd_git.kb.diagnostics import ERROR, Diagnostic
+from pwd_git.kb.diagnostics import Diagnostic
 from pwd_git.kb.model import KB, Chain, Concept, HandItem, Loc, PatchExample, Statement, statement_id
 
 
 def assemble(records: dict[str, tuple[str, dict]]) -> tuple[KB, list[Diagnostic]]:
     """Build the KB from {path: (oid, record)}; nodes with schema errors are kept when usable,
     so one typo does not cascade into dozens of 'missing concept' errors elsewhere."""
-    diags = [Diagnostic(path, line, col, ERROR, code, msg, jp)
-             for path, (_, rec) in records.items() for line, col, code, msg, jp in rec["diags"]]
+    from pwd_git.kb.index import check_records
+
+    diags = [Diagnostic(*d) for d in check_records(records).diagnostics]
     config_rec = records.get("pwd.yaml")
-    if config_rec is None:
-        diags.append(Diagnostic("pwd.yaml", 1, 1, ERROR, "missing-config", "pwd.yaml is missing"))
     config = (config_rec[1]["data"] if config_rec else None) or {}
     kb = KB(config=_usable_config(config))
     kb.files = {path: oid for path, (oid, _) in sorted(records.items())}
     id_owner: dict[str, Loc] = {}
 
     def claim(node_id: str, loc: Loc) -> bool:
-        first = id_owner.get(node_id)
-        if first:
-            diags.append(Diagnostic(loc.path, loc.line, loc.col, ERROR, "duplicate-id",
-                                    f"id {node_id!r} is already used by {first.path}:{first.line}; ids are unique across the KB"))
-            return False
+        if node_id in id_owner:
+            return False  # a duplicate-id error; the first file in path order owns the id
         id_owner[node_id] = loc
         return True
 
@@ -38,13 +37,12 @@ def assemble(records: dict[str, tuple[str, dict]]) -> tuple[KB, list[Diagnostic]
             continue
         top = path.split("/", 1)[0]
         if top == "concepts":
-            _add_concept(kb, path, data, pos, diags, claim)
+            _add_concept(kb, path, data, pos, claim)
         elif top == "chains":
-            _add_chain(kb, path, data, pos, diags, claim)
+            _add_chain(kb, path, data, pos, claim)
         elif top == "patches":
             _add_patch(kb, path, data, pos)
-    diags.extend(check_kb(kb))
-    return kb, sorted(set(diags))
+    return kb, diags
 
 
 def _usable_config(config: object) -> dict:
@@ -67,17 +65,14 @@ def _loc(path: str, pos: dict, *keys) -> Loc:
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 
 
-def _node_id(path: str, data: dict, pos: dict, diags: list[Diagnostic]) -> str | None:
+def _node_id(path: str, data: dict) -> str | None:
     """The id a concept or chain is registered under. A missing or malformed id was already
     reported by the schema; the node then goes under its file stem (ids equal stems), so one
-    typo is one error, not a cascade of 'id mismatch' and 'missing concept' errors elsewhere."""
+    typo is one error, not a cascade of 'id mismatch' and 'missing concept' errors elsewhere.
+    (A valid id that differs from the stem is an id-mismatch error, reported by facts.py.)"""
     node_id, stem = data.get("id"), path.rpartition("/")[2].rpartition(".")[0]
     if not isinstance(node_id, str) or not _ID.match(node_id):
         return stem if _ID.match(stem) else None
-    if stem != node_id:
-        loc = _loc(path, pos, "id")
-        diags.append(Diagnostic(path, loc.line, loc.col, ERROR, "id-mismatch",
-                                f"id {node_id!r} must equal the file stem {stem!r}; rename the file or the id"))
     return node_id
 
 
@@ -85,8 +80,8 @@ def _strs(value) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def _add_concept(kb: KB, path: str, data: dict, pos: dict, diags: list[Diagnostic], claim) -> None:
-    cid = _node_id(path, data, pos, diags)
+def _add_concept(kb: KB, path: str, data: dict, pos: dict, claim) -> None:
+    cid = _node_id(path, data)
     if cid is None:
         return
     loc = _loc(path, pos, "id")
@@ -106,10 +101,7 @@ def _add_concept(kb: KB, path: str, data: dict, pos: dict, diags: list[Diagnosti
         sid = rel.get("id") if isinstance(rel.get("id"), str) else statement_id(cid, rel["predicate"], target)
         sloc = _loc(path, pos, "relations", i)
         if sid in kb.statements:
-            first = kb.statements[sid].loc
-            diags.append(Diagnostic(path, sloc.line, sloc.col, ERROR, "duplicate-statement",
-                                    f"statement {sid!r} is already stated at {first}; remove one"))
-            continue
+            continue  # a duplicate-statement error; the first claim in path order wins
         kb.statements[sid] = Statement(sid, cid, rel["predicate"], str(obj) if obj is not None else None,
                                        str(value) if value is not None else None,
                                        rel.get("text") if isinstance(rel.get("text"), str) else None, sloc,
@@ -117,8 +109,8 @@ def _add_concept(kb: KB, path: str, data: dict, pos: dict, diags: list[Diagnosti
         concept.statements.append(sid)
 
 
-def _add_chain(kb: KB, path: str, data: dict, pos: dict, diags: list[Diagnostic], claim) -> None:
-    chid = _node_id(path, data, pos, diags)
+def _add_chain(kb: KB, path: str, data: dict, pos: dict, claim) -> None:
+    chid = _node_id(path, data)
     if chid is None:
         return
     loc = _loc(path, pos, "id")

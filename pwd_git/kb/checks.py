@@ -1,148 +1,154 @@
-"""Cross-file checks (errors) and lints (warnings) over an assembled KB."""
+"""Cross-file checks (errors) and lints (warnings), one file at a time.
+
+`file_diagnostics(ix, path)` gives every diagnostic located in one file, reading the other
+files only through the index (index.py): a cold run calls it for every file, a warm run for
+the files a change can reach. Diagnostics are plain tuples in `Diagnostic` field order.
+
+The rules, and which nodes count ("live"), are those of a KB assembled in path order:
+the first file claiming an id owns it, the first claim of a statement id wins.
+"""
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 
-from pwd_git.kb.diagnostics import ERROR, WARNING, Diagnostic
-from pwd_git.kb.model import KB, Loc
-
-
-def _diag(loc: Loc, severity: str, code: str, message: str) -> Diagnostic:
-    return Diagnostic(loc.path, loc.line, loc.col, severity, code, message)
-
-
-def check_kb(kb: KB) -> list[Diagnostic]:
-    return [*_check_statements(kb), *_check_chains(kb), *_check_patches(kb), *_check_config(kb), *_lints(kb)]
-
-
-def _check_config(kb: KB) -> list[Diagnostic]:
-    holdout = (kb.config.get("build") or {}).get("holdout") or []
-    return [_diag(Loc("pwd.yaml", 1), ERROR, "missing-holdout",
-                  f"build.holdout names {node!r}, which is neither a concept nor a statement")
-            for node in holdout if isinstance(node, str) and node not in kb.concepts and node not in kb.statements]
-
-
-def _check_statements(kb: KB) -> list[Diagnostic]:
-    out = []
-    objects: dict[tuple[str, str], list] = defaultdict(list)
-    for st in kb.statements.values():
-        if st.object is not None and st.object not in kb.concepts:
-            hint = _closest(st.object, kb.concepts)
-            out.append(_diag(st.loc, ERROR, "missing-object",
-                             f"relation '{st.predicate}' points at concept {st.object!r}, which does not exist{hint}"))
-        if kb.predicate_is_functional(st.predicate):
-            objects[(st.subject, st.predicate)].append(st)
-    for (subject, predicate), group in objects.items():
-        targets = {st.target for st in group}
-        if len(targets) > 1:
-            first = group[0]
-            for st in group[1:]:
-                out.append(_diag(st.loc, ERROR, "functional-conflict",
-                                 f"'{predicate}' is declared functional in pwd.yaml but {subject!r} already has "
-                                 f"{first.target!r} at {first.loc}; a second object {st.target!r} is a contradiction"))
-    return out
-
+ERROR, WARNING = "error", "warning"
 
 _STEP = re.compile(r"[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*\Z")  # as in chain.schema.json
-
-
-def _check_chains(kb: KB) -> list[Diagnostic]:
-    out = []
-    for chain in kb.chains.values():
-        previous = None
-        for i, (sid, loc) in enumerate(zip(chain.steps, chain.step_locs, strict=True)):
-            st = kb.statements.get(sid)
-            if st is None:
-                previous = None
-                if not _STEP.match(sid):
-                    continue  # malformed: the schema already reported it
-                out.append(_diag(loc, ERROR, "missing-step",
-                                 f"chain step {i + 1} {sid!r} is not a statement in the KB{_closest(sid, kb.statements)}"))
-                continue
-            if previous is not None and previous.object != st.subject:
-                joint = previous.object if previous.object is not None else f"the value {previous.value!r}"
-                out.append(_diag(loc, ERROR, "broken-chain",
-                                 f"steps do not connect: step {i} ends at {joint} but step {i + 1} starts at "
-                                 f"{st.subject!r}; the object of each step must be the subject of the next"))
-            previous = st
-        for item in chain.items:
-            if not 0 <= item.answer < len(item.choices):
-                out.append(_diag(item.loc, ERROR, "bad-answer",
-                                 f"answer index {item.answer} is outside the {len(item.choices)} choices (0-based)"))
-    return out
-
-
-def _check_patches(kb: KB) -> list[Diagnostic]:
-    out = []
-    for ex in kb.patches:
-        for cid in ex.concepts:
-            if cid not in kb.concepts:
-                out.append(_diag(ex.loc, ERROR, "missing-trace", f"patch example traces concept {cid!r}, which does not exist"))
-        for sid in ex.statements:
-            if sid not in kb.statements:
-                out.append(_diag(ex.loc, ERROR, "missing-trace", f"patch example traces statement {sid!r}, which does not exist"))
-        if ex.chain and ex.chain not in kb.chains:
-            out.append(_diag(ex.loc, ERROR, "missing-trace", f"patch example traces chain {ex.chain!r}, which does not exist"))
-    return out
-
-
 _PLURAL = re.compile(r"(?<=[a-z])(es|s)\b")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
-def _norm_term(term: str) -> str:
+def norm_term(term: str) -> str:
     """Terms that differ only by case, punctuation, spacing or a plural 's' collide."""
-    return _PLURAL.sub("", re.sub(r"[^a-z0-9]+", " ", term.lower())).replace(" ", "")
+    return _PLURAL.sub("", _NON_ALNUM.sub(" ", term.lower())).replace(" ", "")
 
 
-def _lints(kb: KB) -> list[Diagnostic]:
-    out = []
-    touched = set()  # concepts with any statement in or out
-    for st in kb.statements.values():
-        touched.add(st.subject)
-        if st.object:
-            touched.add(st.object)
-    chained, probed = set(), set()  # statements on any chain; concepts the benchmark probes
-    for chain in kb.chains.values():
-        for sid in chain.steps:
-            st = kb.statements.get(sid)
-            if st:
-                chained.add(sid)
-                if chain.split == "test":
-                    probed.update(c for c in (st.subject, st.object) if c)
-    for concept in kb.concepts.values():
-        if concept.id not in touched:
-            out.append(_diag(concept.loc, WARNING, "orphan-concept",
-                             f"concept {concept.id!r} has no statements in or out; link it with a relation"))
-    if any(c.split == "test" for c in kb.chains.values()):
-        for st in kb.statements.values():
-            if st.id not in chained and st.subject not in probed and st.object not in probed:
-                out.append(_diag(st.loc, WARNING, "untested-statement",
-                                 f"statement {st.id!r} is on no chain and touches no probed concept; "
-                                 "nothing exercises it"))
-    seen: dict[str, tuple[str, Loc]] = {}
-    for concept in kb.concepts.values():
-        for name in (concept.term, *concept.aliases):
-            key = _norm_term(name)
-            other = seen.get(key)
-            if other and other[0] != concept.id:
-                out.append(_diag(concept.loc, WARNING, "near-duplicate-term",
-                                 f"term {name!r} of {concept.id!r} nearly duplicates {other[0]!r} at {other[1]}; "
-                                 "merge the concepts or make the terms distinct"))
-            elif not other:
-                seen[key] = (concept.id, concept.loc)
-    declared = kb.config.get("predicates") or {}
-    if declared:
-        for st in kb.statements.values():
-            if st.predicate not in declared:
-                out.append(_diag(st.loc, WARNING, "undeclared-predicate",
-                                 f"predicate '{st.predicate}' is not declared under predicates: in pwd.yaml"))
-    return out
-
-
-def _closest(name: str, known) -> str:
+def _closest(name: str, known: list[str]) -> str:
     import difflib
 
-    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.8) if len(known) < 20000 else []
+    match = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
     return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def file_diagnostics(ix, path: str) -> list[tuple]:
+    """Every diagnostic in `path` (sorted, no duplicates), given the index `ix`."""
+    info = ix.info(path)
+    if path == "pwd.yaml":
+        out = _config(ix, info)
+    elif info is None:
+        return []
+    elif info.kind == "patch":
+        out = _patch(ix, info)
+    elif info.node is None:
+        out = list(info.diags)
+    else:
+        out = list(info.diags)
+        node_id, line, col = info.node
+        first = ix.owner(node_id)
+        if first[0] != path:
+            out.append((path, line, col, ERROR, "duplicate-id",
+                        f"id {node_id!r} is already used by {first[0]}:{first[2]}; ids are unique across the KB", ""))
+        elif info.kind == "concept":
+            _concept(ix, info, out)
+        else:
+            _chain(ix, info, out)
+    return sorted(set(out))
+
+
+def _config(ix, info) -> list[tuple]:
+    if info is None:
+        return [("pwd.yaml", 1, 1, ERROR, "missing-config", "pwd.yaml is missing", "")]
+    out = list(info.diags)
+    for node in (info.config or {}).get("holdout", ()):
+        if not ix.is_concept(node) and ix.statement(node) is None:
+            out.append(("pwd.yaml", 1, 1, ERROR, "missing-holdout",
+                        f"build.holdout names {node!r}, which is neither a concept nor a statement", ""))
+    return out
+
+
+def _concept(ix, info, out: list) -> None:
+    path, (cid, line, col) = info.path, info.node
+    config = ix.config or {}
+    functional, declared = set(config.get("functional", ())), set(config.get("declared", ()))
+    tested = ix.counts["test_chains"] > 0
+    groups: dict[str, list] = {}
+    live = 0
+    for i, sid, predicate, obj, value, rl, rc in info.rels:
+        first = ix.statement(sid)
+        if first[0] != path or first[1] != i:
+            out.append((path, rl, rc, ERROR, "duplicate-statement",
+                        f"statement {sid!r} is already stated at {first[0]}:{first[6]}; remove one", ""))
+            continue
+        live += 1
+        if obj is not None and not ix.is_concept(obj):
+            hint = _closest(obj, ix.concept_ids()) if ix.counts["concepts"] < 20000 else ""
+            out.append((path, rl, rc, ERROR, "missing-object",
+                        f"relation '{predicate}' points at concept {obj!r}, which does not exist{hint}", ""))
+        if predicate in functional:
+            groups.setdefault(predicate, []).append((sid, obj if obj is not None else value, rl, rc))
+        if tested and not ix.rstep.get(sid) and not ix.probed(cid) and not (obj is not None and ix.probed(obj)):
+            out.append((path, rl, rc, WARNING, "untested-statement",
+                        f"statement {sid!r} is on no chain and touches no probed concept; nothing exercises it", ""))
+        if declared and predicate not in declared:
+            out.append((path, rl, rc, WARNING, "undeclared-predicate",
+                        f"predicate '{predicate}' is not declared under predicates: in pwd.yaml", ""))
+    for predicate, group in groups.items():
+        if len({target for _, target, _, _ in group}) > 1:
+            _, first_target, first_line, _ = group[0]
+            for _, target, rl, rc in group[1:]:
+                out.append((path, rl, rc, ERROR, "functional-conflict",
+                            f"'{predicate}' is declared functional in pwd.yaml but {cid!r} already has "
+                            f"{first_target!r} at {path}:{first_line}; a second object {target!r} is a contradiction",
+                            ""))
+    if not live and not ix.robj.get(cid):
+        out.append((path, line, col, WARNING, "orphan-concept",
+                    f"concept {cid!r} has no statements in or out; link it with a relation", ""))
+    for name in (info.term, *info.aliases):
+        owner_path, owner, owner_line, _ = ix.rterm.get(norm_term(name))[0]
+        if owner != cid:
+            out.append((path, line, col, WARNING, "near-duplicate-term",
+                        f"term {name!r} of {cid!r} nearly duplicates {owner!r} at {owner_path}:{owner_line}; "
+                        "merge the concepts or make the terms distinct", ""))
+
+
+def _chain(ix, info, out: list) -> None:
+    path = info.path
+    previous = None
+    for i, (sid, line, col) in enumerate(info.steps):
+        st = ix.statement(sid)
+        if st is None:
+            previous = None
+            if not _STEP.match(sid):
+                continue  # malformed: the schema already reported it
+            hint = _closest(sid, ix.statement_ids()) if ix.counts["statements"] < 20000 else ""
+            out.append((path, line, col, ERROR, "missing-step",
+                        f"chain step {i + 1} {sid!r} is not a statement in the KB{hint}", ""))
+            continue
+        if previous is not None and previous[4] != st[2]:
+            joint = previous[4] if previous[4] is not None else f"the value {previous[5]!r}"
+            out.append((path, line, col, ERROR, "broken-chain",
+                        f"steps do not connect: step {i} ends at {joint} but step {i + 1} starts at "
+                        f"{st[2]!r}; the object of each step must be the subject of the next", ""))
+        previous = st
+    for answer, n, line, col in info.items:
+        if not 0 <= answer < n:
+            out.append((path, line, col, ERROR, "bad-answer",
+                        f"answer index {answer} is outside the {n} choices (0-based)", ""))
+
+
+def _patch(ix, info) -> list[tuple]:
+    out = list(info.diags)
+    for concepts, statements, chain, line, col in info.examples:
+        for cid in concepts:
+            if not ix.is_concept(cid):
+                out.append((info.path, line, col, ERROR, "missing-trace",
+                            f"patch example traces concept {cid!r}, which does not exist", ""))
+        for sid in statements:
+            if ix.statement(sid) is None:
+                out.append((info.path, line, col, ERROR, "missing-trace",
+                            f"patch example traces statement {sid!r}, which does not exist", ""))
+        if chain and not ix.is_chain(chain):
+            out.append((info.path, line, col, ERROR, "missing-trace",
+                        f"patch example traces chain {chain!r}, which does not exist", ""))
+    return out

@@ -13,19 +13,24 @@ import marshal
 import os
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pwd_git import __version__
 from pwd_git.errors import PwdError
 from pwd_git.git import Repo, hash_blob
-from pwd_git.kb.assemble import assemble
-from pwd_git.kb.diagnostics import Diagnostic
-from pwd_git.kb.model import KB
-from pwd_git.kb.parse import PARSER_VERSION, classify, parse
+from pwd_git.kb import parse as _parse
+from pwd_git.kb.parse import PARSER_VERSION, classify, parse  # noqa: F401  (parse: kept for callers)
+
+if TYPE_CHECKING:
+    from pwd_git.kb.diagnostics import Diagnostic
+    from pwd_git.kb.model import KB
 
 KB_DIRS = ("concepts", "chains", "patches")
 CONFIG_FILE = "pwd.yaml"
+RACY_NS = 2_000_000_000  # a stamp this close to the time it was taken is not trusted next time
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ class ParseCache:
         self.used.add(k)
         rec = self.records.get(k)
         if rec is None:
-            rec = self.records[k] = parse(kind, read())
+            rec = self.records[k] = _parse.parse(kind, read())
             self.dirty = True
         return rec
 
@@ -145,11 +150,22 @@ def load_worktree(domain: Domain, *, use_cache: bool = True) -> tuple[KB, list[D
 
 
 def _load_worktree(domain: Domain, use_cache: bool) -> tuple[KB, list[Diagnostic]]:
+    from pwd_git.kb.assemble import assemble
+
+    return assemble(worktree_records(domain, use_cache=use_cache))
+
+
+def worktree_records(domain: Domain, *, use_cache: bool = True,
+                     files: list[tuple[str, tuple[int, int, int]]] | None = None) -> dict[str, tuple[str, dict]]:
+    """{path: (blob OID, parse record)} for the working tree, through the parse cache.
+    `files`: [(path, (mtime_ns, size, inode))] when the caller has already walked the tree."""
     cache = ParseCache(domain.repo.pwd_dir() / "cache" / "kb.marshal") if use_cache else ParseCache(Path(os.devnull))
     records: dict[str, tuple[str, dict]] = {}
     fresh_stats = {}
-    for rel, st in _walk(domain.root):
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    racy = time.time_ns() - RACY_NS
+    if files is None:
+        files = [(rel, (st.st_mtime_ns, st.st_size, st.st_ino)) for rel, st in _walk(domain.root)]
+    for rel, stamp in files:
         known = cache.stats.get(rel)
         raw = None
         if known and known[:3] == stamp:
@@ -157,14 +173,16 @@ def _load_worktree(domain: Domain, use_cache: bool) -> tuple[KB, list[Diagnostic
         else:
             raw = (domain.root / rel).read_bytes()
             oid = hash_blob(raw)
-        fresh_stats[rel] = (*stamp, oid)
+        # A file changed within the filesystem's timestamp granularity of this read could change
+        # again without its stamp changing (git's "racy clean" problem): such stamps never match.
+        fresh_stats[rel] = (-1 if stamp[0] >= racy else stamp[0], *stamp[1:], oid)
         kind = classify(rel)
         records[rel] = (oid, cache.record(oid, kind, lambda r=raw, p=rel: r if r is not None else (domain.root / p).read_bytes()))
     if fresh_stats != cache.stats:
         cache.stats, cache.dirty = fresh_stats, True
     if use_cache:
         cache.save()
-    return assemble(records)
+    return records
 
 
 def load_revision(domain: Domain, rev: str) -> tuple[KB, list[Diagnostic]]:
@@ -174,6 +192,13 @@ def load_revision(domain: Domain, rev: str) -> tuple[KB, list[Diagnostic]]:
 
 
 def _load_revision(domain: Domain, rev: str) -> tuple[KB, list[Diagnostic]]:
+    from pwd_git.kb.assemble import assemble
+
+    return assemble(revision_records(domain, rev))
+
+
+def revision_records(domain: Domain, rev: str) -> dict[str, tuple[str, dict]]:
+    """{path: (blob OID, parse record)} as committed at `rev`, through the parse cache."""
     commit = domain.repo.resolve(rev)
     tree = domain.repo.tree_oid(commit, domain.prefix)
     if tree is None:
@@ -184,7 +209,7 @@ def _load_revision(domain: Domain, rev: str) -> tuple[KB, list[Diagnostic]]:
     blobs = dict(domain.repo.read_blobs(sorted(missing)))
     records = {path: (oid, cache.record(oid, classify(path), lambda o=oid: blobs[o])) for path, oid in entries}
     cache.save()
-    return assemble(records)
+    return records
 
 
 def kb_tree_at(domain: Domain, rev: str) -> str | None:

@@ -6,9 +6,6 @@ everything that depends on the path or on other files happens later, in `assembl
 
 from __future__ import annotations
 
-from pwd_git.kb import schema
-from pwd_git.kb.yamlsafe import YamlError, load
-
 #: Bump when the record layout or the file-local checks change (invalidates caches).
 PARSER_VERSION = 2
 
@@ -25,6 +22,9 @@ def classify(relpath: str) -> str | None:
 
 def parse(kind: str, raw: bytes) -> dict:
     """Record = {"data": object|None, "pos": {path: (line, col)}, "diags": [(line, col, code, msg, jpath)]}."""
+    from pwd_git.kb import schema  # imported here: runs that parse nothing never load YAML or JSON Schema
+    from pwd_git.kb.yamlsafe import YamlError, load
+
     try:
         doc = load(raw)
     except YamlError as exc:

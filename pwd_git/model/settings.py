@@ -51,7 +51,7 @@ def train_settings(config: dict) -> TrainSettings:
         max_length=int(train.get("max_length", defaults["max_length"])),
         seed=int(train.get("seed", 0)),
         threads=int(train.get("threads", 1)),
-        replay_ratio=float(train.get("replay_ratio", 1.0)),
+        replay_ratio=float(train.get("replay_ratio", 2.0)),
         arch=dict(model.get("tiny") or {}) if base == TINY else {},
         lora={} if base == TINY else {**LORA_DEFAULTS, **(model.get("lora") or {})},
     )

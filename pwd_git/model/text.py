@@ -15,5 +15,6 @@ def answer_of(record: dict) -> str:
     return " ".join(m["content"] for m in record["messages"] if m["role"] == "assistant")
 
 
-def all_text(record: dict) -> str:
-    return prompt_of(record) + answer_of(record)
+def turns_of(record: dict) -> tuple[str, str]:
+    """(prompt, answer): the two pieces training and scoring tokenize separately."""
+    return prompt_of(record), answer_of(record)

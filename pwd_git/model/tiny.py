@@ -1,20 +1,29 @@
-"""The embedded default model: a tiny GPT-2 built from a config, with a byte-level BPE
-tokenizer trained on the domain's own shards. Nothing is downloaded, ever."""
+"""The embedded default model: a tiny decoder-only transformer built from a config, with a
+byte-level BPE tokenizer trained on the domain's own shards. Nothing is downloaded, ever.
+
+The blocks are GPT-2-sized but Llama-shaped (rotary positions, RMSNorm, SwiGLU). Rotary
+positions are relative, so a fact learned as "X is composed of Y" at the start of an answer
+is still recalled when the same words sit mid-sentence in a benchmark question; with GPT-2's
+absolute position embeddings a model this small mostly memorises where the words stood.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-DEFAULT_ARCH = {"n_layer": 2, "n_embd": 96, "n_head": 4, "n_positions": 160, "vocab_size": 1024}
+DEFAULT_ARCH = {"n_layer": 2, "n_embd": 96, "n_head": 4, "n_positions": 256, "vocab_size": 1024}
 EOS, PAD = "<|endoftext|>", "<|pad|>"
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int):
-    """A byte-level BPE tokenizer (GPT-2 style) fitted to the domain's training text."""
+    """A byte-level BPE tokenizer (GPT-2 style) fitted to the domain's training text.
+
+    Every word is encoded in its space-prefixed form, also at the start of a turn, so a
+    term has one spelling in tokens whether it opens an answer or follows other words."""
     from tokenizers import ByteLevelBPETokenizer
     from transformers import PreTrainedTokenizerFast
 
-    bpe = ByteLevelBPETokenizer()
+    bpe = ByteLevelBPETokenizer(add_prefix_space=True)
     bpe.train_from_iterator(list(texts), vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS, PAD],
                             show_progress=False)
     return PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token=EOS, bos_token=EOS, pad_token=PAD,
@@ -22,14 +31,15 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int):
 
 
 def build_model(tokenizer, arch: dict | None = None, seed: int = 0):
-    """A freshly initialised GPT-2 of `arch` sized to the tokenizer; same seed => same weights."""
+    """A freshly initialised model of `arch` sized to the tokenizer; same seed => same weights."""
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     cfg = {**DEFAULT_ARCH, **(arch or {})}
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=cfg["n_positions"], n_embd=cfg["n_embd"],
-                        n_layer=cfg["n_layer"], n_head=cfg["n_head"], bos_token_id=tokenizer.eos_token_id,
-                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=cfg["n_embd"], intermediate_size=4 * cfg["n_embd"],
+                         num_hidden_layers=cfg["n_layer"], num_attention_heads=cfg["n_head"],
+                         num_key_value_heads=cfg["n_head"], max_position_embeddings=cfg["n_positions"],
+                         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
     torch.manual_seed(seed)
-    return GPT2LMHeadModel(config)
+    return LlamaForCausalLM(config)

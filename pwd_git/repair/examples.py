@@ -16,15 +16,15 @@ from pwd_git.kb.model import KB, Statement
 from pwd_git.repair.diagnose import CHAIN_BREAK, Finding
 
 CONCEPT_FORMS = [
-    ("Explain {term} in one sentence.", "{term} is defined as: {definition}"),
+    ("Explain {term} in one sentence.", "{term} is defined as {definition}"),
     ("Describe {term}.", "{term}: {definition}"),
-    ("Tell me what {term} is.", "{term} is defined as: {definition}"),
+    ("Tell me what {term} is.", "{term} is defined as {definition}"),
     ("Give a short definition of {term}.", "{definition}"),
     ("Which category does {term} belong to?", "{term} is a {type}."),
 ]
 ALIAS_FORM = ("What else is {term} called?", "{term} is also called {alias}.")
 SIBLING_FORM = ("How does {term} differ from {other}?",
-                "{term} is defined as: {definition} By contrast, {other} is defined as: {other_definition}")
+                "{term} is defined as {definition} By contrast, {other} is defined as {other_definition}")
 NEGATIVE_FORM = ("What is a common misconception about {term}?", "{constraint}")
 STATEMENT_FORMS = [
     ("Recall the fact about {subject} and '{predicate}'.", "{subject} {predicate} {object}."),

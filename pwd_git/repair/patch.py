@@ -46,7 +46,11 @@ class PatchResult:
 
 
 def make_patch(domain: Domain, rev: str = "HEAD", *, limit: int | None = None, branch: str | None = None,
-               dry_run: bool = False, log: Callable[[str], None] = lambda _m: None) -> PatchResult:
+               train_mode: str | None = None, dry_run: bool = False,
+               log: Callable[[str], None] = lambda _m: None) -> PatchResult:
+    """`train_mode` also sets `train.mode` in the patch commit's pwd.yaml: `continue` makes the
+    fix a fine-tune of REV's model on the new examples plus replay, so what REV's model
+    already knew is kept instead of re-rolled by a from-scratch run."""
     diagnosis = diagnose(domain, rev, log=log)
     if diagnosis.clean:
         raise DataError(f"nothing to patch: {diagnosis.commit[:10]} has no failed items that trace to the KB")
@@ -75,7 +79,10 @@ def make_patch(domain: Domain, rev: str = "HEAD", *, limit: int | None = None, b
     result = PatchResult(diagnosis, name, rel, content, patched, skipped, len(examples),
                          [bench[i] for i in flips if i in bench], dropped_leaks=dropped)
     if not dry_run:
-        result.commit = _commit(domain, diagnosis.commit, rel, content, name, patched)
+        files = {rel: content.encode()}
+        if train_mode and train_mode != (kb.config.get("train") or {}).get("mode", "scratch"):
+            files["pwd.yaml"] = with_train_mode(domain, diagnosis.commit, train_mode)
+        result.commit = _commit(domain, diagnosis.commit, files, name, patched)
     return result
 
 
@@ -108,12 +115,31 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
-def _commit(domain: Domain, base: str, rel: str, content: str, branch: str, patched: list[Finding]) -> str:
+def with_train_mode(domain: Domain, commit: str, mode: str) -> bytes:
+    """REV's pwd.yaml with `train.mode` set, comments and layout kept (ruamel round trip)."""
+    import io
+
+    from ruamel.yaml import YAML
+
+    prefix = f"{domain.prefix}/" if domain.prefix else ""
+    text = domain.repo.git("show", f"{commit}:{prefix}pwd.yaml")
+    rt = YAML()
+    rt.preserve_quotes = True
+    config = rt.load(text)
+    if config.get("train") is None:
+        config["train"] = {}
+    config["train"]["mode"] = mode
+    out = io.StringIO()
+    rt.dump(config, out)
+    return out.getvalue().encode()
+
+
+def _commit(domain: Domain, base: str, files: dict[str, bytes], branch: str, patched: list[Finding]) -> str:
     prefix = f"{domain.prefix}/" if domain.prefix else ""
     subject = f"pwd patch: {len(patched)} node(s) from the diagnosis of {base[:10]}"
     body = "\n".join(f"- {f.kind} {f.node_kind} {f.node} ({f.location})" for f in patched)
     with TempIndex(domain.repo, base) as index:
-        index.add_blobs({prefix + rel: content.encode()})
+        index.add_blobs({prefix + rel: data for rel, data in files.items()})
         kb_only = index.commit(base, subject)  # a dangling commit: the KB with the patch, old shards
         built = build(domain, kb_only, to_worktree=False)
         index.remove_tree(prefix + SHARDS_DIR)

@@ -15,7 +15,7 @@ from pwd_git.errors import DataError, PwdError
 from pwd_git.kb.loader import Domain
 from pwd_git.model import cache
 from pwd_git.model.settings import TrainSettings, train_settings
-from pwd_git.model.text import all_text
+from pwd_git.model.text import turns_of
 
 
 @dataclass
@@ -65,6 +65,9 @@ def model_key(shards: Shards, settings: TrainSettings, parent_key: str | None = 
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
+_MAX_CONTINUE_DEPTH = 64  # how far back a chain of continue-mode models is followed
+
+
 @dataclass
 class TrainResult:
     key: str
@@ -79,15 +82,21 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def train(domain: Domain, rev: str | None = None, *, on_step: Callable[[int, int, float], None] | None = None,
-          log: Callable[[str], None] = lambda _m: None) -> TrainResult:
-    """Train (or fetch from cache) the model for `rev`'s shards."""
+def plan(domain: Domain, rev: str | None) -> tuple[Shards, TrainSettings, TrainResult | None, str]:
+    """What training `rev` means: its shards, settings, the parent model it continues from
+    (continue mode, when that model is cached) and the resulting model key."""
     shards = shards_for(domain, rev)
     settings = train_settings(shards.config)
     if settings.mode not in ("scratch", "continue"):
         raise DataError(f"train.mode must be 'scratch' or 'continue', not {settings.mode!r}", location="pwd.yaml")
-    parent = _parent_model(domain, rev, settings) if settings.mode == "continue" else None
-    key = model_key(shards, settings, parent.key if parent else None)
+    parent = _parent_model(domain, rev, shards, settings) if settings.mode == "continue" else None
+    return shards, settings, parent, model_key(shards, settings, parent.key if parent else None)
+
+
+def train(domain: Domain, rev: str | None = None, *, on_step: Callable[[int, int, float], None] | None = None,
+          log: Callable[[str], None] = lambda _m: None) -> TrainResult:
+    """Train (or fetch from cache) the model for `rev`'s shards."""
+    shards, settings, parent, key = plan(domain, rev)
     meta = cache.lookup(key)
     if meta is not None:
         return TrainResult(key, cache.model_dir(key), meta, True)
@@ -131,7 +140,7 @@ def _fit(domain: Domain, shards: Shards, settings: TrainSettings, records: list[
                 param.requires_grad = "lora_" in name
     elif settings.is_tiny:
         arch = {**DEFAULT_ARCH, **settings.arch}
-        tokenizer = train_tokenizer((all_text(r) for r in records), int(arch["vocab_size"]))
+        tokenizer = train_tokenizer((t for r in records for t in turns_of(r)), int(arch["vocab_size"]))
         model = build_model(tokenizer, arch, settings.seed)
     else:
         from pwd_git.model.base import add_lora, load_pretrained
@@ -171,16 +180,30 @@ def load_model(path: Path, meta: dict, domain: Domain):
     return model, tokenizer
 
 
-def _parent_model(domain: Domain, rev: str | None, settings: TrainSettings) -> TrainResult | None:
-    """The parent commit's cached model (continue mode); None falls back to scratch."""
-    parent_rev = f"{rev}^" if rev else "HEAD"
-    if rev is None and domain.repo.tree_oid("HEAD") is None:
-        return None
+def _parent_model(domain: Domain, rev: str | None, shards: Shards, settings: TrainSettings) -> TrainResult | None:
+    """The parent commit's cached model (continue mode); None falls back to scratch. The
+    working tree continues from HEAD, unless it is HEAD's data: then from HEAD's parent."""
+    if rev is None:
+        if domain.repo.tree_oid("HEAD") is None:
+            return None
+        head = shards_for(domain, "HEAD")
+        rev = "HEAD" if head.manifest["build_key"] == shards.manifest["build_key"] else None
+    parent = _cached_model(domain, f"{rev}^" if rev else "HEAD")
+    return parent if parent is not None and parent.meta.get("base") == settings.base else None
+
+
+def _cached_model(domain: Domain, rev: str, depth: int = 0) -> TrainResult | None:
+    """The cached model of `rev` as that commit's own pwd.yaml trains it (a continue-mode
+    commit's key chains through its parents' keys); None when it was never trained here."""
     try:
-        parent_shards = shards_for(domain, parent_rev)
+        shards = shards_for(domain, rev)
     except PwdError:
         return None
-    key = model_key(parent_shards, settings)
+    settings = train_settings(shards.config)
+    parent = None
+    if settings.mode == "continue" and depth < _MAX_CONTINUE_DEPTH:
+        parent = _cached_model(domain, f"{rev}^", depth + 1)
+    key = model_key(shards, settings, parent.key if parent else None)
     meta = cache.lookup(key)
     return TrainResult(key, cache.model_dir(key), meta, True) if meta else None
 
