@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+from array import array
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -139,8 +140,7 @@ def _compile_units(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_root))
     try:
         files: dict[str, dict] = {}
-        sizes: list[tuple[str, int]] = []
-        new_units: dict[bytes, tuple[int, int, int]] = {}
+        index_entries: list[tuple] = []
         leaky: list[tuple] = []
         levels = {"train": Counter(), "bench": Counter()}
         templates: Counter[str] = Counter()
@@ -151,9 +151,9 @@ def _compile_units(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress
             for chunk in chunks:
                 if writer is None or writer.shard != chunk.shard:
                     if writer is not None:
-                        files[writer.rel] = writer.close()
-                        sizes.append((writer.rel, writer.offset))
-                    writer = _ShardWriter(tmp, chunk.shard, len(sizes), previous, new_units)
+                        files[writer.rel], entry = writer.close()
+                        index_entries.append(entry)
+                    writer = _ShardWriter(tmp, chunk.shard, previous)
                 writer.add(chunk)
                 n_units += len(chunk.keys)
                 n_rendered += chunk.rendered
@@ -161,8 +161,8 @@ def _compile_units(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress
                 templates.update(chunk.templates)
                 per_concept.update(chunk.per_concept)
                 leaky += chunk.leaky
-            files[writer.rel] = writer.close()
-            sizes.append((writer.rel, writer.offset))
+            files[writer.rel], entry = writer.close()
+            index_entries.append(entry)
         progress(f"wrote {n_units} units: {n_rendered} rendered, {n_units - n_rendered} reused from the last build")
         leaks = merge(index, ((rid, hits) for rid, _source, hits in leaky))  # in record order
         if leaks:
@@ -186,64 +186,54 @@ def _compile_units(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress
     finally:
         if previous is not None:
             previous.close()
-    save_index(cache_root, key.key, domain_prefix, sizes, new_units, index.fingerprint)
+    save_index(cache_root, key.key, domain_prefix, index_entries, index.fingerprint)
 
 
 class _ShardWriter:
     """One shard file, written chunk by chunk: rendered bytes as they come, byte ranges of the
-    previous build copied (adjacent ranges together); each unit's range goes into `new_units`."""
+    previous build copied (ranges adjacent across chunks together); collects the unit index."""
 
-    def __init__(self, tmp: Path, shard: str, number: int, previous: PreviousBuild | None, new_units: dict):
-        self.shard, self.rel, self.number = shard, f"{shard}.jsonl", number
-        self.previous, self.new_units = previous, new_units
+    def __init__(self, tmp: Path, shard: str, previous: PreviousBuild | None):
+        self.shard, self.rel, self.previous = shard, f"{shard}.jsonl", previous
         (tmp / shard.split("/")[0]).mkdir(exist_ok=True)
         self.fh = open(tmp / self.rel, "wb")  # noqa: SIM115 -- closed in close(), or with the temp folder
         self.digest = hashlib.sha256()
-        self.offset = 0
         self.records = 0
+        self.keys: list[bytes] = []
+        self.lengths = array("Q")
         self.run: list | None = None  # [file, start, end] of previous-build bytes not copied yet
 
     def add(self, chunk) -> None:
         self.records += chunk.records
-        blob, start, end = chunk.blob, 0, 0  # blob[start:end]: rendered bytes not written yet
-        new_units, number = self.new_units, self.number
-        for k, part in zip(chunk.keys, chunk.parts, strict=True):
-            if part.__class__ is int:  # rendered: its bytes are next in the blob
-                if self.run:
-                    self._flush()
-                length = part
-                end += length
-            else:  # a byte range of the previous build
-                if end > start:
-                    _append(self.fh, self.digest, blob[start:end] if start or end < len(blob) else blob)
-                    start = end
-                file_no, at, length = part
-                run = self.run
-                if run and run[0] == file_no and run[2] == at:
-                    run[2] += length
-                else:
-                    self._flush()
-                    self.run = [file_no, at, at + length]
-            if k is not None:
-                new_units[k] = (number, self.offset, length)
-            self.offset += length
-        if end > start:
-            _append(self.fh, self.digest, blob[start:end] if start or end < len(blob) else blob)
+        self.keys += chunk.keys
+        self.lengths += chunk.lengths
+        blob, at = chunk.blob, 0
+        for part in chunk.plan:
+            if part.__class__ is int:  # the next `part` bytes of the blob
+                self._flush()
+                _append(self.fh, self.digest, blob if part == len(blob) else blob[at:at + part])
+                at += part
+            elif self.run and self.run[0] == part[0] and self.run[2] == part[1]:
+                self.run[2] = part[2]
+            else:
+                self._flush()
+                self.run = part
 
     def _flush(self, piece: int = 1 << 24) -> None:
         if self.run:
             file_no, start, end = self.run
             self.run = None
-            mm = self.previous.files[file_no]
             for at in range(start, end, piece):
-                _append(self.fh, self.digest, mm[at:min(at + piece, end)])
+                _append(self.fh, self.digest, self.previous.read(file_no, at, min(piece, end - at)))
 
-    def close(self) -> dict:
+    def close(self) -> tuple[dict, tuple[str, int, list, array]]:
+        """The manifest entry and the unit index entry of the shard."""
         try:
             self._flush()
         finally:
             self.fh.close()
-        return {"records": self.records, "sha256": self.digest.hexdigest()}
+        size = sum(self.lengths)
+        return {"records": self.records, "sha256": self.digest.hexdigest()}, (self.rel, size, self.keys, self.lengths)
 
 
 def _append(fh, digest, data: bytes) -> None:

@@ -21,19 +21,21 @@ import contextlib
 import gc
 import hashlib
 import marshal
-import mmap
 import multiprocessing
 import os
 import tempfile
+from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate, repeat
 from pathlib import Path
 
 from pwd_git.build.decontam import BenchIndex
 from pwd_git.build.generate import GENERATOR_VERSION, Generator, render
+from pwd_git.errors import PwdError
 
-UNITS_FORMAT = 1
+UNITS_FORMAT = 2
 CHUNK = 2000  # KB nodes (or benchmark units) per task
 PARALLEL_MIN = 20_000  # fewer nodes than this: no pool (forking costs more than it saves)
 
@@ -51,49 +53,62 @@ def jobs() -> int:
 
 # -- the unit cache ---------------------------------------------------------------------------
 
+NO_KEY = b""  # the key of a unit that is never reused (patch examples are always rendered)
+
+
 def _pointer(cache_root: Path, domain_prefix: str) -> Path:
     return cache_root / f"last-{hashlib.sha256(domain_prefix.encode()).hexdigest()[:12]}"
 
 
 class PreviousBuild:
-    """The unit index of the domain's last build, with its shard files mapped in."""
+    """The unit index of the domain's last build: unit key -> (shard file, offset, length),
+    and that build's shard files open for reading."""
 
-    def __init__(self, units: dict[bytes, tuple[int, int, int]], files: list[mmap.mmap | None], bench_fp: str):
-        self.units, self.files, self.bench_fp = units, files, bench_fp
+    def __init__(self, units: dict[bytes, tuple[int, int, int]], fds: list[int], bench_fp: str):
+        self.units, self.fds, self.bench_fp = units, fds, bench_fp
 
     @classmethod
     def open(cls, cache_root: Path, domain_prefix: str) -> PreviousBuild | None:
         """None when there is none, or it is from another generator version or unreadable."""
+        fds: list[int] = []
         try:
             key = _pointer(cache_root, domain_prefix).read_text().strip()
             with open(cache_root / f"{key}.units", "rb") as fh:
                 data = marshal.load(fh)
             if data.get("format") != UNITS_FORMAT or data.get("generator_version") != GENERATOR_VERSION:
                 return None
-            files: list[mmap.mmap | None] = []
-            for rel, size in data["files"]:
-                if not size:
-                    files.append(None)
-                    continue
-                with open(cache_root / key / rel, "rb") as fh:
-                    if os.fstat(fh.fileno()).st_size != size:
-                        return None
-                    files.append(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
-            return cls(data["units"], files, data["bench_fp"])
+            units: dict[bytes, tuple[int, int, int]] = {}
+            for number, (rel, size, keys, lengths) in enumerate(data["shards"]):
+                fds.append(os.open(cache_root / key / rel, os.O_RDONLY))
+                if os.fstat(fds[-1]).st_size != size or sum(lengths) != size or len(keys) != len(lengths):
+                    raise ValueError(f"{rel} does not match its unit index")
+                offsets = accumulate(lengths, initial=0)  # one more than lengths: the end
+                units.update(zip(keys, zip(repeat(number), offsets, lengths, strict=False), strict=True))
+            units.pop(NO_KEY, None)
+            return cls(units, fds, data["bench_fp"])
         except (OSError, ValueError, EOFError, TypeError, KeyError):
+            for fd in fds:
+                os.close(fd)
             return None
 
+    def read(self, file_no: int, offset: int, length: int) -> bytes:
+        data = os.pread(self.fds[file_no], length, offset)
+        if len(data) != length:
+            raise PwdError("a cached build changed while it was being read; build again")
+        return data
+
     def close(self) -> None:
-        for mm in self.files:
-            if mm is not None:
-                mm.close()
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
 
 
-def save_index(cache_root: Path, key: str, domain_prefix: str, files: list[tuple[str, int]],
-               units: dict[bytes, tuple[int, int, int]], bench_fp: str) -> None:
-    """Write `<key>.units` and point the domain's `last-` file at it (both atomically)."""
+def save_index(cache_root: Path, key: str, domain_prefix: str, shards: list[tuple[str, int, list, array]],
+               bench_fp: str) -> None:
+    """Write `<key>.units` ((file, size, unit keys, unit lengths) per shard, in order) and point
+    the domain's `last-` file at it, both atomically."""
     data = {"format": UNITS_FORMAT, "generator_version": GENERATOR_VERSION, "bench_fp": bench_fp,
-            "files": files, "units": units}
+            "shards": [(rel, size, keys, lengths.tolist()) for rel, size, keys, lengths in shards]}
     for path, payload in ((cache_root / f"{key}.units", marshal.dumps(data)),
                           (_pointer(cache_root, domain_prefix), key.encode() + b"\n")):
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=cache_root)
@@ -111,13 +126,14 @@ def save_index(cache_root: Path, key: str, domain_prefix: str, files: list[tuple
 
 @dataclass
 class Chunk:
-    """What a task did with its units, in order: each unit's key (None: not cacheable) and
-    either the length of its rendered bytes (all of them concatenated in `blob`) or its
-    (file, offset, length) in the previous build."""
+    """What a task made of its units, in order: each unit's key (NO_KEY: not cacheable) and
+    length, and how to write them: `plan` is a list of byte counts to take from `blob` (the
+    rendered units, concatenated) and [file, start, end] ranges of the previous build."""
 
     shard: str
-    keys: list[bytes | None] = field(default_factory=list)
-    parts: list[int | tuple[int, int, int]] = field(default_factory=list)
+    keys: list[bytes] = field(default_factory=list)
+    lengths: array = field(default_factory=lambda: array("Q"))
+    plan: list = field(default_factory=list)
     blob: bytes = b""
     records: int = 0
     rendered: int = 0
@@ -157,23 +173,33 @@ def run_task(task: tuple[str, int, int]) -> Chunk:
     known, reuse_train, index = job.known, job.same_bench, job.index
     out = Chunk(shard)
     shapes: Counter = Counter()  # (level, templates) -> units
-    per_concept = out.per_concept
+    per_concept, keys, lengths, plan = out.per_concept, out.keys, out.lengths, out.plan
     blob: list[bytes] = []
     for unit in units:
-        key = unit.key if unit.cacheable else None
-        hit = known.get(key) if key is not None else None
-        out.keys.append(key)
+        key = unit.key if unit.cacheable else NO_KEY
+        hit = known.get(key) if unit.cacheable else None
+        keys.append(key)
         if hit is not None and (reuse_train or not train):
-            out.parts.append(hit)
+            file_no, offset, length = hit
+            last = plan[-1] if plan else None
+            if last.__class__ is list and last[0] == file_no and last[2] == offset:
+                last[2] += length
+            else:
+                plan.append([file_no, offset, offset + length])
         else:
             rendered = render(unit.spec)
             data = rendered.lines.encode()
             blob.append(data)
-            out.parts.append(len(data))
+            length = len(data)
+            if plan and plan[-1].__class__ is int:
+                plan[-1] += length
+            else:
+                plan.append(length)
             out.rendered += 1
             if train:
                 for number, hits in index.unit_hits(rendered.texts):
                     out.leaky.append((rendered.ids[number], unit.spec[-1], hits))
+        lengths.append(length)
         n = len(unit.templates)
         shapes[(unit.level, unit.templates)] += 1
         if train:
