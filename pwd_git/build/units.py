@@ -1,18 +1,24 @@
 """Rendering planned units: in a process pool, reusing the lines of the previous build.
 
 Unit cache. Every build folder `.git/pwd/builds/<key>/` is kept; next to it `<key>.units`
-maps the content key of each unit (sha256 of its spec, see `generate.Unit`) to the byte
-range of its lines in that build's shard files, plus the fingerprint of the benchmark
-questions its training text was checked against. `builds/last-<domain>` names the latest
-build of a domain. The next build of that domain copies the byte range of every unit whose
-key is unchanged instead of rendering it, and skips its decontamination when the benchmark
-questions are also unchanged: a one-concept edit renders and checks only the units whose
-spec mentions that concept. Any change to the benchmark's questions (or to `build.ngram`,
-`build.near_duplicate`) re-checks every training record, still reusing unchanged bytes.
+lists, per shard file, the content key of each unit (sha256 of its spec, see
+`generate.Unit`) and the length of its lines, plus the fingerprint of the benchmark
+questions the training text was checked against. `builds/last-<domain>` names the latest
+build of a domain. The next build of that domain plans every unit again (cheap), and copies
+the bytes of every unit whose key is unchanged instead of rendering it; it skips their
+decontamination when the benchmark questions (and `build.ngram`, `build.near_duplicate`)
+are unchanged too, and otherwise renders and checks every training unit again. What a key
+covers is exactly what the unit's bytes are made of, so an edit invalidates the units whose
+text shows the edited node: its own records, the records that name it (statements about
+it, false statements and probes that picked it as a distractor, chains through it), and
+the probes of a type whose distractor ring it joins or leaves near their draw. The cache
+is only used by the same GENERATOR_VERSION: bump it when rendering or decontamination
+rules change. A missing or damaged previous build means rendering everything.
 
-Parallelism. Rendering and checking are pure functions of (spec, benchmark index); the
-work is split into consecutive chunks, forked workers do them, and results come back in
-chunk order, so the output is the same bytes as a serial run (`PWD_BUILD_JOBS=1`).
+Parallelism. Planning, keying, rendering and checking are pure functions of (KB, spec,
+benchmark index); the work is split into consecutive slices of KB nodes, forked workers do
+them, and results come back in slice order, so the output is the same bytes as a serial
+run (`PWD_BUILD_JOBS=1`).
 """
 
 from __future__ import annotations

@@ -41,8 +41,10 @@ def build(rev: str | None, check_only: bool, quiet: bool, fmt: str) -> None:
     shards/MANIFEST.json   counts, content hashes, generator version, KB tree OID
 
     Deterministic (same KB + config + version = same bytes) and cached by build key,
-    so an unchanged KB rebuilds instantly. Fails when a benchmark item leaks into
-    training data (shared long n-gram or near-duplicate), naming both records.
+    so an unchanged KB rebuilds instantly; after an edit, only the records whose text
+    changed are generated again. Uses every CPU (PWD_BUILD_JOBS=N to limit; the bytes
+    are the same). Fails when a benchmark item leaks into training data (shared long
+    n-gram or near-duplicate), naming both records.
     """
     domain = Domain.find(".")
     if check_only:
