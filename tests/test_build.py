@@ -639,6 +639,17 @@ def test_parallel_build_is_byte_identical_to_serial(geo, monkeypatch):
     assert parallel == serial
 
 
+def test_the_pool_is_used_only_when_there_is_much_to_render(geo, monkeypatch):
+    monkeypatch.setattr(units_mod, "PARALLEL_MIN", 10)
+    monkeypatch.setenv("PWD_BUILD_JOBS", "2")
+    calls = _count_renders(monkeypatch)
+    build_ok(geo)
+    assert calls == [], "a cold build renders everything: in worker processes"
+    write(geo, {"concepts/regions/coast.yaml": geo_concept("coast", "region", definition="A shore region.")})
+    build_ok(geo)
+    assert 1 <= len(calls) < 10, "a small edit renders a few units: in this process"
+
+
 def test_one_concept_edit_renders_only_the_units_that_mention_it(geo, monkeypatch):
     build_ok(geo)
     write(geo, {"concepts/regions/coast.yaml": geo_concept("coast", "region", definition="A shore region.")})

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pwd_git.build.decontam import BenchIndex, Leak, merge
 from pwd_git.build.generate import ENCODER, GENERATOR_VERSION, Generator, Unit, bench_questions, bench_sources, render
-from pwd_git.build.units import Job, PreviousBuild, jobs, run_all, save_index
+from pwd_git.build.units import Job, PreviousBuild, jobs, processes, run_all, save_index
 from pwd_git.errors import DataError
 from pwd_git.git import tree_oid_of
 from pwd_git.kb.loader import CONFIG_FILE, Domain, load_revision, load_worktree
@@ -132,7 +132,7 @@ def _compile_units(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress
     previous = PreviousBuild.open(cache_root, domain_prefix)
     job = Job(gen, index, previous.units if previous else {},
               previous is not None and previous.bench_fp == index.fingerprint, gen.train_nodes() | bench)
-    workers = jobs()
+    workers = processes(job, jobs())
     progress(f"generating from {len(kb.concepts)} concepts, {len(kb.statements)} statements, {len(kb.chains)} chains"
              f" and decontaminating against {len(questions)} benchmark questions"
              f"{f' ({workers} processes)' if workers > 1 else ''}"

@@ -43,7 +43,7 @@ from pwd_git.errors import PwdError
 
 UNITS_FORMAT = 2
 CHUNK = 2000  # KB nodes (or benchmark units) per task
-PARALLEL_MIN = 20_000  # fewer nodes than this: no pool (forking costs more than it saves)
+PARALLEL_MIN = 20_000  # fewer units to render than this: no pool (forking costs more than it saves)
 
 
 def jobs() -> int:
@@ -220,14 +220,39 @@ def run_task(task: tuple[str, int, int]) -> Chunk:
     return out
 
 
+def to_render(job: Job, sample: int = 2000) -> int:
+    """About how many units this build will render: all of them without a usable previous
+    build, else an estimate from planning and keying every k-th node (a few ms)."""
+    total = sum(len(items) for items in job.nodes.values())
+    if not job.known:
+        return total
+    step = max(1, total // sample)
+    misses = 0
+    for shard, items in job.nodes.items():
+        train = shard.startswith("train/")
+        if train and not job.same_bench:
+            misses += len(items)
+            continue
+        units = job.gen.train_units(shard, items[::step]) if train else items[::step]
+        misses += step * sum(not u.cacheable or u.key not in job.known for u in units)
+    return misses
+
+
+def processes(job: Job, workers: int) -> int:
+    """How many processes to use: `workers` when there is enough to render (planning and
+    copying alone do not pay for forking a large process), else 1."""
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods() or to_render(job) < PARALLEL_MIN:
+        return 1
+    return workers
+
+
 def run_all(job: Job, workers: int) -> Iterator[Chunk]:
-    """Every task's Chunk, in output order; in `workers` forked processes when worth it."""
+    """Every task's Chunk, in output order; in `workers` forked processes if more than one."""
     global _JOB
     todo = tasks(job.nodes)
     _JOB = job
     try:
-        size = sum(len(items) for items in job.nodes.values())
-        if workers <= 1 or size < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
+        if workers <= 1:
             for task in todo:
                 yield run_task(task)
             return
