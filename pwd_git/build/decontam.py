@@ -82,7 +82,7 @@ class BenchIndex:
         found: set[int] = set()
         for g in _grams(tokens, self.ngram):
             found.update(self.long_index.get(g, ()))
-        out.extend((i, SHARES) for i in found)
+        out.extend((i, SHARES) for i in sorted(found))  # sorted: set order follows str hashing
         same = self.exact.get(b" ".join(tokens))
         if same is not None:
             out.append((same, NEAR_DUPLICATE))
@@ -90,7 +90,7 @@ class BenchIndex:
         for g in _grams(tokens, SHINGLE):
             for i in self.shingle_index.get(g, ()):
                 overlap[i] += 1
-        for i, count in overlap.items():
+        for i, count in sorted(overlap.items()):
             if self.shingle_counts[i] and count / self.shingle_counts[i] >= self.near_duplicate:
                 out.append((i, NEAR_DUPLICATE))
         return out

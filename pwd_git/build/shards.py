@@ -138,6 +138,7 @@ def _compile_units(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress
              f"{f' ({workers} processes)' if workers > 1 else ''}"
              f"{'; reusing the last build' if previous else ''}")
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_root))
+    writer = None
     try:
         files: dict[str, dict] = {}
         index_entries: list[tuple] = []
@@ -146,7 +147,6 @@ def _compile_units(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress
         templates: Counter[str] = Counter()
         per_concept: Counter[str] = Counter()
         n_units = n_rendered = 0
-        writer = None
         with contextlib.closing(run_all(job, workers)) as chunks:
             for chunk in chunks:
                 if writer is None or writer.shard != chunk.shard:
@@ -181,6 +181,8 @@ def _compile_units(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress
         except OSError:  # a concurrent build of the same key won the race: same bytes
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
+        if writer is not None:
+            writer.fh.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
