@@ -476,24 +476,24 @@ def render(spec: tuple) -> Rendered:
     return _RENDER[spec[0]](spec)
 
 
-def bench_questions(unit: Unit) -> list[str]:
-    """The questions of a benchmark unit's items, in order (what decontamination indexes)."""
+def _bench_field(unit: Unit, field: int) -> list:
+    """One field of each benchmark item a unit holds, in order (item tuples: question .. source)."""
     kind, spec = unit.spec[0], unit.spec
     if kind == "B1":
-        return [spec[2][0]] + ([spec[3][0]] if spec[3] else [])
+        return [spec[2][field]] + ([spec[3][field]] if spec[3] else [])
     if kind == "B2":
-        return [spec[2][0]]
-    return ([spec[2][0]] if spec[2] else []) + [h[0] for h in spec[3]]
+        return [spec[2][field]]
+    return ([spec[2][field]] if spec[2] else []) + [h[field] for h in spec[3]]
+
+
+def bench_questions(unit: Unit) -> list[str]:
+    """The questions of a benchmark unit's items, in order (what decontamination indexes)."""
+    return _bench_field(unit, 0)
 
 
 def bench_sources(unit: Unit) -> list[str]:
     """The `source` of a benchmark unit's items, in order."""
-    kind, spec = unit.spec[0], unit.spec
-    if kind == "B1":
-        return [spec[2][3]] + ([spec[3][3]] if spec[3] else [])
-    if kind == "B2":
-        return [spec[2][3]]
-    return ([spec[2][3]] if spec[2] else []) + [h[3] for h in spec[3]]
+    return _bench_field(unit, 3)
 
 
 # -- the whole build in memory (kbdiff, tests) ---------------------------------------------------

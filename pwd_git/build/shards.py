@@ -8,7 +8,6 @@ its MANIFEST.json names the key it was built from, which is how `--check` spots 
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import json
 import os
@@ -27,6 +26,7 @@ from pwd_git.errors import DataError
 from pwd_git.git import tree_oid_of
 from pwd_git.kb.loader import CONFIG_FILE, Domain, load_revision, load_worktree
 from pwd_git.kb.model import KB
+from pwd_git.memory import gc_paused
 
 SHARDS_DIR = "shards"
 MANIFEST = "MANIFEST.json"
@@ -92,21 +92,9 @@ def build(domain: Domain, rev: str | None = None, *, to_worktree: bool | None = 
     return BuildResult(key, path, manifest, cached)
 
 
-@contextlib.contextmanager
-def _gc_paused():
-    """Generation allocates millions of small acyclic objects: the cyclic GC would rescan them."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _compile(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress: Callable[[str], None],
              domain_prefix: str = "") -> None:
-    with _gc_paused():
+    with gc_paused():
         _compile_units(kb, key, cache_root, dest, progress, domain_prefix)
 
 

@@ -62,7 +62,7 @@ def _loc(path: str, pos: dict, *keys) -> Loc:
     return Loc(path, line, col)
 
 
-_ID = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
+NODE_ID = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 
 
 def _node_id(path: str, data: dict) -> str | None:
@@ -71,12 +71,25 @@ def _node_id(path: str, data: dict) -> str | None:
     typo is one error, not a cascade of 'id mismatch' and 'missing concept' errors elsewhere.
     (A valid id that differs from the stem is an id-mismatch error, reported by facts.py.)"""
     node_id, stem = data.get("id"), path.rpartition("/")[2].rpartition(".")[0]
-    if not isinstance(node_id, str) or not _ID.match(node_id):
-        return stem if _ID.match(stem) else None
+    if not isinstance(node_id, str) or not NODE_ID.match(node_id):
+        return stem if NODE_ID.match(stem) else None
     return node_id
 
 
-def _strs(value) -> list[str]:
+def statement_relations(data: dict):
+    """(index, relation, object, value) of each relation that makes a statement. Malformed ones
+    are skipped: the schema already reported them (an object that is no id would be a second error)."""
+    relations = data.get("relations")
+    for i, rel in enumerate(relations if isinstance(relations, list) else []):
+        if not isinstance(rel, dict) or not isinstance(rel.get("predicate"), str):
+            continue
+        obj, value = rel.get("object"), rel.get("value")
+        if (obj is None) == (value is None) or (obj is not None and not (isinstance(obj, str) and NODE_ID.match(obj))):
+            continue
+        yield i, rel, obj, value
+
+
+def strs(value) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
@@ -88,15 +101,9 @@ def _add_concept(kb: KB, path: str, data: dict, pos: dict, claim) -> None:
     if not claim(cid, loc):
         return
     concept = Concept(cid, str(data.get("term", cid)), str(data.get("type", "")), str(data.get("definition", "")),
-                      _strs(data.get("aliases")), loc, source=data.get("source"))
+                      strs(data.get("aliases")), loc, source=data.get("source"))
     kb.concepts[cid] = concept
-    relations = data.get("relations")
-    for i, rel in enumerate(relations if isinstance(relations, list) else []):
-        if not isinstance(rel, dict) or not isinstance(rel.get("predicate"), str):
-            continue
-        obj, value = rel.get("object"), rel.get("value")
-        if (obj is None) == (value is None) or (obj is not None and not (isinstance(obj, str) and _ID.match(obj))):
-            continue  # the schema already reported it (an object that is no id would be a second error)
+    for i, rel, obj, value in statement_relations(data):
         target = obj if obj is not None else value
         sid = rel.get("id") if isinstance(rel.get("id"), str) else statement_id(cid, rel["predicate"], target)
         sloc = _loc(path, pos, "relations", i)
@@ -116,15 +123,15 @@ def _add_chain(kb: KB, path: str, data: dict, pos: dict, claim) -> None:
     loc = _loc(path, pos, "id")
     if not claim(chid, loc):
         return
-    steps = _strs(data.get("steps"))
+    steps = strs(data.get("steps"))
     items = []
     for i, item in enumerate(data.get("items") if isinstance(data.get("items"), list) else []):
         if isinstance(item, dict) and isinstance(item.get("choices"), list) and isinstance(item.get("answer"), int):
-            items.append(HandItem(str(item.get("question", "")), _strs(item["choices"]), item["answer"],
+            items.append(HandItem(str(item.get("question", "")), strs(item["choices"]), item["answer"],
                                   _loc(path, pos, "items", i)))
     kb.chains[chid] = Chain(chid, str(data.get("title", chid)), str(data.get("split", "test")), steps,
                             [_loc(path, pos, "steps", i) for i in range(len(steps))], loc,
-                            _strs(data.get("preconditions")), _strs(data.get("negative_constraints")), items)
+                            strs(data.get("preconditions")), strs(data.get("negative_constraints")), items)
 
 
 def _add_patch(kb: KB, path: str, data: dict, pos: dict) -> None:
@@ -134,7 +141,7 @@ def _add_patch(kb: KB, path: str, data: dict, pos: dict) -> None:
             continue
         traces = ex.get("traces") if isinstance(ex.get("traces"), dict) else {}
         messages = [m for m in ex["messages"] if isinstance(m, dict)]
-        kb.patches.append(PatchExample(_strs(traces.get("concepts")), _strs(traces.get("statements")),
+        kb.patches.append(PatchExample(strs(traces.get("concepts")), strs(traces.get("statements")),
                                        traces.get("chain") if isinstance(traces.get("chain"), str) else None,
                                        messages, _loc(path, pos, "examples", i),
                                        ex.get("kind") if isinstance(ex.get("kind"), str) else None))

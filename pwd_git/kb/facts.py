@@ -11,21 +11,15 @@ a node or relation that assemble skips (already reported by the schema) is skipp
 
 from __future__ import annotations
 
-import re
-
+from pwd_git.kb.assemble import NODE_ID, statement_relations, strs
 from pwd_git.kb.model import statement_id
 
 ERROR = "error"
-_ID = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 
 
 def _pos(pos: dict, *keys) -> tuple[int, int]:
     """(line, col) of a node, as assemble._loc finds it."""
     return tuple(pos.get(tuple(keys)) or pos.get(("key", *keys[:1])) or pos.get(()) or (1, 1))
-
-
-def _strs(value) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def extract(kind: str, record: dict) -> dict:
@@ -39,26 +33,20 @@ def extract(kind: str, record: dict) -> dict:
         return out
     if kind in ("concept", "chain"):
         node_id = data.get("id")
-        out["id"] = node_id if isinstance(node_id, str) and _ID.match(node_id) else None
+        out["id"] = node_id if isinstance(node_id, str) and NODE_ID.match(node_id) else None
         out["id_pos"] = _pos(pos, "id")
     if kind == "concept":
         out["term"] = str(data["term"]) if "term" in data else None
-        out["aliases"] = _strs(data.get("aliases"))
+        out["aliases"] = strs(data.get("aliases"))
         rels = []
-        relations = data.get("relations")
-        for i, rel in enumerate(relations if isinstance(relations, list) else []):
-            if not isinstance(rel, dict) or not isinstance(rel.get("predicate"), str):
-                continue
-            obj, value = rel.get("object"), rel.get("value")
-            if (obj is None) == (value is None) or (obj is not None and not (isinstance(obj, str) and _ID.match(obj))):
-                continue
+        for i, rel, obj, value in statement_relations(data):
             explicit = rel.get("id") if isinstance(rel.get("id"), str) else None
             rels.append((i, explicit, rel["predicate"], obj, None if value is None else str(value),
                          *_pos(pos, "relations", i)))
         out["rels"] = rels
     elif kind == "chain":
         out["split"] = str(data.get("split", "test"))
-        steps = _strs(data.get("steps"))
+        steps = strs(data.get("steps"))
         out["steps"] = [(sid, *_pos(pos, "steps", i)) for i, sid in enumerate(steps)]
         items = []
         raw_items = data.get("items")
@@ -74,7 +62,7 @@ def extract(kind: str, record: dict) -> dict:
                 continue
             traces = ex.get("traces") if isinstance(ex.get("traces"), dict) else {}
             chain = traces.get("chain") if isinstance(traces.get("chain"), str) else None
-            examples.append((_strs(traces.get("concepts")), _strs(traces.get("statements")), chain,
+            examples.append((strs(traces.get("concepts")), strs(traces.get("statements")), chain,
                              *_pos(pos, "examples", i)))
         out["examples"] = examples
     return out
@@ -142,7 +130,7 @@ def resolve(path: str, kind: str, facts: dict) -> FileInfo:
     node_id, stem = facts["id"], path.rpartition("/")[2].rpartition(".")[0]
     line, col = facts["id_pos"]
     if node_id is None:
-        node_id = stem if _ID.match(stem) else None
+        node_id = stem if NODE_ID.match(stem) else None
         if node_id is None:
             return info
     elif stem != node_id:

@@ -7,8 +7,6 @@ way git's index avoids re-hashing unchanged files.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import marshal
 import os
 import sys
@@ -23,6 +21,7 @@ from pwd_git.errors import PwdError
 from pwd_git.git import Repo, hash_blob
 from pwd_git.kb import parse as _parse
 from pwd_git.kb.parse import PARSER_VERSION, classify, parse  # noqa: F401  (parse: kept for callers)
+from pwd_git.memory import gc_paused
 
 if TYPE_CHECKING:
     from pwd_git.kb.diagnostics import Diagnostic
@@ -130,22 +129,9 @@ def _walk(root: Path) -> list[tuple[str, os.stat_result]]:
     return found
 
 
-@contextlib.contextmanager
-def _gc_paused():
-    """Loading builds hundreds of thousands of small dicts and tuples, none of them cyclic
-    garbage; the cyclic GC would rescan them over and over (about half of a warm run)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def load_worktree(domain: Domain, *, use_cache: bool = True) -> tuple[KB, list[Diagnostic]]:
     """The KB as it is on disk now, staged or not."""
-    with _gc_paused():
+    with gc_paused():
         return _load_worktree(domain, use_cache)
 
 
@@ -187,7 +173,7 @@ def worktree_records(domain: Domain, *, use_cache: bool = True,
 
 def load_revision(domain: Domain, rev: str) -> tuple[KB, list[Diagnostic]]:
     """The KB as committed at `rev`, read from the object store without a checkout."""
-    with _gc_paused():
+    with gc_paused():
         return _load_revision(domain, rev)
 
 

@@ -115,9 +115,10 @@ def _validate_records(domain: Domain, rev: str | None, use_cache: bool, tracked:
     """Check everything from parse records, in memory: `--rev` and `--no-cache`."""
     from pwd_git.kb.assemble import assemble
     from pwd_git.kb.index import check_records
-    from pwd_git.kb.loader import _gc_paused, revision_records, worktree_records
+    from pwd_git.kb.loader import revision_records, worktree_records
+    from pwd_git.memory import gc_paused
 
-    with _gc_paused():
+    with gc_paused():
         if rev:
             records = revision_records(domain, rev)
         else:
@@ -225,12 +226,12 @@ def _validate_worktree(domain: Domain, tracked: set[str] | None) -> ValidationRe
     import sqlite3
 
     from pwd_git.kb import store as store_mod
-    from pwd_git.kb.loader import _gc_paused
+    from pwd_git.memory import gc_paused
 
     racy_after = time.time_ns() - RACY_NS
     scanned = scan(domain.root, tracked)
     path = _cache_path(domain)
-    with _gc_paused():
+    with gc_paused():
         try:
             store = store_mod.Store.open(path, _cache_key())
         except sqlite3.OperationalError as exc:
