@@ -1,14 +1,19 @@
 """Targeted repair vs undirected data, the paper's "1K targeted beats 10K random" in miniature.
 
-On the example domain with some nodes starved (build.holdout), a model is trained and
-tested; then two repairs are compared, each retrained from scratch with the same config:
+On the example domain with some nodes starved (`build.holdout`: statements of test chains
+and concepts they touch), a model is trained from scratch and tested. Then two repairs
+start from that same starved commit, each on its own branch:
 
-  targeted  the N examples `git pwd patch` writes from the diagnosis
-  random    10 x N examples written the same way for KB nodes drawn uniformly at random
+  targeted    `git pwd patch`: the N examples written from the diagnosis
+  random-10x  10 x N examples written the same way for KB nodes drawn uniformly at random
 
-For several seeds we report items fixed (failed before, pass after) and items broken.
+Both are trained the same way (`--mode continue`, the default: fine-tune the starved model on
+the new examples plus replay of old records; `--mode scratch`: retrain from scratch) and
+tested. For several seeds the table counts items fixed (failed on the starved commit, pass
+after the repair) and items broken (passed, now fail), over all benchmark items and over
+the probes of the starved nodes.
 
-    python benchmarks/repair_efficiency.py [--seeds 0,1,2] [--epochs 12] [--starve 6]
+    python benchmarks/repair_efficiency.py [--seeds 0,1,2] [--starve 6] [--mode continue]
 """
 
 from __future__ import annotations
@@ -29,108 +34,127 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pwd_git.kb.loader import Domain, load_worktree  # noqa: E402
-from pwd_git.repair.diagnose import diagnose  # noqa: E402
 from pwd_git.repair.examples import ExampleWriter  # noqa: E402
-from pwd_git.repair.patch import _PlainDumper  # noqa: E402
+from pwd_git.repair.patch import _PlainDumper, with_train_mode  # noqa: E402
 
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@e.x", "GIT_COMMITTER_NAME": "bench",
        "GIT_COMMITTER_EMAIL": "b@e.x"}
 
 
-def sh(*args: str, cwd: Path, check: bool = True) -> str:
+def sh(*args: str, cwd: Path) -> str:
     proc = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True)
-    if check and proc.returncode not in (0, 1):
+    if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(args)} failed:\n{proc.stderr}")
     return proc.stdout
 
 
+def bench_items(root: Path) -> dict[str, dict]:
+    return {i["id"]: i for f in sorted((root / "shards" / "bench").glob("*.jsonl"))
+            for i in map(json.loads, f.read_text().splitlines())}
+
+
 def passing(root: Path) -> dict[str, bool]:
-    entry = json.loads(sh("git", "pwd", "test", "-q", "--format", "json", "--no-record", cwd=root))
-    bench = [json.loads(line) for f in sorted((root / "shards" / "bench").glob("*.jsonl"))
-             for line in f.read_text().splitlines()]
-    failed = set(entry["failed"])
-    return {i["id"]: i["id"] not in failed for i in bench}
+    """Train if needed, test, record the note (diagnose reads it); per-item pass/fail."""
+    failed = set(json.loads(sh("git", "pwd", "test", "-q", "--format", "json", cwd=root))["failed"])
+    return {k: k not in failed for k in bench_items(root)}
 
 
-def repaired(root: Path, examples: list[dict], name: str) -> dict[str, bool]:
+def commit_repair(root: Path, starved: str, name: str, examples: list[dict], mode: str) -> None:
+    """A branch off the starved commit holding `examples` as a patch file, trained in `mode`."""
+    sh("git", "checkout", "-q", "-B", f"bench/{name}", starved, cwd=root)
     (root / "patches").mkdir(exist_ok=True)
-    for old in (root / "patches").glob("*.yaml"):
-        old.unlink()
-    if examples:
-        doc = {"description": name, "examples": examples}
-        (root / "patches" / f"{name}.yaml").write_text(yaml.dump(doc, Dumper=_PlainDumper, sort_keys=False))
+    doc = {"description": name, "examples": examples}
+    (root / "patches" / f"{name}.yaml").write_text(yaml.dump(doc, Dumper=_PlainDumper, sort_keys=False))
+    (root / "pwd.yaml").write_bytes(with_train_mode(Domain.find(root), starved, mode))
     sh("git", "pwd", "build", "-q", cwd=root)
     sh("git", "add", "-A", cwd=root)
-    sh("git", "commit", "-qm", name, "--allow-empty", cwd=root)
-    return passing(root)
+    sh("git", "commit", "-qm", name, cwd=root)
 
 
-def run_seed(seed: int, epochs: int, starve: int, work: Path) -> dict:
+def run_seed(seed: int, starve: int, mode: str, work: Path) -> dict:
     root = work / f"seed{seed}"
     sh("git", "pwd", "init", "-t", "example", str(root), cwd=work)
-    config = (root / "pwd.yaml").read_text()
     kb, _ = load_worktree(Domain.find(root))
     rng = random.Random(seed)
-    tested = {s for c in kb.chains.values() if c.split == "test" for s in c.steps}
-    holdout = rng.sample(sorted(tested), starve)
+    tested = sorted({s for c in kb.chains.values() if c.split == "test" for s in c.steps})
+    statements = rng.sample(tested, starve - starve // 3)
+    concepts = rng.sample(sorted({kb.statements[s].subject for s in tested}), starve // 3)
+    holdout = statements + concepts
+    config = (root / "pwd.yaml").read_text()
     config = config.replace("build:\n", f"build:\n  holdout: {json.dumps(holdout)}\n", 1)
-    config = config.replace("train: {}", f"train: {{epochs: {epochs}, seed: {seed}}}")
-    (root / "pwd.yaml").write_text(config)
+    (root / "pwd.yaml").write_text(config.replace("train: {}", f"train: {{seed: {seed}}}"))
     sh("git", "pwd", "build", "-q", cwd=root)
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "starved", cwd=root)
-    start = time.perf_counter()
+    starved = sh("git", "rev-parse", "HEAD", cwd=root).strip()
+    items = bench_items(root)
+    probes_of_starved = {k for k, i in items.items() if i["template"].startswith("probe.")
+                         and set(holdout) & {*i["traces"]["statements"], *i["traces"]["concepts"][:1]}}
     before = passing(root)
-    sh("git", "pwd", "test", "-q", cwd=root)  # record the note diagnose reads
-    domain = Domain.find(root)
-    findings = diagnose(domain, "HEAD").findings
+
+    start = time.perf_counter()
+    patch = json.loads(sh("git", "pwd", "patch", "--train-mode", mode, "--format", "json", cwd=root))
+    sh("git", "checkout", "-q", patch["branch"], cwd=root)
+    targeted = yaml.safe_load((root / patch["patch_file"]).read_text())["examples"]
+    after = {"targeted": passing(root)}
+    seconds = {"targeted": time.perf_counter() - start}
+
+    start = time.perf_counter()
     writer = ExampleWriter(kb)
-    targeted = [ex for f in findings for ex in writer.for_finding(f)[0]]
-    pool = [("concept", c) for c in kb.concepts] + [("statement", s) for s in kb.statements]
+    pool = [("concept", c) for c in sorted(kb.concepts)] + [("statement", s) for s in sorted(kb.statements)]
     undirected: list[dict] = []
     while len(undirected) < 10 * len(targeted):
         kind, node = rng.choice(pool)
-        made = writer.concept_examples(node) if kind == "concept" else writer.statement_examples(node)
-        undirected.extend(made)
-    undirected = undirected[: 10 * len(targeted)]
+        undirected.extend(writer.concept_examples(node) if kind == "concept" else writer.statement_examples(node))
+    commit_repair(root, starved, "random-10x", undirected[: 10 * len(targeted)], mode)
+    after["random-10x"] = passing(root)
+    seconds["random-10x"] = time.perf_counter() - start
+
     rows = {}
-    for name, examples in (("targeted", targeted), ("random-10x", undirected)):
-        after = repaired(root, examples, name)
-        rows[name] = {"examples": len(examples),
-                      "fixed": sum(1 for k, ok in after.items() if ok and not before.get(k, True)),
-                      "broken": sum(1 for k, ok in after.items() if not ok and before.get(k, False)),
-                      "failed_before": sum(1 for ok in before.values() if not ok)}
-    rows["seconds"] = round(time.perf_counter() - start, 1)
+    for name, now in after.items():
+        fixed = {k for k, ok in now.items() if ok and not before.get(k, True)}
+        broken = {k for k, ok in now.items() if not ok and before.get(k, False)}
+        rows[name] = {"examples": len(targeted) if name == "targeted" else min(len(undirected), 10 * len(targeted)),
+                      "failed_before": sum(1 for ok in before.values() if not ok),
+                      "fixed": len(fixed), "broken": len(broken),
+                      "starved_failing": sum(1 for k in probes_of_starved if not before[k]),
+                      "starved_fixed": len(fixed & probes_of_starved), "seconds": round(seconds[name], 1)}
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--epochs", type=int, default=0, help="0 = the domain's default")
-    parser.add_argument("--starve", type=int, default=6, help="statements of test chains to hold out")
+    parser.add_argument("--starve", type=int, default=6, help="nodes to hold out: 2/3 statements of test chains, "
+                                                               "1/3 concepts they start from")
+    parser.add_argument("--mode", choices=("continue", "scratch"), default="continue",
+                        help="how a repair is trained (train.mode of the repair commit)")
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="pwd-repair-") as tmp:
         os.environ.setdefault("PWD_GIT_CACHE", str(Path(tmp) / "cache"))
         ENV["PWD_GIT_CACHE"] = os.environ["PWD_GIT_CACHE"]
         for seed in (int(s) for s in args.seeds.split(",")):
-            results[seed] = run_seed(seed, args.epochs, args.starve, Path(tmp))
+            results[seed] = run_seed(seed, args.starve, args.mode, Path(tmp))
             print(f"seed {seed}: {json.dumps(results[seed])}", file=sys.stderr)
-    print(f"{'seed':>4}  {'repair':10} {'examples':>8} {'failed before':>13} {'fixed':>6} {'broken':>6}")
-    totals: dict[str, list[int]] = {}
+    print(f"repairs trained in {args.mode} mode; {args.starve} nodes starved per seed\n")
+    print("| seed | repair | examples | failed before | fixed | broken | starved probes fixed | seconds |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    totals: dict[str, dict[str, float]] = {}
     for seed, rows in results.items():
-        for name in ("targeted", "random-10x"):
-            r = rows[name]
-            print(f"{seed:>4}  {name:10} {r['examples']:>8} {r['failed_before']:>13} {r['fixed']:>6} {r['broken']:>6}")
-            t = totals.setdefault(name, [0, 0, 0])
-            t[0] += r["examples"]
-            t[1] += r["fixed"]
-            t[2] += r["broken"]
-    for name, (n, fixed, broken) in totals.items():
-        print(f"{'all':>4}  {name:10} {n:>8} {'':>13} {fixed:>6} {broken:>6}")
+        for name, r in rows.items():
+            print(f"| {seed} | {name} | {r['examples']} | {r['failed_before']} | {r['fixed']} | {r['broken']} "
+                  f"| {r['starved_fixed']} of {r['starved_failing']} | {r['seconds']} |")
+            t = totals.setdefault(name, {})
+            for key in ("examples", "fixed", "broken", "starved_fixed", "starved_failing", "seconds"):
+                t[key] = t.get(key, 0) + r[key]
+    for name, t in totals.items():
+        print(f"| all | {name} | {t['examples']:.0f} | | {t['fixed']:.0f} | {t['broken']:.0f} "
+              f"| {t['starved_fixed']:.0f} of {t['starved_failing']:.0f} | {t['seconds']:.1f} |")
     t, r = totals["targeted"], totals["random-10x"]
-    print(f"\nfixed per 100 examples: targeted {100 * t[1] / max(1, t[0]):.1f}, random {100 * r[1] / max(1, r[0]):.1f}")
+    print(f"\nnet items fixed (fixed - broken) per 100 examples: targeted "
+          f"{100 * (t['fixed'] - t['broken']) / max(1, t['examples']):.1f}, random-10x "
+          f"{100 * (r['fixed'] - r['broken']) / max(1, r['examples']):.1f}")
 
 
 if __name__ == "__main__":

@@ -170,12 +170,30 @@ def test_hugging_face_base_is_trained_with_lora(tmp_path, model_cache):
 def test_thresholds_decide_the_exit_code(tmp_path, model_cache):
     root = small_domain(tmp_path / "d", test="{thresholds: {acc: 1.0, L1: 1.0}}")
     result = run_cli("run", cwd=root)
-    entry = notes.read(Repo.discover(root), "HEAD")[-1]
-    if entry["metrics"]["acc"] < 1.0:
-        assert result.code == 1 and "below the threshold" in result.out and "FAIL" in result.out
-    relaxed = (root / "pwd.yaml").read_text().replace("{acc: 1.0, L1: 1.0}", "{acc: 0.0}")
-    (root / "pwd.yaml").write_text(relaxed)
+    metrics = notes.read(Repo.discover(root), "HEAD")[-1]["metrics"]
+    below = metrics["acc"] < 1.0 or metrics["levels"]["L1"]["acc"] < 1.0
+    assert result.code == (1 if below else 0), result.output
+    assert ("below the threshold" in result.out) == below and ("FAIL" in result.out) == below
+    config = (root / "pwd.yaml").read_text()
+    (root / "pwd.yaml").write_text(config.replace("{acc: 1.0, L1: 1.0}", '{acc: 0.0, "concept:wheel": 0.0}'))
     assert run_cli("test", "--no-record", cwd=root).code == 0
+
+
+def test_a_threshold_that_measures_nothing_fails(tmp_path, model_cache):
+    """A misspelt concept id must not make a threshold pass silently."""
+    root = small_domain(tmp_path / "d", test='{thresholds: {acc: 0.0, "concept:wheeel": 0.5}}')
+    result = run_cli("run", cwd=root)
+    assert result.code == 1 and "concept:wheeel measures no benchmark items" in result.out, result.output
+
+
+def test_a_threshold_on_an_unknown_metric_is_a_config_error(tmp_path, model_cache):
+    root = small_domain(tmp_path / "d")
+    config = (root / "pwd.yaml").read_text().replace("test: {}", "test: {thresholds: {accuracy: 0.5}}")
+    (root / "pwd.yaml").write_text(config)
+    before = git(root, "status", "--porcelain")
+    result = run_cli("test", cwd=root)
+    assert result.code == 1 and "pwd.yaml:4" in result.err and "accuracy" in result.err, result.output
+    assert "Traceback" not in result.output and git(root, "status", "--porcelain") == before
 
 
 def test_result_is_reused_for_a_commit_with_the_same_kb_tree(tmp_path, model_cache):

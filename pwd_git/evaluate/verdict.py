@@ -31,13 +31,15 @@ class Verdict:
 
 def judge(metrics: dict, thresholds: dict, *, passed_now: dict[str, bool] | None = None,
           passed_before: dict[str, bool] | None = None, alpha: float = 0.05, baseline: str | None = None) -> Verdict:
-    """Thresholds name a metric (acc, acc_norm, L1, L2, L3, control); values are minimum accuracies."""
+    """Thresholds name a metric (see `metric_value`); values are minimum accuracies. A threshold
+    whose metric measured nothing fails."""
     failures = []
     for name, minimum in sorted(thresholds.items()):
         value = metric_value(metrics, name)
-        if value is None:
-            continue
-        if value < float(minimum):
+        if value is None:  # a typo or a node no test chain touches must not pass silently
+            failures.append(f"{name} measures no benchmark items (is the id right, and does a test chain "
+                            "touch it?)" if ":" in name else f"{name} measures no benchmark items")
+        elif value < float(minimum):
             failures.append(f"{name} = {value:.3f} is below the threshold {float(minimum):.3f}")
     verdict = Verdict(ok=not failures, threshold_failures=failures, baseline=baseline)
     if passed_now is not None and passed_before is not None:
