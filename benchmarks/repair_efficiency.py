@@ -13,7 +13,7 @@ tested. For several seeds the table counts items fixed (failed on the starved co
 after the repair) and items broken (passed, now fail), over all benchmark items and over
 the probes of the starved nodes.
 
-    python benchmarks/repair_efficiency.py [--seeds 0,1,2] [--starve 6] [--mode continue]
+    python benchmarks/repair_efficiency.py [--seeds 0,1,2] [--starve 6] [--mode continue] [--replay-ratio R]
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def commit_repair(root: Path, starved: str, name: str, examples: list[dict], mod
     sh("git", "commit", "-qm", name, cwd=root)
 
 
-def run_seed(seed: int, starve: int, mode: str, work: Path) -> dict:
+def run_seed(seed: int, starve: int, mode: str, replay: float | None, work: Path) -> dict:
     root = work / f"seed{seed}"
     sh("git", "pwd", "init", "-t", "example", str(root), cwd=work)
     kb, _ = load_worktree(Domain.find(root))
@@ -82,7 +82,8 @@ def run_seed(seed: int, starve: int, mode: str, work: Path) -> dict:
     holdout = statements + concepts
     config = (root / "pwd.yaml").read_text()
     config = config.replace("build:\n", f"build:\n  holdout: {json.dumps(holdout)}\n", 1)
-    (root / "pwd.yaml").write_text(config.replace("train: {}", f"train: {{seed: {seed}}}"))
+    train = f"seed: {seed}" + (f", replay_ratio: {replay}" if replay is not None else "")
+    (root / "pwd.yaml").write_text(config.replace("train: {}", f"train: {{{train}}}"))
     sh("git", "pwd", "build", "-q", cwd=root)
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "starved", cwd=root)
@@ -129,15 +130,17 @@ def main() -> None:
                                                                "1/3 concepts they start from")
     parser.add_argument("--mode", choices=("continue", "scratch"), default="continue",
                         help="how a repair is trained (train.mode of the repair commit)")
+    parser.add_argument("--replay-ratio", type=float, help="train.replay_ratio of both repairs (default: the tool's)")
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="pwd-repair-") as tmp:
         os.environ.setdefault("PWD_GIT_CACHE", str(Path(tmp) / "cache"))
         ENV["PWD_GIT_CACHE"] = os.environ["PWD_GIT_CACHE"]
         for seed in (int(s) for s in args.seeds.split(",")):
-            results[seed] = run_seed(seed, args.starve, args.mode, Path(tmp))
+            results[seed] = run_seed(seed, args.starve, args.mode, args.replay_ratio, Path(tmp))
             print(f"seed {seed}: {json.dumps(results[seed])}", file=sys.stderr)
-    print(f"repairs trained in {args.mode} mode; {args.starve} nodes starved per seed\n")
+    replay = "" if args.replay_ratio is None else f", replay ratio {args.replay_ratio:g}"
+    print(f"repairs trained in {args.mode} mode{replay}; {args.starve} nodes starved per seed\n")
     print("| seed | repair | examples | failed before | fixed | broken | starved probes fixed | seconds |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
     totals: dict[str, dict[str, float]] = {}

@@ -924,3 +924,37 @@ def test_reading_thousands_of_blobs_for_a_rev_build_does_not_deadlock(tmp_path):
     reader.join(timeout=15)
     assert not reader.is_alive(), "read_blobs deadlocked"
     assert len(got) == 2500 and got[7][1].startswith(b"id: c")
+
+
+def test_old_builds_are_pruned_and_rebuild_the_same_bytes(geo, monkeypatch):
+    """The cache keeps the N most recently used builds (and the latest, and anything in use)."""
+    monkeypatch.setenv("PWD_GIT_KEEP_BUILDS", "2")
+    builds = geo / ".git" / "pwd" / "builds"
+    keys = []
+    for n in range(4):
+        if n:
+            path = geo / "concepts" / "countries" / "gamma.yaml"
+            path.write_text(path.read_text().replace("definition: ", f"definition: Edit {n}. ", 1))
+            git(geo, "commit", "-qam", f"edit {n}")
+        build_ok(geo, "-q")
+        keys.append(json.loads((geo / "shards" / "MANIFEST.json").read_text())["build_key"])
+        if n == 0:
+            first = shard_files(builds / keys[0])
+        for manifest in builds.glob("*/MANIFEST.json"):  # all used long ago, except the one just built
+            if manifest.parent.name != keys[-1]:
+                os.utime(manifest, (manifest.stat().st_mtime - 7200,) * 2)
+    kept = sorted(p.name for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".tmp-"))
+    assert kept == sorted(keys[-2:])
+    assert sorted(p.name for p in builds.glob("*.units")) == sorted(f"{k}.units" for k in keys[-2:])
+    build_ok(geo, "-q", "--rev", "HEAD~3")
+    assert shard_files(builds / keys[0]) == first
+
+
+def test_a_build_used_within_the_hour_is_not_pruned(geo, monkeypatch):
+    monkeypatch.setenv("PWD_GIT_KEEP_BUILDS", "1")
+    builds = geo / ".git" / "pwd" / "builds"
+    build_ok(geo, "-q")
+    path = geo / "concepts" / "countries" / "gamma.yaml"
+    path.write_text(path.read_text().replace("definition: ", "definition: Edited. ", 1))
+    build_ok(geo, "-q")
+    assert len([p for p in builds.iterdir() if (p / "MANIFEST.json").is_file()]) == 2

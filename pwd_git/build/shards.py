@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pwd_git.build.decontam import BenchIndex, Leak, merge
 from pwd_git.build.generate import ENCODER, GENERATOR_VERSION, Generator, Unit, bench_questions, bench_sources, render
+from pwd_git.build.prune import prune, touch
 from pwd_git.build.units import Job, PreviousBuild, jobs, processes, run_all, save_index
 from pwd_git.errors import DataError
 from pwd_git.git import tree_oid_of
@@ -83,8 +84,11 @@ def build(domain: Domain, rev: str | None = None, *, to_worktree: bool | None = 
     cache_root = domain.repo.pwd_dir() / "builds"
     path = cache_root / key.key
     cached = (path / MANIFEST).is_file()
-    if not cached:
+    if cached:
+        touch(path)
+    else:
         _compile(kb, key, cache_root, path, progress, domain.prefix)
+        prune(cache_root)
     manifest = json.loads((path / MANIFEST).read_text())
     if to_worktree and not _worktree_matches(domain.root / SHARDS_DIR, manifest):
         progress("writing shards/")

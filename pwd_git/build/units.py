@@ -1,8 +1,8 @@
 """Rendering planned units: in a process pool, reusing the lines of the previous build.
 
-Unit cache. Every build folder `.git/pwd/builds/<key>/` is kept; next to it `<key>.units`
-lists, per shard file, the content key of each unit (sha256 of its spec, see
-`generate.Unit`) and the length of its lines, plus the fingerprint of the benchmark
+Unit cache. Build folders `.git/pwd/builds/<key>/` are kept (up to a bound, see `prune`);
+next to each, `<key>.units` lists, per shard file, the content key of each unit (sha256 of
+its spec, see `generate.Unit`) and the length of its lines, plus the fingerprint of the benchmark
 questions the training text was checked against. `builds/last-<domain>` names the latest
 build of a domain. The next build of that domain plans every unit again (cheap), and copies
 the bytes of every unit whose key is unchanged instead of rendering it; it skips their

@@ -44,7 +44,8 @@ def build(rev: str | None, check_only: bool, quiet: bool, fmt: str) -> None:
     so an unchanged KB rebuilds instantly; after an edit, only the records whose text
     changed are generated again. Uses every CPU (PWD_BUILD_JOBS=N to limit; the bytes
     are the same). Fails when a benchmark item leaks into training data (shared long
-    n-gram or near-duplicate), naming both records.
+    n-gram or near-duplicate), naming both records. Builds are cached in
+    .git/pwd/builds; the 16 least recently used are kept (PWD_GIT_KEEP_BUILDS=N).
     """
     domain = Domain.find(".")
     if check_only:
