@@ -15,6 +15,7 @@ from pwd_git import notes
 from pwd_git.git import Repo
 from pwd_git.kb.loader import Domain, load_worktree
 from pwd_git.repair.diagnose import CHAIN_BREAK, CONCEPT_GAP, find_gaps
+from pwd_git.repair.examples import ExampleWriter
 from tests.conftest import git, run_cli, small_domain, snapshot, write
 
 TOKEN = "ghp_test-secret-token-123"
@@ -96,6 +97,25 @@ def test_evidence_thin_versus_present_and_probes_outside_chains(tmp_path):
     assert set(findings) == {"a", "c"}
     assert findings["a"].evidence == "thin" and findings["c"].evidence == "present"
     assert all(f.kind == CONCEPT_GAP and not f.root_of for f in findings.values())
+
+
+def test_contradictory_evidence_is_reported_not_patched(tmp_path):
+    """Two objects for one subject and an undeclared predicate: name the competitor, write nothing."""
+    _kb(tmp_path)  # the repo; a.yaml is rewritten below
+    root = tmp_path / "k"
+    (root / "concepts" / "a.yaml").write_text(
+        "id: a\nterm: a\ntype: t\ndefinition: The a.\nrelations:\n  - {predicate: is part of, object: b}\n"
+        "  - {predicate: is stored in, object: c}\n  - {predicate: is stored in, object: d}\n")
+    kb, _ = load_worktree(Domain.find(root))
+    items = [*_items(), {"id": "sac", "level": "L2", "template": "probe.l2.complete",
+                         "traces": {"concepts": ["a", "c"], "statements": ["a.is-stored-in.c"], "chain": None}}]
+    counts = (Counter({"a": 4, "b": 4, "c": 4, "d": 4}),
+              Counter({"a.is-part-of.b": 5, "b.is-part-of.c": 5, "a.is-stored-in.c": 5, "a.is-stored-in.d": 5}))
+    [finding] = find_gaps(kb, items, {"sac"}, counts)
+    assert finding.evidence == "contradictory" and finding.conflicts == ["a.is-stored-in.d"]
+    assert "competing statement(s): a.is-stored-in.d" in finding.message()
+    examples, reason = ExampleWriter(kb).for_finding(finding)
+    assert examples == [] and "a.is-stored-in.d" in reason and "resolve the conflict" in reason
 
 
 # --- diagnose on a real run -----------------------------------------------------------------
