@@ -10,8 +10,9 @@ How it works (docs/bisect-and-hooks.md has the user-facing version):
   Ctrl-C or SIGTERM; a run killed with -9 is cleaned up by the next one.
 - The step command (`git pwd bisect-step`) answers, in order of cost: the judgment of a
   commit with the same KB state already judged in this session (same build key and run
-  key); a result recorded in git notes for that KB state (no training); otherwise it builds,
-  trains and tests the commit from the object store and records a note.
+  key; in continue mode only the same commit); a result recorded in git notes for that KB
+  state (no training); otherwise it builds, trains and tests the commit from the object
+  store and records a note.
 - Verdicts use the `test` rule (verdict.judge: thresholds plus the one-sided exact McNemar
   test against GOOD's items). A regression that is suggestive but not significant
   (alpha <= p < 2 alpha) is inconclusive and skipped (exit 125), never guessed.

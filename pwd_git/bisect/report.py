@@ -25,7 +25,7 @@ class BisectReport:
     steps: list[dict]
     counts: dict[str, int]
     commits_in_range: int
-    kb_states: int  # distinct KB states (KB folders + pwd.yaml) among GOOD and the range
+    kb_states: int  # distinct KB states (KB folders + pwd.yaml; each commit in continue mode) among GOOD and the range
     bisect_log: str
     unchanged: int = 0  # commits with their parent's KB state: never tested (git bisect skip)
     verdict: dict | None = None  # first bad commit vs GOOD

@@ -18,7 +18,17 @@ from pathlib import Path
 
 from pwd_git.bisect.metric import Metric, selected
 from pwd_git.bisect.report import BisectReport, _describe
-from pwd_git.bisect.step import STATE_VERSION, STEP_PREFIX, Skip, State, _counted, _identity, assess, result_for
+from pwd_git.bisect.step import (
+    STATE_VERSION,
+    STEP_PREFIX,
+    Skip,
+    State,
+    _counted,
+    _identity,
+    assess,
+    continues,
+    result_for,
+)
 from pwd_git.errors import DataError, PwdError
 from pwd_git.git import (
     Repo,
@@ -34,6 +44,7 @@ from pwd_git.git import (
     worktree_remove,
 )
 from pwd_git.kb.loader import CONFIG_FILE, KB_DIRS, Domain
+from pwd_git.kb.parse import parse
 from pwd_git.lock import LockHeld, PidLock
 
 
@@ -44,11 +55,15 @@ def session_dir(repo: Repo) -> Path:
 
 def kb_states(domain: Domain, commits: list[str]) -> list[tuple[str | None, ...]]:
     """A cheap fingerprint of each commit's KB: the OIDs of concepts/, chains/, patches/ and
-    pwd.yaml (one cat-file process). Equal fingerprints => equal KB and config."""
+    pwd.yaml (one cat-file process). Equal fingerprints => equal KB and config => equal model,
+    except in continue mode, where the commit is part of the fingerprint (as in _identity)."""
     prefix = f"{domain.prefix}/" if domain.prefix else ""
     names = [*KB_DIRS, CONFIG_FILE]
     oids = object_ids(domain.repo, [f"{c}:{prefix}{name}" for c in commits for name in names])
-    return [tuple(oids[i * len(names):(i + 1) * len(names)]) for i in range(len(commits))]
+    states = [tuple(oids[i * len(names):(i + 1) * len(names)]) for i in range(len(commits))]
+    configs = domain.repo.read_blobs(sorted({s[-1] for s in states if s[-1]}))
+    continuing = {oid for oid, raw in configs if continues(parse("config", raw)["data"])}
+    return [(*s, c) if s[-1] in continuing else s for c, s in zip(commits, states, strict=True)]
 
 
 @contextlib.contextmanager
@@ -134,9 +149,10 @@ def bisect(domain: Domain, good_rev: str, bad_rev: str, *, metric: str = "acc", 
             if worktree.exists() or (root / "state.json").exists():
                 log("cleaning up a `git pwd bisect` that was killed before it could (git bisect reset, worktree removed)")
                 _cleanup(repo, worktree)
-            # A commit whose KB state equals its first parent's has the parent's verdict: only
-            # the first commit of each run of equal states can be the first bad one. git is
-            # told to skip the others, so it bisects over KB changes, not over commits.
+            # A commit whose KB state equals its first parent's (never in continue mode, see
+            # kb_states) has the parent's verdict: only the first commit of each run of equal
+            # states can be the first bad one. git is told to skip the others, so it bisects
+            # over KB changes, not over commits.
             before = [parent_state, *states[1:-1]]
             unchanged = [c for c, now, prev in zip(commits, states[1:], before, strict=True) if now == prev and c != bad]
             return _session(domain, metric_, threshold, no_train, good, bad, good_rev, bad_rev, commits,

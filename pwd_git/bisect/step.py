@@ -27,7 +27,7 @@ class Result:
     """A commit's benchmark outcome, wherever it came from."""
 
     commit: str
-    identity: str  # build key + run key: equal identity => equal model => equal result
+    identity: str  # build key + run key (+ commit in continue mode): equal identity => equal model => equal result
     items: list[dict]  # the commit's benchmark items
     per_item: dict[str, bool]
     metrics: dict
@@ -39,8 +39,21 @@ class Skip(Exception):
     """This commit cannot be judged (invalid KB, no result with --no-train, metric undefined)."""
 
 
+def continues(config: object) -> bool:
+    """`train.mode: continue`: the commit's model is a fine-tune of its parent commit's model."""
+    train = config.get("train") if isinstance(config, dict) else None
+    return isinstance(train, dict) and train.get("mode") == "continue"
+
+
 def _identity(domain: Domain, commit: str) -> tuple[str, str, dict]:
-    """(identity, run key, config) of a commit, from its KB alone (no build, no training)."""
+    """(identity, run key, config) of a commit, from its KB alone (no build, no training).
+
+    Equal identities must mean equal models. From scratch, the model depends on the KB state
+    alone (build key + run key). In continue mode it also depends on the whole parent chain,
+    and on which parent models were cached when it was trained (none: it starts from scratch),
+    which no identity of the parent's KB captures; so the commit itself is part of the identity
+    and such commits never share a judgment. Notes still answer them when the recorded model
+    key is the one training would produce (find_reusable)."""
     from pwd_git.build.shards import BuildKey
     from pwd_git.kb.loader import load_revision
     from pwd_git.model.settings import run_key, train_settings
@@ -51,7 +64,8 @@ def _identity(domain: Domain, commit: str) -> tuple[str, str, dict]:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise Skip(f"the KB does not validate: {errors[0].render()}{more}")
     key = run_key(train_settings(kb.config))
-    return f"{BuildKey.of(kb).key}:{key}", key, kb.config
+    identity = f"{BuildKey.of(kb).key}:{key}"
+    return (f"{identity}:{commit}" if continues(kb.config) else identity), key, kb.config
 
 
 def result_for(domain: Domain, commit: str, *, allow_train: bool,
