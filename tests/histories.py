@@ -217,7 +217,7 @@ def record_results(root: Path, commits: list[str], fails: Callable[[str, dict], 
     from pwd_git.evaluate.run import summarize
     from pwd_git.kb.loader import Domain
     from pwd_git.model.settings import run_key, train_settings
-    from pwd_git.train.pipeline import shards_for
+    from pwd_git.train.pipeline import plan, shards_for
 
     domain = Domain.find(root)
     for commit in commits:
@@ -227,5 +227,6 @@ def record_results(root: Path, commits: list[str], fails: Callable[[str, dict], 
         notes.append(domain.repo, commit, {
             "time": "2026-01-01T00:00:00+00:00", "run_key": run_key(train_settings(shards.config)),
             "kb_tree": shards.manifest["kb_tree"], "shards_hash": shards.manifest["shards_hash"],
+            "model_key": plan(domain, commit)[3],  # what continue mode matches notes on
             "build_key": shards.manifest["build_key"], "commit": commit, "verdict": "pass",
             "metrics": summarize(items, correct, correct), "failed": sorted(k for k, ok in correct.items() if not ok)})

@@ -22,7 +22,7 @@ import pytest
 from pwd_git.git import Repo
 from pwd_git.lock import PidLock
 from tests.conftest import git, run_cli
-from tests.histories import BAD_EPOCHS, GOOD_EPOCHS, make_history, record_results
+from tests.histories import BAD_EPOCHS, GOOD_EPOCHS, config, make_history, record_results
 
 N_COMMITS, REGRESSION_AT, MERGE_AT = 30, 20, 10
 
@@ -281,6 +281,58 @@ def test_leftovers_of_a_killed_bisect_are_cleaned_up(tmp_path, cache):
     res = run_cli("bisect", history.good, "main", cwd=history.root)
     assert res.code == 0, res.output
     assert "cleaning up a `git pwd bisect` that was killed" in res.err
+    assert_clean(history.root, before)
+
+
+def switch_to_continue_mode(root: Path, n_readme: int) -> list[str]:
+    """Commit `train.mode: continue`, then README-only commits; returns those commits. They
+    all have the same KB state, yet each model is a fine-tune of its parent commit's."""
+    (root / "pwd.yaml").write_text(config().replace("train: {", "train: {mode: continue, "))
+    git(root, "commit", "-qam", "Train in continue mode")
+    commits = [git(root, "rev-parse", "HEAD")]
+    for i in range(n_readme):
+        (root / "README.md").write_text(f"# bikes\nContinued {i}.\n")
+        git(root, "commit", "-qam", f"README: continued {i}")
+        commits.append(git(root, "rev-parse", "HEAD"))
+    return commits
+
+
+def test_continue_mode_commits_never_share_a_kb_state(tmp_path, cache):
+    """Equal KB trees give equal models in scratch mode only: in continue mode the model also
+    depends on the parent chain, so neither the step's identity nor kb_states may equate two
+    commits there (else bisect reuses one commit's verdict for another, or skips it)."""
+    from pwd_git.bisect import kb_states
+    from pwd_git.bisect.step import _identity
+    from pwd_git.kb.loader import Domain
+
+    history = make_history(tmp_path / "d", 2, None, pattern=["readme"])
+    continued = switch_to_continue_mode(history.root, 2)
+    domain = Domain.find(history.root)
+    scratch_pair, continue_pair = history.commits[:2], continued[1:]
+    assert _identity(domain, scratch_pair[0])[0] == _identity(domain, scratch_pair[1])[0]
+    first, second = kb_states(domain, scratch_pair)
+    assert first == second
+    assert _identity(domain, continue_pair[0])[1] == _identity(domain, continue_pair[1])[1]  # same run key
+    assert _identity(domain, continue_pair[0])[0] != _identity(domain, continue_pair[1])[0]
+    first, second = kb_states(domain, continue_pair)
+    assert first != second
+    assert no_models(cache)
+
+
+def test_continue_mode_readme_commit_can_be_the_first_bad(tmp_path, cache):
+    """In continue mode a README-only commit fine-tunes its parent's model again and can
+    regress: bisect tests it rather than refusing a range "with no KB change" or skipping it."""
+    history = make_history(tmp_path / "d", 1, None)
+    commits = switch_to_continue_mode(history.root, 5)
+    bad = set(commits[3:])
+    record_results(history.root, commits, lambda commit, item: commit in bad and item["template"] == "hand")
+    before = repo_state(history.root)
+    res = run_cli("bisect", commits[0], "main", "--format", "json", cwd=history.root)
+    assert res.code == 0, res.output
+    report = json.loads(res.out)
+    assert report["first_bad"]["commit"] == commits[3]
+    assert report["unchanged"] == 0 and report["kb_states"] == len(commits)
+    assert report["trained"] == 0 and no_models(cache)
     assert_clean(history.root, before)
 
 

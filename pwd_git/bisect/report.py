@@ -1,0 +1,110 @@
+"""What `git pwd bisect` reports: the first bad commit, what changed there, which items flipped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pwd_git.bisect.metric import Metric, selected
+from pwd_git.bisect.step import Skip, _identity, result_for
+from pwd_git.git import commit_info
+from pwd_git.kb.loader import Domain
+
+
+@dataclass
+class BisectReport:
+    """The outcome of a session, as `git pwd bisect` prints it (text or `--format json`)."""
+
+    good: str
+    bad: str
+    metric: str
+    threshold: float | None
+    first_bad: dict | None  # commit info
+    candidates: list[str]  # when only skipped commits are left
+    steps: list[dict]
+    counts: dict[str, int]
+    commits_in_range: int
+    kb_states: int  # distinct KB states (KB folders + pwd.yaml; each commit in continue mode) among GOOD and the range
+    bisect_log: str
+    unchanged: int = 0  # commits with their parent's KB state: never tested (git bisect skip)
+    verdict: dict | None = None  # first bad commit vs GOOD
+    kb_diff: dict | None = None
+    config_changes: list[str] = field(default_factory=list)
+    flipped: dict = field(default_factory=dict)
+
+    @property
+    def trained(self) -> int:
+        return self.counts.get("trained", 0)
+
+    def as_dict(self) -> dict:
+        return {"good": self.good, "bad": self.bad, "metric": self.metric, "threshold": self.threshold,
+                "first_bad": self.first_bad, "candidates": self.candidates, "verdict": self.verdict,
+                "kb_diff": self.kb_diff, "config_changes": self.config_changes, "flipped": self.flipped,
+                "steps": self.steps, "counts": self.counts, "trained": self.trained,
+                "commits_in_range": self.commits_in_range, "kb_states": self.kb_states, "unchanged": self.unchanged,
+                "bisect_log": self.bisect_log}
+
+
+def _describe(domain: Domain, report: BisectReport, first_bad: str, metric: Metric, state: dict,
+              log: Callable[[str], None]) -> None:
+    """Who, what changed (KB diff, pwd.yaml), and which items and concepts flipped."""
+    from pwd_git.kb.loader import load_revision
+    from pwd_git.kbdiff import diff_revisions
+
+    repo = domain.repo
+    report.first_bad = commit_info(repo, first_bad).as_dict()
+    parent = repo.resolve(f"{first_bad}^")
+    report.first_bad["parent"] = parent
+    report.verdict = next((s for s in reversed(state["steps"]) if s["commit"] == first_bad), None)
+    if report.verdict is None:  # judged through another commit with the same KB state
+        ident, _, _ = _identity(domain, first_bad)
+        report.verdict = state["judged"].get(ident)
+    report.kb_diff = diff_revisions(domain, parent, first_bad).as_dict()
+    old_kb, _ = load_revision(domain, parent)
+    new_kb, _ = load_revision(domain, first_bad)
+    report.config_changes = config_changes(old_kb.config, new_kb.config)
+    try:
+        before = result_for(domain, parent, allow_train=False)
+        after = result_for(domain, first_bad, allow_train=False)
+    except Skip as exc:
+        report.flipped = {"skipped": str(exc)}
+        return
+    items = {i["id"]: i for i in after.items}
+    now = selected(metric, after.items, after.per_item)
+    old = selected(metric, before.items, before.per_item)
+    common = now.keys() & old.keys()
+    regressed = sorted(i for i in common if old[i] and not now[i])
+    fixed = sorted(i for i in common if not old[i] and now[i])
+    concepts: dict[str, dict] = {}
+    for cid in sorted({c for i in regressed + fixed for c in items[i]["traces"]["concepts"]}):
+        a = before.metrics.get("concepts", {}).get(cid, {}).get("acc")
+        b = after.metrics.get("concepts", {}).get(cid, {}).get("acc")
+        if a != b:
+            concepts[cid] = {"before": a, "after": b}
+    report.flipped = {"parent": parent, "regressed": [_brief(items[i]) for i in regressed],
+                      "fixed": [_brief(items[i]) for i in fixed], "concepts": concepts}
+
+
+def _brief(item: dict) -> dict:
+    return {"id": item["id"], "level": item["level"], "question": item["question"],
+            "answer": item["choices"][item["answer"]], "source": item["source"],
+            "concepts": item["traces"]["concepts"], "chain": item["traces"].get("chain")}
+
+
+def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """pwd.yaml differences as `key.path: old -> new` lines (a budget cut is a data change too)."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(config_changes(a, b, name + "."))
+        elif a != b:
+            out.append(f"{name}: {_show(a)} -> {_show(b)}")
+    return out
+
+
+def _show(value: object) -> str:
+    return "(unset)" if value is None else json.dumps(value, sort_keys=True, default=str)
+
