@@ -13,12 +13,13 @@ tested. For several seeds the table counts items fixed (failed on the starved co
 after the repair) and items broken (passed, now fail), over all benchmark items and over
 the probes of the starved nodes.
 
-    python benchmarks/repair_efficiency.py [--seeds 0,1,2] [--starve 6] [--mode continue] [--replay-ratio R]
+    python benchmarks/repair_efficiency.py [--seeds 0,1,2] [--starve 6] [--mode continue] [--repair-train JSON]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import random
@@ -35,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from pwd_git.kb.loader import Domain, load_worktree  # noqa: E402
 from pwd_git.repair.examples import ExampleWriter  # noqa: E402
-from pwd_git.repair.patch import _PlainDumper, with_train_mode  # noqa: E402
+from pwd_git.repair.patch import _PlainDumper  # noqa: E402
 
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@e.x", "GIT_COMMITTER_NAME": "bench",
        "GIT_COMMITTER_EMAIL": "b@e.x"}
@@ -59,19 +60,31 @@ def passing(root: Path) -> dict[str, bool]:
     return {k: k not in failed for k in bench_items(root)}
 
 
-def commit_repair(root: Path, starved: str, name: str, examples: list[dict], mode: str) -> None:
-    """A branch off the starved commit holding `examples` as a patch file, trained in `mode`."""
+def with_train(root: Path, rev: str, train: dict) -> bytes:
+    """REV's pwd.yaml with `train` fields set (ruamel round trip, as `git pwd patch` does)."""
+    from ruamel.yaml import YAML
+
+    rt = YAML()
+    config = rt.load(sh("git", "show", f"{rev}:pwd.yaml", cwd=root))
+    config["train"] = {**(config.get("train") or {}), **train}
+    out = io.StringIO()
+    rt.dump(config, out)
+    return out.getvalue().encode()
+
+
+def commit_repair(root: Path, starved: str, name: str, examples: list[dict], train: dict) -> None:
+    """A branch off the starved commit holding `examples` as a patch file, with `train` settings."""
     sh("git", "checkout", "-q", "-B", f"bench/{name}", starved, cwd=root)
     (root / "patches").mkdir(exist_ok=True)
     doc = {"description": name, "examples": examples}
     (root / "patches" / f"{name}.yaml").write_text(yaml.dump(doc, Dumper=_PlainDumper, sort_keys=False))
-    (root / "pwd.yaml").write_bytes(with_train_mode(Domain.find(root), starved, mode))
+    (root / "pwd.yaml").write_bytes(with_train(root, starved, train))
     sh("git", "pwd", "build", "-q", cwd=root)
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", name, cwd=root)
 
 
-def run_seed(seed: int, starve: int, mode: str, replay: float | None, work: Path) -> dict:
+def run_seed(seed: int, starve: int, train: dict, work: Path) -> dict:
     root = work / f"seed{seed}"
     sh("git", "pwd", "init", "-t", "example", str(root), cwd=work)
     kb, _ = load_worktree(Domain.find(root))
@@ -82,8 +95,7 @@ def run_seed(seed: int, starve: int, mode: str, replay: float | None, work: Path
     holdout = statements + concepts
     config = (root / "pwd.yaml").read_text()
     config = config.replace("build:\n", f"build:\n  holdout: {json.dumps(holdout)}\n", 1)
-    train = f"seed: {seed}" + (f", replay_ratio: {replay}" if replay is not None else "")
-    (root / "pwd.yaml").write_text(config.replace("train: {}", f"train: {{{train}}}"))
+    (root / "pwd.yaml").write_text(config.replace("train: {}", f"train: {{seed: {seed}}}"))
     sh("git", "pwd", "build", "-q", cwd=root)
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "starved", cwd=root)
@@ -94,9 +106,9 @@ def run_seed(seed: int, starve: int, mode: str, replay: float | None, work: Path
     before = passing(root)
 
     start = time.perf_counter()
-    patch = json.loads(sh("git", "pwd", "patch", "--train-mode", mode, "--format", "json", cwd=root))
-    sh("git", "checkout", "-q", patch["branch"], cwd=root)
-    targeted = yaml.safe_load((root / patch["patch_file"]).read_text())["examples"]
+    patch = json.loads(sh("git", "pwd", "patch", "--format", "json", cwd=root))
+    targeted = yaml.safe_load(sh("git", "show", f"{patch['branch']}:{patch['patch_file']}", cwd=root))["examples"]
+    commit_repair(root, starved, "targeted", targeted, train)
     after = {"targeted": passing(root)}
     seconds = {"targeted": time.perf_counter() - start}
 
@@ -107,7 +119,7 @@ def run_seed(seed: int, starve: int, mode: str, replay: float | None, work: Path
     while len(undirected) < 10 * len(targeted):
         kind, node = rng.choice(pool)
         undirected.extend(writer.concept_examples(node) if kind == "concept" else writer.statement_examples(node))
-    commit_repair(root, starved, "random-10x", undirected[: 10 * len(targeted)], mode)
+    commit_repair(root, starved, "random-10x", undirected[: 10 * len(targeted)], train)
     after["random-10x"] = passing(root)
     seconds["random-10x"] = time.perf_counter() - start
 
@@ -130,17 +142,18 @@ def main() -> None:
                                                                "1/3 concepts they start from")
     parser.add_argument("--mode", choices=("continue", "scratch"), default="continue",
                         help="how a repair is trained (train.mode of the repair commit)")
-    parser.add_argument("--replay-ratio", type=float, help="train.replay_ratio of both repairs (default: the tool's)")
+    parser.add_argument("--repair-train", default="{}", metavar="JSON",
+                        help='more train settings of both repair commits, e.g. \'{"lr": 0.001}\'')
     args = parser.parse_args()
+    train = {"mode": args.mode, **json.loads(args.repair_train)}
     results = {}
     with tempfile.TemporaryDirectory(prefix="pwd-repair-") as tmp:
         os.environ.setdefault("PWD_GIT_CACHE", str(Path(tmp) / "cache"))
         ENV["PWD_GIT_CACHE"] = os.environ["PWD_GIT_CACHE"]
         for seed in (int(s) for s in args.seeds.split(",")):
-            results[seed] = run_seed(seed, args.starve, args.mode, args.replay_ratio, Path(tmp))
+            results[seed] = run_seed(seed, args.starve, train, Path(tmp))
             print(f"seed {seed}: {json.dumps(results[seed])}", file=sys.stderr)
-    replay = "" if args.replay_ratio is None else f", replay ratio {args.replay_ratio:g}"
-    print(f"repairs trained in {args.mode} mode{replay}; {args.starve} nodes starved per seed\n")
+    print(f"repairs trained with train: {json.dumps(train)}; {args.starve} nodes starved per seed\n")
     print("| seed | repair | examples | failed before | fixed | broken | starved probes fixed | seconds |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
     totals: dict[str, dict[str, float]] = {}
