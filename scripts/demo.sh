@@ -25,7 +25,7 @@ step git pwd log
 
 # Debug: trace failures to KB nodes, write a targeted data patch on a branch, retrain, compare.
 step git pwd diagnose || true         # exit 1 = there is something to fix
-step git pwd patch --limit 5 --branch pwd/patch/demo --train-mode continue  # fine-tune HEAD's model on the fix + replay
+step git pwd patch --branch pwd/patch/demo --train-mode continue  # every diagnosed node; fine-tune HEAD's model on the fix + replay
 step git pwd diff HEAD pwd/patch/demo --stat
 step git pwd run pwd/patch/demo --baseline HEAD || true
 step git pwd log pwd/patch/demo

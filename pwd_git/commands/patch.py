@@ -11,7 +11,9 @@ from pwd_git.output import echo_json, format_option, log_to_stderr
 
 @click.command()
 @click.argument("rev", default="HEAD")
-@click.option("--limit", type=click.IntRange(min=1), help="Patch at most N diagnosed nodes (ranked by items explained).")
+@click.option("--limit", type=click.IntRange(min=1),
+              help="Patch at most N diagnosed nodes (ranked by items explained). A partial patch can tilt a "
+                   "small model towards the patched nodes; check with `test --baseline`.")
 @click.option("--branch", metavar="NAME", help="Branch to create (default: pwd/patch/<rev>-<node>).")
 @click.option("--train-mode", type=click.Choice(["scratch", "continue"]),
               help="Also set train.mode in the patch commit: `continue` fine-tunes REV's model on the new "
