@@ -9,7 +9,7 @@ import click
 
 from pwd_git.errors import EXIT_FAILED
 from pwd_git.kb.loader import Domain
-from pwd_git.output import StepProgress, echo_json, format_option, log_to_stderr
+from pwd_git.output import StepProgress, echo_json, format_option, item_line, log_to_stderr
 
 _SOURCES = {"trained": "trained", "model-cache": "scored with a cached model", "notes": "answered from notes",
             "reused": "reused (same KB state)", "skipped": "skipped"}
@@ -108,8 +108,7 @@ def _print_flips(report) -> None:
     click.echo(f"\n{report.metric} items that flipped at {report.first_bad['commit'][:10]}: "
                f"{len(flips['regressed'])} pass -> fail, {len(flips['fixed'])} fail -> pass")
     for item in flips["regressed"][:15]:
-        question = " ".join(item["question"].split())
-        click.echo(f"  - {item['level']} {item['id'][:12]}  {item['source']}  {question[:70]}  [{item['answer']}]")
+        click.echo(f"  - {item_line(item)}")
     if len(flips["regressed"]) > 15:
         click.echo(f"  ... and {len(flips['regressed']) - 15} more (--format json lists all)")
     for item in flips["fixed"][:5]:

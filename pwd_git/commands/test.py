@@ -8,7 +8,7 @@ import click
 
 from pwd_git.errors import EXIT_FAILED
 from pwd_git.kb.loader import Domain
-from pwd_git.output import StepProgress, echo_json, format_option, log_to_stderr
+from pwd_git.output import StepProgress, echo_json, format_option, item_line, log_to_stderr
 
 
 def print_report(report, verbose: bool = False) -> None:
@@ -26,8 +26,12 @@ def print_report(report, verbose: bool = False) -> None:
         click.echo(f"against baseline {str(verdict.baseline)[:10]}: {len(verdict.regressed_items)} item(s) regressed, "
                    f"{len(verdict.fixed_items)} fixed (McNemar p={verdict.p_value:.4f})")
         weak = sorted(c for c, v in m["concepts"].items() if v["acc"] < 1.0)
-        for item in verdict.regressed_items[: 20 if verbose else 10]:
-            click.echo(f"  regressed: {item}")
+        shown = len(verdict.regressed_items) if verbose else 10
+        for item_id in verdict.regressed_items[:shown]:
+            item = report.items.get(item_id)
+            click.echo(f"  regressed: {item_line(item) if item else item_id}")
+        if len(verdict.regressed_items) > shown:
+            click.echo(f"  ... and {len(verdict.regressed_items) - shown} more (-v or --format json lists all)")
         if verdict.regressed_items and weak:
             click.echo(f"  concepts with failures: {', '.join(weak[:15])}")
     if not report.recorded:
@@ -42,7 +46,7 @@ def print_report(report, verbose: bool = False) -> None:
 @click.option("--rev", metavar="REV", help="Test a commit (default: the working tree, recorded on HEAD if equal).")
 @click.option("--baseline", metavar="REV", help="Compare item by item with this revision (default: test.baseline).")
 @click.option("--no-record", is_flag=True, help="Do not write the result to git notes.")
-@click.option("-v", "--verbose", is_flag=True, help="List more failing items.")
+@click.option("-v", "--verbose", is_flag=True, help="List every regressed item.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @format_option("json")
 def test(rev: str | None, baseline: str | None, no_record: bool, verbose: bool, quiet: bool, fmt: str) -> None:

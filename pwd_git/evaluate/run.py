@@ -22,6 +22,7 @@ class TestReport:
     entry: dict  # the note line
     verdict: Verdict
     per_item: dict[str, bool] = field(default_factory=dict)
+    items: dict[str, dict] = field(default_factory=dict)  # the benchmark items, by id
     reused_from: str | None = None
     recorded: bool = False  # a note line holds this result on `commit`
 
@@ -153,6 +154,6 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
                              "p_value": round(verdict.p_value, 6)}
     if record and commit and not already_recorded:
         notes.append(domain.repo, commit, entry)
-    return TestReport(commit, entry, verdict, per_item, entry.get("reused_from"),
+    return TestReport(commit, entry, verdict, per_item, {i["id"]: i for i in items}, entry.get("reused_from"),
                       recorded=bool(commit) and (already_recorded or record))
 
