@@ -21,7 +21,8 @@ import yaml
 from pwd_git.build import shards as shards_mod
 from pwd_git.build import units as units_mod
 from pwd_git.build.decontam import BenchIndex
-from pwd_git.build.generate import ENCODER, GENERATOR_VERSION, content_id, generate
+from pwd_git.build.generate import GENERATOR_VERSION, generate
+from pwd_git.build.render import ENCODER, content_id
 from pwd_git.build.templates import BENCH, TRAIN_L1, TRAIN_L2, TRAIN_L3
 from pwd_git.git import Repo
 from pwd_git.kb.loader import Domain, load_worktree

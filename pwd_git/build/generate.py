@@ -10,20 +10,20 @@ everything those records' bytes depend on (texts of the node and of its neighbou
 distractors chosen for it, its source location). `render(spec)` is a pure function of the
 spec alone that writes the JSON lines. Planning is cheap; rendering (JSON, content ids) and
 decontaminating the rendered text are not, so an incremental build renders only the units
-whose spec changed (see `pwd_git.build.compile`).
+whose spec changed (see `pwd_git.build.units`). Rendering lives in `render.py`, the seeded
+choices of distractors in `draws.py`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import struct
-from array import array
-from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from pwd_git.build.templates import BENCH, TRAIN_L1, TRAIN_L2, TRAIN_L3
+from pwd_git.build.draws import Ring, draws_for
+from pwd_git.build.render import render, traces_json
+from pwd_git.build.templates import BENCH
 from pwd_git.errors import DataError
 from pwd_git.kb.model import KB, Chain, Statement
 
@@ -31,91 +31,8 @@ from pwd_git.kb.model import KB, Chain, Statement
 GENERATOR_VERSION = "5"
 N_CHOICES = 4
 
-#: The one JSON serialisation of records: sorted keys, compact, UTF-8 (also what `id` hashes).
-ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-_STR = json.encoder.encode_basestring  # how ENCODER writes a str (the same C function)
-
 TRAIN_SHARDS = ("l1", "l2", "l3", "patches")  # always written, possibly empty
 BENCH_SHARDS = ("l1", "l2", "l3")  # written when non-empty
-
-
-def content_id(payload: object) -> str:
-    """A record's `id`: sha256 of its canonical JSON without the id, 16 hex digits."""
-    return hashlib.sha256(ENCODER.encode(payload).encode()).hexdigest()[:16]
-
-
-def _with_id(body: str, rid: str) -> str:
-    """The shard line of a record whose canonical JSON without `id` is `body`: the id goes in
-    at its sorted place, before "level" (every record has one; no string value can contain
-    `,"level":` since JSON escapes quotes inside strings)."""
-    if body.startswith('{"level":'):
-        return '{"id":"' + rid + '",' + body[1:] + "\n"
-    at = body.index(',"level":')
-    return body[:at] + ',"id":"' + rid + '"' + body[at:] + "\n"
-
-
-def _digests(seed: int, key: str, candidates: list[str]) -> list[bytes]:
-    """sha256(f"{seed}\0{key}\0{c}") of each candidate: the sort key of `_rank`."""
-    prefix, sha256 = f"{seed}\0{key}\0".encode(), hashlib.sha256
-    return [sha256(prefix + c.encode()).digest() for c in candidates]
-
-
-def _rank(seed: int, key: str, candidates) -> list[str]:
-    """A deterministic pseudo-random order of `candidates`, different per item key."""
-    candidates = list(candidates)
-    digests = _digests(seed, key, candidates)
-    return [candidates[i] for i in sorted(range(len(candidates)), key=digests.__getitem__)]
-
-
-class _Ring:
-    """Consistent-hash ring over a pool of candidates: each candidate sits at VNODES seeded
-    pseudo-random points. An item draws a point per distractor slot (from its own key) and
-    takes the first candidate clockwise that is allowed and not yet taken.
-
-    O(log n) per draw instead of hashing the whole pool per item, and local: adding or
-    removing one candidate changes only the draws that land next to its points (about
-    VNODES/n of the items using the pool), never the rest of the type's items. Each
-    candidate's chance is proportional to the arcs before its points (VNODES of them keep
-    it within a small factor of uniform)."""
-
-    VNODES = 8
-    __slots__ = ("bits", "candidates", "mask", "points")
-
-    def __init__(self, seed: int, candidates: list[str]):
-        self.candidates = candidates
-        self.bits = bits = max(1, len(candidates).bit_length())
-        self.mask = mask = (1 << bits) - 1
-        prefix, sha512, unpack = f"{seed}\0ring\0".encode(), hashlib.sha512, struct.Struct(">8Q").unpack
-        points = []
-        for index, c in enumerate(candidates):  # a point: the top 64 - bits bits of a hash, then the index
-            points.extend((h & ~mask) | index for h in unpack(sha512(prefix + c.encode()).digest()))
-        points.sort()
-        self.points = array("Q", points)  # contiguous: draws into many rings stay cache-friendly
-
-    def pick(self, draws: tuple[int, ...], k: int, skip) -> list[str]:
-        """Up to k distinct candidates that `skip` does not reject, one per draw."""
-        out: list[str] = []
-        points, n = self.points, len(self.points)
-        if not n:
-            return out
-        candidates, mask, high = self.candidates, self.mask, ~self.mask
-        for draw in draws[:k]:
-            i = bisect_left(points, draw & high)
-            c = candidates[points[i if i < n else 0] & mask]
-            if c in out or (skip is not None and skip(c)):  # taken or rejected: walk on clockwise
-                for step in range(1, n):
-                    c = candidates[points[(i + step) % n] & mask]
-                    if c not in out and (skip is None or not skip(c)):
-                        break
-                else:
-                    return out  # every candidate is rejected or taken
-            out.append(c)
-        return out
-
-
-def _draws(seed: int, key: str) -> tuple[int, ...]:
-    """Four independent 64-bit ring positions for the item `key`."""
-    return struct.unpack(">4Q", hashlib.sha256(f"{seed}\0{key}".encode()).digest())
 
 
 @dataclass(slots=True)
@@ -147,10 +64,10 @@ class Generator:
             self.targets[(st.subject, st.predicate)].add(st.target)
             if st.value is not None:
                 self.values_by_predicate[st.predicate].add(st.value)
-        self._rings: dict[tuple[str, str], _Ring] = {}
+        self._rings: dict[tuple[str, str], Ring] = {}
         self.holdout = set((kb.config.get("build") or {}).get("holdout") or [])
 
-    def _ring(self, kind: str, name: str) -> _Ring:
+    def _ring(self, kind: str, name: str) -> Ring:
         ring = self._rings.get((kind, name))
         if ring is None:
             if kind == "type":
@@ -163,7 +80,7 @@ class Generator:
                 pool = sorted(self.kb.concepts)
             else:  # "types"
                 pool = sorted(self.by_type)
-            ring = self._rings[(kind, name)] = _Ring(self.seed, pool)
+            ring = self._rings[(kind, name)] = Ring(self.seed, pool)
         return ring
 
     # -- helpers ------------------------------------------------------------------------
@@ -176,7 +93,7 @@ class Generator:
     def wrong_targets(self, key: str, st_subject: str, predicate: str, true_targets: set[str], answer_is_concept: bool,
                       answer_type: str | None, strict: bool) -> tuple[list[str], bool]:
         """Distractor ids (or values): same type first, never a true answer. Returns (ids, used_fallback)."""
-        k, draws = N_CHOICES - 1, _draws(self.seed, key)
+        k, draws = N_CHOICES - 1, draws_for(self.seed, key)
         if not answer_is_concept:
             picked = self._ring("values", predicate).pick(draws, k, true_targets.__contains__)
             if len(picked) < k and not strict:  # strict (L3): only values of the same predicate
@@ -270,7 +187,7 @@ class Generator:
             hops = self.chain_item(chain, steps) if len(steps) > 1 else None
             if hops is None and not chain.items:
                 continue
-            traces = _traces(_path_concepts(steps), list(chain.steps), chain.id)
+            traces = traces_json(_path_concepts(steps), list(chain.steps), chain.id)
             hand = tuple((h.question, tuple(h.choices), h.answer, str(h.loc)) for h in chain.items)
             templates = (("chain.l3.hops",) if hops else ()) + ("hand",) * len(hand)
             out["l3"].append(Unit("bench/l3", ("B3", traces, hops, hand, self.seed), "L3", _path_concepts(steps),
@@ -278,12 +195,12 @@ class Generator:
         for cid in probed_concepts:
             describe, kind = self.concept_probe(cid), self.kind_probe(cid)
             templates = ("probe.l1.describe",) + (("probe.l1.kind",) if kind else ())
-            out["l1"].append(Unit("bench/l1", ("B1", _traces([cid], [], None), describe, kind, self.seed), "L1",
+            out["l1"].append(Unit("bench/l1", ("B1", traces_json([cid], [], None), describe, kind, self.seed), "L1",
                                   [cid], templates))
         for sid in probed_statements:
             st = self.kb.statements[sid]
             concepts = [st.subject] + ([st.object] if st.object else [])
-            out["l2"].append(Unit("bench/l2", ("B2", _traces(concepts, [sid], None), self.statement_probe(st), self.seed),
+            out["l2"].append(Unit("bench/l2", ("B2", traces_json(concepts, [sid], None), self.statement_probe(st), self.seed),
                                   "L2", concepts, ("probe.l2.complete",)))
         return {name: out[name] for name in BENCH_SHARDS if out.get(name)}
 
@@ -291,7 +208,7 @@ class Generator:
     def concept_probe(self, cid: str) -> tuple:
         c = self.kb.concepts[cid]
         concepts = self.kb.concepts
-        draws = _draws(self.seed, f"l1:{cid}")
+        draws = draws_for(self.seed, f"l1:{cid}")
         wrong = self._ring("type", c.type).pick(draws, N_CHOICES - 1,
                                                 lambda o: o == cid or concepts[o].definition == c.definition)
         fallback = len(wrong) < N_CHOICES - 1
@@ -305,7 +222,7 @@ class Generator:
     def kind_probe(self, cid: str) -> tuple | None:
         """Which type the concept is; None when the KB has fewer than four types to choose from."""
         c = self.kb.concepts[cid]
-        wrong = self._ring("types", "").pick(_draws(self.seed, f"kind:{cid}"), N_CHOICES - 1, lambda t: t == c.type)
+        wrong = self._ring("types", "").pick(draws_for(self.seed, f"kind:{cid}"), N_CHOICES - 1, lambda t: t == c.type)
         if len(wrong) < N_CHOICES - 1:
             return None
         return (BENCH["probe.l1.kind"].format(term=c.term), c.type, tuple(wrong), str(c.loc), False)
@@ -348,152 +265,6 @@ def _path_concepts(steps: list[Statement]) -> list[str]:
         if st.object:
             seen.setdefault(st.object)
     return list(seen)
-
-
-def _traces(concepts: list[str], statements: list[str], chain: str | None) -> str:
-    """The `traces` object as canonical JSON (= ENCODER.encode of the dict)."""
-    return ('{"chain":' + ("null" if chain is None else _STR(chain)) + ',"concepts":[' + ",".join(map(_STR, concepts))
-            + '],"statements":[' + ",".join(map(_STR, statements)) + "]}")
-
-
-# -- render: spec -> lines ----------------------------------------------------------------------
-
-@dataclass
-class Rendered:
-    lines: str  # the unit's shard lines, each ending in "\n"
-    ids: list[str]  # record ids, in order
-    texts: list[tuple[str, ...]] = field(default_factory=list)  # training records: message contents, per record
-
-
-_TRAIN_HEAD = {level: '{"level":' + _STR(level) + ',"messages":[{"content":' for level in ("L1", "L2", "L3")}
-_TRAIN_MID = ',"role":"user"},{"content":'
-_TRAIN_TAIL = ',"role":"assistant"}],"source":'
-
-
-def _render_train(level: str, pairs: list[tuple[str, str, str]], traces: str, source: str) -> Rendered:
-    """Records of (template, user, assistant) sharing traces and source, written directly as
-    canonical JSON (the same bytes as ENCODER.encode of the record dict)."""
-    head, src, sha256 = _TRAIN_HEAD[level], _TRAIN_TAIL + _STR(source), hashlib.sha256
-    lines, ids, texts = [], [], []
-    for template, user, assistant in pairs:
-        body = (head + _STR(user) + _TRAIN_MID + _STR(assistant) + src + ',"template":' + _STR(template)
-                + ',"traces":' + traces + "}")
-        rid = sha256(body.encode()).hexdigest()[:16]
-        lines.append('{"id":"' + rid + '",' + body[1:] + "\n")
-        ids.append(rid)
-        texts.append((user, assistant))
-    return Rendered("".join(lines), ids, texts)
-
-
-def _render_l1(spec: tuple) -> Rendered:
-    _, cid, term, definition, ctype, aliases, source = spec
-    fields = {"term": term, "definition": definition, "type": ctype}
-    pairs = []
-    for name in ("l1.define", "l1.name", "l1.type"):
-        user, assistant = TRAIN_L1[name]
-        pairs.append((name, user.format(**fields), assistant.format(**fields)))
-    user, assistant = TRAIN_L1["l1.alias"]
-    for alias in aliases:
-        pairs.append(("l1.alias", user.format(**fields), assistant.format(alias=alias, **fields)))
-    return _render_train("L1", pairs, _traces([cid], [], None), source)
-
-
-def _render_l2(spec: tuple) -> Rendered:
-    _, sid, concepts, subject, predicate, target, text, wrong, source = spec
-    fields = {"subject": subject, "predicate": predicate, "object": target, "text": text}
-    names = ["l2.fact", "l2.qa", "l2.cloze", "l2.true"] + (["l2.text"] if text else [])
-    if wrong is not None:
-        fields["wrong"] = wrong
-        names.append("l2.false")
-    pairs = []
-    for name in names:
-        user, assistant = TRAIN_L2[name]
-        pairs.append((name, user.format(**fields), assistant.format(**fields)))
-    return _render_train("L2", pairs, _traces(list(concepts), [sid], None), source)
-
-
-def _render_l3(spec: tuple) -> Rendered:
-    _, chain_id, concepts, steps, start, path, sentences, answer, source = spec
-    user, assistant = TRAIN_L3["l3.demo"]
-    fields = {"start": start, "path": path, "steps": sentences, "answer": answer}
-    return _render_train("L3", [("l3.demo", user.format(**fields), assistant.format(**fields))],
-                         _traces(list(concepts), list(steps), chain_id), source)
-
-
-def _render_patch(spec: tuple) -> Rendered:
-    _, template, messages, traces, source = spec
-    body = ENCODER.encode({"level": "patch", "template": template, "messages": messages, "traces": traces,
-                           "source": source})
-    rid = hashlib.sha256(body.encode()).hexdigest()[:16]
-    texts = tuple(m["content"] for m in messages)
-    return Rendered(_with_id(body, rid), [rid], [texts])
-
-
-def _bench_line(level: str, template: str, item: tuple, traces: str, seed: int) -> tuple[str, str]:
-    question, answer, wrong, source, fallback = item
-    choices = _rank(seed, question, [answer, *wrong])
-    extra = ',"distractor_fallback":true' if fallback else ""
-    body = ('{"answer":' + str(choices.index(answer)) + ',"choices":' + ENCODER.encode(choices) + extra
-            + ',"level":' + _STR(level) + ',"question":' + _STR(question) + ',"source":' + _STR(source)
-            + ',"template":' + _STR(template) + ',"traces":' + traces + "}")
-    rid = hashlib.sha256(body.encode()).hexdigest()[:16]
-    return rid, _with_id(body, rid)
-
-
-def _hand_line(hand: tuple, index: int, traces: str) -> tuple[str, str]:
-    question, choices, answer, source = hand
-    body = ('{"answer":' + ENCODER.encode(answer) + ',"choices":' + ENCODER.encode(list(choices))
-            + ',"hand_index":' + str(index) + ',"level":"L3","question":' + _STR(question) + ',"source":'
-            + _STR(source) + ',"template":"hand","traces":' + traces + "}")
-    rid = hashlib.sha256(body.encode()).hexdigest()[:16]
-    return rid, _with_id(body, rid)
-
-
-def _render_bench(spec: tuple) -> Rendered:
-    kind, traces = spec[0], spec[1]
-    out = []
-    if kind == "B1":
-        _, _, describe, kinds, seed = spec
-        out.append(_bench_line("L1", "probe.l1.describe", describe, traces, seed))
-        if kinds:
-            out.append(_bench_line("L1", "probe.l1.kind", kinds, traces, seed))
-    elif kind == "B2":
-        out.append(_bench_line("L2", "probe.l2.complete", spec[2], traces, spec[3]))
-    else:
-        _, _, hops, hand, seed = spec
-        if hops:
-            out.append(_bench_line("L3", "chain.l3.hops", hops, traces, seed))
-        out.extend(_hand_line(h, i, traces) for i, h in enumerate(hand))
-    return Rendered("".join(line for _, line in out), [rid for rid, _ in out])
-
-
-_RENDER = {"L1": _render_l1, "L2": _render_l2, "L3": _render_l3, "patch": _render_patch,
-           "B1": _render_bench, "B2": _render_bench, "B3": _render_bench}
-
-
-def render(spec: tuple) -> Rendered:
-    """The shard lines of a unit, from its spec alone."""
-    return _RENDER[spec[0]](spec)
-
-
-def _bench_field(unit: Unit, field: int) -> list:
-    """One field of each benchmark item a unit holds, in order (item tuples: question .. source)."""
-    kind, spec = unit.spec[0], unit.spec
-    if kind == "B1":
-        return [spec[2][field]] + ([spec[3][field]] if spec[3] else [])
-    if kind == "B2":
-        return [spec[2][field]]
-    return ([spec[2][field]] if spec[2] else []) + [h[field] for h in spec[3]]
-
-
-def bench_questions(unit: Unit) -> list[str]:
-    """The questions of a benchmark unit's items, in order (what decontamination indexes)."""
-    return _bench_field(unit, 0)
-
-
-def bench_sources(unit: Unit) -> list[str]:
-    """The `source` of a benchmark unit's items, in order."""
-    return _bench_field(unit, 3)
 
 
 # -- the whole build in memory (kbdiff, tests) ---------------------------------------------------

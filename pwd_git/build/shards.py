@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pwd_git.build.decontam import BenchIndex, Leak, merge
-from pwd_git.build.generate import ENCODER, GENERATOR_VERSION, Generator, Unit, bench_questions, bench_sources, render
+from pwd_git.build.generate import GENERATOR_VERSION, Generator, Unit
 from pwd_git.build.prune import prune, touch
+from pwd_git.build.render import ENCODER, bench_questions, bench_sources, render
 from pwd_git.build.units import Job, PreviousBuild, jobs, processes, run_all, save_index
 from pwd_git.errors import DataError
 from pwd_git.git import tree_oid_of

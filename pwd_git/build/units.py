@@ -38,7 +38,8 @@ from itertools import accumulate, repeat
 from pathlib import Path
 
 from pwd_git.build.decontam import BenchIndex
-from pwd_git.build.generate import GENERATOR_VERSION, Generator, render
+from pwd_git.build.generate import GENERATOR_VERSION, Generator
+from pwd_git.build.render import render
 from pwd_git.errors import PwdError
 
 UNITS_FORMAT = 2

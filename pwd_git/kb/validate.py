@@ -4,7 +4,7 @@ A working-tree run is incremental. The first run parses every file (through the 
 cache shared with `build`), checks the whole KB and stores the per-file facts, the index and
 each file's diagnostics in `.git/pwd/cache/` (store.py). A later run:
 
-1. walks the KB folders with `scandir` + `stat` and compares each folder's
+1. walks the KB folders with `scandir` + `stat` (stamps.py) and compares each folder's
    (name, mtime, size, inode) list with the stored one; when all match, it prints the
    stored result: nothing is read, hashed or parsed (a *warm* run);
 2. otherwise hashes the files whose stamps changed, parses the few whose content is new,
@@ -28,8 +28,8 @@ from pathlib import Path
 from pwd_git.errors import PwdError
 from pwd_git.kb.diagnostics import ERROR, WARNING, Diagnostic
 from pwd_git.kb.loader import CONFIG_FILE, KB_DIRS, RACY_NS, Domain
+from pwd_git.kb.stamps import Scan, file_stamps, from_row, join_path, scan, to_row
 
-_YAML = (".yaml", ".yml")
 _KINDS = {"concepts": "concept", "chains": "chain", "patches": "patch"}
 
 
@@ -122,7 +122,7 @@ def _validate_records(domain: Domain, rev: str | None, use_cache: bool, tracked:
         if rev:
             records = revision_records(domain, rev)
         else:
-            files = [(p, s) for p, s in _files(scan(domain.root)) if tracked is None or p in tracked]
+            files = [(p, s) for p, s in file_stamps(scan(domain.root)) if tracked is None or p in tracked]
             records = worktree_records(domain, use_cache=use_cache, files=files)
         checked = check_records(records)
     return _report(checked.diagnostics, checked.index.counts, "rev" if rev else "no-cache",
@@ -130,81 +130,6 @@ def _validate_records(domain: Domain, rev: str | None, use_cache: bool, tracked:
 
 
 # -- the working tree, incrementally ---------------------------------------------------------
-
-Scan = dict  # folder ('' for the KB root) -> (file names, flat [mtime_ns, size, inode, ...])
-
-
-def scan(root: Path, tracked: set[str] | None = None) -> Scan:
-    """Every KB file's stamp, folder by folder. Plain strings and one flat int list per folder:
-    this runs over every file on every run, so it avoids per-file objects."""
-    out: Scan = {}
-    try:
-        st = os.stat(os.path.join(root, CONFIG_FILE))
-        config = ([CONFIG_FILE], [st.st_mtime_ns, st.st_size, st.st_ino]) if _is_file(st) else ([], [])
-    except (FileNotFoundError, NotADirectoryError):
-        config = ([], [])
-    out[""] = config
-    stack = [(os.path.join(root, d), d) for d in KB_DIRS]
-    while stack:
-        folder, rel = stack.pop()
-        try:
-            entries = os.scandir(folder)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        names, stamps = [], []
-        with entries:
-            for entry in entries:
-                name = entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((entry.path, f"{rel}/{name}"))
-                elif name.endswith(_YAML) and entry.is_file():
-                    try:
-                        st = entry.stat()
-                    except FileNotFoundError:  # deleted while we looked
-                        continue
-                    names.append(name)
-                    stamps += (st.st_mtime_ns, st.st_size, st.st_ino)
-        out[rel] = (names, stamps)
-    if tracked is not None:
-        for rel, (names, stamps) in out.items():
-            keep = [i for i, name in enumerate(names) if _join(rel, name) in tracked]
-            if len(keep) != len(names):
-                out[rel] = ([names[i] for i in keep], [s for i in keep for s in stamps[3 * i:3 * i + 3]])
-    return out
-
-
-def _is_file(st: os.stat_result) -> bool:
-    import stat
-
-    return stat.S_ISREG(st.st_mode)
-
-
-def _join(folder: str, name: str) -> str:
-    return f"{folder}/{name}" if folder else name
-
-
-def _files(scanned: Scan) -> list[tuple[str, tuple[int, int, int]]]:
-    return [(_join(rel, name), tuple(stamps[3 * i:3 * i + 3]))
-            for rel, (names, stamps) in scanned.items() for i, name in enumerate(names)]
-
-
-def _row(names: list[str], stamps: list[int], racy_after: int) -> tuple[str, bytes]:
-    """A folder's stored form. Stamps taken too close to their mtime are stored as never matching."""
-    if any(stamps[i] >= racy_after for i in range(0, len(stamps), 3)):
-        stamps = list(stamps)
-        for i in range(0, len(stamps), 3):
-            if stamps[i] >= racy_after:
-                stamps[i] = -1
-    return "/".join(names), array("q", stamps).tobytes()
-
-
-def _unrow(row: tuple[str, bytes] | None) -> dict[str, tuple[int, int, int]]:
-    if row is None or not row[0]:
-        return {}
-    stamps = array("q")
-    stamps.frombytes(row[1])
-    return {name: tuple(stamps[3 * i:3 * i + 3]) for i, name in enumerate(row[0].split("/"))}
-
 
 def _cache_path(domain: Domain) -> Path:
     import hashlib
@@ -282,15 +207,15 @@ class _Run:
             row = stored.get(rel)
             if row is not None and row[0] == "/".join(names) and row[1] == array("q", stamps).tobytes():
                 continue
-            rows[rel] = _row(names, stamps, self.racy_after)
-            old = _unrow(row)
+            rows[rel] = to_row(names, stamps, self.racy_after)
+            old = from_row(row)
             for i, name in enumerate(names):
                 if old.pop(name, None) != tuple(stamps[3 * i:3 * i + 3]):
-                    candidates.append(_join(rel, name))
-            deleted += [_join(rel, name) for name in old]
+                    candidates.append(join_path(rel, name))
+            deleted += [join_path(rel, name) for name in old]
         for rel in stored.keys() - self.scanned.keys():
             rows[rel] = None
-            deleted += [_join(rel, name) for name in _unrow(stored[rel])]
+            deleted += [join_path(rel, name) for name in from_row(stored[rel])]
         meta = dict(store.scan("meta"))
         if not rows:
             return self._report(meta["result"], meta["counts"], "warm")
@@ -305,7 +230,7 @@ class _Run:
                 names, stamps = self.scanned[rel]
                 i = names.index(name)
                 self.scanned[rel] = names[:i] + names[i + 1:], stamps[:3 * i] + stamps[3 * i + 3:]
-                rows[rel] = _row(*self.scanned[rel], self.racy_after)
+                rows[rel] = to_row(*self.scanned[rel], self.racy_after)
                 deleted.append(path)
                 continue
             oid = self.oids[path] = hash_blob(raw)
@@ -427,7 +352,7 @@ class _Run:
         from pwd_git.kb.loader import worktree_records
         from pwd_git.kb.parse import classify
 
-        records = worktree_records(self.domain, files=_files(self.scanned))
+        records = worktree_records(self.domain, files=file_stamps(self.scanned))
         infos, oids, facts = {}, {}, {}
         for rel, (oid, record) in records.items():
             kind = classify(rel)
@@ -439,7 +364,7 @@ class _Run:
             try:
                 self.store = store_mod.Store.create(path, _cache_key())
                 self.new_facts = facts
-                self.store.put("dirs", {rel: _row(names, stamps, self.racy_after)
+                self.store.put("dirs", {rel: to_row(names, stamps, self.racy_after)
                                         for rel, (names, stamps) in self.scanned.items()})
                 return self._save_all(infos, oids, facts, "cold", replace=False)
             except (sqlite3.Error, OSError):  # a read-only or full disk: just do without

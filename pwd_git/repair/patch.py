@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from pwd_git.build.decontam import find_leaks
-from pwd_git.build.generate import content_id
+from pwd_git.build.render import content_id
 from pwd_git.build.shards import MANIFEST, SHARDS_DIR, build
 from pwd_git.errors import DataError
 from pwd_git.git import TempIndex, branch_exists, create_branch
