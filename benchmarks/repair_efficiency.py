@@ -19,7 +19,6 @@ the probes of the starved nodes.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random
@@ -36,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from pwd_git.kb.loader import Domain, load_worktree  # noqa: E402
 from pwd_git.repair.examples import ExampleWriter  # noqa: E402
-from pwd_git.repair.patch import _PlainDumper  # noqa: E402
+from pwd_git.repair.patch import PlainDumper, with_train_settings  # noqa: E402
 
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@e.x", "GIT_COMMITTER_NAME": "bench",
        "GIT_COMMITTER_EMAIL": "b@e.x"}
@@ -60,25 +59,13 @@ def passing(root: Path) -> dict[str, bool]:
     return {k: k not in failed for k in bench_items(root)}
 
 
-def with_train(root: Path, rev: str, train: dict) -> bytes:
-    """REV's pwd.yaml with `train` fields set (ruamel round trip, as `git pwd patch` does)."""
-    from ruamel.yaml import YAML
-
-    rt = YAML()
-    config = rt.load(sh("git", "show", f"{rev}:pwd.yaml", cwd=root))
-    config["train"] = {**(config.get("train") or {}), **train}
-    out = io.StringIO()
-    rt.dump(config, out)
-    return out.getvalue().encode()
-
-
 def commit_repair(root: Path, starved: str, name: str, examples: list[dict], train: dict) -> None:
     """A branch off the starved commit holding `examples` as a patch file, with `train` settings."""
     sh("git", "checkout", "-q", "-B", f"bench/{name}", starved, cwd=root)
     (root / "patches").mkdir(exist_ok=True)
     doc = {"description": name, "examples": examples}
-    (root / "patches" / f"{name}.yaml").write_text(yaml.dump(doc, Dumper=_PlainDumper, sort_keys=False))
-    (root / "pwd.yaml").write_bytes(with_train(root, starved, train))
+    (root / "patches" / f"{name}.yaml").write_text(yaml.dump(doc, Dumper=PlainDumper, sort_keys=False))
+    (root / "pwd.yaml").write_bytes(with_train_settings(Domain.find(root), starved, train))
     sh("git", "pwd", "build", "-q", cwd=root)
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", name, cwd=root)

@@ -81,7 +81,7 @@ def make_patch(domain: Domain, rev: str = "HEAD", *, limit: int | None = None, b
     if not dry_run:
         files = {rel: content.encode()}
         if train_mode and train_mode != (kb.config.get("train") or {}).get("mode", "scratch"):
-            files["pwd.yaml"] = with_train_mode(domain, diagnosis.commit, train_mode)
+            files["pwd.yaml"] = with_train_settings(domain, diagnosis.commit, {"mode": train_mode})
         result.commit = _commit(domain, diagnosis.commit, files, name, patched)
     return result
 
@@ -105,18 +105,18 @@ def _render(diagnosis: Diagnosis, patched: list[Finding], examples: list[dict]) 
               "# Generated from KB nodes only, never from benchmark items. Edit or delete freely.\n")
     doc = {"description": "Targeted examples for: " + ", ".join(f"{f.kind} {f.node}" for f in patched),
            "generated_by": "git pwd patch", "examples": examples}
-    return header + yaml.dump(doc, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=100)
+    return header + yaml.dump(doc, Dumper=PlainDumper, sort_keys=False, allow_unicode=True, width=100)
 
 
-class _PlainDumper(yaml.SafeDumper):
+class PlainDumper(yaml.SafeDumper):
     """No anchors/aliases: KB files forbid them (shared dicts are written out in full)."""
 
     def ignore_aliases(self, data: object) -> bool:
         return True
 
 
-def with_train_mode(domain: Domain, commit: str, mode: str) -> bytes:
-    """REV's pwd.yaml with `train.mode` set, comments and layout kept (ruamel round trip)."""
+def with_train_settings(domain: Domain, commit: str, settings: dict) -> bytes:
+    """REV's pwd.yaml with `train` fields set, comments and layout kept (ruamel round trip)."""
     import io
 
     from ruamel.yaml import YAML
@@ -128,7 +128,7 @@ def with_train_mode(domain: Domain, commit: str, mode: str) -> bytes:
     config = rt.load(text)
     if config.get("train") is None:
         config["train"] = {}
-    config["train"]["mode"] = mode
+    config["train"].update(settings)
     out = io.StringIO()
     rt.dump(config, out)
     return out.getvalue().encode()
