@@ -1,0 +1,67 @@
+"""The lock file is what installs: it pins every dependency pyproject.toml declares, the code
+declares every third-party module it imports, and the pre-commit ruff is the locked ruff."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0].lower().replace("_", "-").replace(".", "-")
+
+
+def _declared() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["train"]}
+
+
+def _locked() -> dict[str, set[str]]:
+    pins: dict[str, set[str]] = {}
+    for line in (ROOT / "requirements" / "lock.txt").read_text().splitlines():
+        match = re.match(r"([a-z0-9][a-z0-9._-]*)==([^\s;\\]+)", line)
+        if match:
+            pins.setdefault(_name(match[1]), set()).add(match[2])
+    return pins
+
+
+def test_every_declared_dependency_is_locked_with_hashes():
+    locked = _locked()
+    missing = sorted(_declared() - set(locked) - {"torch"})
+    assert not missing, f"not in requirements/lock.txt (run scripts/lock.sh): {missing}"
+    text = (ROOT / "requirements" / "lock.txt").read_text()
+    blocks = re.split(r"\n(?=[a-z0-9])", text.split("\n", 2)[2])
+    assert all("--hash=sha256:" in block for block in blocks if block.strip()), "a pin without hashes"
+    assert re.search(r"^torch==\d", (ROOT / "requirements" / "torch.txt").read_text(), re.M)
+
+
+def test_the_code_declares_every_third_party_module_it_imports():
+    imported: set[str] = set()
+    for path in (ROOT / "pwd_git").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"pwd_git"}
+    providers = importlib.metadata.packages_distributions()
+    undeclared = {m: providers.get(m) for m in third_party if not {_name(d) for d in providers.get(m, [])} & _declared()}
+    assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
+
+
+def test_pre_commit_runs_the_locked_ruff():
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    rev = next(r["rev"] for r in config["repos"] if r["repo"].endswith("/ruff-pre-commit"))
+    assert _locked()["ruff"] == {rev.removeprefix("v")}
