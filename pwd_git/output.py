@@ -49,7 +49,10 @@ def log_to_stderr(enabled: bool):
 
 def item_line(item: dict, width: int = 70) -> str:
     """One benchmark item for people: level, short id, the YAML node it tests, question, answer.
-    Takes a shards item (answer = choice index) or a report's summary of one (answer = text)."""
+    Takes a shards item (answer = choice index) or a report's summary of one (answer = text);
+    a control item in a report is known by its id alone."""
+    if "question" not in item:
+        return f"{item['level']} {item['id']}"
     answer = item["answer"] if isinstance(item["answer"], str) else item["choices"][item["answer"]]
     question = " ".join(item["question"].split())
     return f"{item['level']} {item['id'][:12]}  {item['source']}  {question[:width]}  [{answer}]"

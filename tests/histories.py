@@ -210,9 +210,13 @@ def _commit(root: Path, build_shards: bool, subject: str) -> None:
     git(root, "commit", "-qm", subject)
 
 
-def record_results(root: Path, commits: list[str], fails: Callable[[str, dict], bool]) -> None:
+def record_results(root: Path, commits: list[str], fails: Callable[[str, dict], bool],
+                   fails_norm: Callable[[str, dict], bool] | None = None,
+                   control_fails: Callable[[str], int] | None = None) -> None:
     """Write result notes for `commits` the way `git pwd test` would, without training: an
-    item fails when `fails(commit, item)`. For tests of everything around the model."""
+    item fails when `fails(commit, item)` (its acc_norm flag: `fails_norm`, default the same);
+    with `control_fails`, a 10-item control set of which that many fail. For tests of
+    everything around the model."""
     from pwd_git import notes
     from pwd_git.evaluate.run import summarize
     from pwd_git.kb.loader import Domain
@@ -224,9 +228,16 @@ def record_results(root: Path, commits: list[str], fails: Callable[[str, dict], 
         shards = shards_for(domain, commit)
         items = shards.records("bench")
         correct = {i["id"]: not fails(commit, i) for i in items}
-        notes.append(domain.repo, commit, {
+        norm = {i["id"]: not (fails_norm or fails)(commit, i) for i in items}
+        entry = {
             "time": "2026-01-01T00:00:00+00:00", "run_key": run_key(train_settings(shards.config)),
             "kb_tree": shards.manifest["kb_tree"], "shards_hash": shards.manifest["shards_hash"],
             "model_key": plan(domain, commit)[3],  # what continue mode matches notes on
             "build_key": shards.manifest["build_key"], "commit": commit, "verdict": "pass",
-            "metrics": summarize(items, correct, correct), "failed": sorted(k for k, ok in correct.items() if not ok)})
+            "metrics": summarize(items, correct, norm), "failed": sorted(k for k, ok in correct.items() if not ok),
+            "failed_norm": sorted(k for k, ok in norm.items() if not ok)}
+        if control_fails:
+            control = [f"control-{n}" for n in range(1, 11)]
+            entry["control_items"], entry["control_failed"] = control, control[:control_fails(commit)]
+            entry["metrics"]["control"] = {"acc": 1 - control_fails(commit) / 10, "acc_norm": 0.0, "n": 10}
+        notes.append(domain.repo, commit, entry)

@@ -6,52 +6,12 @@ the exit codes are the answers `git bisect run` understands.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from pwd_git.errors import PwdError
+from pwd_git.metrics import Metric
 
 GOOD, BAD, SKIP, ABORT = 0, 1, 125, 128  # `git bisect run` exit codes
 INCONCLUSIVE_FACTOR = 2.0  # alpha <= p < 2 alpha with more regressed than fixed items: skip
-METRIC_SYNTAX = "acc, L1, L2, L3, concept:ID, chain:ID or item:ID"
-_METRIC = re.compile(r"\A(acc|L1|L2|L3|(concept|chain|item):[A-Za-z0-9][A-Za-z0-9._-]*)\Z")
-
-
-@dataclass(frozen=True)
-class Metric:
-    """What "good" means: a set of benchmark items (all, a level, a concept's, a chain's, one)."""
-
-    name: str
-
-    @classmethod
-    def parse(cls, name: str) -> Metric:
-        if not _METRIC.match(name):
-            raise PwdError(f"unknown metric {name!r}", hint=f"use {METRIC_SYNTAX}")
-        return cls(name)
-
-    @property
-    def kind(self) -> str:
-        return self.name.split(":", 1)[0] if ":" in self.name else self.name
-
-    @property
-    def arg(self) -> str:
-        return self.name.split(":", 1)[1] if ":" in self.name else ""
-
-    def covers(self, item: dict) -> bool:
-        kind, arg = self.kind, self.arg
-        if kind == "acc":
-            return True
-        if kind in ("L1", "L2", "L3"):
-            return item["level"] == kind
-        if kind == "concept":
-            return arg in item["traces"]["concepts"]
-        if kind == "chain":
-            return item["traces"].get("chain") == arg
-        return item["id"] == arg or (len(arg) >= 6 and item["id"].startswith(arg))
-
-    def default_threshold(self) -> float | None:
-        """One item cannot be significant under McNemar: item:ID means "this item passes"."""
-        return 1.0 if self.kind == "item" else None
 
 
 @dataclass
@@ -74,9 +34,11 @@ class Judgment:
                 "regressed": self.regressed, "fixed": self.fixed, "p_value": self.p_value}
 
 
-def selected(metric: Metric, result_items: list[dict], per_item: dict[str, bool]) -> dict[str, bool]:
-    """Pass/fail of the items the metric covers: the only items a verdict looks at."""
-    return {i["id"]: per_item[i["id"]] for i in result_items if metric.covers(i) and i["id"] in per_item}
+def selected(metric: Metric, result) -> dict[str, bool]:
+    """Pass/fail of the items the metric covers in a commit's result (bisect.step.Result): the
+    only items a verdict looks at. Empty when the result did not record the flags the metric
+    counts (acc_norm or control flags of a note written before they were recorded)."""
+    return metric.flags(result.items, result.flags) or {}
 
 
 def judge_against(metric: Metric, threshold: float | None, alpha: float, good: dict[str, bool],

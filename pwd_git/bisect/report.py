@@ -71,22 +71,26 @@ def _describe(domain: Domain, report: BisectReport, first_bad: str, metric: Metr
         report.flipped = {"skipped": str(exc)}
         return
     items = {i["id"]: i for i in after.items}
-    now = selected(metric, after.items, after.per_item)
-    old = selected(metric, before.items, before.per_item)
+    now = selected(metric, after)
+    old = selected(metric, before)
     common = now.keys() & old.keys()
     regressed = sorted(i for i in common if old[i] and not now[i])
     fixed = sorted(i for i in common if not old[i] and now[i])
     concepts: dict[str, dict] = {}
-    for cid in sorted({c for i in regressed + fixed for c in items[i]["traces"]["concepts"]}):
+    for cid in sorted({c for i in regressed + fixed if i in items for c in items[i]["traces"]["concepts"]}):
         a = before.metrics.get("concepts", {}).get(cid, {}).get("acc")
         b = after.metrics.get("concepts", {}).get(cid, {}).get("acc")
         if a != b:
             concepts[cid] = {"before": a, "after": b}
-    report.flipped = {"parent": parent, "regressed": [_brief(items[i]) for i in regressed],
-                      "fixed": [_brief(items[i]) for i in fixed], "concepts": concepts}
+    report.flipped = {"parent": parent, "regressed": [_brief(items, i) for i in regressed],
+                      "fixed": [_brief(items, i) for i in fixed], "concepts": concepts}
 
 
-def _brief(item: dict) -> dict:
+def _brief(items: dict[str, dict], item_id: str) -> dict:
+    """A flipped benchmark item as the report shows it; a control item is known by its id alone."""
+    item = items.get(item_id)
+    if item is None:
+        return {"id": item_id, "level": "control"}
     return {"id": item["id"], "level": item["level"], "question": item["question"],
             "answer": item["choices"][item["answer"]], "source": item["source"],
             "concepts": item["traces"]["concepts"], "chain": item["traces"].get("chain")}

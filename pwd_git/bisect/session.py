@@ -185,7 +185,7 @@ def _session(domain: Domain, metric: Metric, threshold: float | None, no_train: 
                 else "pick a GOOD commit whose KB validates and builds")
         raise PwdError(f"GOOD {good_rev} ({good[:10]}) cannot be judged: {exc}", hint=hint) from None
     _counted(state.data, good_result.source)
-    good_items = selected(metric, good_result.items, good_result.per_item)
+    good_items = selected(metric, good_result)
     if not good_items:
         raise PwdError(f"the metric {metric.name} covers no benchmark item at GOOD {good_rev}",
                        hint="check the concept, chain or item id (`git pwd show GOOD`), or pick another metric")

@@ -17,6 +17,7 @@ from pwd_git.bisect.metric import ABORT, Judgment, Metric, judge_against, select
 from pwd_git.errors import DataError, PwdError
 from pwd_git.git import Repo, git_text
 from pwd_git.kb.loader import Domain
+from pwd_git.metrics import Flags
 
 STATE_VERSION = 1
 STEP_PREFIX = "pwd-bisect: "
@@ -29,10 +30,14 @@ class Result:
     commit: str
     identity: str  # build key + run key (+ commit in continue mode): equal identity => equal model => equal result
     items: list[dict]  # the commit's benchmark items
-    per_item: dict[str, bool]
+    flags: Flags  # per-item pass/fail (acc, acc_norm, control)
     metrics: dict
     source: str  # trained | model-cache | notes | reused
     note_from: str | None = None  # the commit whose note answered
+
+    @property
+    def per_item(self) -> dict[str, bool]:
+        return dict(self.flags.acc)
 
 
 class Skip(Exception):
@@ -73,7 +78,7 @@ def result_for(domain: Domain, commit: str, *, allow_train: bool,
                log: Callable[[str], None] = lambda _m: None) -> Result:
     """The commit's result from notes if any note matches its KB state and run key, else
     (when allowed) build + train + test from the object store, recording a note."""
-    from pwd_git.evaluate.run import find_reusable
+    from pwd_git.evaluate.run import find_reusable, flags_of
     from pwd_git.train.pipeline import shards_for
 
     identity, _key, _config = _identity(domain, commit)
@@ -85,9 +90,7 @@ def result_for(domain: Domain, commit: str, *, allow_train: bool,
     found = find_reusable(domain, commit, shards, commit)
     if found:
         note_commit, entry = found
-        failed = set(entry.get("failed", []))
-        return Result(commit, identity, items, {i["id"]: i["id"] not in failed for i in items}, entry["metrics"],
-                      "notes", note_commit)
+        return Result(commit, identity, items, flags_of(entry, items), entry["metrics"], "notes", note_commit)
     if not allow_train:
         raise Skip("no recorded result for this KB state (--no-train)")
     from pwd_git.evaluate.run import evaluate
@@ -98,7 +101,7 @@ def result_for(domain: Domain, commit: str, *, allow_train: bool,
         report = evaluate(domain, commit, compare=False, record=True, log=log)
     except DataError as exc:  # the data of this commit (empty benchmark, bad control set): skip it
         raise Skip(exc.message.splitlines()[0] + (f" ({exc.location})" if exc.location else "")) from None
-    return Result(commit, identity, items, report.per_item, report.entry["metrics"],
+    return Result(commit, identity, items, report.flags, report.entry["metrics"],
                   "model-cache" if trained.cached else "trained")
 
 
@@ -156,7 +159,7 @@ def assess(domain: Domain, commit: str, state: dict, *, log: Callable[[str], Non
     except Skip as exc:
         return Judgment("skip", str(exc)), "skipped"
     judgment = judge_against(metric, state["threshold"], state["alpha"], state["good_items"],
-                             selected(metric, result.items, result.per_item))
+                             selected(metric, result))
     state["judged"][identity] = {**judgment.as_dict(), "commit": commit}
     return judgment, result.source
 

@@ -9,6 +9,7 @@ import click
 
 from pwd_git.errors import EXIT_FAILED
 from pwd_git.kb.loader import Domain
+from pwd_git.metrics import SYNTAX
 from pwd_git.output import StepProgress, echo_json, format_option, item_line, log_to_stderr
 
 _SOURCES = {"trained": "trained", "model-cache": "scored with a cached model", "notes": "answered from notes",
@@ -19,7 +20,7 @@ _SOURCES = {"trained": "trained", "model-cache": "scored with a cached model", "
 @click.argument("good")
 @click.argument("bad")
 @click.option("--metric", default="acc", show_default=True, metavar="M",
-              help="acc, L1, L2, L3, concept:ID, chain:ID or item:ID: the items that decide good or bad.")
+              help=f"{SYNTAX}: the items that decide good or bad.")
 @click.option("--threshold", type=float, metavar="T",
               help="Also call a commit bad when the metric falls below T (GOOD must reach it).")
 @click.option("--no-train", is_flag=True, help="Answer from recorded results (git notes) only; skip the rest.")

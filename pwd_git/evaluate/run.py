@@ -12,6 +12,7 @@ from pwd_git import __version__, notes
 from pwd_git.errors import DataError
 from pwd_git.evaluate.verdict import Verdict, judge
 from pwd_git.kb.loader import Domain
+from pwd_git.metrics import Flags
 from pwd_git.model.settings import run_key, test_settings, train_settings
 from pwd_git.train.pipeline import Shards, device, load_model, plan, shards_for, train
 
@@ -25,6 +26,7 @@ class TestReport:
     items: dict[str, dict] = field(default_factory=dict)  # the benchmark items, by id
     reused_from: str | None = None
     recorded: bool = False  # a note line holds this result on `commit`
+    flags: Flags | None = None  # per-item acc, acc_norm and control flags (what metrics count)
 
 
 def _accuracy(flags: list[bool]) -> float:
@@ -47,6 +49,18 @@ def summarize(items: list[dict], correct: dict[str, bool], correct_norm: dict[st
     return {"acc": _accuracy([correct[i["id"]] for i in items]),
             "acc_norm": _accuracy([correct_norm[i["id"]] for i in items]), "n": len(items),
             "levels": table(levels), "concepts": table(concepts), "chains": table(chains)}
+
+
+def flags_of(entry: dict, items: list[dict]) -> Flags:
+    """Per-item flags of a recorded result: its failed-id lists against the benchmark items (and
+    the control ids it recorded). acc_norm and control flags exist only in lines that kept them."""
+    failed, ids = set(entry.get("failed", [])), [i["id"] for i in items]
+    norm = set(entry["failed_norm"]) if isinstance(entry.get("failed_norm"), list) else None
+    control = entry.get("control_items")
+    control_failed = set(entry.get("control_failed") or [])
+    return Flags({i: i not in failed for i in ids},
+                 None if norm is None else {i: i not in norm for i in ids},
+                 {i: i not in control_failed for i in control} if isinstance(control, list) else None)
 
 
 def load_control(domain: Domain, path: str | None) -> list[dict]:
@@ -116,8 +130,8 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
     if reused:
         source_commit, entry = reused
         log(f"reusing the result recorded on {source_commit[:10]} (same KB tree and run key)")
-        failed = set(entry.get("failed", []))
-        per_item = {i["id"]: i["id"] not in failed for i in items}
+        flags = flags_of(entry, items)
+        per_item = dict(flags.acc)
         already_recorded = source_commit == commit
         if not already_recorded:
             entry = {**entry, "commit": commit, "reused_from": entry.get("reused_from") or source_commit}
@@ -131,15 +145,22 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
         per_item = {s.id: s.correct for s in scores}
         metrics = summarize(items, per_item, {s.id: s.correct_norm for s in scores})
         control = load_control(domain, tsettings.control)
+        control_flags = None
         if control:
             cscores = score_items(model, tokenizer, control, batch_size=tsettings.batch_size, device=device())
             metrics["control"] = {"acc": _accuracy([s.correct for s in cscores]),
                                   "acc_norm": _accuracy([s.correct_norm for s in cscores]), "n": len(cscores)}
+            control_flags = {s.id: s.correct for s in cscores}
+        flags = Flags(per_item, {s.id: s.correct_norm for s in scores}, control_flags)
         entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "tool": __version__,
                  "run_key": key, "model_key": trained.key, "base": settings.base, "commit": commit,
                  "kb_tree": shards.manifest["kb_tree"], "shards_hash": shards.manifest["shards_hash"],
                  "build_key": shards.manifest["build_key"], "metrics": metrics,
-                 "failed": sorted(i for i, ok in per_item.items() if not ok)}
+                 "failed": sorted(i for i, ok in per_item.items() if not ok),
+                 "failed_norm": sorted(i for i, ok in flags.acc_norm.items() if not ok)}
+        if control_flags is not None:
+            entry["control_items"] = sorted(control_flags)
+            entry["control_failed"] = sorted(i for i, ok in control_flags.items() if not ok)
     baseline = (baseline or tsettings.baseline) if compare else None
     before = None
     if baseline:
@@ -155,5 +176,5 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
     if record and commit and not already_recorded:
         notes.append(domain.repo, commit, entry)
     return TestReport(commit, entry, verdict, per_item, {i["id"]: i for i in items}, entry.get("reused_from"),
-                      recorded=bool(commit) and (already_recorded or record))
+                      recorded=bool(commit) and (already_recorded or record), flags=flags)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from math import comb
 
+from pwd_git.metrics import Metric
+
 
 def mcnemar_p(broke: int, fixed: int) -> float:
     """One-sided exact McNemar: P(at least `broke` of the discordant pairs go bad by chance)."""
@@ -31,11 +33,11 @@ class Verdict:
 
 def judge(metrics: dict, thresholds: dict, *, passed_now: dict[str, bool] | None = None,
           passed_before: dict[str, bool] | None = None, alpha: float = 0.05, baseline: str | None = None) -> Verdict:
-    """Thresholds name a metric (see `metric_value`); values are minimum accuracies. A threshold
+    """Thresholds name a metric (pwd_git.metrics); values are minimum accuracies. A threshold
     whose metric measured nothing fails."""
     failures = []
     for name, minimum in sorted(thresholds.items()):
-        value = metric_value(metrics, name)
+        value = Metric.parse(name).value(metrics, passed_now)
         if value is None:  # a typo or a node no test chain touches must not pass silently
             failures.append(f"{name} measures no benchmark items (is the id right, and does a test chain "
                             "touch it?)" if ":" in name else f"{name} measures no benchmark items")
@@ -51,17 +53,3 @@ def judge(metrics: dict, thresholds: dict, *, passed_now: dict[str, bool] | None
             verdict.ok = False
     return verdict
 
-
-def metric_value(metrics: dict, name: str) -> float | None:
-    """acc / acc_norm overall, a level (L1, L2, L3), `control`, `concept:ID`, `chain:ID`."""
-    if name in ("acc", "acc_norm"):
-        return metrics.get(name)
-    if name in metrics.get("levels", {}):
-        return metrics["levels"][name]["acc"]
-    if name == "control":
-        return (metrics.get("control") or {}).get("acc")
-    for prefix, table in (("concept:", "concepts"), ("chain:", "chains")):
-        if name.startswith(prefix):
-            entry = metrics.get(table, {}).get(name[len(prefix):])
-            return entry["acc"] if entry else None
-    return None
