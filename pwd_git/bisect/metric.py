@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pwd_git.errors import PwdError
+from pwd_git.errors import PwdError, quote
 
 GOOD, BAD, SKIP, ABORT = 0, 1, 125, 128  # `git bisect run` exit codes
 INCONCLUSIVE_FACTOR = 2.0  # alpha <= p < 2 alpha with more regressed than fixed items: skip
@@ -26,7 +26,7 @@ class Metric:
     @classmethod
     def parse(cls, name: str) -> Metric:
         if not _METRIC.match(name):
-            raise PwdError(f"unknown metric {name!r}", hint=f"use {METRIC_SYNTAX}")
+            raise PwdError(f"unknown metric {quote(name)}", hint=f"use {METRIC_SYNTAX}")
         return cls(name)
 
     @property
