@@ -6,6 +6,7 @@ up and turns errors into one clear line and an exit code (tracebacks only with -
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
@@ -14,7 +15,7 @@ import click
 
 from pwd_git import __version__
 from pwd_git import commands as _commands
-from pwd_git.errors import EXIT_USAGE, PwdError
+from pwd_git.errors import EXIT_USAGE, PwdError, quote
 
 HELP = """Programming with Data, git-native: fine-tune language models on a domain's knowledge
 the way you build software.
@@ -54,14 +55,40 @@ def cli(ctx: click.Context, debug: bool, directory: str | None) -> None:
     ctx.obj["debug"] = debug
     if directory:
         if not os.path.isdir(directory):
-            raise PwdError(f"cannot change to {directory!r}: no such directory")
+            raise PwdError(f"cannot change to {quote(directory)}: no such directory")
         os.chdir(directory)
+
+
+class _StderrWarnings(logging.Handler):
+    """The library's warnings (logging) as `warning: ...` lines on stderr, each said once per
+    command even when the same note is read several times."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.said: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = f"{record.levelname.lower()}: {record.getMessage()}"
+        if line not in self.said:
+            self.said.add(line)
+            click.echo(line, err=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `pwd-git`, `git-pwd` and `python -m pwd_git`."""
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv or bool(os.environ.get("PWD_GIT_DEBUG"))
+    warnings = _StderrWarnings()
+    logging.getLogger("pwd_git").addHandler(warnings)
+    try:
+        code = _run(argv, debug)
+    finally:
+        logging.getLogger("pwd_git").removeHandler(warnings)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _run(argv: list[str], debug: bool) -> object:
+    """The verb's exit code, with every error turned into one message and a code."""
     try:
         code = cli.main(args=argv, prog_name="git pwd", standalone_mode=False)
     except PwdError as exc:
@@ -83,4 +110,4 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"internal error: {type(exc).__name__}: {exc}\n  hint: rerun with --debug for a traceback and "
                    "report it", err=True)
         code = EXIT_USAGE + 1
-    sys.exit(code if isinstance(code, int) else 0)
+    return code

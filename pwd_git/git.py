@@ -2,6 +2,10 @@
 
 We drive the git CLI (not a library) because it is what users have, it is fast for batch
 reads (`cat-file --batch`), and it honours their config, hooks and credentials.
+
+A revision or range the user typed never reaches git where it could read as an option
+(`git pwd log -- --output=FILE` must not write FILE): `check_rev` refuses one that starts
+with '-', and every call that passes a revision puts it after `--end-of-options`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pwd_git.errors import PwdError
+from pwd_git.errors import PwdError, quote
 
 
 class GitError(PwdError):
@@ -35,11 +39,34 @@ def git_text(args: list[str], cwd: str | Path, **kwargs) -> str:
     return run_git(args, cwd, **kwargs).stdout.decode().strip()
 
 
+def check_rev(rev: str, what: str = "revision") -> str:
+    """`rev` as given, or a clear error when git could take it for an option (or it is empty)."""
+    if not rev or rev.startswith("-"):
+        raise PwdError(f"invalid {what}: {quote(rev)}" + (" starts with '-'" if rev else " is empty"),
+                       hint="give a commit, branch, tag or range; a name starting with '-' is never read as one")
+    return rev
+
+
 def hash_blob(data: bytes) -> str:
     """The OID git gives `data` as a blob (SHA-1 repositories), without spawning git."""
     h = hashlib.sha1(b"blob %d\0" % len(data))
     h.update(data)
     return h.hexdigest()
+
+
+def no_work_tree_error(path: Path) -> PwdError | None:
+    """The error for a `path` git knows but that has no work tree (a bare repository, or
+    inside a .git folder): pwd-git reads and writes a checkout. None for any other path."""
+    proc = run_git(["rev-parse", "--is-bare-repository", "--is-inside-git-dir", "--absolute-git-dir"], path,
+                   check=False)
+    lines = proc.stdout.decode().splitlines()
+    if proc.returncode != 0 or len(lines) != 3 or lines[1] != "true":
+        return None
+    if lines[0] == "true":
+        return PwdError(f"not a git work tree: {path} is inside the bare repository {lines[2]}",
+                        hint=f"run pwd-git in a checkout of it (`git clone {lines[2]}` makes one)")
+    return PwdError(f"not a git work tree: {path} is inside the git directory {lines[2]}",
+                    hint="run pwd-git in the work tree that holds it, not in .git")
 
 
 @dataclass(frozen=True)
@@ -64,6 +91,9 @@ class Repo:
             raise PwdError(f"no such directory: {start}")
         proc = run_git(["rev-parse", "--show-toplevel", "--absolute-git-dir"], probe, check=False)
         if proc.returncode != 0:
+            no_work_tree = no_work_tree_error(probe)
+            if no_work_tree is not None:
+                raise no_work_tree
             raise PwdError(
                 f"not a git repository: {probe}",
                 hint="a domain is a git repo; create one with `git pwd init` (or `git init`) first",
@@ -76,16 +106,36 @@ class Repo:
 
     def resolve(self, rev: str) -> str:
         """Commit OID for `rev`, or a clear error."""
-        proc = run_git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], self.top, check=False)
+        spec = f"{check_rev(rev)}^{{commit}}"
+        proc = run_git(["rev-parse", "--verify", "--quiet", "--end-of-options", spec], self.top, check=False)
         if proc.returncode != 0:
-            raise PwdError(f"unknown revision: {rev!r}", hint="give a commit, branch or tag that exists (see `git log`)")
+            raise PwdError(f"unknown revision: {quote(rev)}", hint="give a commit, branch or tag that exists (see `git log`)")
         return proc.stdout.decode().strip()
 
     def tree_oid(self, rev: str, prefix: str = "") -> str | None:
         """OID of the tree at `rev:prefix`, None when that path does not exist there."""
-        spec = f"{rev}:{prefix}" if prefix else f"{rev}^{{tree}}"
-        proc = run_git(["rev-parse", "--verify", "--quiet", spec], self.top, check=False)
+        spec = f"{check_rev(rev)}:{prefix}" if prefix else f"{check_rev(rev)}^{{tree}}"
+        proc = run_git(["rev-parse", "--verify", "--quiet", "--end-of-options", spec], self.top, check=False)
         return proc.stdout.decode().strip() or None
+
+    def has_commits(self) -> bool:
+        """HEAD points at a commit (false in a fresh `git init`, before the first commit)."""
+        return run_git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], self.top, check=False).returncode == 0
+
+    def log_lines(self, rev_range: str, fmt: str, limit: int) -> list[str]:
+        """`git log --first-parent --format=FMT` of a user-given range (newest first, at most
+        `limit`), one line per commit; a clear error for an unknown range or an empty repo."""
+        check_rev(rev_range, "revision range")
+        proc = run_git(["log", "--first-parent", f"--max-count={limit}", f"--format={fmt}", "--end-of-options",
+                        rev_range, "--"], self.top, check=False)
+        if proc.returncode == 0:
+            return proc.stdout.decode().splitlines()
+        if not self.has_commits():
+            branch = current_branch(self)
+            raise PwdError("no commits yet" + (f" on branch {quote(branch)}" if branch else ""),
+                           hint="commit the KB first (`git add -A && git commit`); then `git pwd test` records results")
+        raise PwdError(f"unknown revision or range: {quote(rev_range)}",
+                       hint="give a commit, branch, tag or range A..B that exists (see `git log`)")
 
     def ls_tree(self, tree_ish: str) -> list[TreeEntry]:
         """Every blob under `tree_ish`, recursively, paths relative to it."""
@@ -214,15 +264,27 @@ class TempIndex:
         self.close()
 
 
+def check_branch_name(repo: Repo, name: str) -> str:
+    """`name` when git accepts it as a new branch name (`check-ref-format --branch`, taken
+    literally: no `@{-1}` shorthand), else a clear error."""
+    proc = run_git(["check-ref-format", "--branch", name], repo.top, check=False)
+    if proc.returncode != 0 or proc.stdout.decode().strip() != name or name.startswith("-"):
+        raise PwdError(f"invalid branch name: {quote(name)}",
+                       hint="see `git help check-ref-format` (no '..', spaces, '~^:?*[', or a leading '-')")
+    return name
+
+
 def create_branch(repo: Repo, name: str, commit: str) -> None:
     """Create refs/heads/NAME at COMMIT; refuse (never move) an existing branch."""
+    check_branch_name(repo, name)
     proc = run_git(["update-ref", f"refs/heads/{name}", commit, "0" * 40], repo.top, check=False)
     if proc.returncode != 0:
-        raise PwdError(f"branch {name!r} already exists", hint="pass --branch NEW-NAME, or delete the old branch")
+        raise PwdError(f"branch {quote(name)} already exists", hint="pass --branch NEW-NAME, or delete the old branch")
 
 
 def branch_exists(repo: Repo, name: str) -> bool:
-    return run_git(["rev-parse", "--verify", "--quiet", f"refs/heads/{name}"], repo.top, check=False).returncode == 0
+    return run_git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"refs/heads/{name}"], repo.top,
+                   check=False).returncode == 0
 
 
 def current_branch(repo: Repo) -> str | None:
@@ -263,7 +325,7 @@ def is_bisecting(repo: Repo) -> bool:
 
 
 def is_ancestor(repo: Repo, ancestor: str, descendant: str) -> bool:
-    proc = run_git(["merge-base", "--is-ancestor", ancestor, descendant], repo.top, check=False)
+    proc = run_git(["merge-base", "--is-ancestor", "--end-of-options", ancestor, descendant], repo.top, check=False)
     if proc.returncode not in (0, 1):
         raise GitError(f"git merge-base failed: {proc.stderr.decode(errors='replace').strip()}")
     return proc.returncode == 0
@@ -271,7 +333,7 @@ def is_ancestor(repo: Repo, ancestor: str, descendant: str) -> bool:
 
 def first_parent_range(repo: Repo, good: str, bad: str) -> list[str]:
     """Commits of `good..bad` on bad's first-parent line, oldest first."""
-    out = git_text(["rev-list", "--first-parent", "--reverse", f"{good}..{bad}"], repo.top)
+    out = git_text(["rev-list", "--first-parent", "--reverse", "--end-of-options", f"{good}..{bad}"], repo.top)
     return out.split()
 
 
@@ -287,7 +349,7 @@ class CommitInfo:
 
 
 def commit_info(repo: Repo, rev: str) -> CommitInfo:
-    out = git_text(["show", "-s", "--format=%H%x1f%s%x1f%an <%ae>%x1f%aI", rev], repo.top)
+    out = git_text(["show", "-s", "--format=%H%x1f%s%x1f%an <%ae>%x1f%aI", "--end-of-options", rev], repo.top)
     commit, subject, author, date = out.split("\x1f", 3)
     return CommitInfo(commit, subject, author, date)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 
@@ -21,20 +22,27 @@ class LockHeld(Exception):
 
 
 class PidLock:
-    """`with PidLock(path):` or acquire()/release(); raises LockHeld when taken."""
+    """`with PidLock(path):` or acquire()/release(); raises LockHeld when taken (after waiting
+    up to `wait` seconds for the holder to let go: short critical sections such as a notes
+    write queue up instead of failing)."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, wait: float = 0.0):
+        self.path, self.wait = path, wait
         self.fd: int | None = None
 
     def acquire(self) -> PidLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise LockHeld(self.path, holder(self.path)) from None
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise LockHeld(self.path, holder(self.path)) from None
+                time.sleep(0.02)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         os.fsync(fd)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from pwd_git.errors import PwdError
+from pwd_git.errors import PwdError, quote
 
 LEVELS = ("L1", "L2", "L3")
 WHOLE = ("acc", "acc_norm", *LEVELS, "control")
@@ -43,7 +43,7 @@ class Metric:
     @classmethod
     def parse(cls, name: str) -> Metric:
         if not isinstance(name, str) or not _PATTERN.fullmatch(name):
-            raise PwdError(f"unknown metric {str(name)[:80]!r}", hint=f"use {SYNTAX}")
+            raise PwdError(f"unknown metric {quote(str(name))}", hint=f"use {SYNTAX}")
         return cls(name)
 
     @property

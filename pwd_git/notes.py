@@ -3,53 +3,150 @@
 JSON Lines with sorted keys make notes mergeable with `cat_sort_uniq`: two clones that
 record results for the same commit merge by concatenation, and identical lines dedupe.
 Pushing is fetch + merge + push with retries, never a force push.
+
+Lines merge in from every clone, so reading trusts none of them: `parse_note` is the one
+reader, and a line that is not JSON or does not fit the result schema (`problem`) is
+skipped with one warning naming the commit, never a crash in `log`, `show` or `diagnose`.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import click
-
-from pwd_git.errors import PwdError
+from pwd_git.errors import PwdError, quote
 from pwd_git.git import Repo, run_git
+from pwd_git.lock import LockHeld, PidLock
 
 NOTES_REF = "refs/notes/pwd/results"
 REMOTE_TRACKING_REF = "refs/notes/pwd-remote/results"
 SCHEMA_VERSION = 1
+LOCK_WAIT = 30.0  # seconds a notes write waits for another one in this repo
+
+log = logging.getLogger(__name__)
+
+#: Fields that hold text in a result line (when present).
+_TEXT_FIELDS = ("base", "build_key", "commit", "kb_tree", "model_key", "reused_from", "run_key", "shards_hash",
+                "time", "tool", "verdict")
+#: What a full test run writes in `metrics` (besides acc), and so what reusing a result needs.
+_FULL_METRICS = ("acc_norm", "n", "levels", "concepts", "chains")
 
 
 def dumps_line(entry: dict) -> str:
     return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _score_problem(name: str, value: object) -> str | None:
+    """`{"acc": number, "n": count}` (a level, concept, chain or the control set)."""
+    if not isinstance(value, dict):
+        return f"{name} is {quote(value)}, expected an object"
+    if not _is_number(value.get("acc")):
+        return f"{name}.acc is {quote(value.get('acc'))}, expected a number"
+    if not _is_count(value.get("n")):
+        return f"{name}.n is {quote(value.get('n'))}, expected a count"
+    if "acc_norm" in value and not _is_number(value["acc_norm"]):
+        return f"{name}.acc_norm is {quote(value['acc_norm'])}, expected a number"
+    return None
+
+
+def _metrics_problem(metrics: object) -> str | None:
+    if not isinstance(metrics, dict):
+        return f"metrics is {quote(metrics)}, expected an object"
+    if not _is_number(metrics.get("acc")):
+        return f"metrics.acc is {quote(metrics.get('acc'))}, expected a number"
+    if "acc_norm" in metrics and not _is_number(metrics["acc_norm"]):
+        return f"metrics.acc_norm is {quote(metrics['acc_norm'])}, expected a number"
+    if "n" in metrics and not _is_count(metrics["n"]):
+        return f"metrics.n is {quote(metrics['n'])}, expected a count"
+    for table in ("levels", "concepts", "chains"):
+        rows = metrics.get(table, {})
+        if not isinstance(rows, dict):
+            return f"metrics.{table} is {quote(rows)}, expected an object"
+        for key, value in rows.items():
+            found = _score_problem(f"metrics.{table}.{key[:40]}", value)
+            if found:
+                return found
+    if metrics.get("control") is not None:
+        return _score_problem("metrics.control", metrics["control"])
+    return None
+
+
+def _is_ids(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def problem(entry: object) -> str | None:
+    """Why a parsed note line does not fit the result schema (None when it does). Checks the
+    type of every field readers use, when present: lines from other clones or older tools
+    may lack fields, but a field that is there has the shape `test` writes."""
+    if not isinstance(entry, dict):
+        return f"it is {quote(entry)}, not a JSON object"
+    if "schema" in entry and not _is_count(entry["schema"]):
+        return f"schema is {quote(entry['schema'])}, expected a version number"
+    for key in _TEXT_FIELDS:
+        if key in entry and not isinstance(entry[key], str):
+            return f"{key} is {quote(entry[key])}, expected a string"
+    if "metrics" in entry:
+        found = _metrics_problem(entry["metrics"])
+        if found:
+            return found
+    if "failed" in entry and not _is_ids(entry["failed"]):
+        return f"failed is {quote(entry['failed'])}, expected a list of item ids"
+    baseline = entry.get("baseline")
+    if baseline is not None:
+        if not isinstance(baseline, dict):
+            return f"baseline is {quote(baseline)}, expected an object"
+        for key in ("regressed", "fixed"):
+            if key in baseline and not _is_ids(baseline[key]):
+                return f"baseline.{key} is {quote(baseline[key])}, expected a list of item ids"
+    return None
+
+
+def is_complete(entry: dict) -> bool:
+    """A (schema-valid) line holds everything a full test run writes: metrics with every
+    table, and the failed items. Only such a line can stand in for running the tests."""
+    metrics = entry.get("metrics")
+    return isinstance(metrics, dict) and all(k in metrics for k in _FULL_METRICS) and "failed" in entry
+
+
 def parse_note(text: str, commit: str = "") -> list[dict]:
-    """Result lines of one note; unreadable lines are skipped, newer schemas read as far as known."""
+    """The result lines of one note that fit the schema, in order. Each other line is skipped
+    with one warning naming the commit; newer schemas are read as far as this version knows."""
     entries = []
-    for raw in text.splitlines():
+    for number, raw in enumerate(text.splitlines(), 1):
         if not raw.strip():
             continue
         try:
             entry = json.loads(raw)
-        except ValueError:
-            click.echo(f"warning: skipping a result line that is not JSON in the note on {commit[:10]}", err=True)
+        except (ValueError, RecursionError):
+            found: str | None = "it is not JSON"
+        else:
+            found = problem(entry)
+        if found:
+            log.warning("skipping line %d of the result note on %s: %s", number, commit[:10] or "?", found)
             continue
-        if not isinstance(entry, dict):
-            continue
-        if int(entry.get("schema", 0) or 0) > SCHEMA_VERSION:
-            click.echo(f"warning: the note on {commit[:10]} was written by a newer pwd-git (schema {entry['schema']}); "
-                       "reading the fields this version knows", err=True)
+        if entry.get("schema", 0) > SCHEMA_VERSION:
+            log.warning("the note on %s was written by a newer pwd-git (schema %d); reading the fields this "
+                        "version knows", commit[:10], entry["schema"])
         entries.append(entry)
     return entries
 
 
 def read(repo: Repo, commit: str) -> list[dict]:
-    proc = run_git(["notes", "--ref", NOTES_REF, "show", commit], repo.top, check=False)
-    return parse_note(proc.stdout.decode(), commit) if proc.returncode == 0 else []
+    """The valid result lines on `commit` (see `parse_note`)."""
+    proc = run_git(["notes", "--ref", NOTES_REF, "show", "--end-of-options", commit], repo.top, check=False)
+    return parse_note(proc.stdout.decode(errors="replace"), commit) if proc.returncode == 0 else []
 
 
 def read_all(repo: Repo) -> dict[str, list[dict]]:
@@ -61,24 +158,16 @@ def read_all(repo: Repo) -> dict[str, list[dict]]:
 
 
 @contextmanager
-def _lock(repo: Repo, timeout: float = 30.0) -> Iterator[None]:
-    """One writer of the notes ref at a time within this repo (other clones merge later)."""
-    path = repo.pwd_dir() / "notes.lock"
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            if time.monotonic() > deadline:
-                raise PwdError(f"timed out waiting for {path}", hint="remove it if no pwd-git process is running") from None
-            time.sleep(0.05)
+def _lock(repo: Repo, wait: float = LOCK_WAIT) -> Iterator[None]:
+    """One writer of the notes ref at a time within this repo (other clones merge later). A
+    flock (lock.py): a writer killed mid-way leaves a file, never a held lock."""
     try:
-        os.write(fd, str(os.getpid()).encode())
-        yield
-    finally:
-        os.close(fd)
-        os.unlink(path)
+        with PidLock(repo.pwd_dir() / "notes.lock", wait=wait):
+            yield
+    except LockHeld as exc:
+        raise PwdError(f"timed out after {wait:.0f} s waiting for {exc.path} (held by pid {exc.pid or '?'})",
+                       hint="another pwd-git process is writing results in this repository; run again when it is done"
+                       ) from None
 
 
 def append(repo: Repo, commit: str, entry: dict) -> None:
@@ -119,7 +208,7 @@ def _has_remote(repo: Repo, remote: str) -> bool:
 def pull(repo: Repo, remote: str = "origin") -> bool:
     """Fetch the remote's results and merge them into ours; False when the remote has none."""
     if not _has_remote(repo, remote):
-        raise PwdError(f"no remote named {remote!r}", hint="add one with `git remote add`, or pass --remote")
+        raise PwdError(f"no remote named {quote(remote)}", hint="add one with `git remote add`, or pass --remote")
     fetched = run_git(["fetch", "--quiet", remote, f"+{NOTES_REF}:{REMOTE_TRACKING_REF}"], repo.top, check=False)
     if fetched.returncode != 0:
         if b"couldn't find remote ref" in fetched.stderr:

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 from pwd_git import notes
-from pwd_git.errors import PwdError
-from pwd_git.git import Repo, run_git
+from pwd_git.errors import PwdError, quote
+from pwd_git.git import Repo, no_work_tree_error, run_git
 from pwd_git.gitconfig import configure_diff_driver
 from pwd_git.kb.model import slug
 from pwd_git.resources import template_names, templates_dir
@@ -26,11 +26,15 @@ def init_domain(target: str | Path, template: str = "minimal") -> list[Path]:
     target = Path(target).resolve()
     names = template_names()
     if template not in names:
-        raise PwdError(f"unknown template {template!r}", hint=f"choose one of: {', '.join(names)}")
+        raise PwdError(f"unknown template {quote(template)}", hint=f"choose one of: {', '.join(names)}")
     if (target / "pwd.yaml").exists():
         raise PwdError(f"{target} already holds a domain (pwd.yaml exists)")
     if target.exists() and not target.is_dir():
         raise PwdError(f"{target} exists and is not a directory")
+    probe = target if target.exists() else target.parent
+    no_work_tree = no_work_tree_error(probe) if probe.is_dir() else None
+    if no_work_tree is not None:  # `git init` here would nest a repository inside a git dir
+        raise no_work_tree
     plan = _plan(templates_dir(), template)
     clashes = [rel for rel in plan if (target / rel).exists()]
     if clashes:

@@ -345,3 +345,103 @@ def test_debug_flag_shows_the_traceback_for_usage_errors(tmp_path):
     res = run_cli("--debug", "validate", cwd=tmp_path)
     assert res.code == 2
     assert "Traceback" in res.err
+
+
+# --- revisions that look like options, and what messages quote --------------------------------
+
+OPTION_REVS = [
+    ("log", "--", "--output=OUT"),
+    ("log", "--", "-p"),
+    ("show", "--", "--output=OUT"),
+    ("diff", "--", "--output=OUT"),
+    ("validate", "--rev=--output=OUT"),
+    ("build", "--rev=--output=OUT"),
+    ("test", "--rev=-x"),
+    ("test", "--baseline=--output=OUT"),
+    ("diagnose", "--", "--output=OUT"),
+    ("bisect", "--", "--output=OUT", "HEAD"),
+]
+
+
+@pytest.mark.parametrize("args", OPTION_REVS, ids=" ".join)
+def test_a_revision_starting_with_a_dash_is_refused(domain, args):
+    before = snapshot(domain)
+    res = run_cli(*args, cwd=domain)
+    assert res.code == 2, res.output
+    assert res.err.startswith("error: invalid revision"), res.err
+    assert "starts with '-'" in res.err and "Traceback" not in res.output
+    assert not (domain / "OUT").exists()
+    assert snapshot(domain) == before
+
+
+def test_log_of_an_unknown_range_is_our_message(domain):
+    res = run_cli("log", "nope..HEAD", cwd=domain)
+    assert res.code == 2
+    assert res.err.startswith("error: unknown revision or range: 'nope..HEAD'"), res.err
+    assert "fatal:" not in res.err
+
+
+def test_log_in_a_repo_without_commits(tmp_path):
+    root = tmp_path / "fresh"
+    write(root, {"pwd.yaml": "name: fresh\n"})
+    git(root, "init", "-q", "-b", "main")
+    for args in (("log",), ("log", "--format", "json")):
+        res = run_cli(*args, cwd=root)
+        assert res.code == 2, res.output
+        assert res.err.startswith("error: no commits yet on branch 'main'"), res.err
+        assert "fatal:" not in res.err and "git log" not in res.err and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("where", ["bare", "dot-git"])
+def test_a_git_dir_without_a_work_tree(domain, tmp_path, where):
+    if where == "bare":
+        cwd = tmp_path / "origin.git"
+        git(tmp_path, "clone", "-q", "--bare", str(domain), str(cwd))
+    else:
+        cwd = domain / ".git"
+    before = snapshot(cwd)
+    for args in (("validate",), ("log",), ("init",)):
+        res = run_cli(*args, cwd=cwd)
+        assert res.code == 2, res.output
+        assert res.err.startswith(f"error: not a git work tree: {cwd} is inside the "), res.err
+        assert "hint:" in res.err and "Traceback" not in res.output
+    assert snapshot(cwd) == before  # init wrote nothing, and no repository was nested inside
+
+
+HUGE_ID = "x" * 10_000
+
+
+def test_messages_quote_a_huge_id_or_value_cut_short(domain):
+    huge_value = "v" * 1_000_000  # under the 1 MiB file limit, so the file is read and checked
+    write(domain, {
+        "concepts/c.yaml": concept("c", relations=f"- predicate: has color\n  value: blue\n"
+                                                  f"- predicate: has color\n  value: {huge_value}"),
+        "chains/long.yaml": f"id: long\ntitle: long\nsplit: train\nsteps:\n  - {HUGE_ID}\n  - b.is-part-of.c\n",
+        f"concepts/{'y' * 200}.yaml": f"id: {HUGE_ID}\nterm: y\ntype: thing\ndefinition: The y concept.\n",
+    })
+    res = validate_unchanged(domain)
+    assert res.code == 1 and "Traceback" not in res.output
+    errors = [line for line in res.out.splitlines() if ": error:" in line]
+    codes = {line.rsplit("[", 1)[1] for line in errors}
+    assert {"functional-conflict]", "missing-step]", "id-mismatch]"} <= codes, res.out
+    for line in res.output.splitlines():
+        assert len(line) < 600, line[:300]
+    assert "'" + "v" * 80 + "'…" in res.out and "'" + "x" * 80 + "'…" in res.out
+
+
+def test_an_unknown_huge_revision_is_quoted_cut_short(domain):
+    res = run_cli("validate", "--rev", HUGE_ID, cwd=domain)
+    assert res.code == 2
+    assert res.err.startswith("error: unknown revision: '" + "x" * 80 + "'…"), res.err[:200]
+    assert len(res.err) < 400
+
+
+@pytest.mark.parametrize("name", ["a..b", "with space", "-x", "ends.lock", "@{-1}"])
+def test_patch_refuses_an_invalid_branch_name_before_doing_anything(domain, name):
+    branches = git(domain, "branch", "--list")
+    res = run_cli("patch", f"--branch={name}", cwd=domain)
+    assert res.code == 2, res.output
+    assert res.err.startswith("error: invalid branch name: " + repr(name)), res.err
+    assert "already exists" not in res.err and "Traceback" not in res.output
+    assert git(domain, "branch", "--list") == branches
+    assert not (domain / ".git" / "pwd" / "patches").exists()

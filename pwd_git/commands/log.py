@@ -10,10 +10,13 @@ from pwd_git.output import echo_json, format_option
 from pwd_git.results import history
 
 
+def _metrics(entry: dict | None) -> dict:
+    """The metrics of a (schema-checked) note line; a line from another tool may have none."""
+    return (entry or {}).get("metrics") or {}
+
+
 def _acc(entry: dict | None, level: str) -> str:
-    if not entry:
-        return "-"
-    value = entry["metrics"]["levels"].get(level, {}).get("acc")
+    value = _metrics(entry).get("levels", {}).get(level, {}).get("acc")
     return "-" if value is None else f"{value:.2f}"
 
 
@@ -34,9 +37,9 @@ def log(rev_range: str, max_count: int, fmt: str) -> None:
         return
     click.echo(f"{'commit':10}  {'date':10}  {'acc':>5} {'L1':>5} {'L2':>5} {'L3':>5} {'ctrl':>5}  {'verdict':7}  subject")
     for r in rows:
-        e = r.entry
-        acc = f"{e['metrics']['acc']:.2f}" if e else "-"
-        ctrl = f"{e['metrics']['control']['acc']:.2f}" if e and e["metrics"].get("control") else "-"
+        e, m = r.entry, _metrics(r.entry)
+        acc = f"{m['acc']:.2f}" if "acc" in m else "-"
+        ctrl = f"{m['control']['acc']:.2f}" if m.get("control") else "-"
         verdict = (e.get("verdict", "?") + ("=" if r.reused_from else "")) if e else "-"
         click.echo(f"{r.commit[:10]}  {r.date}  {acc:>5} {_acc(e, 'L1'):>5} {_acc(e, 'L2'):>5} {_acc(e, 'L3'):>5} "
                    f"{ctrl:>5}  {verdict:7}  {r.subject[:60]}")
@@ -57,7 +60,7 @@ def show(rev: str, fmt: str) -> None:
         click.echo(f"no results recorded on {commit[:10]}; run `git pwd test --rev {rev}`")
         return
     for e in entries:
-        m = e.get("metrics", {})
+        m = _metrics(e)
         click.echo(f"{commit[:10]}  {e.get('time', '?')}  run {e.get('run_key', '?')}  verdict {e.get('verdict', '?')}")
         click.echo(f"  acc {m.get('acc', 0):.3f}  acc_norm {m.get('acc_norm', 0):.3f}  n={m.get('n', 0)}")
         for level, v in m.get("levels", {}).items():

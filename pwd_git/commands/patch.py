@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pwd_git.errors import quote
 from pwd_git.git import current_branch, remote_url
 from pwd_git.kb.loader import Domain
 from pwd_git.output import echo_json, format_option, log_to_stderr
@@ -69,7 +70,7 @@ def _publish(domain: Domain, result, body: str, remote: str, base: str, fmt: str
 
     say = (lambda m: click.echo(m)) if fmt == "text" else (lambda m: click.echo(m, err=True))
     if remote_url(domain.repo, remote) is None:
-        say(f"no remote {remote!r}: open the pull request by hand after pushing {result.branch}")
+        say(f"no remote {quote(remote)}: open the pull request by hand after pushing {result.branch}")
         return None
     forge.push_branch(domain.repo, remote, result.branch)
     say(f"pushed {result.branch} to {remote}")

@@ -89,8 +89,8 @@ def load_control(domain: Domain, path: str | None) -> list[dict]:
 
 
 def find_reusable(domain: Domain, rev: str | None, shards: Shards, prefer: str | None = None) -> tuple[str, dict] | None:
-    """A result recorded for the same KB tree, shards and run key: on `prefer` if it has one,
-    else anywhere. A continue-mode model also depends on its parents' models, so its result
+    """A complete result recorded for the same KB tree, shards and run key: on `prefer` if it
+    has one, else anywhere. A continue-mode model also depends on its parents' models, so its result
     is reused only when the recorded model key is the one training `rev` would produce."""
     settings = train_settings(shards.config)
     key, kb_tree, shards_hash = run_key(settings), shards.manifest["kb_tree"], shards.manifest["shards_hash"]
@@ -99,7 +99,8 @@ def find_reusable(domain: Domain, rev: str | None, shards: Shards, prefer: str |
     for commit, entries in sorted(recorded.items(), key=lambda kv: kv[0] != prefer):
         for entry in entries:
             if (entry.get("kb_tree") == kb_tree and entry.get("run_key") == key
-                    and entry.get("shards_hash") == shards_hash and model in (None, entry.get("model_key"))):
+                    and entry.get("shards_hash") == shards_hash and model in (None, entry.get("model_key"))
+                    and notes.is_complete(entry)):
                 return commit, entry
     return None
 
@@ -118,6 +119,8 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
              record: bool = True,
              log: Callable[[str], None] = lambda _m: None,
              on_step: Callable[[int, int, float], None] | None = None) -> TestReport:
+    if baseline is not None:
+        domain.repo.resolve(baseline)  # a mistyped --baseline fails before anything is trained
     shards = shards_for(domain, rev)
     settings, tsettings = train_settings(shards.config), test_settings(shards.config)
     key = run_key(settings)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from pwd_git.errors import quote
+
 ERROR, WARNING = "error", "warning"
 
 _STEP = re.compile(r"[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*\Z")  # as in chain.schema.json
@@ -28,7 +30,7 @@ def _closest(name: str, known: list[str]) -> str:
     import difflib
 
     match = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    return f" (did you mean {quote(match[0])}?)" if match else ""
 
 
 def file_diagnostics(ix, path: str) -> list[tuple]:
@@ -48,7 +50,7 @@ def file_diagnostics(ix, path: str) -> list[tuple]:
         first = ix.owner(node_id)
         if first[0] != path:
             out.append((path, line, col, ERROR, "duplicate-id",
-                        f"id {node_id!r} is already used by {first[0]}:{first[2]}; ids are unique across the KB", ""))
+                        f"id {quote(node_id)} is already used by {first[0]}:{first[2]}; ids are unique across the KB", ""))
         elif info.kind == "concept":
             _concept(ix, info, out)
         else:
@@ -63,7 +65,7 @@ def _config(ix, info) -> list[tuple]:
     for node in (info.config or {}).get("holdout", ()):
         if not ix.is_concept(node) and ix.statement(node) is None:
             out.append(("pwd.yaml", 1, 1, ERROR, "missing-holdout",
-                        f"build.holdout names {node!r}, which is neither a concept nor a statement", ""))
+                        f"build.holdout names {quote(node)}, which is neither a concept nor a statement", ""))
     return out
 
 
@@ -78,37 +80,37 @@ def _concept(ix, info, out: list) -> None:
         first = ix.statement(sid)
         if first[0] != path or first[1] != i:
             out.append((path, rl, rc, ERROR, "duplicate-statement",
-                        f"statement {sid!r} is already stated at {first[0]}:{first[6]}; remove one", ""))
+                        f"statement {quote(sid)} is already stated at {first[0]}:{first[6]}; remove one", ""))
             continue
         live += 1
         if obj is not None and not ix.is_concept(obj):
             hint = _closest(obj, ix.concept_ids()) if ix.counts["concepts"] < 20000 else ""
             out.append((path, rl, rc, ERROR, "missing-object",
-                        f"relation '{predicate}' points at concept {obj!r}, which does not exist{hint}", ""))
+                        f"relation {quote(predicate)} points at concept {quote(obj)}, which does not exist{hint}", ""))
         if predicate in functional:
             groups.setdefault(predicate, []).append((sid, obj if obj is not None else value, rl, rc))
         if tested and not ix.rstep.get(sid) and not ix.probed(cid) and not (obj is not None and ix.probed(obj)):
             out.append((path, rl, rc, WARNING, "untested-statement",
-                        f"statement {sid!r} is on no chain and touches no probed concept; nothing exercises it", ""))
+                        f"statement {quote(sid)} is on no chain and touches no probed concept; nothing exercises it", ""))
         if declared and predicate not in declared:
             out.append((path, rl, rc, WARNING, "undeclared-predicate",
-                        f"predicate '{predicate}' is not declared under predicates: in pwd.yaml", ""))
+                        f"predicate {quote(predicate)} is not declared under predicates: in pwd.yaml", ""))
     for predicate, group in groups.items():
         if len({target for _, target, _, _ in group}) > 1:
             _, first_target, first_line, _ = group[0]
             for _, target, rl, rc in group[1:]:
                 out.append((path, rl, rc, ERROR, "functional-conflict",
-                            f"'{predicate}' is declared functional in pwd.yaml but {cid!r} already has "
-                            f"{first_target!r} at {path}:{first_line}; a second object {target!r} is a contradiction",
+                            f"{quote(predicate)} is declared functional in pwd.yaml but {quote(cid)} already has "
+                            f"{quote(first_target)} at {path}:{first_line}; a second object {quote(target)} is a contradiction",
                             ""))
     if not live and not ix.robj.get(cid):
         out.append((path, line, col, WARNING, "orphan-concept",
-                    f"concept {cid!r} has no statements in or out; link it with a relation", ""))
+                    f"concept {quote(cid)} has no statements in or out; link it with a relation", ""))
     for name in (info.term, *info.aliases):
         owner_path, owner, owner_line, _ = ix.rterm.get(norm_term(name))[0]
         if owner != cid:
             out.append((path, line, col, WARNING, "near-duplicate-term",
-                        f"term {name!r} of {cid!r} nearly duplicates {owner!r} at {owner_path}:{owner_line}; "
+                        f"term {quote(name)} of {quote(cid)} nearly duplicates {quote(owner)} at {owner_path}:{owner_line}; "
                         "merge the concepts or make the terms distinct", ""))
 
 
@@ -123,13 +125,13 @@ def _chain(ix, info, out: list) -> None:
                 continue  # malformed: the schema already reported it
             hint = _closest(sid, ix.statement_ids()) if ix.counts["statements"] < 20000 else ""
             out.append((path, line, col, ERROR, "missing-step",
-                        f"chain step {i + 1} {sid!r} is not a statement in the KB{hint}", ""))
+                        f"chain step {i + 1} {quote(sid)} is not a statement in the KB{hint}", ""))
             continue
         if previous is not None and previous[4] != st[2]:
-            joint = previous[4] if previous[4] is not None else f"the value {previous[5]!r}"
+            joint = previous[4] if previous[4] is not None else f"the value {quote(previous[5])}"
             out.append((path, line, col, ERROR, "broken-chain",
                         f"steps do not connect: step {i} ends at {joint} but step {i + 1} starts at "
-                        f"{st[2]!r}; the object of each step must be the subject of the next", ""))
+                        f"{quote(st[2])}; the object of each step must be the subject of the next", ""))
         previous = st
     for answer, n, line, col in info.items:
         if not 0 <= answer < n:
@@ -143,12 +145,12 @@ def _patch(ix, info) -> list[tuple]:
         for cid in concepts:
             if not ix.is_concept(cid):
                 out.append((info.path, line, col, ERROR, "missing-trace",
-                            f"patch example traces concept {cid!r}, which does not exist", ""))
+                            f"patch example traces concept {quote(cid)}, which does not exist", ""))
         for sid in statements:
             if ix.statement(sid) is None:
                 out.append((info.path, line, col, ERROR, "missing-trace",
-                            f"patch example traces statement {sid!r}, which does not exist", ""))
+                            f"patch example traces statement {quote(sid)}, which does not exist", ""))
         if chain and not ix.is_chain(chain):
             out.append((info.path, line, col, ERROR, "missing-trace",
-                        f"patch example traces chain {chain!r}, which does not exist", ""))
+                        f"patch example traces chain {quote(chain)}, which does not exist", ""))
     return out

@@ -11,6 +11,7 @@ a node or relation that assemble skips (already reported by the schema) is skipp
 
 from __future__ import annotations
 
+from pwd_git.errors import quote
 from pwd_git.kb.assemble import NODE_ID, statement_relations, strs
 from pwd_git.kb.model import statement_id
 
@@ -135,7 +136,7 @@ def resolve(path: str, kind: str, facts: dict) -> FileInfo:
             return info
     elif stem != node_id:
         info.diags.append((path, line, col, ERROR, "id-mismatch",
-                           f"id {node_id!r} must equal the file stem {stem!r}; rename the file or the id", ""))
+                           f"id {quote(node_id)} must equal the file stem {quote(stem)}; rename the file or the id", ""))
     info.node = (node_id, line, col)
     if kind == "concept":
         info.term = facts["term"] if facts["term"] is not None else node_id

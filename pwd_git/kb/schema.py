@@ -6,6 +6,7 @@ import json
 from functools import cache
 from importlib import resources
 
+from pwd_git.errors import QUOTE_LIMIT, quote
 from pwd_git.kb.diagnostics import ERROR, Diagnostic, json_path
 from pwd_git.kb.yamlsafe import Document
 
@@ -46,21 +47,17 @@ def _describe(err, where: tuple, doc: Document) -> tuple[str, tuple]:
         allowed = sorted(err.schema.get("properties", {}))
         extra = sorted(k for k in err.instance if k not in allowed)
         key = extra[0] if extra else ""
-        return f"unknown key {key!r} (allowed: {', '.join(allowed)})", (*where, key)
+        return f"unknown key {quote(key)} (allowed: {', '.join(allowed)})", (*where, key)
     if kind == "required":
         return f"missing required key {err.message.split(' ')[0]}", where
     if kind == "type":
         expected = err.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         got = _JSON_TYPES.get(type(err.instance), type(err.instance).__name__)
-        return f"expected {expected}, got {got} {_short(err.instance)}".rstrip(), where
+        return f"expected {expected}, got {got} {quote(err.instance)}".rstrip(), where
     if kind == "enum":
-        return f"expected one of {', '.join(map(str, err.validator_value))}, got {_short(err.instance)}", where
+        return f"expected one of {', '.join(map(str, err.validator_value))}, got {quote(err.instance)}", where
     if custom:
-        return f"{custom}; got {_short(err.instance)}", where
-    return err.message, where
-
-
-def _short(value: object) -> str:
-    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
+        return f"{custom}; got {quote(err.instance)}", where
+    shown = repr(err.instance)  # jsonschema's own wording quotes the whole value
+    return (err.message.replace(shown, quote(err.instance)) if len(shown) > QUOTE_LIMIT else err.message), where

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from pwd_git.errors import quote
+
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: a KB file is a handful of nodes, never megabytes
 MAX_DEPTH = 64  # nesting levels; a KB file needs about 5
 _SAFE_COMPOSE_DEPTH = 1000  # libyaml's composer recurses on the C stack: pre-scan anything possibly deeper
@@ -168,7 +170,7 @@ def _build(node: yaml.Node, path: Path, doc: Document, seen: set[int]) -> object
         key = str(key)
         if key in out:
             first = doc.key_positions[(*path, key)]
-            raise YamlError(f"duplicate key {key!r} (first defined at line {first[0]})", *_pos(key_node))
+            raise YamlError(f"duplicate key {quote(key)} (first defined at line {first[0]})", *_pos(key_node))
         doc.key_positions[(*path, key)] = _pos(key_node)
         out[key] = _build(value_node, (*path, key), doc, seen)
     return out
@@ -176,13 +178,13 @@ def _build(node: yaml.Node, path: Path, doc: Document, seen: set[int]) -> object
 
 def _check_tag(node: yaml.Node, expected: str) -> None:
     if node.tag != expected:
-        raise YamlError(f"YAML tag {node.tag!r} is not allowed in KB files (tags never construct objects here)", *_pos(node))
+        raise YamlError(f"YAML tag {quote(node.tag)} is not allowed in KB files (tags never construct objects here)", *_pos(node))
 
 
 def _scalar(node: yaml.ScalarNode) -> object:
     tag, value = node.tag, node.value
     if tag not in _SCALAR_TAGS:
-        raise YamlError(f"YAML tag {tag!r} is not allowed in KB files (tags never construct objects here)", *_pos(node))
+        raise YamlError(f"YAML tag {quote(tag)} is not allowed in KB files (tags never construct objects here)", *_pos(node))
     if node.style or tag in (_STR, "tag:yaml.org,2002:timestamp"):
         return value
     if tag == "tag:yaml.org,2002:null":

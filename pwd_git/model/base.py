@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pwd_git.errors import PwdError
+from pwd_git.errors import PwdError, quote
 
 
 def _looks_like_path(base: str) -> bool:
@@ -23,7 +23,7 @@ def load_pretrained(base: str, root: Path):
     if _looks_like_path(base):
         path = (root / Path(base).expanduser()).resolve()
         if not path.exists():
-            raise PwdError(f"model path {base!r} does not exist (looked at {path})",
+            raise PwdError(f"model path {quote(base)} does not exist (looked at {path})",
                            location="pwd.yaml", hint="set model.base to a folder saved with save_pretrained, "
                            "a .gguf file, a cached hub id, or 'tiny'")
         kwargs = {"gguf_file": path.name} if path.suffix == ".gguf" else {}
@@ -39,7 +39,7 @@ def load_pretrained(base: str, root: Path):
             model = AutoModelForCausalLM.from_pretrained(base, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise PwdError(
-                f"model {base!r} is not in the local Hugging Face cache, and pwd-git never downloads at run time "
+                f"model {quote(base)} is not in the local Hugging Face cache, and pwd-git never downloads at run time "
                 f"({type(exc).__name__})", location="pwd.yaml",
                 hint=f"on a machine with network run `huggingface-cli download {base}` (or copy its HF cache), "
                 "or set model.base to a local path") from None

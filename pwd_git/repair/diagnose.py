@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pwd_git import notes
-from pwd_git.errors import PwdError
+from pwd_git.errors import PwdError, quote
 from pwd_git.kb.loader import Domain, load_revision
 from pwd_git.kb.model import KB
 from pwd_git.model.settings import run_key, train_settings
@@ -39,9 +39,9 @@ class Finding:
     def message(self) -> str:
         what = {"concept": "concept", "statement": "statement", "chain": "chain"}[self.node_kind]
         if self.kind == CHAIN_BREAK:
-            head = f"chain {self.node!r}: every hop's probe passes but the multi-hop item fails"
+            head = f"chain {quote(self.node)}: every hop's probe passes but the multi-hop item fails"
         else:
-            head = f"{what} {self.node!r} is not learned (its probe fails)"
+            head = f"{what} {quote(self.node)} is not learned (its probe fails)"
         data = f"{self.records} training record(s), {self.evidence}"
         if self.evidence == "thin":
             data += f" (KB median {self.median:g})"
@@ -74,8 +74,8 @@ def result_for(domain: Domain, commit: str, key: str, *, run_if_missing: bool,
     if mine:
         return mine[-1]
     if entries:
-        keys = sorted({str(e.get("run_key")) for e in entries})
-        raise PwdError(f"the results on {commit[:10]} are from other runs ({', '.join(keys)}), not {key}",
+        keys = sorted({quote(e.get("run_key")) for e in entries})
+        raise PwdError(f"the results on {commit[:10]} are from other runs ({', '.join(keys)}), not {quote(key)}",
                        hint="run `git pwd test --rev ...` with this pwd.yaml, or pass --run-key with one of those")
     if not run_if_missing:
         raise PwdError(f"no results recorded on {commit[:10]}", hint=f"run `git pwd test --rev {commit[:10]}` first")

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from pwd_git.errors import PwdError
+from pwd_git.errors import PwdError, quote
 from pwd_git.git import Repo, config_get, remote_url, run_git
 
 _REMOTE = re.compile(r"^(?:https?://(?:[^@/]+@)?|ssh://(?:[^@/]+@)?|[^@/]+@)?(?P<host>[^/:]+)(?::\d+)?[:/]"
@@ -58,7 +58,7 @@ def push_branch(repo: Repo, remote: str, branch: str) -> None:
     proc = run_git(["push", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}"], repo.top, check=False)
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise PwdError(f"the remote {remote!r} rejected the push of {branch}: {detail[-1] if detail else '?'}",
+        raise PwdError(f"the remote {quote(remote)} rejected the push of {branch}: {detail[-1] if detail else '?'}",
                        hint=f"the branch is still here; push it yourself with `git push {remote} {branch}`")
 
 
@@ -83,7 +83,7 @@ def create_pull_request(forge: ForgeRepo, secret: str, *, head: str, base: str, 
         answer = json.loads(raw or b"null")
     except ValueError:
         raise PwdError(f"the forge answered HTTP {status} with something that is not JSON: "
-                       f"{raw[:80].decode(errors='replace')!r}", hint="is pwd.forge.api the REST API's base URL?") from None
+                       f"{quote(raw.decode(errors='replace'))}", hint="is pwd.forge.api the REST API's base URL?") from None
     if status == 201 and isinstance(answer, dict) and answer.get("html_url"):
         return str(answer["html_url"])
     message = answer.get("message", "") if isinstance(answer, dict) else ""

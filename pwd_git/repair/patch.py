@@ -13,8 +13,8 @@ import yaml
 from pwd_git.build.decontam import find_leaks
 from pwd_git.build.render import content_id
 from pwd_git.build.shards import MANIFEST, SHARDS_DIR, build
-from pwd_git.errors import DataError
-from pwd_git.git import TempIndex, branch_exists, create_branch
+from pwd_git.errors import DataError, quote
+from pwd_git.git import TempIndex, branch_exists, check_branch_name, create_branch
 from pwd_git.kb.loader import Domain, load_revision
 from pwd_git.kb.model import slug
 from pwd_git.repair.diagnose import Diagnosis, Finding, diagnose
@@ -51,6 +51,8 @@ def make_patch(domain: Domain, rev: str = "HEAD", *, limit: int | None = None, b
     """`train_mode` also sets `train.mode` in the patch commit's pwd.yaml: `continue` makes the
     fix a fine-tune of REV's model on the new examples plus replay, so what REV's model
     already knew is kept instead of re-rolled by a from-scratch run."""
+    if branch is not None:
+        check_branch_name(domain.repo, branch)  # before the diagnosis, which may train
     diagnosis = diagnose(domain, rev, log=log)
     if diagnosis.clean:
         raise DataError(f"nothing to patch: {diagnosis.commit[:10]} has no failed items that trace to the KB")
@@ -71,7 +73,7 @@ def make_patch(domain: Domain, rev: str = "HEAD", *, limit: int | None = None, b
     examples, dropped = _decontaminate(domain, diagnosis.commit, examples)
     name = branch or _branch_name(diagnosis.commit, patched)
     if not dry_run and branch_exists(domain.repo, name):
-        raise DataError(f"branch {name!r} already exists", hint="pass --branch NEW-NAME, or delete the old branch")
+        raise DataError(f"branch {quote(name)} already exists", hint="pass --branch NEW-NAME, or delete the old branch")
     rel = f"patches/{diagnosis.commit[:10]}-{slug(patched[0].node)[:40]}.yaml"
     content = _render(diagnosis, patched, examples)
     bench = {i["id"]: i for i in shards_for(domain, diagnosis.commit).records("bench")}

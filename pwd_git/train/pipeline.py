@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pwd_git.build.shards import SHARDS_DIR, build, check
-from pwd_git.errors import DataError, PwdError
+from pwd_git.errors import DataError, PwdError, quote
 from pwd_git.kb.loader import Domain
 from pwd_git.model import cache
 from pwd_git.model.settings import TrainSettings, train_settings
@@ -88,7 +88,7 @@ def plan(domain: Domain, rev: str | None) -> tuple[Shards, TrainSettings, TrainR
     shards = shards_for(domain, rev)
     settings = train_settings(shards.config)
     if settings.mode not in ("scratch", "continue"):
-        raise DataError(f"train.mode must be 'scratch' or 'continue', not {settings.mode!r}", location="pwd.yaml")
+        raise DataError(f"train.mode must be 'scratch' or 'continue', not {quote(settings.mode)}", location="pwd.yaml")
     parent = _parent_model(domain, rev, shards, settings) if settings.mode == "continue" else None
     return shards, settings, parent, model_key(shards, settings, parent.key if parent else None)
 
