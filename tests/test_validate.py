@@ -286,3 +286,40 @@ def test_a_learning_rate_written_1e_4_is_valid_and_used(domain):
     write(domain, {"pwd.yaml": config.replace("1e-4", "'1e-4'")})  # quoted, it is the string it says
     res = run_cli("validate", cwd=domain)
     assert res.code == 1 and "expected number, got string '1e-4' at $.train.lr" in res.out, res.output
+
+
+def _named(cid: str, term: str, aliases: list[str]) -> str:
+    """A linked concept (no orphan warning) with a term and aliases in any script."""
+    return (f"id: {cid}\nterm: {json.dumps(term)}\ntype: thing\ndefinition: The {cid} concept.\n"
+            f"aliases: {json.dumps(aliases, ensure_ascii=False)}\nrelations:\n  - predicate: is part of\n    object: c\n")
+
+
+def _near_duplicates(domain) -> list[dict]:
+    res = run_cli("validate", "--format", "json", cwd=domain)
+    assert res.code == 0, res.output
+    return [d for d in diagnostics(res) if d["code"] == "near-duplicate-term"]
+
+
+def test_aliases_in_different_scripts_are_not_near_duplicates(domain):
+    # 'bridge' in Bulgarian, Amharic, Kazakh, Korean and Hindi (marks kept): no two of them are alike
+    write(domain, {"concepts/bg.yaml": _named("bg", "bridge", ["мост"]),
+                   "concepts/am.yaml": _named("am", "am bridge", ["ድልድይ"]),
+                   "concepts/kk.yaml": _named("kk", "kk bridge", ["көпір"]),
+                   "concepts/ko.yaml": _named("ko", "ko bridge", ["다리"]),
+                   "concepts/hi.yaml": _named("hi", "hi bridge", ["पुल"]),
+                   "concepts/hi2.yaml": _named("hi2", "hi2 bridge", ["पल"])})
+    assert _near_duplicates(domain) == []
+
+
+def test_near_duplicates_are_found_in_every_script_and_aliases_are_called_aliases(domain):
+    write(domain, {"concepts/bg.yaml": _named("bg", "bridge", ["Мост"]),
+                   "concepts/bg2.yaml": _named("bg2", "other bridge", ["мост!"]),
+                   "concepts/ko.yaml": _named("ko", "ko bridge", ["다리"]),
+                   "concepts/ko2.yaml": _named("ko2", "ko other", ["\u1103\u1161\u1105\u1175 "]),  # decomposed jamo
+                   "concepts/wide.yaml": _named("wide", "ＢＲＩＤＧＥ", [])})  # full-width
+    found = {(d["path"], d["message"].split(";")[0]) for d in _near_duplicates(domain)}
+    assert found == {
+        ("concepts/bg2.yaml", "alias 'мост!' of 'bg2' nearly duplicates 'bg' at concepts/bg.yaml:1"),
+        ("concepts/ko2.yaml", "alias '\u1103\u1161\u1105\u1175 ' of 'ko2' nearly duplicates 'ko' at concepts/ko.yaml:1"),
+        ("concepts/wide.yaml", "term 'ＢＲＩＤＧＥ' of 'wide' nearly duplicates 'bg' at concepts/bg.yaml:1"),
+    }, found
