@@ -17,14 +17,19 @@ ERROR, WARNING = "error", "warning"
 
 _STEP = re.compile(r"[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*\Z")  # as in chain.schema.json
 _PLURAL = re.compile(r"(?<=[a-z])(es|s)\b")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
 def norm_term(term: str) -> str:
     """Terms that differ only by case, punctuation, spacing, Unicode form (NFKC) or an English
     plural 's' collide. Letters, digits and marks of every script are kept, so terms in two
     scripts never collide; a term of punctuation alone is its own key."""
-    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", term).casefold())
-    spaced = "".join(ch if ch.isalnum() or unicodedata.category(ch)[0] == "M" else " " for ch in text)
+    if term.isascii():  # most terms, and the same key: NFKC and casefold change no ASCII text
+        text = term.lower()
+        spaced = _NON_ALNUM.sub(" ", text)
+    else:
+        text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", term).casefold())
+        spaced = "".join(ch if ch.isalnum() or unicodedata.category(ch)[0] == "M" else " " for ch in text)
     return _PLURAL.sub("", spaced).replace(" ", "") or text
 
 
