@@ -186,6 +186,26 @@ class Repo:
             proc.wait()
             writer.join()
 
+    def follow_symlinks(self, rev: str, paths: list[str]) -> dict[str, tuple[str, str]]:
+        """Where each symlink `rev:path` (repo-relative) leads inside that commit's tree, as git
+        resolves it (`cat-file --batch-check --follow-symlinks`): {path: (kind, detail)} with kind
+        'blob' or 'tree' (detail: the OID), 'symlink' (out of the tree; detail: the rest of the
+        target), 'dangling', 'loop', 'notdir' or 'missing'."""
+        out = run_git(["cat-file", "--batch-check", "--follow-symlinks"], self.top,
+                      input="".join(f"{rev}:{path}\n" for path in paths).encode()).stdout
+        answers, at = {}, 0
+        for path in paths:
+            end = out.index(b"\n", at)
+            words, at = out[at:end].decode(errors="replace").split(" "), end + 1
+            if words[-1] == "missing":
+                answers[path] = ("missing", "")
+            elif words[0] in ("symlink", "dangling", "loop", "notdir"):  # followed by SIZE bytes of name
+                size = int(words[1])
+                answers[path], at = (words[0], out[at:at + size].decode(errors="replace")), at + size + 1
+            else:
+                answers[path] = (words[1], words[0])
+        return answers
+
     def pwd_dir(self) -> Path:
         """Where the tool keeps per-repo state (.git/pwd): caches, queue, logs."""
         path = self.git_dir / "pwd"

@@ -7,6 +7,7 @@ with it on random KBs and edits. Not used by the tool."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import defaultdict
 
 from pwd_git.kb.diagnostics import ERROR, WARNING, Diagnostic
@@ -96,8 +97,11 @@ _PLURAL = re.compile(r"(?<=[a-z])(es|s)\b")
 
 
 def _norm_term(term: str) -> str:
-    """Terms that differ only by case, punctuation, spacing or a plural 's' collide."""
-    return _PLURAL.sub("", re.sub(r"[^a-z0-9]+", " ", term.lower())).replace(" ", "")
+    """Terms that differ only by case, punctuation, spacing, Unicode form or a plural 's' collide
+    (letters of every script kept: issue 11 changed this and the alias wording below)."""
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", term).casefold())
+    spaced = "".join(ch if ch.isalnum() or unicodedata.category(ch)[0] == "M" else " " for ch in text)
+    return _PLURAL.sub("", spaced).replace(" ", "") or text
 
 
 def _lints(kb: KB) -> list[Diagnostic]:
@@ -127,13 +131,13 @@ def _lints(kb: KB) -> list[Diagnostic]:
                                  "nothing exercises it"))
     seen: dict[str, tuple[str, Loc]] = {}
     for concept in kb.concepts.values():
-        for name in (concept.term, *concept.aliases):
+        for what, name in (("term", concept.term), *(("alias", a) for a in concept.aliases)):
             key = _norm_term(name)
             other = seen.get(key)
             if other and other[0] != concept.id:
                 out.append(_diag(concept.loc, WARNING, "near-duplicate-term",
-                                 f"term {name!r} of {concept.id!r} nearly duplicates {other[0]!r} at {other[1]}; "
-                                 "merge the concepts or make the terms distinct"))
+                                 f"{what} {name!r} of {concept.id!r} nearly duplicates {other[0]!r} at {other[1]}; "
+                                 "merge the concepts or make the names distinct"))
             elif not other:
                 seen[key] = (concept.id, concept.loc)
     declared = kb.config.get("predicates") or {}

@@ -203,16 +203,40 @@ def test_alias_bomb_returns_promptly(domain):
     assert snapshot(domain) == before
 
 
-@pytest.mark.parametrize("depth", [100, 100_000])
-def test_deep_nesting_is_an_error_not_a_crash(domain, depth):
+@pytest.mark.parametrize(("opener", "depth"), [("[", 100), ("[", 100_000), ("{", 100_000)])
+def test_deep_nesting_is_an_error_not_a_crash(domain, depth, opener):
     # libyaml's composer recurses on the C stack: 100k '[' used to segfault the interpreter,
-    # a few hundred raised RecursionError ("internal error").
-    write(domain, {"concepts/x.yaml": "id: x\nterm: " + "[" * depth + "]" * depth + "\n"})
+    # a few hundred raised RecursionError ("internal error"). Newer libyaml stops at 1000 levels
+    # by itself, scanning ahead of the events our 64-level check counts: ours must still come first.
+    closer = {"[": "]", "{": "}"}[opener]
+    write(domain, {"concepts/x.yaml": "id: x\nterm: " + opener * depth + closer * depth + "\n"})
     proc = _run_subprocess(domain, "validate")
     assert proc.returncode == 1, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
     assert "Traceback" not in proc.stdout + proc.stderr
     [error] = [line for line in proc.stdout.splitlines() if ": error:" in line]
+    # level 1 is the top-level mapping, so the 64th opener (column 7 + 63) is level 65
     assert error.startswith("concepts/x.yaml:2:70: error: nesting is deeper than 64 levels"), error
+    assert error.endswith("[yaml]"), error
+
+
+def test_depth_check_finds_our_limit_before_libyamls(monkeypatch):
+    """The depth check itself, for a document libyaml refuses while looking ahead."""
+    text = "id: x\nterm: " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(yamlsafe.YamlError) as caught:
+        yamlsafe.load(text.encode())
+    assert (caught.value.line, caught.value.col) == (2, 70)
+    assert caught.value.message.startswith("nesting is deeper than 64 levels")
+
+
+def test_a_syntax_error_in_a_large_file_is_still_libyamls_and_located(domain):
+    """Past the depth pre-scan (over 1000 indicators), an ordinary error keeps its own position."""
+    relations = "".join(f"  - predicate: is part of\n    object: a{i}\n" for i in range(400))
+    write(domain, {"concepts/x.yaml": x_concept(tail="relations:\n" + relations + "  bad: [1, 2\n")})
+    res = run_cli("validate", cwd=domain)
+    errors = [line for line in res.output.splitlines() if ": error:" in line]
+    assert res.code == 1 and len(errors) == 1, res.output
+    assert errors[0].startswith("concepts/x.yaml:806:"), errors[0]
+    assert "nesting" not in errors[0]
 
 
 def test_block_nesting_is_limited_too(domain):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -262,3 +264,151 @@ def test_a_remote_that_rejects_the_push(tested, forge):
     assert result.code == 2 and "rejected the push" in result.err
     assert git(tested, "branch", "--list", "pwd/patch/*")  # the branch stays, locally
     assert not _Forge.requests
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Any request: recorded (path, Authorization), then answered as `answer` says."""
+
+    seen: ClassVar[list] = []
+    answer: ClassVar[tuple] = (404, {}, b"")
+
+    def _any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        type(self).seen.append((self.server.server_port, self.command, self.path, self.headers.get("Authorization")))
+        status, headers, raw = type(self).answer
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    do_GET = do_POST = _any
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def loopback():
+    """Start loopback HTTP servers on demand; every request any of them gets lands in _Recorder.seen."""
+    servers = []
+    _Recorder.seen, _Recorder.answer = [], (404, {}, b"")
+
+    def start() -> int:
+        server = HTTPServer(("127.0.0.1", 0), _Recorder)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server.server_port
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _remote_on(tested, forge, url):
+    """`origin` named by an http URL (what the forge logic reads), pushing to the bare repo."""
+    git(tested, "remote", "set-url", "origin", url)
+    git(tested, "remote", "set-url", "--push", "origin", str(forge))
+    git(tested, "config", "--unset", "pwd.forge.repo")
+
+
+def test_a_remote_on_an_unknown_host_gets_no_token_and_keeps_its_port(tested, forge, loopback, monkeypatch):
+    port = loopback()
+    _remote_on(tested, forge, f"http://127.0.0.1:{port}/lab/bikes.git")
+    monkeypatch.delenv("PWD_GIT_FORGE_API")
+    result = run_cli("patch", "--open-pr", cwd=tested)
+    assert result.code == 0, result.output
+    assert f"no forge API is configured for 127.0.0.1:{port}" in result.out
+    assert f"http://127.0.0.1:{port}/lab/bikes/compare/main...pwd/patch/" in result.out
+    assert _Recorder.seen == [] and TOKEN not in result.output  # nothing went to that host, let alone the token
+    assert git(tested, "--git-dir", str(forge), "for-each-ref", "refs/heads/pwd/patch/")  # the branch was pushed
+
+
+def test_a_configured_forge_api_gets_the_token_at_its_own_port_and_path(tested, forge, loopback, monkeypatch):
+    port = loopback()
+    _Recorder.answer = (201, {}, json.dumps({"html_url": "https://ghe.example/lab/bikes/pull/3"}).encode())
+    _remote_on(tested, forge, f"http://127.0.0.1:{port}/lab/bikes.git")
+    monkeypatch.delenv("PWD_GIT_FORGE_API")
+    git(tested, "config", "pwd.forge.api", f"http://127.0.0.1:{port}/api/v3/")
+    result = run_cli("patch", "--open-pr", cwd=tested)
+    assert result.code == 0, result.output
+    assert "opened https://ghe.example/lab/bikes/pull/3" in result.out
+    assert _Recorder.seen == [(port, "POST", "/api/v3/repos/lab/bikes/pulls", f"Bearer {TOKEN}")]
+
+
+def test_a_redirect_never_carries_the_token_elsewhere(tested, forge, loopback, monkeypatch):
+    api, elsewhere = loopback(), loopback()
+    _Recorder.answer = (302, {"Location": f"http://127.0.0.1:{elsewhere}/collect"}, b"")
+    monkeypatch.setenv("PWD_GIT_FORGE_API", f"http://127.0.0.1:{api}")
+    result = run_cli("patch", "--open-pr", cwd=tested)
+    assert result.code == 2 and "HTTP 302" in result.err, result.output
+    assert [seen[0] for seen in _Recorder.seen] == [api]  # the other host heard nothing
+
+
+STRADDLE = b"<html>" + b"x" * 66 + TOKEN.encode() + b"</html>"  # a cut at 80 characters splits the token
+
+
+@pytest.mark.parametrize(("status", "payload", "expected"), [
+    (401, {"message": f"Bad credentials: Authorization: Bearer {TOKEN}"}, "rejected the token (401 Bad credentials"),
+    (422, {"message": "Validation Failed", "errors": [{"message": f"{TOKEN} may not open pulls"}]}, "(422): [token] may"),
+    (502, STRADDLE, "not JSON"),
+])
+def test_a_server_repeating_the_token_never_gets_it_printed(tested, forge, status, payload, expected):
+    _Forge.answers.append((status, payload))
+    result = run_cli("patch", "--open-pr", cwd=tested)
+    assert result.code == 2 and expected in result.err, result.output
+    assert TOKEN[:8] not in result.output and "secret-token" not in result.output  # not even a piece of it
+
+
+def test_a_server_that_dribbles_bytes_is_cut_off_at_the_deadline(tested, forge, monkeypatch):
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def dribble():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 201 Created\r\nX-Slow: " + b"a" * 1000:  # a byte every 0.1 s, for minutes
+                if stop.wait(0.1):
+                    break
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    break
+
+    threading.Thread(target=dribble, daemon=True).start()
+    monkeypatch.setenv("PWD_GIT_FORGE_API", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setenv("PWD_GIT_FORGE_TIMEOUT", "1")
+    started = time.monotonic()
+    try:
+        result = run_cli("patch", "--open-pr", cwd=tested)
+    finally:
+        stop.set()
+        listener.close()
+    elapsed = time.monotonic() - started
+    assert result.code == 2 and "did not answer within 1 s" in result.err, result.output
+    assert elapsed < 8, f"took {elapsed:.1f} s"  # push + patch take a few seconds; the request itself 1
+
+
+@pytest.mark.parametrize(("url", "config_api", "host", "compare", "api"), [
+    ("https://github.com/lab/bikes.git", None, "github.com", "https://github.com/lab/bikes/compare", "https://api.github.com"),
+    ("git@github.com:lab/bikes.git", None, "github.com", "https://github.com/lab/bikes/compare", "https://api.github.com"),
+    ("https://ghe.example:8443/lab/bikes", None, "ghe.example:8443", "https://ghe.example:8443/lab/bikes/compare", None),
+    ("ssh://git@ghe.example:2222/lab/bikes.git", None, "ghe.example", "https://ghe.example/lab/bikes/compare", None),
+    ("https://ghe.example:8443/lab/bikes", "https://ghe.example:8443/api/v3", "ghe.example:8443",
+     "https://ghe.example:8443/lab/bikes/compare", "https://ghe.example:8443/api/v3"),
+    ("https://evil.example/lab/bikes", None, "evil.example", "https://evil.example/lab/bikes/compare", None),
+])
+def test_the_token_goes_only_to_githubs_api_or_the_configured_one(domain, monkeypatch, url, config_api, host, compare,
+                                                                   api):
+    from pwd_git.repair.forge import forge_repo
+
+    monkeypatch.delenv("PWD_GIT_FORGE_API", raising=False)
+    git(domain, "remote", "add", "origin", url)
+    if config_api:
+        git(domain, "config", "pwd.forge.api", config_api)
+    where = forge_repo(Repo.discover(domain), "origin")
+    assert (where.host, where.owner, where.name, where.compare_url, where.api) == (host, "lab", "bikes", compare, api)

@@ -8,6 +8,9 @@ import re
 import pytest
 
 import pwd_git.kb.parse as parse_module
+import pwd_git.kb.yamlsafe as yamlsafe
+from pwd_git.kb.loader import Domain, load_worktree
+from pwd_git.model.settings import train_settings
 from tests.conftest import concept, git, run_cli, snapshot, write
 
 BROKEN_A = "id: a\nterm: 42\ntype: thing\ndefinition: The a concept.\nrelations:\n  - predicate: is part of\n    object: b\n"
@@ -261,3 +264,62 @@ def test_lints_are_warnings_and_strict_makes_them_fail(domain, code):
 
 def test_strict_passes_a_clean_domain(domain):
     assert run_cli("validate", "--strict", cwd=domain).code == 0
+
+
+@pytest.mark.parametrize(("written", "value"), [
+    ("1e-4", 1e-4), ("1e9", 1e9), ("5E-3", 5e-3), ("-1e-4", -1e-4), ("+1e3", 1e3), ("1.5e3", 1.5e3), ("2.e-2", 2e-2),
+    ("'1e-4'", "1e-4"), ('"1e9"', "1e9"), ("1e", "1e"), ("e9", "e9"), ("1e-4x", "1e-4x"), ("0.5", 0.5), ("7", 7),
+])
+def test_exponent_numbers_are_numbers_as_users_write_them(written, value):
+    # YAML 1.1 reads 1e-4 (no dot) as a string; every other reader, and every user, as a number.
+    data = yamlsafe.load(f"lr: {written}\n".encode()).data
+    assert data == {"lr": value} and type(data["lr"]) is type(value)
+
+
+def test_a_learning_rate_written_1e_4_is_valid_and_used(domain):
+    config = (domain / "pwd.yaml").read_text() + "train: {lr: 1e-4, replay_ratio: 5E-1}\n"
+    write(domain, {"pwd.yaml": config})
+    res = run_cli("validate", cwd=domain)
+    assert res.code == 0, res.output
+    settings = train_settings(load_worktree(Domain.find(domain))[0].config)
+    assert (settings.lr, settings.replay_ratio) == (1e-4, 0.5)
+    write(domain, {"pwd.yaml": config.replace("1e-4", "'1e-4'")})  # quoted, it is the string it says
+    res = run_cli("validate", cwd=domain)
+    assert res.code == 1 and "expected number, got string '1e-4' at $.train.lr" in res.out, res.output
+
+
+def _named(cid: str, term: str, aliases: list[str]) -> str:
+    """A linked concept (no orphan warning) with a term and aliases in any script."""
+    return (f"id: {cid}\nterm: {json.dumps(term)}\ntype: thing\ndefinition: The {cid} concept.\n"
+            f"aliases: {json.dumps(aliases, ensure_ascii=False)}\nrelations:\n  - predicate: is part of\n    object: c\n")
+
+
+def _near_duplicates(domain) -> list[dict]:
+    res = run_cli("validate", "--format", "json", cwd=domain)
+    assert res.code == 0, res.output
+    return [d for d in diagnostics(res) if d["code"] == "near-duplicate-term"]
+
+
+def test_aliases_in_different_scripts_are_not_near_duplicates(domain):
+    # 'bridge' in Bulgarian, Amharic, Kazakh, Korean and Hindi (marks kept): no two of them are alike
+    write(domain, {"concepts/bg.yaml": _named("bg", "bridge", ["мост"]),
+                   "concepts/am.yaml": _named("am", "am bridge", ["ድልድይ"]),
+                   "concepts/kk.yaml": _named("kk", "kk bridge", ["көпір"]),
+                   "concepts/ko.yaml": _named("ko", "ko bridge", ["다리"]),
+                   "concepts/hi.yaml": _named("hi", "hi bridge", ["पुल"]),
+                   "concepts/hi2.yaml": _named("hi2", "hi2 bridge", ["पल"])})
+    assert _near_duplicates(domain) == []
+
+
+def test_near_duplicates_are_found_in_every_script_and_aliases_are_called_aliases(domain):
+    write(domain, {"concepts/bg.yaml": _named("bg", "bridge", ["Мост"]),
+                   "concepts/bg2.yaml": _named("bg2", "other bridge", ["мост!"]),
+                   "concepts/ko.yaml": _named("ko", "ko bridge", ["다리"]),
+                   "concepts/ko2.yaml": _named("ko2", "ko other", ["\u1103\u1161\u1105\u1175 "]),  # decomposed jamo
+                   "concepts/wide.yaml": _named("wide", "ＢＲＩＤＧＥ", [])})  # full-width
+    found = {(d["path"], d["message"].split(";")[0]) for d in _near_duplicates(domain)}
+    assert found == {
+        ("concepts/bg2.yaml", "alias 'мост!' of 'bg2' nearly duplicates 'bg' at concepts/bg.yaml:1"),
+        ("concepts/ko2.yaml", "alias '\u1103\u1161\u1105\u1175 ' of 'ko2' nearly duplicates 'ko' at concepts/ko.yaml:1"),
+        ("concepts/wide.yaml", "term 'ＢＲＩＤＧＥ' of 'wide' nearly duplicates 'bg' at concepts/bg.yaml:1"),
+    }, found

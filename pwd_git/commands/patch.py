@@ -76,12 +76,13 @@ def _publish(domain: Domain, result, body: str, remote: str, base: str, fmt: str
     say(f"pushed {result.branch} to {remote}")
     where = forge.forge_repo(domain.repo, remote)
     secret = forge.token()
-    if where is None or secret is None:
-        why = "no GITHUB_TOKEN or GH_TOKEN" if where else "the remote is not a forge repository"
-        if where:
-            say(f"{why}: open it at {where.compare_url}/{base}...{result.branch}?expand=1")
-        else:
-            say(f"{why}: open the pull request by hand")
+    if where is None:
+        say("the remote is not a forge repository: open the pull request by hand")
+        return None
+    if where.api is None or secret is None:
+        why = "no GITHUB_TOKEN or GH_TOKEN" if where.api else \
+            f"no forge API is configured for {where.host} (set pwd.forge.api to send it the token)"
+        say(f"{why}: open it at {where.compare_url}/{base}...{result.branch}?expand=1")
         return None
     title = f"pwd patch: repair {len(result.patched)} node(s) diagnosed on {result.diagnosis.commit[:10]}"
     url = forge.create_pull_request(where, secret, head=result.branch, base=base, title=title, body=body)

@@ -11,6 +11,7 @@ the first file claiming an id owns it, the first claim of a statement id wins.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from pwd_git.errors import quote
 
@@ -22,8 +23,16 @@ _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
 def norm_term(term: str) -> str:
-    """Terms that differ only by case, punctuation, spacing or a plural 's' collide."""
-    return _PLURAL.sub("", _NON_ALNUM.sub(" ", term.lower())).replace(" ", "")
+    """Terms that differ only by case, punctuation, spacing, Unicode form (NFKC) or an English
+    plural 's' collide. Letters, digits and marks of every script are kept, so terms in two
+    scripts never collide; a term of punctuation alone is its own key."""
+    if term.isascii():  # most terms, and the same key: NFKC and casefold change no ASCII text
+        text = term.lower()
+        spaced = _NON_ALNUM.sub(" ", text)
+    else:
+        text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", term).casefold())
+        spaced = "".join(ch if ch.isalnum() or unicodedata.category(ch)[0] == "M" else " " for ch in text)
+    return _PLURAL.sub("", spaced).replace(" ", "") or text
 
 
 def _closest(name: str, known: list[str]) -> str:
@@ -106,12 +115,12 @@ def _concept(ix, info, out: list) -> None:
     if not live and not ix.robj.get(cid):
         out.append((path, line, col, WARNING, "orphan-concept",
                     f"concept {quote(cid)} has no statements in or out; link it with a relation", ""))
-    for name in (info.term, *info.aliases):
+    for what, name in (("term", info.term), *(("alias", alias) for alias in info.aliases)):
         owner_path, owner, owner_line, _ = ix.rterm.get(norm_term(name))[0]
         if owner != cid:
             out.append((path, line, col, WARNING, "near-duplicate-term",
-                        f"term {quote(name)} of {quote(cid)} nearly duplicates {quote(owner)} at {owner_path}:{owner_line}; "
-                        "merge the concepts or make the terms distinct", ""))
+                        f"{what} {quote(name)} of {quote(cid)} nearly duplicates {quote(owner)} at {owner_path}:{owner_line}; "
+                        "merge the concepts or make the names distinct", ""))
 
 
 def _chain(ix, info, out: list) -> None:

@@ -7,8 +7,10 @@ way git's index avoids re-hashing unchanged files.
 
 from __future__ import annotations
 
+import functools
 import marshal
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pwd_git import __version__
-from pwd_git.errors import PwdError
+from pwd_git.errors import DataError, PwdError
 from pwd_git.git import Repo, hash_blob
 from pwd_git.kb import parse as _parse
 from pwd_git.kb.parse import PARSER_VERSION, classify, parse  # noqa: F401  (parse: kept for callers)
@@ -110,23 +112,106 @@ def _walk(root: Path) -> list[tuple[str, os.stat_result]]:
     """KB files under `root` with their stat, paths relative and '/'-separated."""
     found = []
     config = root / CONFIG_FILE
+    if config.is_symlink():
+        check_link(root, CONFIG_FILE)
     if config.is_file():
         found.append((CONFIG_FILE, config.stat()))
     # Plain strings, not Path objects: this runs for every file on every (warm) run.
     stack = [(os.path.join(root, d), d) for d in KB_DIRS]
     while stack:
         folder, rel_folder = stack.pop()
+        if os.path.islink(folder):
+            check_link(root, rel_folder)
         try:
             entries = list(os.scandir(folder))
         except (FileNotFoundError, NotADirectoryError):
             continue
         for entry in entries:
             rel = f"{rel_folder}/{entry.name}"
+            if entry.is_symlink():
+                check_link(root, rel)
             if entry.is_dir(follow_symlinks=False):
                 stack.append((entry.path, rel))
             elif entry.is_file() and classify(rel):
                 found.append((rel, entry.stat()))
     return found
+
+
+# -- symlinks: refused when they leave the repository, the same way in the worktree and in commits --
+
+def check_link(root: str | Path, rel: str) -> None:
+    """A symlink at KB path `rel` (under the KB root `root`) in the working tree must lead, the
+    way git resolves it in a commit, to a file inside the repository: a link out of it (absolute,
+    `..` above the top, into .git) would feed that file to the shards from the worktree only, and
+    a link to nothing or to a folder reads differently in a commit. DataError otherwise."""
+    top = _top_of(str(root))
+    prefix = Path(root).resolve().relative_to(top).as_posix()
+    kind, detail = _resolve_worktree_link(top, rel if prefix == "." else f"{prefix}/{rel}")
+    _link_verdict(rel, kind, detail)
+
+
+@functools.lru_cache(maxsize=8)
+def _top_of(root: str) -> Path:
+    return Repo.discover(root).top
+
+
+def _resolve_worktree_link(top: Path, path: str) -> tuple[str, str]:
+    """Follow the symlinks on repo-relative `path` on disk as `Repo.follow_symlinks` does in a
+    tree: relative hops only, never above the top; the same (kind, detail) vocabulary."""
+    todo, done, hops = path.split("/")[::-1], [], 0
+    while todo:
+        name = todo.pop()
+        if name in ("", "."):
+            continue
+        if name == "..":
+            if not done:
+                return "symlink", "/".join(["..", *todo[::-1]])
+            done.pop()
+            continue
+        here = os.path.join(top, *done, name)
+        try:
+            st = os.lstat(here)
+        except FileNotFoundError:
+            return "dangling", path
+        except NotADirectoryError:
+            return "notdir", path
+        if stat.S_ISLNK(st.st_mode):
+            hops += 1
+            target = os.readlink(here)
+            if hops > 40:  # git's limit too
+                return "loop", path
+            if os.path.isabs(target):
+                return "symlink", target
+            todo.extend(target.split("/")[::-1])
+            continue
+        if not done and name == ".git":
+            return "symlink", "/".join([name, *todo[::-1]])  # git's own files are no part of any commit
+        done.append(name)
+    return ("tree" if os.path.isdir(os.path.join(top, *done)) else "blob"), "/".join(done)
+
+
+_LINK_PROBLEMS = {
+    "symlink": "leads out of the repository (to {detail})",
+    "dangling": "leads to nothing",
+    "loop": "is a loop of symlinks",
+    "notdir": "leads through a file as if it were a folder",
+    "missing": "leads to nothing",
+}
+
+
+def _link_verdict(rel: str, kind: str, detail: str) -> None:
+    """One rule for the worktree and commits: DataError unless the link at `rel` leads to a file
+    inside the repository (which is then read in its place)."""
+    if kind in _LINK_PROBLEMS:
+        problem = _LINK_PROBLEMS[kind].format(detail=detail)
+    elif rel in KB_DIRS:
+        problem = "stands for a KB folder; a commit stores the link, not the files"
+    elif kind == "tree" and classify(rel):
+        problem = "leads to a folder, not a file"
+    else:
+        return
+    raise DataError(f"symlink {problem}; KB files and folders must be real ones inside the repository", location=rel,
+                    hint="put the file itself there instead of a link")
 
 
 def load_worktree(domain: Domain, *, use_cache: bool = True) -> tuple[KB, list[Diagnostic]]:
@@ -190,7 +275,7 @@ def revision_records(domain: Domain, rev: str) -> dict[str, tuple[str, dict]]:
     if tree is None:
         raise PwdError(f"revision {rev} has no {domain.prefix or 'KB'} folder")
     cache = ParseCache(domain.repo.pwd_dir() / "cache" / "kb.marshal")
-    entries = [(e.path, e.oid) for e in domain.repo.ls_tree(tree) if classify(e.path)]
+    entries = _committed_files(domain, commit, tree)
     missing = {oid for path, oid in entries if (oid, classify(path)) not in cache.records}
     blobs = dict(domain.repo.read_blobs(sorted(missing)))
     records = {path: (oid, cache.record(oid, classify(path), lambda o=oid: blobs[o])) for path, oid in entries}
@@ -198,12 +283,33 @@ def revision_records(domain: Domain, rev: str) -> dict[str, tuple[str, dict]]:
     return records
 
 
+def _committed_files(domain: Domain, rev: str, tree: str) -> list[tuple[str, str]]:
+    """[(path, blob OID)] of the KB files in `tree` (the KB root at `rev`); a symlink (mode 120000,
+    its blob holds the target) is checked as in the worktree and stands for the file it leads to."""
+    entries = domain.repo.ls_tree(tree)
+    links = [e.path for e in entries if e.mode == "120000" and (e.path == CONFIG_FILE or e.path.split("/")[0] in KB_DIRS)]
+    resolved: dict[str, str] = {}
+    if links:
+        prefix = f"{domain.prefix}/" if domain.prefix else ""
+        # cat-file reads one name a line: a name with a newline in it cannot be asked about
+        answers = domain.repo.follow_symlinks(rev, [prefix + path for path in links if "\n" not in path])
+        for path in links:
+            kind, detail = answers.get(prefix + path, ("missing", ""))
+            _link_verdict(path, kind, detail)
+            resolved[path] = detail
+    return [(e.path, resolved.get(e.path, e.oid)) for e in entries if classify(e.path)]
+
+
 def kb_tree_at(domain: Domain, rev: str) -> str | None:
-    """The KB tree OID (concepts/, chains/, patches/) of a commit, from ls-tree alone."""
+    """The KB tree OID (concepts/, chains/, patches/) of a commit, from ls-tree (and cat-file for
+    symlinks) without reading a file; None: no KB there, or a symlink the KB refuses."""
     from pwd_git.git import tree_oid_of
 
     tree = domain.repo.tree_oid(rev, domain.prefix)
     if tree is None:
         return None
-    files = {e.path: e.oid for e in domain.repo.ls_tree(tree) if classify(e.path) not in (None, "config")}
-    return tree_oid_of(files)
+    try:
+        files = dict(_committed_files(domain, rev, tree))
+    except DataError:
+        return None
+    return tree_oid_of({path: oid for path, oid in files.items() if classify(path) != "config"})

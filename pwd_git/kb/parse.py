@@ -7,7 +7,7 @@ everything that depends on the path or on other files happens later, in `assembl
 from __future__ import annotations
 
 #: Bump when the record layout or the file-local checks change (invalidates caches).
-PARSER_VERSION = 3
+PARSER_VERSION = 4
 
 
 def classify(relpath: str) -> str | None:

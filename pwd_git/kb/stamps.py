@@ -8,7 +8,7 @@ import os
 from array import array
 from pathlib import Path
 
-from pwd_git.kb.loader import CONFIG_FILE, KB_DIRS
+from pwd_git.kb.loader import CONFIG_FILE, KB_DIRS, check_link
 
 _YAML = (".yaml", ".yml")
 
@@ -19,6 +19,8 @@ def scan(root: Path, tracked: set[str] | None = None) -> Scan:
     """Every KB file's stamp, folder by folder. Plain strings and one flat int list per folder:
     this runs over every file on every run, so it avoids per-file objects."""
     out: Scan = {}
+    if os.path.islink(os.path.join(root, CONFIG_FILE)):
+        check_link(root, CONFIG_FILE)
     try:
         st = os.stat(os.path.join(root, CONFIG_FILE))
         config = ([CONFIG_FILE], [st.st_mtime_ns, st.st_size, st.st_ino]) if _is_file(st) else ([], [])
@@ -28,6 +30,8 @@ def scan(root: Path, tracked: set[str] | None = None) -> Scan:
     stack = [(os.path.join(root, d), d) for d in KB_DIRS]
     while stack:
         folder, rel = stack.pop()
+        if os.path.islink(folder):
+            check_link(root, rel)
         try:
             entries = os.scandir(folder)
         except (FileNotFoundError, NotADirectoryError):
@@ -36,6 +40,8 @@ def scan(root: Path, tracked: set[str] | None = None) -> Scan:
         with entries:
             for entry in entries:
                 name = entry.name
+                if entry.is_symlink():
+                    check_link(root, f"{rel}/{name}")
                 if entry.is_dir(follow_symlinks=False):
                     stack.append((entry.path, f"{rel}/{name}"))
                 elif name.endswith(_YAML) and entry.is_file():

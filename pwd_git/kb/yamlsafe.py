@@ -8,6 +8,8 @@ laughs"), duplicate keys are errors, and each value's position is recorded by JS
 
 from __future__ import annotations
 
+import contextlib
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -32,6 +34,9 @@ _SCALAR_TAGS = {
     "tag:yaml.org,2002:null",
     "tag:yaml.org,2002:timestamp",  # kept as the string written: dates are text here
 }
+# YAML 1.1 (PyYAML's resolver) wants a dot in a float, so `1e-4` would be the string '1e-4'; YAML 1.2, JSON
+# and every user read it as a number. Plain scalars of this form that the resolver left as strings are floats.
+_EXPONENT_FLOAT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+")
 _SEQ = "tag:yaml.org,2002:seq"
 _MAP = "tag:yaml.org,2002:map"
 
@@ -130,8 +135,24 @@ def _depth_bound(text: str) -> int:
 def _check_depth(text: str) -> None:
     """Refuse nesting deeper than MAX_DEPTH before composing: libyaml's composer recurses on
     the C stack and crashes the interpreter on a deep enough document (e.g. 100k '[')."""
+    try:
+        _scan_depth(yaml.parse(text, Loader=_Loader))
+    except yaml.YAMLError as exc:
+        # Newer libyaml (PyYAML 6.0.4's wheels) stops at a nesting limit of its own (1000), and its scanner
+        # looks up to a line ahead for a simple key, so on '[[[[...' its error comes before our deeper-than-64
+        # event does. The pure-Python parser has no such limit: it says whether our limit is crossed before
+        # libyaml's error. Any other error is reported below, as libyaml words it.
+        mark = getattr(exc, "problem_mark", None)
+        with contextlib.suppress(yaml.YAMLError):
+            _scan_depth(yaml.parse(text, Loader=yaml.SafeLoader), until_line=mark.line if mark else None)
+
+
+def _scan_depth(events, until_line: int | None = None) -> None:
+    """YamlError at the first collection nested deeper than MAX_DEPTH (0-based `until_line`: stop after it)."""
     depth = 0
-    for event in yaml.parse(text, Loader=_Loader):
+    for event in events:
+        if until_line is not None and event.start_mark.line > until_line:
+            return
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
@@ -185,8 +206,10 @@ def _scalar(node: yaml.ScalarNode) -> object:
     tag, value = node.tag, node.value
     if tag not in _SCALAR_TAGS:
         raise YamlError(f"YAML tag {quote(tag)} is not allowed in KB files (tags never construct objects here)", *_pos(node))
-    if node.style or tag in (_STR, "tag:yaml.org,2002:timestamp"):
+    if node.style or tag == "tag:yaml.org,2002:timestamp":
         return value
+    if tag == _STR:
+        return float(value) if _EXPONENT_FLOAT.fullmatch(value) else value
     if tag == "tag:yaml.org,2002:null":
         return None
     if tag == "tag:yaml.org,2002:bool":
