@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pwd_git.errors import DataError
 from pwd_git.model.text import answer_of, prompt_of
 
 IGNORE = -100
@@ -102,13 +103,23 @@ def train_model(model, tokenizer, records: list[dict], *, epochs: int, lr: float
         for input_ids, labels, mask in batches(encoded, batch_size, tokenizer.pad_token_id, generator):
             out = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), labels=labels.to(device))
             out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+            loss_value, norm_value = torch.stack([out.loss.detach().float(), norm.float()]).tolist()  # one sync
+            step += 1
+            if not math.isfinite(loss_value):
+                raise _diverged(f"the loss is {loss_value}", step, total, lr)
+            if not math.isfinite(norm_value):  # this step would turn the weights into NaN
+                raise _diverged(f"the gradient norm is {norm_value}", step, total, lr)
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
-            step += 1
-            loss_value = out.loss.item()
             if on_step:
                 on_step(step, total, loss_value)
     model.eval()
     return TrainStats(step, epochs, loss_value, len(encoded))
+
+
+def _diverged(what: str, step: int, total: int, lr: float) -> DataError:
+    """A model that diverged must not be saved, cached or tested: its verdict would be noise."""
+    return DataError(f"training diverged: {what} at step {step} of {total} (train.lr: {lr:g})", location="pwd.yaml",
+                     hint="lower train.lr in pwd.yaml (or use the default by removing it); nothing was cached")
