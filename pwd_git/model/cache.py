@@ -2,7 +2,8 @@
 
 An entry is a folder named by its key with ARTIFACT.json listing every file's sha256.
 Entries appear by atomic rename only, so a crash, Ctrl-C or full disk leaves none half
-written; a corrupted entry fails its hash check and is retrained.
+written; an entry that fails its checks (shape, hashes, weight headers) is removed and
+retrained.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +24,9 @@ import click
 from pwd_git.errors import PwdError
 
 ARTIFACT = "ARTIFACT.json"
+FILE_HASHES = "file-hashes.json"  # sha256 of files outside the cache (base models), by stat
+_RACY_NS = 2_000_000_000  # a file modified this recently may change again without its stat changing
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")  # how Rust-backed writers (safetensors, tokenizers) report one
 
 
 def cache_root() -> Path:
@@ -43,30 +49,84 @@ def model_dir(key: str) -> Path:
     return cache_root() / "models" / key
 
 
-def lookup(key: str) -> dict | None:
-    """The artifact's metadata when the entry exists and every file matches its hash."""
-    path = model_dir(key)
+def _safetensors_intact(path: Path) -> bool:
+    """The header parses and the tensors it lists end exactly at the end of the file."""
     try:
-        meta = json.loads((path / ARTIFACT).read_text())
-    except (OSError, ValueError):
-        if path.exists():
-            click.echo(f"warning: model cache entry {key[:12]} is unreadable; retraining", err=True)
-            shutil.rmtree(path, ignore_errors=True)
-        return None
-    for rel, digest in meta.get("files", {}).items():
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            length = int.from_bytes(head, "little")
+            if len(head) < 8 or length > size - 8:
+                return False
+            header = json.loads(fh.read(length))
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return False
+    return 8 + length + max(ends, default=0) == size
+
+
+def _problem(path: Path, key: str, meta: object) -> str | None:
+    """Why the entry at `path` with ARTIFACT.json `meta` cannot be used (None: it can)."""
+    files = meta.get("files") if isinstance(meta, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(d, str) for d in files.values()):
+        return f"{ARTIFACT} has no file hashes"
+    if meta.get("key") != key or not isinstance(meta.get("base"), str):
+        return f"{ARTIFACT} does not describe this model"
+    if not isinstance(meta.get("stats", {}), dict) or not isinstance(meta.get("train_records", []), list):
+        return f"{ARTIFACT} has fields of the wrong type"
+    if not any(rel.endswith(".safetensors") for rel in files):
+        return f"{ARTIFACT} lists no weights"
+    for rel, digest in files.items():
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            return f"{ARTIFACT} lists {rel}, outside the entry"
         if not (path / rel).is_file() or _sha256(path / rel) != digest:
-            click.echo(f"warning: model cache entry {key[:12]} is corrupted ({rel} fails its hash); retraining", err=True)
-            shutil.rmtree(path, ignore_errors=True)
-            return None
-    return meta
+            return f"{rel} fails its hash"
+        if rel.endswith(".safetensors") and not _safetensors_intact(path / rel):
+            return f"{rel} is truncated or damaged"
+    return None
+
+
+def lookup(key: str) -> dict | None:
+    """The artifact's metadata when the entry exists and passes its checks; a corrupt entry
+    is removed (with a warning) so the caller retrains it."""
+    path = model_dir(key)
+    if not path.exists():
+        return None
+    try:
+        meta = json.loads((path / ARTIFACT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = None
+    problem = f"{ARTIFACT} is unreadable" if meta is None else _problem(path, key, meta)
+    if problem is None:
+        return meta
+    click.echo(f"warning: corrupt model cache entry {key[:12]} ({problem}): retraining", err=True)
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+    return None
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    """The OS error behind `exc`: an OSError's errno, or the code a library that does its own
+    I/O wrote into its message (safetensors raises SafetensorError on a full disk)."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return exc.errno
+        found = _OS_ERROR.search(str(exc))
+        if found:
+            return int(found.group(1))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def store(key: str, write: Callable[[Path], dict]) -> dict:
     """Run `write(tmpdir) -> metadata` and publish the folder atomically under `key`."""
     root = cache_root() / "models"
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    tmp = None
     try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
         meta = write(tmp)
         meta["files"] = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         meta["key"] = key
@@ -76,12 +136,53 @@ def store(key: str, write: Callable[[Path], dict]) -> dict:
             shutil.rmtree(dest)
         os.rename(tmp, dest)
         return meta
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    except BaseException as exc:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if not isinstance(exc, PwdError) and _errno_of(exc) in (errno.ENOSPC, errno.EDQUOT):
             raise PwdError(f"disk full while saving the model to {root}; nothing was cached",
                            hint="free some space (or set PWD_GIT_CACHE to a bigger disk) and train again") from None
         raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+
+def file_digests(paths: list[Path]) -> dict[Path, str]:
+    """sha256 of each file, remembered by (size, mtime_ns, inode) in the cache dir so an
+    unchanged multi-gigabyte base model is read once, not on every run (as git's index does).
+    A file modified in the last seconds is hashed but not remembered: it may still change
+    without its stat showing it."""
+    known_path = cache_root() / FILE_HASHES
+    try:
+        known = json.loads(known_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    out, changed, now = {}, False, time.time_ns()
+    for path in paths:
+        st = path.stat()
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+        seen = known.get(str(path))
+        if isinstance(seen, dict) and seen.get("stat") == stamp and isinstance(seen.get("sha256"), str):
+            out[path] = seen["sha256"]
+            continue
+        out[path] = _sha256(path)
+        if now - st.st_mtime_ns > _RACY_NS:
+            known[str(path)] = {"stat": stamp, "sha256": out[path]}
+            changed = True
+    if changed:
+        _save_json(known_path, {p: v for p, v in known.items() if os.path.exists(p)})
+    return out
+
+
+def _save_json(path: Path, data: dict) -> None:
+    """Atomic replace; a cache of hashes that cannot be written is only a slower next run."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, sort_keys=True)
+        os.replace(tmp, path)
+    except OSError:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
