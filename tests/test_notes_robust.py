@@ -30,7 +30,7 @@ def bikes(tmp_path_factory):
         for name, value in {**GIT_ENV, "GIT_CONFIG_GLOBAL": str(base / "gitconfig")}.items():
             mp.setenv(name, value)
         root = small_domain(base / "d")
-        return root, run_key(train_settings(shards_for(Domain.find(root), "HEAD").config))
+        return root, run_key(train_settings(shards_for(Domain.find(root), "HEAD").config, root))
 
 
 @pytest.fixture

@@ -281,7 +281,7 @@ def test_a_learning_rate_written_1e_4_is_valid_and_used(domain):
     write(domain, {"pwd.yaml": config})
     res = run_cli("validate", cwd=domain)
     assert res.code == 0, res.output
-    settings = train_settings(load_worktree(Domain.find(domain))[0].config)
+    settings = train_settings(load_worktree(Domain.find(domain))[0].config, domain)
     assert (settings.lr, settings.replay_ratio) == (1e-4, 0.5)
     write(domain, {"pwd.yaml": config.replace("1e-4", "'1e-4'")})  # quoted, it is the string it says
     res = run_cli("validate", cwd=domain)

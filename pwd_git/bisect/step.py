@@ -68,7 +68,7 @@ def _identity(domain: Domain, commit: str) -> tuple[str, str, dict]:
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise Skip(f"the KB does not validate: {errors[0].render()}{more}")
-    key = run_key(train_settings(kb.config))
+    key = run_key(train_settings(kb.config, domain.root))
     identity = f"{BuildKey.of(kb).key}:{key}"
     return (f"{identity}:{commit}" if continues(kb.config) else identity), key, kb.config
 

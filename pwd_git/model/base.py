@@ -3,14 +3,56 @@ LM from a local path, a hub id already in the local cache, or a GGUF file. Never
 
 from __future__ import annotations
 
-import os
+import hashlib
 from pathlib import Path
 
 from pwd_git.errors import PwdError, quote
+from pwd_git.model import cache
+
+#: The files of a saved model that loading reads: weights, configs, tokenizer.
+MODEL_FILES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".json", ".model", ".txt", ".tiktoken")
 
 
-def _looks_like_path(base: str) -> bool:
-    return base.startswith(("/", "./", "../", "~")) or base.endswith(".gguf") or os.path.exists(base)
+def local_path(base: str, root: Path) -> Path | None:
+    """Where a local `base` is, relative to the domain root (never the current directory);
+    None for a hub id."""
+    path = root / Path(base).expanduser()
+    if base.startswith(("/", "./", "../", "~")) or base.endswith(".gguf") or path.exists():
+        return path.resolve()
+    return None
+
+
+def identity(base: str, root: Path) -> str:
+    """What a non-tiny base model is, for cache and run keys: a local model by the content of
+    its files (two spellings of one path agree; new weights at the same path do not), a hub id
+    by the snapshot of the local Hugging Face cache it loads. Never touches the network."""
+    path = local_path(base, root)
+    if path is None:
+        return _hub_identity(base)
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in MODEL_FILES and not p.name.startswith("."))
+    else:
+        return f"missing:{path}"
+    try:
+        digests = cache.file_digests(files)
+    except OSError as exc:
+        raise PwdError(f"cannot read the base model at {path}: {exc.strerror}", location="pwd.yaml") from None
+    listing = "".join(f"{p.name}\0{digests[p]}\n" for p in files)
+    return "local:" + hashlib.sha256(listing.encode()).hexdigest()
+
+
+def _hub_identity(base: str) -> str:
+    """`hub:ID@COMMIT` for the snapshot `main` points at in the local HF cache, else `hub:ID`
+    (not cached: loading it fails with the download hint)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(base, "config.json")
+    except (ImportError, ValueError):  # no hub library, or not a valid repo id
+        found = None
+    return f"hub:{base}@{Path(found).parent.name}" if isinstance(found, str) else f"hub:{base}"
 
 
 def load_pretrained(base: str, root: Path):
@@ -20,8 +62,8 @@ def load_pretrained(base: str, root: Path):
     except ImportError as exc:
         raise PwdError("training needs torch and transformers",
                        hint="pip install 'pwd-git[train]' (CPU: pip install torch==2.13.0 first)") from exc
-    if _looks_like_path(base):
-        path = (root / Path(base).expanduser()).resolve()
+    path = local_path(base, root)
+    if path is not None:
         if not path.exists():
             raise PwdError(f"model path {quote(base)} does not exist (looked at {path})",
                            location="pwd.yaml", hint="set model.base to a folder saved with save_pretrained, "

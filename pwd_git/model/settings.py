@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from pwd_git.model.base import identity
 
 TINY = "tiny"
 
@@ -15,7 +18,8 @@ LORA_DEFAULTS = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-l
 
 @dataclass(frozen=True)
 class TrainSettings:
-    base: str
+    base: str  # model.base as written in pwd.yaml
+    base_id: str  # what that base is (model.base.identity): equal for two spellings, new for new weights
     mode: str  # scratch | continue
     epochs: int
     lr: float
@@ -31,19 +35,47 @@ class TrainSettings:
     def is_tiny(self) -> bool:
         return self.base == TINY
 
+    @property
+    def label(self) -> str:
+        """The readable part of the run key: 'tiny', the hub id, or the local model's folder name."""
+        local = self.base_id.startswith(("local:", "missing:"))
+        return (Path(self.base).name or self.base) if local else self.base
+
     def config_hash(self) -> str:
-        """Everything that changes the trained weights (threads do not, given determinism)."""
-        data = {k: v for k, v in asdict(self).items() if k != "threads"}
+        """Everything that changes the trained weights: the base by identity, not by spelling
+        (threads do not, given determinism). The tiny model's identity is its name."""
+        data = {k: v for k, v in asdict(self).items() if k not in ("threads", "base_id")}
+        data["base"] = self.base_id
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def train_settings(config: dict) -> TrainSettings:
+#: Where each weight-changing setting is written in pwd.yaml (for messages).
+_YAML_NAMES = {"base": "model.base", "base_id": "model.base (its files)", "arch": "model.tiny", "lora": "model.lora"}
+
+
+def changed_settings(old: TrainSettings, new: TrainSettings) -> list[str]:
+    """The pwd.yaml settings that differ between two runs and change the trained weights."""
+    if old.config_hash() == new.config_hash():
+        return []
+    names = []
+    for f in fields(TrainSettings):
+        if f.name == "threads" or getattr(old, f.name) == getattr(new, f.name):
+            continue
+        if (f.name == "base" and old.base_id == new.base_id) or (f.name == "base_id" and old.base != new.base):
+            continue  # another spelling of the same model; a new base is named once, as model.base
+        names.append(_YAML_NAMES.get(f.name, f"train.{f.name}"))
+    return names
+
+
+def train_settings(config: dict, root: Path) -> TrainSettings:
+    """The settings of a pwd.yaml; a relative local `model.base` is relative to the domain `root`."""
     model = config.get("model") or {}
     train = config.get("train") or {}
     base = str(model.get("base", TINY))
     defaults = _TINY_DEFAULTS if base == TINY else _HF_DEFAULTS
     return TrainSettings(
         base=base,
+        base_id=base if base == TINY else identity(base, root),
         mode=str(train.get("mode", "scratch")),
         epochs=int(train.get("epochs", defaults["epochs"])),
         lr=float(train.get("lr", defaults["lr"])),
@@ -75,4 +107,5 @@ def test_settings(config: dict) -> TestSettings:
 
 def run_key(settings: TrainSettings) -> str:
     """Names a (model, training config) pair: results with equal run key and KB tree are interchangeable."""
-    return f"{settings.base if len(settings.base) <= 40 else settings.base[-40:]}@{settings.config_hash()}"
+    label = settings.label
+    return f"{label if len(label) <= 40 else label[-40:]}@{settings.config_hash()}"

@@ -101,7 +101,7 @@ def diagnose(domain: Domain, rev: str = "HEAD", *, key: str | None = None, run_i
     commit = domain.repo.resolve(rev)
     kb, _ = load_revision(domain, commit)
     shards = shards_for(domain, commit)
-    key = key or run_key(train_settings(shards.config))
+    key = key or run_key(train_settings(shards.config, domain.root))
     entry = result_for(domain, commit, key, run_if_missing=run_if_missing, log=log)
     failed = set(entry.get("failed", []))
     items = shards.records("bench")

@@ -61,7 +61,7 @@ def train_hash(manifest: dict) -> str:
 
 
 def model_key(shards: Shards, settings: TrainSettings, parent_key: str | None = None) -> str:
-    parts = [train_hash(shards.manifest), settings.config_hash(), settings.base, parent_key or ""]
+    parts = [train_hash(shards.manifest), settings.config_hash(), settings.base_id, parent_key or ""]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
@@ -86,7 +86,7 @@ def plan(domain: Domain, rev: str | None) -> tuple[Shards, TrainSettings, TrainR
     """What training `rev` means: its shards, settings, the parent model it continues from
     (continue mode, when that model is cached) and the resulting model key."""
     shards = shards_for(domain, rev)
-    settings = train_settings(shards.config)
+    settings = train_settings(shards.config, domain.root)
     if settings.mode not in ("scratch", "continue"):
         raise DataError(f"train.mode must be 'scratch' or 'continue', not {quote(settings.mode)}", location="pwd.yaml")
     parent = _parent_model(domain, rev, shards, settings) if settings.mode == "continue" else None
@@ -110,10 +110,10 @@ def train(domain: Domain, rev: str | None = None, *, on_step: Callable[[int, int
     def write(tmp: Path) -> dict:
         start = time.perf_counter()
         stats = _fit(domain, shards, settings, records, parent, tmp, on_step)
-        return {"base": settings.base, "settings": settings.config_hash(), "kb_tree": shards.manifest["kb_tree"],
-                "shards_hash": shards.manifest["shards_hash"], "parent": parent.key if parent else None,
-                "stats": stats, "train_seconds": round(time.perf_counter() - start, 2),
-                "train_records": [r["id"] for r in records]}
+        return {"base": settings.base, "base_id": settings.base_id, "settings": settings.config_hash(),
+                "kb_tree": shards.manifest["kb_tree"], "shards_hash": shards.manifest["shards_hash"],
+                "parent": parent.key if parent else None, "stats": stats,
+                "train_seconds": round(time.perf_counter() - start, 2), "train_records": [r["id"] for r in records]}
 
     meta = cache.store(key, write)
     return TrainResult(key, cache.model_dir(key), meta, False)
@@ -189,7 +189,10 @@ def _parent_model(domain: Domain, rev: str | None, shards: Shards, settings: Tra
         head = shards_for(domain, "HEAD")
         rev = "HEAD" if head.manifest["build_key"] == shards.manifest["build_key"] else None
     parent = _cached_model(domain, f"{rev}^" if rev else "HEAD")
-    return parent if parent is not None and parent.meta.get("base") == settings.base else None
+    # an entry from before base_id was recorded is found only by a tiny model's key (the others
+    # changed), and the tiny model's identity is its name
+    same_base = parent is not None and parent.meta.get("base_id", parent.meta["base"]) == settings.base_id
+    return parent if same_base else None
 
 
 def _cached_model(domain: Domain, rev: str, depth: int = 0) -> TrainResult | None:
@@ -199,7 +202,7 @@ def _cached_model(domain: Domain, rev: str, depth: int = 0) -> TrainResult | Non
         shards = shards_for(domain, rev)
     except PwdError:
         return None
-    settings = train_settings(shards.config)
+    settings = train_settings(shards.config, domain.root)
     parent = None
     if settings.mode == "continue" and depth < _MAX_CONTINUE_DEPTH:
         parent = _cached_model(domain, f"{rev}^", depth + 1)
