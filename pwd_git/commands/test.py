@@ -35,7 +35,7 @@ def print_report(report, verbose: bool = False) -> None:
         if verdict.regressed_items and weak:
             click.echo(f"  concepts with failures: {', '.join(weak[:15])}")
     if not report.recorded:
-        where = "not recorded" + ("" if report.commit else " (working tree differs from HEAD)")
+        where = "not recorded" + (f": {report.differs}" if report.differs else "")
     else:
         where = f"recorded on {report.commit[:10]}"
     status = click.style("PASS", fg="green") if verdict.ok else click.style("FAIL", fg="red")

@@ -13,7 +13,7 @@ from pwd_git.errors import DataError
 from pwd_git.evaluate.verdict import Verdict, judge
 from pwd_git.kb.loader import Domain
 from pwd_git.metrics import Flags
-from pwd_git.model.settings import run_key, test_settings, train_settings
+from pwd_git.model.settings import changed_settings, run_key, test_settings, train_settings
 from pwd_git.train.pipeline import Shards, device, load_model, plan, shards_for, train
 
 
@@ -27,6 +27,7 @@ class TestReport:
     reused_from: str | None = None
     recorded: bool = False  # a note line holds this result on `commit`
     flags: Flags | None = None  # per-item acc, acc_norm and control flags (what metrics count)
+    differs: str | None = None  # why the working tree's result belongs to no commit
 
 
 def _accuracy(flags: list[bool]) -> float:
@@ -92,7 +93,7 @@ def find_reusable(domain: Domain, rev: str | None, shards: Shards, prefer: str |
     """A complete result recorded for the same KB tree, shards and run key: on `prefer` if it
     has one, else anywhere. A continue-mode model also depends on its parents' models, so its result
     is reused only when the recorded model key is the one training `rev` would produce."""
-    settings = train_settings(shards.config)
+    settings = train_settings(shards.config, domain.root)
     key, kb_tree, shards_hash = run_key(settings), shards.manifest["kb_tree"], shards.manifest["shards_hash"]
     model = plan(domain, rev)[3] if settings.mode == "continue" else None
     recorded = notes.read_all(domain.repo)
@@ -105,14 +106,23 @@ def find_reusable(domain: Domain, rev: str | None, shards: Shards, prefer: str |
     return None
 
 
-def commit_for(domain: Domain, rev: str | None, shards: Shards) -> str | None:
-    """Where the result is recorded: REV's commit, or HEAD when the working tree KB equals HEAD's."""
+def commit_for(domain: Domain, rev: str | None, shards: Shards) -> tuple[str | None, str | None]:
+    """(where the result is recorded, why nowhere): REV's commit; for the working tree HEAD,
+    only when the whole run key equals HEAD's (KB tree, build config, train and model settings,
+    base identity), so a note never claims a result HEAD's own pwd.yaml would not produce."""
     if rev is not None:
-        return domain.repo.resolve(rev)
+        return domain.repo.resolve(rev), None
     if domain.repo.tree_oid("HEAD") is None:
-        return None
+        return None, "there is no commit yet"
     head = shards_for(domain, "HEAD")
-    return domain.repo.resolve("HEAD") if head.manifest["build_key"] == shards.manifest["build_key"] else None
+    if head.manifest["kb_tree"] != shards.manifest["kb_tree"]:
+        return None, "the working tree KB differs from HEAD"
+    if head.manifest["build_key"] != shards.manifest["build_key"]:
+        return None, "the working tree differs from HEAD in pwd.yaml (build)"
+    changed = changed_settings(train_settings(head.config, domain.root), train_settings(shards.config, domain.root))
+    if changed:
+        return None, f"the working tree differs from HEAD in pwd.yaml ({', '.join(changed)})"
+    return domain.repo.resolve("HEAD"), None
 
 
 def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = None, compare: bool = True,
@@ -122,9 +132,9 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
     if baseline is not None:
         domain.repo.resolve(baseline)  # a mistyped --baseline fails before anything is trained
     shards = shards_for(domain, rev)
-    settings, tsettings = train_settings(shards.config), test_settings(shards.config)
+    settings, tsettings = train_settings(shards.config, domain.root), test_settings(shards.config)
     key = run_key(settings)
-    commit = commit_for(domain, rev, shards)
+    commit, differs = commit_for(domain, rev, shards)
     items = shards.records("bench")
     if not items:
         raise DataError("the benchmark is empty: no test-split chains", hint="add a chain with `split: test`")
@@ -179,5 +189,5 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
     if record and commit and not already_recorded:
         notes.append(domain.repo, commit, entry)
     return TestReport(commit, entry, verdict, per_item, {i["id"]: i for i in items}, entry.get("reused_from"),
-                      recorded=bool(commit) and (already_recorded or record), flags=flags)
+                      recorded=bool(commit) and (already_recorded or record), flags=flags, differs=differs)
 
