@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -19,9 +20,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import click
-
 from pwd_git.errors import PwdError
+
+log = logging.getLogger(__name__)
 
 ARTIFACT = "ARTIFACT.json"
 FILE_HASHES = "file-hashes.json"  # sha256 of files outside the cache (base models), by stat
@@ -99,7 +100,7 @@ def lookup(key: str) -> dict | None:
     problem = f"{ARTIFACT} is unreadable" if meta is None else _problem(path, key, meta)
     if problem is None:
         return meta
-    click.echo(f"warning: corrupt model cache entry {key[:12]} ({problem}): retraining", err=True)
+    log.warning("corrupt model cache entry %s (%s): retraining", key[:12], problem)
     if path.is_dir():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -110,7 +111,9 @@ def lookup(key: str) -> dict | None:
 def _errno_of(exc: BaseException) -> int | None:
     """The OS error behind `exc`: an OSError's errno, or the code a library that does its own
     I/O wrote into its message (safetensors raises SafetensorError on a full disk)."""
-    while exc is not None:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
         if isinstance(exc, OSError) and exc.errno is not None:
             return exc.errno
         found = _OS_ERROR.search(str(exc))
