@@ -89,8 +89,11 @@ def main(argv: list[str] | None = None) -> None:
 
 def _run(argv: list[str], debug: bool) -> object:
     """The verb's exit code, with every error turned into one message and a code."""
+    from pwd_git.revision import scope
+
     try:
-        code = cli.main(args=argv, prog_name="git pwd", standalone_mode=False)
+        with scope():
+            code = cli.main(args=argv, prog_name="git pwd", standalone_mode=False)
     except PwdError as exc:
         if debug:
             traceback.print_exc()

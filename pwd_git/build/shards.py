@@ -26,7 +26,7 @@ from pwd_git.build.render import ENCODER, bench_questions, bench_sources, render
 from pwd_git.build.units import Job, PreviousBuild, jobs, processes, run_all, save_index
 from pwd_git.errors import DataError
 from pwd_git.git import tree_oid_of
-from pwd_git.kb.loader import CONFIG_FILE, Domain, load_revision, load_worktree
+from pwd_git.kb.loader import CONFIG_FILE, Domain
 from pwd_git.kb.model import KB
 from pwd_git.memory import gc_paused
 
@@ -65,23 +65,20 @@ class BuildResult:
 
 def load_valid_kb(domain: Domain, rev: str | None) -> KB:
     """The KB at `rev` (or the working tree); refuse, pointing at `validate`, when it is invalid."""
-    kb, diags = load_revision(domain, rev) if rev else load_worktree(domain)
-    errors = [d for d in diags if d.severity == "error"]
-    if errors:
-        shown = "\n".join(d.render() for d in errors[:5])
-        more = f"\n... and {len(errors) - 5} more" if len(errors) > 5 else ""
-        raise DataError(f"the KB{' at ' + rev if rev else ''} does not validate ({len(errors)} error(s)):\n{shown}{more}",
-                        hint="run `git pwd validate` and fix the errors, then build again")
-    return kb
+    from pwd_git.revision import at
+
+    return at(domain, rev).valid_kb()
 
 
 def build(domain: Domain, rev: str | None = None, *, to_worktree: bool | None = None,
           progress: Callable[[str], None] = lambda _msg: None) -> BuildResult:
     """Build `rev` (default: the working tree). Working-tree builds also refresh `shards/`."""
     to_worktree = rev is None if to_worktree is None else to_worktree
+    from pwd_git.revision import at, forget
+
     progress("loading KB")
-    kb = load_valid_kb(domain, rev)
-    key = BuildKey.of(kb)
+    revision = at(domain, rev)
+    kb, key = revision.valid_kb(), revision.build_key
     cache_root = domain.repo.pwd_dir() / "builds"
     path = cache_root / key.key
     cached = (path / MANIFEST).is_file()
@@ -94,6 +91,7 @@ def build(domain: Domain, rev: str | None = None, *, to_worktree: bool | None = 
     if to_worktree and not _worktree_matches(domain.root / SHARDS_DIR, manifest):
         progress("writing shards/")
         _replace_dir(path, domain.root / SHARDS_DIR)
+        forget(domain)  # the worktree's shards/ changed
     return BuildResult(key, path, manifest, cached)
 
 
@@ -319,8 +317,11 @@ class Freshness:
 
 def check(domain: Domain) -> Freshness:
     """Are the working tree's shards what `build` would produce for the working-tree KB?"""
-    kb = load_valid_kb(domain, None)
-    key = BuildKey.of(kb)
+    from pwd_git.revision import at
+
+    revision = at(domain, None)
+    revision.valid_kb()
+    key = revision.build_key
     shards = domain.root / SHARDS_DIR
     manifest = read_manifest(shards)
     reasons = []

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pwd_git.build.shards import SHARDS_DIR, build, check
 from pwd_git.errors import DataError, PwdError, quote
@@ -16,6 +17,9 @@ from pwd_git.kb.loader import Domain
 from pwd_git.model import cache
 from pwd_git.model.settings import TrainSettings, train_settings
 from pwd_git.model.text import turns_of
+
+if TYPE_CHECKING:
+    from pwd_git.revision import Revision
 
 
 @dataclass
@@ -37,21 +41,25 @@ class Shards:
 
 
 def shards_for(domain: Domain, rev: str | None) -> Shards:
-    """Working tree: the committed-to-be shards/ (must be fresh). A revision: built from git."""
-    if rev is None:
+    """Working tree: the committed-to-be shards/ (must be fresh). A revision: built from git.
+    (The shards of `pwd_git.revision.at(domain, rev)`, built or checked once.)"""
+    from pwd_git.revision import at
+
+    return at(domain, rev).shards
+
+
+def open_shards(revision: Revision) -> Shards:
+    """What Revision.shards holds: the build of a commit (from the build cache), or the worktree's
+    fresh shards/ (stale shards are refused with the command that fixes them)."""
+    domain = revision.domain
+    if revision.commit is None:
         fresh = check(domain)
         if not fresh.fresh:
             raise DataError(f"{SHARDS_DIR}/ is stale or missing: " + "; ".join(fresh.reasons),
                             hint="run `git pwd build` first")
-        from pwd_git.kb.loader import load_worktree
-
-        kb, _ = load_worktree(domain)
-        return Shards(domain.root / SHARDS_DIR, fresh.manifest, kb.config, None)
-    result = build(domain, rev, to_worktree=False)
-    from pwd_git.kb.loader import load_revision
-
-    kb, _ = load_revision(domain, rev)
-    return Shards(result.path, result.manifest, kb.config, rev)
+        return Shards(domain.root / SHARDS_DIR, fresh.manifest, revision.config, None)
+    result = build(domain, revision.commit, to_worktree=False)
+    return Shards(result.path, result.manifest, revision.config, revision.commit)
 
 
 def train_hash(manifest: dict) -> str:
