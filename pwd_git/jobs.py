@@ -23,13 +23,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pwd_git import tool
 from pwd_git.errors import PwdError
 from pwd_git.git import Repo
 from pwd_git.lock import LockHeld, PidLock, holder
@@ -115,11 +115,12 @@ def enqueue(repo: Repo, commit: str, domain_prefix: str) -> Path | None:
 
 def start_detached(repo: Repo) -> subprocess.Popen:
     """A worker in its own session, output to .git/pwd/logs/worker.log; returns at once.
-    It exits quietly if another worker already runs (that one picks up the queue)."""
+    It exits quietly if another worker already runs (that one picks up the queue). It is the
+    installed tool (`pwd_git.tool`): nothing in the repo, its working directory, is imported."""
     q = Queue(repo)
     env = {k: v for k, v in os.environ.items() if k not in _STRIP_ENV}
     with open(q.log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "pwd_git", "-C", str(repo.top), "worker", "--if-idle"],
+        return subprocess.Popen([*tool.command(), "-C", str(repo.top), "worker", "--if-idle"],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                 close_fds=True, env=env, cwd=repo.top)
 

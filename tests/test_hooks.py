@@ -164,6 +164,36 @@ def test_ci_templates_fetch_run_and_push(tmp_path):
     assert "git pwd run \"$rev\"" in gitlab.out and "git pwd notes push" in gitlab.out
 
 
+REPO_CODE = "import sys\nwith open({sentinel!r}, 'a') as fh:\n    fh.write(f'{{__file__}} {{sys.argv}}\\n')\n"
+
+
+@pytest.mark.slow
+def test_hooks_and_worker_never_run_code_from_the_domain_repo(tmp_path, cache):
+    """A repo that commits its own pwd_git/ (and click.py, ...) gets the installed tool in the
+    hooks and the worker all the same: its code never runs, even with PYTHONPATH=. set."""
+    sentinel = tmp_path / "repo-code-ran.log"
+    root = domain_repo(tmp_path / "d")
+    code = REPO_CODE.format(sentinel=str(sentinel))
+    write(root, {name: code for name in ("pwd_git/__init__.py", "pwd_git/__main__.py", "pwd_git/cli.py", "click.py",
+                                         "yaml.py", "sitecustomize.py", "usercustomize.py")})
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(root, "remote", "add", "origin", str(origin))
+    try:
+        commit = commit_all(root, "bikes KB, and a pwd_git package of its own", PYTHONPATH=".")
+        wait_for(lambda: sentinel.exists() or note_lines(root, commit) or jobs.snapshot(Repo.discover(root))["failed"],
+                 300, "the worker to process the commit")
+        assert not sentinel.exists(), sentinel.read_text()
+        assert note_lines(root, commit)[-1]["commit"] == commit
+        assert [r["commit"] for r in jobs.Queue(Repo.discover(root)).done()] == [commit]
+        push = subprocess.run(["git", "push", "-q", "origin", "main"], cwd=root, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": "."})
+        assert push.returncode == 0 and "pwd-git: pushed results to origin" in push.stderr, push.stderr
+    finally:
+        kill_worker(root)
+    assert not sentinel.exists(), sentinel.read_text()
+
+
 # --- queue and worker without a model ---------------------------------------------------------
 
 def test_worker_started_twice(tmp_path, cache):
