@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import sys
 from pathlib import Path
 
+from pwd_git import tool
 from pwd_git.errors import PwdError
 from pwd_git.git import Repo, git_path
 from pwd_git.kb.loader import Domain
@@ -38,9 +38,14 @@ def is_ours(path: Path) -> bool:
 
 
 def render(name: str) -> str:
-    """The hook script with this interpreter filled in (so GUIs with another PATH work too)."""
+    """The hook script with this installation filled in: its interpreter by absolute path (so
+    GUIs with another PATH work too), run isolated and importing pwd_git from its install
+    (`pwd_git.tool`), never from the repository the hook runs in."""
+    argv = tool.command()
     text = (hooks_dir() / name).read_text()
-    return text.replace("@PYTHON@", shlex.quote(sys.executable))
+    return (text.replace("@PYTHON@", shlex.quote(argv[0]))
+            .replace("@PACKAGE@", shlex.quote(str(tool.package_root())))
+            .replace("@COMMAND@", '"$PWD_GIT_PYTHON" ' + shlex.join(argv[1:])))
 
 
 def install(domain: Domain) -> list[str]:

@@ -5,7 +5,8 @@ folders with atomic renames so a crash never leaves a half-written job:
 
     queue/pending/<time>-<commit>.json   queued, oldest first
     queue/running/<name>.json            taken by the worker (+ <name>.progress.json)
-    queue/failed/<name>.json             gave up: the error, and how many attempts
+    queue/failed/<name>.json             gave up: the error, and how many attempts (a corrupt
+                                         job file lands here too, with what is wrong with it)
     queue/done.jsonl                     the last results, for `git pwd queue`
     worker.lock                          flock + pid: one worker at a time, never stale
     logs/worker.log                      the detached worker's output
@@ -21,21 +22,25 @@ commit after a judged one) reuses it: no build work beyond a cache hit, no train
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pwd_git import tool
 from pwd_git.errors import PwdError
 from pwd_git.git import Repo
 from pwd_git.lock import LockHeld, PidLock, holder
 
 MAX_ATTEMPTS = 3
 DONE_KEEP = 50
+OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # enqueue writes full OIDs (SHA-1 or SHA-256)
+log = logging.getLogger(__name__)
 _STRIP_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_OBJECT_DIRECTORY",
               "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH", "GIT_REFLOG_ACTION")
 
@@ -74,25 +79,75 @@ class Queue:
         return path
 
     def jobs(self, state: str) -> list[tuple[Path, dict]]:
-        out = []
+        """The jobs of a folder, oldest first; corrupt job files are left out (see scan)."""
+        return self.scan(state)[0]
+
+    def scan(self, state: str) -> tuple[list[tuple[Path, dict]], list[tuple[Path, str]]]:
+        """(jobs, corrupt files with what is wrong with them) of a folder. In failed/ any JSON
+        object is a record (a corrupt job's record has no commit)."""
+        good, bad = [], []
         for path in sorted(self.folder(state).glob("*.json")):
             if path.name.endswith(".progress.json"):
                 continue
             try:
-                out.append((path, json.loads(path.read_text())))
-            except (OSError, ValueError):
-                continue  # vanished between listing and reading, or not ours
-        return out
+                text = path.read_text()
+            except OSError:
+                continue  # vanished between listing and reading (taken by the worker)
+            job, problem = _parse_job(text, record=state == "failed")
+            if problem:
+                bad.append((path, problem))
+            else:
+                good.append((path, job))
+        return good, bad
 
     def done(self, limit: int = 10) -> list[dict]:
+        """The last `limit` results; lines that are not a result are skipped, with a warning."""
+        path = self.root / "done.jsonl"
         try:
-            lines = (self.root / "done.jsonl").read_text().splitlines()
+            lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
         except OSError:
             return []
-        return [json.loads(line) for line in lines[-limit:] if line.strip()]
+        out, skipped = [], 0
+        for line in lines[-limit:]:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if isinstance(record, dict) and isinstance(record.get("commit"), str) and \
+                    isinstance(record.get("finished"), str):
+                out.append(record)
+            else:
+                skipped += 1
+        if skipped:
+            log.warning("skipped %d unreadable line(s) of %s", skipped, path)
+        return out
 
     def worker_pid(self) -> int | None:
         return holder(self.lock_path)
+
+
+def _parse_job(text: str, *, record: bool = False) -> tuple[dict, str]:
+    """(job, "") or ({}, what is wrong): a job names a full commit OID; domain and attempts,
+    when present, are a string and a count. A failed/ `record` need only be a JSON object."""
+    try:
+        job = json.loads(text)
+    except ValueError as exc:
+        return {}, f"not JSON ({exc})"
+    if not isinstance(job, dict):
+        return {}, f"not a JSON object (a JSON {type(job).__name__})"
+    if record:
+        return job, ""
+    commit = job.get("commit")
+    if commit is None:
+        return {}, "no commit"
+    if not (isinstance(commit, str) and OID.fullmatch(commit)):
+        return {}, f"commit is not a full commit id: {str(commit)[:80]!r}"
+    if not isinstance(job.get("domain", ""), str):
+        return {}, "domain is not a folder name"
+    attempts = job.get("attempts", 0)
+    if not (isinstance(attempts, int) and not isinstance(attempts, bool) and attempts >= 0):
+        return {}, f"attempts is not a count: {str(attempts)[:80]!r}"
+    return job, ""
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -115,11 +170,12 @@ def enqueue(repo: Repo, commit: str, domain_prefix: str) -> Path | None:
 
 def start_detached(repo: Repo) -> subprocess.Popen:
     """A worker in its own session, output to .git/pwd/logs/worker.log; returns at once.
-    It exits quietly if another worker already runs (that one picks up the queue)."""
+    It exits quietly if another worker already runs (that one picks up the queue). It is the
+    installed tool (`pwd_git.tool`): nothing in the repo, its working directory, is imported."""
     q = Queue(repo)
     env = {k: v for k, v in os.environ.items() if k not in _STRIP_ENV}
     with open(q.log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "pwd_git", "-C", str(repo.top), "worker", "--if-idle"],
+        return subprocess.Popen([*tool.command(), "-C", str(repo.top), "worker", "--if-idle"],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                 close_fds=True, env=env, cwd=repo.top)
 
@@ -151,7 +207,9 @@ class Worker:
             try:
                 self._recover()
                 while True:
-                    jobs = self.queue.jobs("pending")
+                    jobs, corrupt = self.queue.scan("pending")
+                    for path, problem in corrupt:
+                        self._reject(path, problem)
                     if not jobs:
                         break
                     self._process(*jobs[0])
@@ -165,9 +223,26 @@ class Worker:
                 return self.summary
             if_idle = True
 
+    def _reject(self, path: Path, problem: str) -> None:
+        """A corrupt job file goes to failed/ with the reason (and its first bytes), out of the way."""
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            return  # gone already
+        record = {"file": path.name, "error": f"corrupt job file {path.name}: {problem}", "failed": _now(),
+                  "content": text[:500], "attempts": 0}
+        _write_json(self.queue.folder("failed") / path.name, record)
+        path.unlink(missing_ok=True)
+        path.with_name(path.stem + ".progress.json").unlink(missing_ok=True)
+        self.summary.failed += 1
+        self.log(f"{path.name}: {record['error']}")
+
     def _recover(self) -> None:
         """Jobs left in running/ belong to a worker that died (we hold the lock): retry them."""
-        for path, job in self.queue.jobs("running"):
+        jobs, corrupt = self.queue.scan("running")
+        for path, problem in corrupt:
+            self._reject(path, problem)
+        for path, job in jobs:
             progress = path.with_name(path.stem + ".progress.json")
             progress.unlink(missing_ok=True)
             if job.get("attempts", 0) >= MAX_ATTEMPTS:
@@ -282,10 +357,10 @@ def retry_failed(repo: Repo) -> int:
 
 
 def clear_failed(repo: Repo) -> int:
-    jobs = Queue(repo).jobs("failed")
-    for path, _ in jobs:
+    jobs, unreadable = Queue(repo).scan("failed")
+    for path in [path for path, _ in jobs] + [path for path, _ in unreadable]:
         path.unlink()
-    return len(jobs)
+    return len(jobs) + len(unreadable)
 
 
 def snapshot(repo: Repo) -> dict:

@@ -42,8 +42,7 @@ def repo_state(root: Path) -> dict:
 
 def assert_clean(root: Path, before: dict) -> None:
     assert repo_state(root) == before
-    assert not (root / ".git" / "pwd" / "bisect" / "worktree").exists()
-    assert not (root / ".git" / "pwd" / "bisect" / "state.json").exists()
+    assert not list((root / ".git" / "pwd" / "bisect").glob("run-*"))  # no run's worktree or state
 
 
 def assert_one_error(res, code: int, *fragments: str) -> None:
@@ -149,10 +148,11 @@ def test_ctrl_c_during_a_training_step_restores_everything(trained, tmp_path):
     env = {**os.environ, **_env(base), "PWD_GIT_CACHE": str(tmp_path / "cache")}
     proc = subprocess.Popen([sys.executable, "-m", "pwd_git", "bisect", history.good, "origin/main"], cwd=clone,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    state = clone / ".git" / "pwd" / "bisect" / "state.json"
+    session = clone / ".git" / "pwd" / "bisect"
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:
-        if state.exists() and json.loads(state.read_text())["good_items"] and (clone / ".git/worktrees").exists():
+        state = next(session.glob("run-*/state.json"), None)
+        if state and json.loads(state.read_text())["good_items"] and (clone / ".git/worktrees").exists():
             break
         time.sleep(0.2)
     time.sleep(2)  # the first step is training now
@@ -165,6 +165,85 @@ def test_ctrl_c_during_a_training_step_restores_everything(trained, tmp_path):
     models = tmp_path / "cache" / "models"
     assert not [p for p in models.iterdir() if p.name.startswith(".tmp-")], "a partial model was left behind"
     assert PidLock(clone / ".git/pwd/bisect/lock").acquire()  # the lock is free again
+
+
+def processes() -> dict[int, tuple[int, str, str]]:
+    """pid -> (parent pid, state, command line) of every process (`ps`, Linux and macOS)."""
+    out = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,ppid=,stat=,command="], capture_output=True, text=True).stdout
+    table = {}
+    for line in out.splitlines():
+        pid, ppid, stat, *command = line.split(None, 3)
+        table[int(pid)] = (int(ppid), stat, command[0] if command else "")
+    return table
+
+
+def descendants(pid: int) -> set[int]:
+    table, found, todo = processes(), set(), [pid]
+    while todo:
+        parent = todo.pop()
+        children = {p for p, (ppid, *_rest) in table.items() if ppid == parent} - found
+        found |= children
+        todo += children
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of `pids` still running (an orphan that died may stay a zombie until reaped)."""
+    table = processes()
+    return {p for p in pids if p in table and not table[p][1].startswith("Z")}
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_training_step_cannot_poison_the_next_bisect(trained, tmp_path, monkeypatch):
+    """kill -9 of `git pwd bisect` while its step trains: `git bisect run` and the step die
+    with it (else the step finishes, and git marks its verdict on whatever commit the next
+    run's bisect is at), and the next run, started at once, names the right first bad commit."""
+    history, *_, base = trained
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(history.root), str(clone))  # no notes: everything must train
+    before = repo_state(clone)
+    env = {**os.environ, **_env(base), "PWD_GIT_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "pwd_git", "bisect", history.good, "origin/main"], cwd=clone,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    models = tmp_path / "cache" / "models"
+
+    def cached(prefix: bool) -> list[Path]:
+        return [m for m in models.iterdir() if m.name.startswith(".tmp-") == prefix] if models.is_dir() else []
+
+    children: set[int] = set()
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None:
+            children = descendants(proc.pid)
+            stepping = any("bisect-step" in processes().get(p, (0, "", ""))[2] for p in children)
+            if stepping and cached(False) and cached(True):
+                break  # GOOD's model is in the cache and the step is training the next one
+            time.sleep(0.2)
+        time.sleep(1)
+        assert proc.poll() is None, "the bisect ended before its first step trained"
+        children = descendants(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+        monkeypatch.setenv("PWD_GIT_CACHE", str(base / "cache"))  # the module's models: the rerun trains nothing
+        res = run_cli("bisect", history.good, "origin/main", "--format", "json", cwd=clone)
+        assert res.code == 0, res.output
+        report = json.loads(res.out)
+        assert report["first_bad"]["commit"] == history.regression
+        for step in report["steps"]:
+            index = history.commits.index(step["commit"])
+            assert step["verdict"] == ("bad" if index >= REGRESSION_AT else "good"), step
+        assert_clean(clone, before)
+
+        deadline = time.monotonic() + 60
+        while alive(children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive(children), "git bisect run or its step outlived the killed session"
+    finally:
+        for pid in alive(children):
+            os.kill(pid, signal.SIGKILL)
+    assert len(cached(False)) == 1, "the step of the killed session went on training"  # GOOD's model only
+    assert not cached(True), "the step left a partial model behind"
 
 
 # --- results from notes: no training ---------------------------------------------------------------
@@ -273,11 +352,12 @@ def test_leftovers_of_a_killed_bisect_are_cleaned_up(tmp_path, cache):
     history = make_history(tmp_path / "d", 8, 5)
     record_results(history.root, history.commits, hand_items_fail_from(history, 5))
     before = repo_state(history.root)
-    session = history.root / ".git" / "pwd" / "bisect"
-    session.mkdir(parents=True)
-    worktree_add(Repo.discover(history.root), session / "worktree", history.good)
-    bisect_start(session / "worktree", history.bad, history.good)
-    (session / "state.json").write_text("{}")
+    run = history.root / ".git" / "pwd" / "bisect" / "run-killed"
+    run.mkdir(parents=True)
+    worktree_add(Repo.discover(history.root), run / run.name, history.good)
+    bisect_start(run / run.name, history.bad, history.good)
+    (run / "state.json").write_text("{}")
+    (run.parent / "run-killed-early").mkdir()  # killed before its worktree was added
     res = run_cli("bisect", history.good, "main", cwd=history.root)
     assert res.code == 0, res.output
     assert "cleaning up a `git pwd bisect` that was killed" in res.err

@@ -8,10 +8,13 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -896,17 +899,95 @@ def test_interrupt_between_the_two_renames_restores_old_shards(geo, monkeypatch)
 
     def rename(src, dst):
         renames.append((Path(src).name, Path(dst).name))
-        if len(renames) == 2:  # shards -> .shards-old-PID done; tmp -> shards interrupted
+        if len(renames) == 2:  # shards -> the scratch folder done; tmp -> shards interrupted
             raise KeyboardInterrupt
         os.rename(src, dst)
 
-    monkeypatch.setattr(shards_mod, "os", SimpleNamespace(rename=rename, getpid=os.getpid))
+    monkeypatch.setattr(shards_mod, "os", SimpleNamespace(rename=rename, getpid=os.getpid, stat=os.stat, chmod=os.chmod))
     with pytest.raises(KeyboardInterrupt):
         shards_mod.build(Domain.find(geo))
     monkeypatch.undo()
     assert renames[0][0] == "shards" and renames[1][1] == "shards" and renames[2] == (renames[0][1], "shards")
     assert snapshot(geo) == before
     assert _leftovers(geo) == []
+
+
+def untracked_outside_shards(root: Path) -> list[str]:
+    """What `git add -A` would pick up besides shards/ (the KB is committed)."""
+    status = git(root, "status", "--porcelain", "--untracked-files=all").splitlines()
+    return [line for line in status if not line[3:].startswith("shards/")]
+
+
+def test_a_build_killed_while_copying_into_shards_leaves_nothing_in_the_worktree(geo):
+    """kill -9 in the middle of the copy into shards/ (made slow by thousands of files in the
+    cached build): the scratch copy lives under .git/pwd, so nothing is left for `git add -A`."""
+    build_ok(geo)
+    cached = geo / ".git/pwd/builds" / json.loads((geo / "shards/MANIFEST.json").read_text())["build_key"]
+    (cached / "padding").mkdir()
+    for i in range(5000):
+        (cached / "padding" / f"{i}.txt").write_text("x")
+    shutil.rmtree(geo / "shards")
+    proc = subprocess.Popen([sys.executable, "-m", "pwd_git", "build", "-q"], cwd=geo,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    builds = geo / ".git/pwd/builds"
+    try:
+        while proc.poll() is None:
+            if [p for p in geo.iterdir() if p.name.startswith(".shards")] or \
+                    [p for p in builds.glob(".tmp-*") if (p / "padding").is_dir()]:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the copy ended before it could be killed"
+        proc.kill()
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert [p.name for p in geo.iterdir() if p.name.startswith(".")] == [".git"]
+    assert untracked_outside_shards(geo) == []
+    shutil.rmtree(cached / "padding")
+    build_ok(geo)
+    assert untracked_outside_shards(geo) == [] and run_cli("build", "--check", cwd=geo).code == 0
+
+
+def test_scratch_folders_a_killed_build_left_next_to_shards_are_removed_by_the_next_build(geo):
+    build_ok(geo)
+    left = [".shards-k2j3h4g5", ".shards-old-4242", ".shards-999999999-x1"]  # owners gone (an earlier pwd-git's names too)
+    live = f".shards-{os.getpid()}-a1b2"  # a build of a live process on the other-filesystem path: kept
+    for name in [*left, live]:
+        write(geo, {f"{name}/train/l1.jsonl": "partial\n"})
+    build_ok(geo)  # shards/ is up to date: the sweep does not wait for a copy
+    assert sorted(p.name for p in geo.iterdir() if p.name.startswith(".shards")) == [live]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027], ids=["022", "027"])
+def test_shards_folder_mode_follows_the_umask(geo, umask):
+    old = os.umask(umask)
+    try:
+        build_ok(geo)
+    finally:
+        os.umask(old)
+    for folder in ("shards", "shards/train", "shards/bench"):
+        assert stat.S_IMODE((geo / folder).stat().st_mode) == 0o777 & ~umask, folder
+    assert stat.S_IMODE((geo / "shards/MANIFEST.json").stat().st_mode) == 0o666 & ~umask
+
+
+def test_linked_worktree_whose_git_dir_is_on_another_filesystem_builds_shards(geo):
+    """The renames into shards/ cannot cross filesystems: with .git/pwd on another one (a linked
+    worktree on tmpfs), the scratch folder is next to shards/, and gone after the build."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or not os.access(shm, os.W_OK) or shm.stat().st_dev == geo.stat().st_dev:
+        pytest.skip("needs /dev/shm on another filesystem than the tests' temp folder")
+    linked = Path(tempfile.mkdtemp(prefix="pwd-git-test-", dir=shm)) / "wt"
+    try:
+        git(geo, "worktree", "add", "-q", "--detach", str(linked))
+        res = build_ok(linked)
+        assert "Built" in res.out or "Cached" in res.out
+        assert run_cli("build", "--check", cwd=linked).code == 0
+        assert [p.name for p in linked.iterdir() if p.name.startswith(".")] == [".git"]
+        assert untracked_outside_shards(linked) == []
+    finally:
+        git(geo, "worktree", "remove", "--force", str(linked))
+        shutil.rmtree(linked.parent, ignore_errors=True)
 
 
 def test_reading_thousands_of_blobs_for_a_rev_build_does_not_deadlock(tmp_path):

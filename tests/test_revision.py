@@ -3,12 +3,10 @@ verb sees the same result for a commit through the one results store."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from pwd_git.kb import assemble
-from tests.conftest import git, run_cli, small_domain
+from tests.conftest import run_cli, small_domain
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ How it works (docs/bisect-and-hooks.md has the user-facing version):
   temporary linked worktree under .git/pwd/bisect/, so the user's checkout, branch, index
   and uncommitted changes are never touched (with --no-checkout git only moves BISECT_HEAD
   there; no files are written). The worktree is removed afterwards, on success, error,
-  Ctrl-C or SIGTERM; a run killed with -9 is cleaned up by the next one.
+  Ctrl-C or SIGTERM. A run killed with -9 takes its `git bisect run` and step with it (the
+  step watches a pipe only the session writes to), and the next run removes its worktree;
+  every run has its own folder (run-XXXX/: worktree and state), never a dead run's.
 - The step command (`git pwd bisect-step`) answers, in order of cost: the judgment of a
   commit with the same KB state already judged in this session (same build key and run
   key; in continue mode only the same commit); a result recorded in git notes for that KB

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
-import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from pwd_git import tool
 from pwd_git.bisect.metric import Metric, selected
 from pwd_git.bisect.report import BisectReport, _describe
 from pwd_git.bisect.step import (
+    LIFELINE_ENV,
     STATE_VERSION,
     STEP_PREFIX,
     Skip,
@@ -47,10 +50,26 @@ from pwd_git.kb.loader import CONFIG_FILE, KB_DIRS, Domain
 from pwd_git.kb.parse import parse
 from pwd_git.lock import LockHeld, PidLock
 
+RUN_PREFIX = "run-"
+
 
 def session_dir(repo: Repo) -> Path:
-    """Where a session keeps its worktree, state and lock: inside .git, never in the checkout."""
+    """Where sessions keep their lock and runs: inside .git, never in the checkout. Each run
+    gets a fresh folder `run-XXXX/` with its state (state.json) and its worktree (named like the
+    folder, so git's admin folder .git/worktrees/run-XXXX is never one an earlier run used)."""
     return repo.pwd_dir() / "bisect"
+
+
+def _new_run(root: Path) -> tuple[Path, Path]:
+    """(state path, worktree path) of a fresh run folder."""
+    run = Path(tempfile.mkdtemp(prefix=RUN_PREFIX, dir=root))
+    return run / "state.json", run / run.name
+
+
+def _remove_run(repo: Repo, run: Path) -> None:
+    """The run's bisect and worktree (its admin files included), then its folder."""
+    _cleanup(repo, run / run.name)
+    shutil.rmtree(run, ignore_errors=True)
 
 
 def kb_states(domain: Domain, commits: list[str]) -> list[tuple[str | None, ...]]:
@@ -98,7 +117,7 @@ def _sigint_ignored() -> Iterator[None]:
 
 
 def _cleanup(repo: Repo, worktree: Path) -> None:
-    if worktree.exists():
+    if (worktree / ".git").is_file():  # a linked worktree (not yet one: git would look further up)
         bisect_reset(worktree)
     worktree_remove(repo, worktree)
 
@@ -143,12 +162,18 @@ def bisect(domain: Domain, good_rev: str, bad_rev: str, *, metric: str = "acc", 
     except LockHeld as held:
         raise PwdError(f"another `git pwd bisect` is running in this repository (pid {held.pid})",
                        hint="wait for it to finish, or stop it with Ctrl-C (it resets its bisect itself)") from None
-    worktree = root / "worktree"
+    run: Path | None = None
     try:
         with _terminate_on_sigterm():
-            if worktree.exists() or (root / "state.json").exists():
+            # We hold the lock, so every run folder left is a dead session's; its git bisect run
+            # died with it (see _run_git_bisect), but its bisect and worktree are still there.
+            stale = sorted(root.glob(RUN_PREFIX + "*"))
+            if stale:
                 log("cleaning up a `git pwd bisect` that was killed before it could (git bisect reset, worktree removed)")
-                _cleanup(repo, worktree)
+                for old in stale:
+                    _remove_run(repo, old)
+            state_path, worktree = _new_run(root)
+            run = worktree.parent
             # A commit whose KB state equals its first parent's (never in continue mode, see
             # kb_states) has the parent's verdict: only the first commit of each run of equal
             # states can be the first bad one. git is told to skip the others, so it bisects
@@ -156,24 +181,24 @@ def bisect(domain: Domain, good_rev: str, bad_rev: str, *, metric: str = "acc", 
             before = [parent_state, *states[1:-1]]
             unchanged = [c for c, now, prev in zip(commits, states[1:], before, strict=True) if now == prev and c != bad]
             return _session(domain, metric_, threshold, no_train, good, bad, good_rev, bad_rev, commits,
-                            len(set(states)), unchanged, worktree, log, on_step)
+                            len(set(states)), unchanged, state_path, worktree, log, on_step)
     finally:
         with _sigint_ignored():
-            _cleanup(repo, worktree)
-            (root / "state.json").unlink(missing_ok=True)
+            if run is not None:
+                _remove_run(repo, run)
             lock.release()
 
 
 def _session(domain: Domain, metric: Metric, threshold: float | None, no_train: bool, good: str, bad: str,
-             good_rev: str, bad_rev: str, commits: list[str], n_states: int, unchanged: list[str], worktree: Path,
-             log: Callable[[str], None], on_step) -> BisectReport:
+             good_rev: str, bad_rev: str, commits: list[str], n_states: int, unchanged: list[str], state_path: Path,
+             worktree: Path, log: Callable[[str], None], on_step) -> BisectReport:
     from pwd_git.kb.loader import load_revision
     from pwd_git.model.settings import test_settings
 
     repo = domain.repo
     good_kb, _ = load_revision(domain, good)
     alpha = test_settings(good_kb.config).alpha
-    state = State(session_dir(repo) / "state.json", {
+    state = State(state_path, {
         "version": STATE_VERSION, "pid": os.getpid(), "repo_top": str(repo.top), "git_dir": str(repo.git_dir),
         "domain_root": str(domain.root), "good": good, "bad": bad, "metric": metric.name, "threshold": threshold,
         "alpha": alpha, "no_train": no_train, "judged": {}, "steps": [], "counts": {}, "good_items": {}})
@@ -261,11 +286,22 @@ def _verify_bad(domain: Domain, state: State, bad: str, bad_rev: str, metric: Me
 
 def _run_git_bisect(worktree: Path, state_path: Path, log: Callable[[str], None]) -> tuple[int, str]:
     """`git bisect run <step>` in its own process group, progress lines forwarded to `log`.
-    On Ctrl-C/SIGTERM the whole group is terminated before the caller cleans up."""
-    step = [sys.executable, "-m", "pwd_git", "bisect-step", "--state", str(state_path)]
-    proc = subprocess.Popen(["git", "bisect", "run", *step], cwd=worktree, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    On Ctrl-C/SIGTERM the whole group is terminated before the caller cleans up. If this
+    process dies without cleaning up (kill -9), the group dies with it: each step holds the
+    read end of a pipe whose only write end is ours, and stops the group when it closes
+    (step.watch_lifeline), rather than go on judging commits for a session that is gone."""
+    step = [*tool.command(), "bisect-step", "--state", str(state_path)]
+    lifeline, ours = os.pipe()  # both close-on-exec: only the read end is passed on, below
+    try:
+        proc = subprocess.Popen(["git", "bisect", "run", *step], cwd=worktree, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                pass_fds=(lifeline,),
+                                env={**os.environ, "GIT_TERMINAL_PROMPT": "0", LIFELINE_ENV: str(lifeline)})
+    except BaseException:
+        os.close(ours)
+        raise
+    finally:
+        os.close(lifeline)
     lines = []
     try:
         assert proc.stdout is not None
@@ -280,6 +316,8 @@ def _run_git_bisect(worktree: Path, state_path: Path, log: Callable[[str], None]
     except BaseException:
         _stop(proc)
         raise
+    finally:
+        os.close(ours)
 
 
 def _stop(proc: subprocess.Popen, grace: float = 20.0) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from pwd_git.metrics import Flags
 
 STATE_VERSION = 1
 STEP_PREFIX = "pwd-bisect: "
+LIFELINE_ENV = "PWD_GIT_BISECT_LIFELINE"  # fd of the pipe that closes when the session dies
 
 
 @dataclass
@@ -164,9 +167,30 @@ def assess(domain: Domain, commit: str, state: dict, *, log: Callable[[str], Non
     return judgment, result.source
 
 
+def watch_lifeline() -> None:
+    """Stop this step and its `git bisect run` (our process group) as soon as the session that
+    started them is gone: its write end of the lifeline pipe closes, even on kill -9. Else the
+    step would go on training and git would mark its verdict on whatever commit a later
+    session's bisect is at. SIGTERM, so the step cleans up its partial model as on Ctrl-C."""
+    fd = os.environ.get(LIFELINE_ENV, "")
+    if not fd.isdigit():
+        return
+
+    def watch() -> None:
+        try:
+            while os.read(int(fd), 1):  # the session never writes: b"" means it is gone
+                pass
+        except OSError:  # not our pipe (no session started this step): nothing to watch
+            return
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="pwd-bisect-lifeline", daemon=True).start()
+
+
 def run_step(state_path: Path) -> int:
     """The body of `git pwd bisect-step` (run by `git bisect run` in the session's worktree):
     judge BISECT_HEAD and answer git with an exit code."""
+    watch_lifeline()
     state = State.load(state_path)
     commit = git_text(["rev-parse", "--verify", "BISECT_HEAD"], Path.cwd())
     domain = state.domain()

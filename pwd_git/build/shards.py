@@ -11,7 +11,10 @@ import contextlib
 import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
+import stat
 import tempfile
 from array import array
 from collections import Counter
@@ -31,6 +34,7 @@ from pwd_git.kb.model import KB
 from pwd_git.memory import gc_paused
 
 SHARDS_DIR = "shards"
+WORKTREE_SCRATCH = ".shards-"  # scratch folders next to shards/ (only when .git/pwd is on another filesystem)
 MANIFEST = "MANIFEST.json"
 MANIFEST_FORMAT = 1
 
@@ -88,9 +92,11 @@ def build(domain: Domain, rev: str | None = None, *, to_worktree: bool | None = 
         _compile(kb, key, cache_root, path, progress, domain.prefix)
         prune(cache_root)
     manifest = json.loads((path / MANIFEST).read_text())
+    if to_worktree:
+        _sweep(domain.root)
     if to_worktree and not _worktree_matches(domain.root / SHARDS_DIR, manifest):
         progress("writing shards/")
-        _replace_dir(path, domain.root / SHARDS_DIR)
+        _replace_dir(path, domain.root / SHARDS_DIR, cache_root)
         forget(domain)  # the worktree's shards/ changed
     return BuildResult(key, path, manifest, cached)
 
@@ -288,14 +294,27 @@ def stale_files(shards: Path, manifest: dict) -> list[str]:
     return bad
 
 
-def _replace_dir(source: Path, dest: Path) -> None:
-    """Copy `source` over `dest` so that `dest` is never half-written: copy next to it, then swap."""
-    tmp = Path(tempfile.mkdtemp(prefix=".shards-", dir=dest.parent))
+def _replace_dir(source: Path, dest: Path, scratch: Path) -> None:
+    """Copy `source` over `dest` so that `dest` is never half-written: copy into a scratch
+    folder, then swap with two renames. The scratch folders are `.tmp-*` in `scratch`
+    (.git/pwd/builds, where prune removes what a killed build left), so a killed build never
+    leaves a folder in the worktree for `git add -A` to commit. Only when .git/pwd is on
+    another filesystem than `dest` (a linked worktree on another disk; a rename cannot cross)
+    are they `.shards-<pid>-*` next to `dest`; each build removes those of dead processes (_sweep).
+    `dest` gets the mode of a new folder (the umask), not the private one of the cache."""
+    if os.stat(scratch).st_dev == os.stat(dest.parent).st_dev:
+        where, prefix = scratch, ".tmp-"
+    else:
+        where, prefix = dest.parent, f"{WORKTREE_SCRATCH}{os.getpid()}-"
+    tmp = where / f"{prefix}{secrets.token_hex(6)}"
+    tmp.mkdir()
     old = None
     try:
+        mode = stat.S_IMODE(tmp.stat().st_mode)
         shutil.copytree(source, tmp, dirs_exist_ok=True)
+        os.chmod(tmp, mode)  # copytree gave it the mode of `source`
         if dest.exists():
-            old = dest.with_name(f".{dest.name}-old-{os.getpid()}")
+            old = where / f"{prefix}{secrets.token_hex(6)}"
             os.rename(dest, old)
         os.rename(tmp, dest)
     except BaseException:
@@ -305,6 +324,26 @@ def _replace_dir(source: Path, dest: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _sweep(folder: Path) -> None:
+    """Remove the `.shards-*` folders next to shards/ that a killed build left (an earlier
+    pwd-git's, or one whose .git/pwd is on another filesystem), unless their process still runs."""
+    for entry in folder.glob(WORKTREE_SCRATCH + "*"):
+        pid = re.match(rf"{re.escape(WORKTREE_SCRATCH)}(\d+)-", entry.name)
+        if entry.is_symlink() or not entry.is_dir() or (pid and _alive(int(pid.group(1)))):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass

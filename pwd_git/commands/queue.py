@@ -43,7 +43,7 @@ def queue(retry_failed: bool, clear_failed: bool, fmt: str) -> None:
         click.echo(f"queued   {job['commit'][:10]}  since {job.get('enqueued')}{again}")
     for job in snap["failed"]:
         first = str(job.get("error", "")).splitlines()[0] if job.get("error") else "?"
-        click.echo(f"failed   {job['commit'][:10]}  {first}")
+        click.echo(f"failed   {str(job.get('commit') or '?')[:10]:10}  {first}")
     if snap["failed"]:
         click.echo("  (`git pwd queue --retry-failed` runs them again)")
     if not (snap["running"] or snap["queued"] or snap["failed"]):
