@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -140,6 +141,7 @@ def bisect_step(state_path: Path) -> None:
     except KeyboardInterrupt:
         code = ABORT + 2
     except BaseException as exc:  # any other exit code would read as "bad" to git bisect
-        click.echo(f"pwd-bisect: step failed: {exc}", err=True)
         code = ABORT
+        with contextlib.suppress(OSError):  # a closed pipe must not turn the abort into exit 0 ("good")
+            click.echo(f"pwd-bisect: step failed: {exc}", err=True)
     raise SystemExit(code)
