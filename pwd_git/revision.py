@@ -92,7 +92,7 @@ class Revision:
     def settings(self) -> Settings:
         from pwd_git.model.settings import test_settings, train_settings
 
-        return Settings(train_settings(self.config), test_settings(self.config))
+        return Settings(train_settings(self.config, self.domain.root), test_settings(self.config))
 
     @cached_property
     def build_key(self) -> BuildKey:
@@ -113,6 +113,12 @@ class Revision:
         from pwd_git.model.settings import run_key
 
         return run_key(self.settings.train)
+
+    def results(self, run_key: str | None = None) -> list[dict]:
+        """The result lines recorded on this commit (none for the working tree)."""
+        from pwd_git.results import ResultsStore
+
+        return ResultsStore(self.domain.repo).lines(self.commit, run_key) if self.commit else []
 
 
 def at(domain: Domain, rev: str | None) -> Revision:

@@ -115,16 +115,17 @@ def test_json_output_holds_only_the_valid_lines(domain_key):
 def test_an_incomplete_line_is_never_reused_as_a_test_result(domain_key):
     """A line that fits the schema but lacks what a full run writes (here: the levels and the
     failed items) matches the KB state and run key, yet must not stand in for running the tests."""
-    from pwd_git.evaluate.run import find_reusable
+    from pwd_git.results import reusable_result
+    from pwd_git.revision import at
 
     root, key = domain_key
     domain = Domain.find(root)
     shards = shards_for(domain, "HEAD")
     partial = {"run_key": key, "kb_tree": shards.manifest["kb_tree"], "shards_hash": shards.manifest["shards_hash"],
-               "metrics": {"acc": 1.0}}
+               "build_key": shards.manifest["build_key"], "metrics": {"acc": 1.0}}
     put_note(root, [json.dumps(partial)])
     assert notes.read(domain.repo, "HEAD") == [partial]
-    assert find_reusable(domain, "HEAD", shards, None) is None
+    assert reusable_result(at(domain, "HEAD")) is None
 
 
 # --- the notes lock ------------------------------------------------------------------------------

@@ -3,10 +3,12 @@ verb sees the same result for a commit through the one results store."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pwd_git.kb import assemble
-from tests.conftest import run_cli, small_domain
+from tests.conftest import git, run_cli, small_domain
 
 
 @pytest.fixture
@@ -33,3 +35,32 @@ def test_one_test_of_a_commit_loads_its_kb_once(tmp_path, monkeypatch, loads, wa
     result = run_cli("test", "--rev", "HEAD", cwd=root)
     assert result.code in (0, 1), result.output
     assert len(loads) == 1, loads
+
+
+def test_log_shows_a_pwd_yaml_only_commit_its_own_result_or_none(tmp_path, monkeypatch):
+    """A commit that changes only pwd.yaml's build settings has the parent's KB tree but not its
+    build: `log` must not show the parent's numbers for it. A README-only commit still shows
+    them (marked as reused), and once the pwd.yaml commit has its own result, log shows that."""
+    from tests.histories import record_results
+
+    monkeypatch.setenv("PWD_GIT_CACHE", str(tmp_path / "cache"))
+    root = small_domain(tmp_path / "d", train="{epochs: 1}")
+    record_results(root, [git(root, "rev-parse", "HEAD")], lambda c, i: False)
+    (root / "README.md").write_text("notes\n")
+    git(root, "add", "README.md")
+    git(root, "commit", "-qm", "docs only")
+    config = (root / "pwd.yaml").read_text() + "build: {holdout: [wheel]}\n"
+    (root / "pwd.yaml").write_text(config)
+    git(root, "commit", "-qam", "hold out a concept")
+
+    def rows():
+        res = run_cli("log", "--format", "json", cwd=root)
+        assert res.code == 0, res.output
+        return {r["subject"]: r for r in json.loads(res.out)}
+
+    before = rows()
+    assert before["docs only"]["result"] is not None and before["docs only"]["reused_from"]
+    assert before["hold out a concept"]["result"] is None and before["hold out a concept"]["reused_from"] is None
+    record_results(root, [git(root, "rev-parse", "HEAD")], lambda c, i: i["level"] == "L1")
+    after = rows()["hold out a concept"]
+    assert after["reused_from"] is None and after["result"]["metrics"]["levels"]["L1"]["acc"] == 0.0

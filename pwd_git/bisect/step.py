@@ -20,6 +20,7 @@ from pwd_git.errors import DataError, PwdError
 from pwd_git.git import Repo, git_text
 from pwd_git.kb.loader import Domain
 from pwd_git.metrics import Flags
+from pwd_git.revision import at
 
 STATE_VERSION = 1
 STEP_PREFIX = "pwd-bisect: "
@@ -61,19 +62,14 @@ def _identity(domain: Domain, commit: str) -> tuple[str, str, dict]:
     and on which parent models were cached when it was trained (none: it starts from scratch),
     which no identity of the parent's KB captures; so the commit itself is part of the identity
     and such commits never share a judgment. Notes still answer them when the recorded model
-    key is the one training would produce (find_reusable)."""
-    from pwd_git.build.shards import BuildKey
-    from pwd_git.kb.loader import load_revision
-    from pwd_git.model.settings import run_key, train_settings
-
-    kb, diags = load_revision(domain, commit)
-    errors = [d for d in diags if d.severity == "error"]
+    key is the one training would produce (pwd_git.results)."""
+    revision = at(domain, commit)
+    errors = revision.errors
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise Skip(f"the KB does not validate: {errors[0].render()}{more}")
-    key = run_key(train_settings(kb.config, domain.root))
-    identity = f"{BuildKey.of(kb).key}:{key}"
-    return (f"{identity}:{commit}" if continues(kb.config) else identity), key, kb.config
+    identity = f"{revision.build_key.key}:{revision.run_key}"
+    return (f"{identity}:{commit}" if continues(revision.config) else identity), revision.run_key, revision.config
 
 
 def result_for(domain: Domain, commit: str, *, allow_train: bool,
@@ -81,16 +77,16 @@ def result_for(domain: Domain, commit: str, *, allow_train: bool,
                log: Callable[[str], None] = lambda _m: None) -> Result:
     """The commit's result from notes if any note matches its KB state and run key, else
     (when allowed) build + train + test from the object store, recording a note."""
-    from pwd_git.evaluate.run import find_reusable, flags_of
-    from pwd_git.train.pipeline import shards_for
+    from pwd_git.evaluate.run import flags_of
+    from pwd_git.results import reusable_result
 
     identity, _key, _config = _identity(domain, commit)
+    revision = at(domain, commit)
     try:
-        shards = shards_for(domain, commit)
+        items = revision.shards.records("bench")
     except DataError as exc:
         raise Skip(f"the KB does not build: {exc.message.splitlines()[0]}") from None
-    items = shards.records("bench")
-    found = find_reusable(domain, commit, shards, commit)
+    found = reusable_result(revision, commit)
     if found:
         note_commit, entry = found
         return Result(commit, identity, items, flags_of(entry, items), entry["metrics"], "notes", note_commit)

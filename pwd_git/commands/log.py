@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from pwd_git import notes
 from pwd_git.kb.loader import Domain
 from pwd_git.output import echo_json, format_option
 from pwd_git.results import history
+from pwd_git.revision import at
 
 
 def _metrics(entry: dict | None) -> dict:
@@ -52,7 +52,7 @@ def show(rev: str, fmt: str) -> None:
     """Every recorded result on REV, with per-level metrics and failed items."""
     domain = Domain.find(".")
     commit = domain.repo.resolve(rev)
-    entries = notes.read(domain.repo, commit)
+    entries = at(domain, commit).results()
     if fmt == "json":
         echo_json({"commit": commit, "results": entries})
         return

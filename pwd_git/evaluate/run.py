@@ -8,13 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from pwd_git import __version__, notes
+from pwd_git import __version__
 from pwd_git.errors import DataError
 from pwd_git.evaluate.verdict import Verdict, judge
 from pwd_git.kb.loader import Domain
 from pwd_git.metrics import Flags
 from pwd_git.model.settings import changed_settings, run_key, test_settings, train_settings
-from pwd_git.train.pipeline import Shards, device, load_model, plan, shards_for, train
+from pwd_git.results import ResultsStore, reusable_result
+from pwd_git.revision import at
+from pwd_git.train.pipeline import Shards, device, load_model, shards_for, train
 
 
 @dataclass
@@ -89,23 +91,6 @@ def load_control(domain: Domain, path: str | None) -> list[dict]:
     return items
 
 
-def find_reusable(domain: Domain, rev: str | None, shards: Shards, prefer: str | None = None) -> tuple[str, dict] | None:
-    """A complete result recorded for the same KB tree, shards and run key: on `prefer` if it
-    has one, else anywhere. A continue-mode model also depends on its parents' models, so its result
-    is reused only when the recorded model key is the one training `rev` would produce."""
-    settings = train_settings(shards.config, domain.root)
-    key, kb_tree, shards_hash = run_key(settings), shards.manifest["kb_tree"], shards.manifest["shards_hash"]
-    model = plan(domain, rev)[3] if settings.mode == "continue" else None
-    recorded = notes.read_all(domain.repo)
-    for commit, entries in sorted(recorded.items(), key=lambda kv: kv[0] != prefer):
-        for entry in entries:
-            if (entry.get("kb_tree") == kb_tree and entry.get("run_key") == key
-                    and entry.get("shards_hash") == shards_hash and model in (None, entry.get("model_key"))
-                    and notes.is_complete(entry)):
-                return commit, entry
-    return None
-
-
 def commit_for(domain: Domain, rev: str | None, shards: Shards) -> tuple[str | None, str | None]:
     """(where the result is recorded, why nowhere): REV's commit; for the working tree HEAD,
     only when the whole run key equals HEAD's (KB tree, build config, train and model settings,
@@ -139,7 +124,8 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
     if not items:
         raise DataError("the benchmark is empty: no test-split chains", hint="add a chain with `split: test`")
     already_recorded = False
-    reused = find_reusable(domain, rev, shards, commit)
+    revision = at(domain, rev)
+    reused = reusable_result(revision, commit)
     if reused:
         source_commit, entry = reused
         log(f"reusing the result recorded on {source_commit[:10]} (same KB tree and run key)")
@@ -187,7 +173,7 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
         entry["baseline"] = {"commit": baseline, "regressed": verdict.regressed_items, "fixed": verdict.fixed_items,
                              "p_value": round(verdict.p_value, 6)}
     if record and commit and not already_recorded:
-        notes.append(domain.repo, commit, entry)
+        ResultsStore(domain.repo).record(commit, entry)
     return TestReport(commit, entry, verdict, per_item, {i["id"]: i for i in items}, entry.get("reused_from"),
                       recorded=bool(commit) and (already_recorded or record), flags=flags, differs=differs)
 

@@ -13,12 +13,11 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pwd_git import notes
 from pwd_git.errors import PwdError, quote
-from pwd_git.kb.loader import Domain, load_revision
+from pwd_git.kb.loader import Domain
 from pwd_git.kb.model import KB
-from pwd_git.model.settings import run_key, train_settings
-from pwd_git.train.pipeline import Shards, shards_for
+from pwd_git.revision import at
+from pwd_git.train.pipeline import Shards
 
 CONCEPT_GAP, CHAIN_BREAK = "concept-gap", "chain-break"
 
@@ -69,7 +68,7 @@ class Diagnosis:
 def result_for(domain: Domain, commit: str, key: str, *, run_if_missing: bool,
                log: Callable[[str], None]) -> dict:
     """The latest note line on `commit` for `key`; runs `test` when there is none (if allowed)."""
-    entries = notes.read(domain.repo, commit)
+    entries = at(domain, commit).results()
     mine = [e for e in entries if e.get("run_key") == key]
     if mine:
         return mine[-1]
@@ -98,10 +97,9 @@ def training_counts(shards: Shards) -> tuple[Counter, Counter]:
 
 def diagnose(domain: Domain, rev: str = "HEAD", *, key: str | None = None, run_if_missing: bool = True,
              log: Callable[[str], None] = lambda _m: None) -> Diagnosis:
-    commit = domain.repo.resolve(rev)
-    kb, _ = load_revision(domain, commit)
-    shards = shards_for(domain, commit)
-    key = key or run_key(train_settings(shards.config, domain.root))
+    revision = at(domain, rev)
+    commit, kb, shards = revision.commit, revision.kb, revision.shards
+    key = key or revision.run_key
     entry = result_for(domain, commit, key, run_if_missing=run_if_missing, log=log)
     failed = set(entry.get("failed", []))
     items = shards.records("bench")
