@@ -5,22 +5,18 @@ only on the file's bytes, so they are cached by blob OID like the record. `resol
 depends on the path (a node's id falls back to the file stem, derived statement ids, the
 id-mismatch error) and gives a `FileInfo`, the unit the checks in checks.py work on.
 
-The rules here mirror assemble.py, which builds the full KB objects from the same records:
-a node or relation that assemble skips (already reported by the schema) is skipped here too.
+What is a usable node, its id and its position come from walk.py, the reading assemble.py
+builds the full KB objects from, so a node that assemble skips is skipped here too.
 """
 
 from __future__ import annotations
 
 from pwd_git.errors import quote
-from pwd_git.kb.assemble import NODE_ID, statement_relations, strs
+from pwd_git.kb import walk
 from pwd_git.kb.model import statement_id
 
 ERROR = "error"
-
-
-def _pos(pos: dict, *keys) -> tuple[int, int]:
-    """(line, col) of a node, as assemble._loc finds it."""
-    return tuple(pos.get(tuple(keys)) or pos.get(("key", *keys[:1])) or pos.get(()) or (1, 1))
+_pos = walk.position
 
 
 def extract(kind: str, record: dict) -> dict:
@@ -33,51 +29,29 @@ def extract(kind: str, record: dict) -> dict:
         out["config"] = _config_facts(data)
         return out
     if kind in ("concept", "chain"):
-        node_id = data.get("id")
-        out["id"] = node_id if isinstance(node_id, str) and NODE_ID.match(node_id) else None
+        out["id"] = walk.declared_id(data)
         out["id_pos"] = _pos(pos, "id")
     if kind == "concept":
         out["term"] = str(data["term"]) if "term" in data else None
-        out["aliases"] = strs(data.get("aliases"))
-        rels = []
-        for i, rel, obj, value in statement_relations(data):
-            explicit = rel.get("id") if isinstance(rel.get("id"), str) else None
-            rels.append((i, explicit, rel["predicate"], obj, None if value is None else str(value),
-                         *_pos(pos, "relations", i)))
-        out["rels"] = rels
+        out["aliases"] = walk.strs(data.get("aliases"))
+        out["rels"] = [(i, walk.explicit_statement_id(rel), rel["predicate"], obj, None if value is None else str(value),
+                        *_pos(pos, "relations", i)) for i, rel, obj, value in walk.statement_relations(data)]
     elif kind == "chain":
         out["split"] = str(data.get("split", "test"))
-        steps = strs(data.get("steps"))
-        out["steps"] = [(sid, *_pos(pos, "steps", i)) for i, sid in enumerate(steps)]
-        items = []
-        raw_items = data.get("items")
-        for i, item in enumerate(raw_items if isinstance(raw_items, list) else []):
-            if isinstance(item, dict) and isinstance(item.get("choices"), list) and isinstance(item.get("answer"), int):
-                items.append((item["answer"], len(item["choices"]), *_pos(pos, "items", i)))
-        out["items"] = items
+        out["steps"] = [(sid, *_pos(pos, "steps", i)) for i, sid in enumerate(walk.strs(data.get("steps")))]
+        out["items"] = [(item["answer"], len(item["choices"]), *_pos(pos, "items", i)) for i, item in walk.hand_items(data)]
     elif kind == "patch":
-        examples = []
-        raw_examples = data.get("examples")
-        for i, ex in enumerate(raw_examples if isinstance(raw_examples, list) else []):
-            if not isinstance(ex, dict) or not isinstance(ex.get("messages"), list):
-                continue
-            traces = ex.get("traces") if isinstance(ex.get("traces"), dict) else {}
-            chain = traces.get("chain") if isinstance(traces.get("chain"), str) else None
-            examples.append((strs(traces.get("concepts")), strs(traces.get("statements")), chain,
-                             *_pos(pos, "examples", i)))
-        out["examples"] = examples
+        out["examples"] = [(concepts, statements, chain, *_pos(pos, "examples", i))
+                           for i, _ex, concepts, statements, chain in walk.patch_examples(data)]
     return out
 
 
 def _config_facts(config: dict) -> dict:
     """What the checks read from pwd.yaml: declared and functional predicates, holdout ids.
     A malformed `predicates:` or `build:` (already reported by the schema) counts as absent."""
-    predicates = config.get("predicates")
-    usable = {str(k): v for k, v in predicates.items() if isinstance(v, dict)} if isinstance(predicates, dict) else {}
-    build = config.get("build")
-    holdout = build.get("holdout") if isinstance(build, dict) else None
+    usable = walk.usable_predicates(config)
     return {"declared": sorted(usable), "functional": sorted(k for k, v in usable.items() if v.get("functional")),
-            "holdout": [h for h in holdout if isinstance(h, str)] if isinstance(holdout, list) else []}
+            "holdout": walk.holdout(config)}
 
 
 class FileInfo:
@@ -128,13 +102,11 @@ def resolve(path: str, kind: str, facts: dict) -> FileInfo:
         return info
     if "id_pos" not in facts:  # not a mapping: nothing but the local diagnostics
         return info
-    node_id, stem = facts["id"], path.rpartition("/")[2].rpartition(".")[0]
-    line, col = facts["id_pos"]
+    declared, stem, (line, col) = facts["id"], walk.stem(path), facts["id_pos"]
+    node_id = walk.node_id(path, declared)
     if node_id is None:
-        node_id = stem if NODE_ID.match(stem) else None
-        if node_id is None:
-            return info
-    elif stem != node_id:
+        return info
+    if declared is not None and stem != node_id:
         info.diags.append((path, line, col, ERROR, "id-mismatch",
                            f"id {quote(node_id)} must equal the file stem {quote(stem)}; rename the file or the id", ""))
     info.node = (node_id, line, col)
