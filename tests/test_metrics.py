@@ -82,3 +82,12 @@ def test_bisect_judges_acc_norm_and_control_by_their_own_flags(tmp_path, monkeyp
         assert json.loads(res.out)["first_bad"]["commit"] == history.regression, metric
     res = run_cli("bisect", history.good, "main", "--metric", "acc", "--no-train", cwd=history.root)
     assert res.code != 0 and "first bad" not in res.out.lower(), res.output
+
+
+def test_every_benchmark_template_has_a_family():
+    """The record types name each benchmark template's family, so no code matches template
+    prefixes: a new template without one fails here."""
+    from pwd_git.build.templates import BENCH
+    from pwd_git.records import FAMILIES
+
+    assert set(FAMILIES) == set(BENCH)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pwd_git.errors import PwdError, quote
 from pwd_git.kb.loader import Domain
 from pwd_git.kb.model import KB
+from pwd_git.records import family
 from pwd_git.revision import at
 from pwd_git.train.pipeline import Shards
 
@@ -111,9 +112,9 @@ def find_gaps(kb: KB, items: list[dict], failed: set[str], counts: tuple[Counter
     concept_probes: dict[str, list[str]] = defaultdict(list)
     statement_probes: dict[str, list[str]] = defaultdict(list)
     for item in items:
-        if item["template"].startswith("probe.l1."):
+        if family(item) == "concept-probe":
             concept_probes[item["traces"]["concepts"][0]].append(item["id"])
-        elif item["template"].startswith("probe.l2."):
+        elif family(item) == "statement-probe":
             statement_probes[item["traces"]["statements"][0]].append(item["id"])
     found: dict[tuple[str, str], Finding] = {}
 
