@@ -21,8 +21,10 @@ compile() {
 skip=()
 while read -r name; do skip+=(--no-emit-package "$name"); done < <(
   compile --no-emit-package torch "$@" | grep -oE '^(nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+|triton)==' | tr -d '=' | sort -u)
+inputs=$(python3 scripts/lock_inputs.py)
 {
   echo "# Locked by scripts/lock.sh (uv $uv_version) from pyproject.toml [train,test] + requirements/lock.in."
+  echo "# inputs: $inputs"
   echo "# Installed hash-checked by scripts/bootstrap.sh; torch: requirements/torch.txt. Do not edit by hand."
   compile --generate-hashes --no-emit-package torch "${skip[@]}" "$@"
 } > requirements/lock.txt.tmp

@@ -42,7 +42,8 @@ def test_every_declared_dependency_is_locked_with_hashes():
     missing = sorted(_declared() - set(locked) - {"torch"})
     assert not missing, f"not in requirements/lock.txt (run scripts/lock.sh): {missing}"
     text = (ROOT / "requirements" / "lock.txt").read_text()
-    blocks = re.split(r"\n(?=[a-z0-9])", text.split("\n", 2)[2])
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    blocks = re.split(r"\n(?=[a-z0-9])", body)
     assert all("--hash=sha256:" in block for block in blocks if block.strip()), "a pin without hashes"
     assert re.search(r"^torch==\d", (ROOT / "requirements" / "torch.txt").read_text(), re.M)
 
@@ -65,3 +66,14 @@ def test_pre_commit_runs_the_locked_ruff():
     config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
     rev = next(r["rev"] for r in config["repos"] if r["repo"].endswith("/ruff-pre-commit"))
     assert _locked()["ruff"] == {rev.removeprefix("v")}
+
+
+def test_the_lock_was_compiled_from_todays_pyproject():
+    """A dependency added to pyproject.toml (or lock.in, or the torch pin) without running
+    scripts/lock.sh would install from a lock that does not know it."""
+    import subprocess
+
+    fingerprint = subprocess.run([sys.executable, str(ROOT / "scripts" / "lock_inputs.py")], capture_output=True,
+                                 text=True, check=True).stdout.strip()
+    header = re.search(r"^# inputs: (\w+)$", (ROOT / "requirements" / "lock.txt").read_text(), re.M)
+    assert header and header[1] == fingerprint, "run scripts/lock.sh"

@@ -183,9 +183,10 @@ def watch_lifeline() -> None:
     threading.Thread(target=watch, name="pwd-bisect-lifeline", daemon=True).start()
 
 
-def run_step(state_path: Path) -> int:
+def run_step(state_path: Path) -> tuple[int, str]:
     """The body of `git pwd bisect-step` (run by `git bisect run` in the session's worktree):
-    judge BISECT_HEAD and answer git with an exit code."""
+    judge BISECT_HEAD; returns the exit code for git and the line the session reads (it starts
+    with STEP_PREFIX)."""
     watch_lifeline()
     state = State.load(state_path)
     commit = git_text(["rev-parse", "--verify", "BISECT_HEAD"], Path.cwd())
@@ -193,21 +194,17 @@ def run_step(state_path: Path) -> int:
     short = commit[:10]
     try:
         judgment, source = assess(domain, commit, state.data)
-        code = judgment.exit_code
     except KeyboardInterrupt:
         raise
     except PwdError as exc:
         state.data["abort"] = f"while testing {short}: {exc.render()}"
         state.save()
-        print(f"{STEP_PREFIX}{short} aborted: {exc.message}", flush=True)
-        return ABORT
+        return ABORT, f"{STEP_PREFIX}{short} aborted: {exc.message}"
     except Exception as exc:
         state.data["abort"] = f"internal error while testing {short}: {type(exc).__name__}: {exc}"
         state.save()
-        print(f"{STEP_PREFIX}{short} aborted: {type(exc).__name__}: {exc}", flush=True)
-        return ABORT
+        return ABORT, f"{STEP_PREFIX}{short} aborted: {type(exc).__name__}: {exc}"
     _counted(state.data, source)
     state.data["steps"].append({"commit": commit, "source": source, **judgment.as_dict()})
     state.save()
-    print(f"{STEP_PREFIX}{short} {judgment.verdict:4} ({source}): {judgment.reason}", flush=True)
-    return code
+    return judgment.exit_code, f"{STEP_PREFIX}{short} {judgment.verdict:4} ({source}): {judgment.reason}"

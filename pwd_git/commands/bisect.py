@@ -137,7 +137,9 @@ def bisect_step(state_path: Path) -> None:
 
     signal.signal(signal.SIGTERM, terminate)  # so partial model-cache entries are cleaned up
     try:
-        code = run_step(state_path)
+        code, line = run_step(state_path)
+        with contextlib.suppress(OSError):  # the answer is the exit code; the line is for the session's log
+            click.echo(line)
     except KeyboardInterrupt:
         code = ABORT + 2
     except BaseException as exc:  # any other exit code would read as "bad" to git bisect
