@@ -16,7 +16,7 @@ import pytest
 from pwd_git import notes
 from pwd_git.git import Repo
 from pwd_git.kb.loader import Domain, load_worktree
-from pwd_git.repair.diagnose import CHAIN_BREAK, CONCEPT_GAP, find_gaps
+from pwd_git.repair.diagnose import CHAIN_BREAK, CONTRADICTION, DATA_GAP, NOT_LEARNED, classify, find_gaps
 from pwd_git.repair.examples import ExampleWriter
 from tests.conftest import git, run_cli, small_domain, snapshot, write
 
@@ -42,13 +42,17 @@ def really_tested(tmp_path, monkeypatch, shared_cache):
 
 @pytest.fixture
 def tested(tmp_path, monkeypatch, shared_cache):
-    """The small domain with a result on HEAD in which the probes of one concept (spoke) and the
-    chain through it fail: what fails is set through the KB, not by how a model happened to
-    train (which differs between transformers versions), so there is always a data gap to patch."""
+    """The small domain with one concept (spoke) and its statement held out of training, and a
+    result on HEAD in which their probes and the chain through them fail: what fails is set
+    through the KB, not by how a model happened to train (which differs between transformers
+    versions), so there is always a data gap to patch."""
     from tests.histories import record_results
 
     monkeypatch.setenv("PWD_GIT_CACHE", str(shared_cache))
     root = small_domain(tmp_path / "d")
+    (root / "pwd.yaml").write_text((root / "pwd.yaml").read_text() + "build: {holdout: [spoke, spoke.is-part-of.wheel]}\n")
+    assert run_cli("build", "-q", cwd=root).code == 0
+    git(root, "commit", "-qam", "hold out the spoke")
     record_results(root, [git(root, "rev-parse", "HEAD")], lambda c, item: "spoke" in item["traces"]["concepts"])
     return root
 
@@ -86,11 +90,11 @@ def _items():
     ]
 
 
-def test_failing_bridge_probe_is_the_root_concept_gap(tmp_path):
+def test_failing_bridge_probe_without_data_is_the_root_data_gap(tmp_path):
     kb = _kb(tmp_path)
     counts = (Counter({"a": 4, "b": 4, "c": 4, "d": 4}), Counter({"a.is-part-of.b": 5}))
     findings = find_gaps(kb, _items(), {"chain", "sbc"}, counts)
-    assert [(f.kind, f.node) for f in findings] == [(CONCEPT_GAP, "b.is-part-of.c")]
+    assert [(f.kind, f.node) for f in findings] == [(DATA_GAP, "b.is-part-of.c")]
     gap = findings[0]
     assert gap.root_of == ["chain"] and sorted(gap.items) == ["chain", "sbc"]
     assert gap.evidence == "missing" and gap.records == 0
@@ -111,7 +115,45 @@ def test_evidence_thin_versus_present_and_probes_outside_chains(tmp_path):
     findings = {f.node: f for f in find_gaps(kb, _items(), {"pa", "pc"}, counts)}
     assert set(findings) == {"a", "c"}
     assert findings["a"].evidence == "thin" and findings["c"].evidence == "present"
-    assert all(f.kind == CONCEPT_GAP and not f.root_of for f in findings.values())
+    assert findings["a"].kind == DATA_GAP and findings["c"].kind == NOT_LEARNED
+    assert not any(f.root_of for f in findings.values())
+
+
+def test_a_failing_concept_probe_on_the_path_does_not_veto_a_chain_break(tmp_path):
+    """The hops (statements) are learned and taught; a concept's own probe failing is that
+    concept's finding, and the multi-hop failure is still a chain break."""
+    kb = _kb(tmp_path)
+    counts = (Counter({"a": 4, "b": 4, "c": 4}), Counter({"a.is-part-of.b": 5, "b.is-part-of.c": 5}))
+    findings = {(f.kind, f.node) for f in find_gaps(kb, _items(), {"chain", "pb"}, counts)}
+    assert findings == {(CHAIN_BREAK, "abc"), (NOT_LEARNED, "b")}
+
+
+def test_a_hop_without_data_breaks_the_chain_even_when_its_probe_passes_by_luck(tmp_path):
+    kb = _kb(tmp_path)
+    counts = (Counter({"a": 4, "b": 4, "c": 4}), Counter({"a.is-part-of.b": 5, "b.is-part-of.c": 0}))
+    [gap] = find_gaps(kb, _items(), {"chain"}, counts)
+    assert (gap.kind, gap.node, gap.items, gap.probes_failed) == (DATA_GAP, "b.is-part-of.c", ["chain"], 0)
+    assert 0 < gap.confidence < 1
+
+
+def test_confidence_is_measured_against_the_models_noise(tmp_path):
+    """The same failing probe is strong evidence from a model that passes the other adequately
+    covered probes, and none from a model that fails them all (it learned nothing)."""
+    kb = _kb(tmp_path)
+    counts = (Counter({"a": 4, "b": 4, "c": 0}), Counter({"a.is-part-of.b": 5, "b.is-part-of.c": 5}))
+    findings, base, learned = classify(kb, _items(), {"pc"}, counts)
+    assert learned and base < 0.3 and findings[0].node == "c" and findings[0].confidence > 0.8
+    everything = {"pa", "pb", "pc", "sab", "sbc", "chain"}
+    findings, base, learned = classify(kb, _items(), everything, counts)
+    assert not learned and base > 0.6
+    assert next(f for f in findings if f.node == "c").confidence < 0.6
+
+
+def test_a_chain_whose_hop_no_longer_exists_is_not_traced(tmp_path):
+    kb = _kb(tmp_path)
+    kb.chains["abc"].steps.append("c.is-part-of.gone")
+    counts = (Counter({"a": 4, "b": 4, "c": 4}), Counter({"a.is-part-of.b": 5, "b.is-part-of.c": 5}))
+    assert find_gaps(kb, _items(), {"chain"}, counts) == []
 
 
 def test_contradictory_evidence_is_reported_not_patched(tmp_path):
@@ -127,6 +169,7 @@ def test_contradictory_evidence_is_reported_not_patched(tmp_path):
     counts = (Counter({"a": 4, "b": 4, "c": 4, "d": 4}),
               Counter({"a.is-part-of.b": 5, "b.is-part-of.c": 5, "a.is-stored-in.c": 5, "a.is-stored-in.d": 5}))
     [finding] = find_gaps(kb, items, {"sac"}, counts)
+    assert finding.kind == CONTRADICTION
     assert finding.evidence == "contradictory" and finding.conflicts == ["a.is-stored-in.d"]
     assert "competing statement(s): a.is-stored-in.d" in finding.message()
     examples, reason = ExampleWriter(kb).for_finding(finding)
@@ -139,7 +182,8 @@ def test_diagnose_reports_like_a_compiler(really_tested):
     tested = really_tested
     result = run_cli("diagnose", cwd=tested)
     assert result.code == 1
-    lines = [ln for ln in result.out.splitlines() if ": concept-gap: " in ln or ": chain-break: " in ln]
+    kinds = (DATA_GAP, CHAIN_BREAK, NOT_LEARNED, CONTRADICTION)
+    lines = [ln for ln in result.out.splitlines() if any(f": {k}: " in ln for k in kinds)]
     assert lines and all(ln.split(":")[0].startswith(("concepts/", "chains/")) for ln in lines)
     data = json.loads(run_cli("diagnose", "--format", "json", cwd=tested).out)
     explained = {i for f in data["findings"] for i in f["items"]}
@@ -147,7 +191,7 @@ def test_diagnose_reports_like_a_compiler(really_tested):
     sarif = json.loads(run_cli("diagnose", "--format", "sarif", cwd=tested).out)
     assert sarif["version"] == "2.1.0"
     first = sarif["runs"][0]["results"][0]
-    assert first["ruleId"] in (CONCEPT_GAP, CHAIN_BREAK)
+    assert first["ruleId"] in kinds
     assert first["locations"][0]["physicalLocation"]["region"]["startLine"] >= 1
 
 
@@ -197,6 +241,44 @@ def test_patch_dry_run_creates_nothing(tested):
     result = run_cli("patch", "--dry-run", cwd=tested)
     assert result.code == 0 and "### Diagnosis" in result.out and "```diff" in result.out
     assert git(tested, "for-each-ref") == refs
+
+
+def _record(root, fails) -> None:
+    from tests.histories import record_results
+
+    git(root, "notes", "--ref", notes.NOTES_REF, "remove", "--ignore-missing", "HEAD")
+    record_results(root, [git(root, "rev-parse", "HEAD")], fails)
+
+
+def test_patch_repairs_data_gaps_by_default_and_not_learned_nodes_on_request(tested):
+    """bicycle's probes fail too, but its data is adequate: not the data's fault, not patched
+    unless asked for."""
+    _record(tested, lambda c, item: "spoke" in item["traces"]["concepts"]
+            or (item["level"] == "L1" and item["traces"]["concepts"] == ["bicycle"]))
+    diagnosis = json.loads(run_cli("diagnose", "--format", "json", cwd=tested).out)
+    kinds = {f["node"]: f["kind"] for f in diagnosis["findings"]}
+    assert kinds["spoke"] == DATA_GAP and kinds["bicycle"] == NOT_LEARNED
+    default = json.loads(run_cli("patch", "--dry-run", "--format", "json", cwd=tested).out)
+    assert "spoke" in {p["node"] for p in default["patched"]} and "bicycle" not in {p["node"] for p in default["patched"]}
+    more = json.loads(run_cli("patch", "--dry-run", "--include", "not-learned", "--format", "json", cwd=tested).out)
+    assert {"spoke", "bicycle"} <= {p["node"] for p in more["patched"]}
+
+
+def test_a_model_that_learned_nothing_gets_no_data_patch(tested):
+    _record(tested, lambda c, item: True)
+    before = git(tested, "for-each-ref")
+    diagnosed = run_cli("diagnose", cwd=tested)
+    assert diagnosed.code == 1 and "fix training first" in diagnosed.out
+    res = run_cli("patch", cwd=tested)
+    assert res.code == 1 and "fix training first" in res.err and "Traceback" not in res.output
+    assert git(tested, "for-each-ref") == before
+
+
+def test_a_result_without_failures_has_nothing_to_fix(tested):
+    _record(tested, lambda c, item: False)
+    res = run_cli("diagnose", cwd=tested)
+    assert res.code == 0 and "nothing to fix" in res.out
+    assert run_cli("patch", cwd=tested).code == 1
 
 
 class _Forge(BaseHTTPRequestHandler):

@@ -70,7 +70,7 @@ def test_starve_diagnose_patch_retrain(trained_example, tmp_path, monkeypatch):
     assert tested.code == 1 and "below the threshold" in tested.out, tested.output
     assert re.search(r"regressed: L[123] [0-9a-f]{12}  concepts/\S+\.yaml:\d+  ", tested.out), tested.out
 
-    # Every starved node whose probe now fails is named, as a concept gap with no training data,
+    # Every starved node whose probe now fails is named, as a data gap with no training data,
     # and nothing else is reported as missing data. (A starved node can still pass its probe by luck.)
     starved_set = set(starved)
     now = _passing(root)
@@ -79,7 +79,7 @@ def test_starve_diagnose_patch_retrain(trained_example, tmp_path, monkeypatch):
     diagnosis = json.loads(run_cli("diagnose", "--format", "json", cwd=root).out)
     missing = {f["node"] for f in diagnosis["findings"] if f["evidence"] == "missing"}
     assert len(failing) >= 2 and missing == failing
-    assert all(f["kind"] == "concept-gap" for f in diagnosis["findings"] if f["node"] in starved_set)
+    assert all(f["kind"] == "data-gap" for f in diagnosis["findings"] if f["node"] in starved_set)
 
     # The probes the starvation broke: passed before, fail now, and test a starved node.
     broke = {k for k, ok in now.items() if not ok and before.get(k) and items[k]["template"].startswith("probe.")

@@ -18,13 +18,15 @@ from pwd_git.output import echo_json, format_option, log_to_stderr
 def diagnose(rev: str, run_key: str | None, no_run: bool, quiet: bool, fmt: str) -> None:
     """Explain REV's failed benchmark items in terms of the KB.
 
-    For each failed multi-hop (L3) item, the probes of every concept and statement on
-    its path are checked: a failing probe is a concept gap at that node (the earliest
-    on the path is the root); all probes passing while the chain item fails is a
-    reasoning-chain break. Each node comes with its data evidence (training records:
-    missing / thin / contradictory / present) and its path:line, ranked by how many
-    failed items it explains. Reads the results note on REV (runs the tests first when
-    there is none). Exit 0 when there is nothing to fix, 1 otherwise.
+    Each concept and statement whose probes fail is classified by its training data:
+    data-gap (missing or thin: `git pwd patch` repairs it), contradiction (a functional
+    predicate with two objects: resolve it by hand), not-learned (the data is adequate:
+    a training or capacity problem). A failed multi-hop (L3) item breaks at the first hop
+    that fails or lacks data; when every hop is learned it is a chain-break (teach
+    composition). Each finding has its path:line, training-record evidence and a
+    confidence against the model's own noise; data gaps come first, ranked by the failed
+    items they explain. Reads the results note on REV (runs the tests first when there is
+    none). Exit 0 when there is nothing to fix, 1 otherwise.
     """
     from pwd_git.repair.diagnose import diagnose as run_diagnose
 
@@ -33,17 +35,23 @@ def diagnose(rev: str, run_key: str | None, no_run: bool, quiet: bool, fmt: str)
                           log=log_to_stderr(not quiet and fmt == "text"))
     if fmt == "json":
         echo_json({"commit": result.commit, "run_key": result.run_key, "failed_items": result.failed_items,
-                   "findings": [f.as_dict() for f in result.findings]})
+                   "base_failure": result.base_failure, "model_learned": result.model_learned,
+                   "counts": result.counts(), "findings": [f.as_dict() for f in result.findings]})
     elif fmt == "sarif":
         from pwd_git.repair.sarif import to_sarif
 
         echo_json(to_sarif(result, domain.prefix))
     else:
         for f in result.findings:
-            root = " (root)" if f.root_of else ""
-            click.echo(f"{f.location}: {f.kind}: {f.message()}{root}")
-        gaps = sum(f.kind == "concept-gap" for f in result.findings)
-        breaks = len(result.findings) - gaps
-        click.echo(f"{len(result.failed_items)} failed item(s) on {result.commit[:10]}: {gaps} concept gap(s), "
-                   f"{breaks} chain break(s)")
+            click.echo(f"{f.location}: {f.kind}: {f.message()}")
+        counts = result.counts()
+        click.echo(f"{len(result.failed_items)} failed item(s) on {result.commit[:10]}: {counts['data-gap']} data gap(s), "
+                   f"{counts['chain-break']} chain break(s), {counts['not-learned']} not learned, "
+                   f"{counts['contradiction']} contradiction(s); the model fails {result.base_failure:.0%} of the probes "
+                   "of well-covered nodes")
+        if not result.model_learned:
+            click.echo("the model did no better than guessing on nodes with adequate data: fix training first "
+                       "(train.epochs, train.lr, the model size); no data patch will help")
+        elif not result.findings:
+            click.echo("nothing to fix" + (": no failed item traces to a KB node" if result.failed_items else ""))
     raise SystemExit(EXIT_FAILED if result.findings else 0)

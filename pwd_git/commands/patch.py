@@ -19,18 +19,23 @@ from pwd_git.output import echo_json, format_option, log_to_stderr
 @click.option("--train-mode", type=click.Choice(["scratch", "continue"]),
               help="Also set train.mode in the patch commit: `continue` fine-tunes REV's model on the new "
                    "examples plus replay of old data, so what it already knew stays.")
+@click.option("--include", "include", multiple=True, type=click.Choice(["not-learned"]),
+              help="Also patch nodes whose data is adequate but not learned (by default only data gaps and chain "
+                   "breaks are patched: where the data is at fault).")
 @click.option("--open-pr", is_flag=True, help="Push the branch and open a pull request (GITHUB_TOKEN or GH_TOKEN).")
 @click.option("--remote", default="origin", show_default=True, help="Remote to push to.")
 @click.option("--base", "base_branch", metavar="BRANCH", help="PR base branch (default: the current branch).")
 @click.option("--dry-run", is_flag=True, help="Show the patch and the PR body; create nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @format_option("json")
-def patch(rev: str, limit: int | None, branch: str | None, train_mode: str | None, open_pr: bool, remote: str,
+def patch(rev: str, limit: int | None, branch: str | None, train_mode: str | None, include: tuple[str, ...],
+          open_pr: bool, remote: str,
           base_branch: str | None, dry_run: bool, quiet: bool, fmt: str) -> None:
     """Repair the data behind REV's failures, on a new branch.
 
-    Runs the diagnosis, writes training examples under patches/ generated from the
-    implicated KB nodes (more surface forms and contrastive examples for concept gaps;
+    Runs the diagnosis and patches where the data is at fault (data gaps and chain breaks
+    that beat the model's noise; --include not-learned adds the rest), writing training
+    examples under patches/ generated from those KB nodes (more surface forms and contrastive examples for data gaps;
     step-by-step compositions over other paths with the same predicate pattern for
     chain breaks; contradictions are reported, not papered over), rebuilds shards/ and
     commits both on branch pwd/patch/... . Your checked-out branch, index and
@@ -42,7 +47,7 @@ def patch(rev: str, limit: int | None, branch: str | None, train_mode: str | Non
     domain = Domain.find(".")
     log = log_to_stderr(not quiet and fmt == "text")
     result = make_patch(domain, rev, limit=limit, branch=branch, train_mode=train_mode, dry_run=dry_run,
-                        log=log)
+                        include=include, log=log)
     body = render_body(result)
     body_file = domain.repo.pwd_dir() / "patches" / (result.branch.replace("/", "_") + ".md")
     body_file.parent.mkdir(parents=True, exist_ok=True)

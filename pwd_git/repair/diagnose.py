@@ -1,9 +1,28 @@
-"""Structural diagnosis: failed benchmark items -> concept gaps and reasoning-chain breaks.
+"""Structural diagnosis: failed benchmark items -> the KB nodes at fault, and what kind of fault.
 
-For each failed L3 item we look at the probes on its path, hop by hop: a failing probe is a
-concept gap at that node (the earliest on the path is the root); all probes passing while
-the chain item fails is a chain break. Failed probes outside failed chains are concept gaps
-too. Each implicated node gets its data evidence: how many training records teach it.
+Every concept and statement has probes (L1 and L2 benchmark items that test it alone). A node
+whose probes fail is classified by its training data:
+
+- data-gap: its training records are missing or thin (the data is at fault: `patch` fixes it);
+- contradiction: a competing statement gives its functional predicate another object (report,
+  never patch: a person must resolve it);
+- not-learned: its coverage is adequate yet its probes fail (a training or capacity problem).
+
+A failed multi-hop (L3) item is traced along its chain's statements: a hop whose probe fails, or
+which has no training data, is where it breaks (the item is charged to that node); when every
+hop's statement is learned (probes pass, data present) the item is a chain-break: the model
+knows the facts and cannot compose them. Concept probes on the path do not veto a chain break
+(the hops are the statements; a concept's "kind" probe says nothing about composing them).
+
+Confidence: each node verdict is tested against the model's own noise. `base_failure` is the
+failure rate of probes of nodes whose data is adequate (smoothed with a Beta(1, 3) prior: a
+trained model mostly knows its well-covered facts). For a node with f of its k probes failing,
+two explanations compete: the node is not known (each probe fails as a guess does, with
+probability 1 - 1/choices) or it is known and failed by noise (each fails with base_failure);
+the confidence is the first one's share of the likelihood, with even priors. A chain break's
+confidence is the chance that its h hop probes did not all pass by guessing, 1 - (1/choices)^h.
+When even adequately covered nodes fail at chance level, the model learned nothing to diagnose:
+`model_learned` is False and every data verdict is moot (fix training first).
 """
 
 from __future__ import annotations
@@ -20,34 +39,49 @@ from pwd_git.records import family
 from pwd_git.revision import at
 from pwd_git.train.pipeline import Shards
 
-CONCEPT_GAP, CHAIN_BREAK = "concept-gap", "chain-break"
+DATA_GAP, CHAIN_BREAK, NOT_LEARNED, CONTRADICTION = "data-gap", "chain-break", "not-learned", "contradiction"
+KINDS = (DATA_GAP, CHAIN_BREAK, NOT_LEARNED, CONTRADICTION)
+PATCHED_BY_DEFAULT = (DATA_GAP, CHAIN_BREAK)
+MIN_CONFIDENCE = 0.5  # what `patch` needs by default: more likely a fault than noise
 
 
 @dataclass
 class Finding:
-    kind: str  # concept-gap | chain-break
+    kind: str  # data-gap | chain-break | not-learned | contradiction
     node_kind: str  # concept | statement | chain
     node: str
     location: str  # path:line
     items: list[str] = field(default_factory=list)  # failed items this node explains
-    root_of: list[str] = field(default_factory=list)  # L3 items where this node is the earliest failing hop
+    root_of: list[str] = field(default_factory=list)  # L3 items whose chain breaks first at this node
     evidence: str = ""  # missing | thin | contradictory | present
     records: int = 0  # training records tracing to the node
     median: float = 0.0  # KB median of training records for this node kind
     conflicts: list[str] = field(default_factory=list)  # competing statements (contradictory evidence)
+    probes: int = 0  # probes of this node (for a chain: its hops' statement probes)
+    probes_failed: int = 0
+    confidence: float = 0.0  # that this is a real fault of the node, not the model's item-level noise
 
     def message(self) -> str:
         what = {"concept": "concept", "statement": "statement", "chain": "chain"}[self.node_kind]
-        if self.kind == CHAIN_BREAK:
-            head = f"chain {quote(self.node)}: every hop's probe passes but the multi-hop item fails"
-        else:
-            head = f"{what} {quote(self.node)} is not learned (its probe fails)"
         data = f"{self.records} training record(s), {self.evidence}"
         if self.evidence == "thin":
             data += f" (KB median {self.median:g})"
         if self.conflicts:
             data += f"; competing statement(s): {', '.join(self.conflicts)}"
-        return f"{head}; {data}; explains {len(self.items)} failed item(s)"
+        if self.kind == CHAIN_BREAK:
+            head = (f"chain {quote(self.node)}: every hop is learned ({self.probes} hop probe(s) pass) but the "
+                    "multi-hop item fails; add composition demonstrations")
+        elif self.kind == DATA_GAP:
+            head = f"{what} {quote(self.node)} lacks training data"
+            if self.probes:
+                head += f" and {self.probes_failed} of its {self.probes} probe(s) fail"
+        elif self.kind == CONTRADICTION:
+            head = (f"{what} {quote(self.node)} contradicts {', '.join(self.conflicts)} (a functional predicate with "
+                    "two objects); resolve it in the KB")
+        else:
+            head = (f"{what} {quote(self.node)} is not learned though its data is adequate ({self.probes_failed} of "
+                    f"{self.probes} probe(s) fail); more epochs, more surface forms or a larger model")
+        return f"{head}; {data}; explains {len(self.items)} failed item(s); confidence {self.confidence:.2f}"
 
     def as_dict(self) -> dict:
         return {**vars(self), "message": self.message()}
@@ -60,10 +94,22 @@ class Diagnosis:
     findings: list[Finding]
     failed_items: list[str]
     metrics: dict
+    base_failure: float = 0.0  # probes of adequately covered nodes that fail: the model's noise
+    model_learned: bool = True  # False: adequately covered probes fail at chance level
 
     @property
     def clean(self) -> bool:
         return not self.findings
+
+    def counts(self) -> dict[str, int]:
+        return {kind: sum(f.kind == kind for f in self.findings) for kind in KINDS}
+
+    def patchable(self, include: tuple[str, ...] = PATCHED_BY_DEFAULT, min_confidence: float = MIN_CONFIDENCE,
+                  ) -> list[Finding]:
+        """The findings `patch` repairs: the data's faults (by default data gaps and chain
+        breaks) that beat the model's noise. Contradictions are never patched."""
+        return [f for f in self.findings
+                if f.kind in include and f.kind != CONTRADICTION and f.confidence >= min_confidence]
 
 
 def result_for(domain: Domain, commit: str, key: str, *, run_if_missing: bool,
@@ -104,87 +150,126 @@ def diagnose(domain: Domain, rev: str = "HEAD", *, key: str | None = None, run_i
     entry = result_for(domain, commit, key, run_if_missing=run_if_missing, log=log)
     failed = set(entry.get("failed", []))
     items = shards.records("bench")
-    findings = find_gaps(kb, items, failed, training_counts(shards))
-    return Diagnosis(commit, key, findings, sorted(failed), entry.get("metrics", {}))
+    findings, base, learned = classify(kb, items, failed, training_counts(shards))
+    return Diagnosis(commit, key, findings, sorted(failed), entry.get("metrics", {}), base, learned)
 
 
 def find_gaps(kb: KB, items: list[dict], failed: set[str], counts: tuple[Counter, Counter]) -> list[Finding]:
-    concept_probes: dict[str, list[str]] = defaultdict(list)
-    statement_probes: dict[str, list[str]] = defaultdict(list)
+    """The findings alone (see `classify`)."""
+    return classify(kb, items, failed, counts)[0]
+
+
+def classify(kb: KB, items: list[dict], failed: set[str], counts: tuple[Counter, Counter],
+             ) -> tuple[list[Finding], float, bool]:
+    """(findings ranked data gaps first, then by failed items explained; the model's base failure
+    rate on adequately covered probes; whether the model learned anything beyond chance)."""
+    probes: dict[tuple[str, str], list[str]] = defaultdict(list)
     for item in items:
         if family(item) == "concept-probe":
-            concept_probes[item["traces"]["concepts"][0]].append(item["id"])
+            probes[("concept", item["traces"]["concepts"][0])].append(item["id"])
         elif family(item) == "statement-probe":
-            statement_probes[item["traces"]["statements"][0]].append(item["id"])
+            probes[("statement", item["traces"]["statements"][0])].append(item["id"])
+    evidence = _Evidence(kb, counts)
+    base, learned = _base_failure(probes, failed, evidence)
     found: dict[tuple[str, str], Finding] = {}
 
-    def finding(kind: str, node_kind: str, node: str) -> Finding:
+    def finding(node_kind: str, node: str) -> Finding:
         if (node_kind, node) not in found:
-            loc = {"concept": kb.concepts, "statement": kb.statements, "chain": kb.chains}[node_kind][node].loc
-            found[(node_kind, node)] = Finding(kind, node_kind, node, str(loc))
+            table = {"concept": kb.concepts, "statement": kb.statements, "chain": kb.chains}[node_kind]
+            f = found[(node_kind, node)] = Finding("", node_kind, node, str(table[node].loc))
+            evidence.fill(f)
+            mine = probes.get((node_kind, node), [])
+            f.probes, f.probes_failed = len(mine), sum(p in failed for p in mine)
         return found[(node_kind, node)]
 
-    explained: set[str] = set()
+    for (node_kind, node), mine in probes.items():
+        if node in (kb.concepts if node_kind == "concept" else kb.statements):
+            for probe in mine:
+                if probe in failed:
+                    finding(node_kind, node).items.append(probe)
     for item in items:
         if item["level"] != "L3" or item["id"] not in failed or not item["traces"].get("chain"):
             continue
         chain = kb.chains.get(item["traces"]["chain"])
-        if chain is None:
-            continue
-        failing_hops = []
-        for sid in chain.steps:
-            st = kb.statements[sid]
-            for node_kind, node, probes in (("concept", st.subject, concept_probes.get(st.subject, [])),
-                                            ("statement", sid, statement_probes.get(sid, [])),
-                                            ("concept", st.object, concept_probes.get(st.object or "", []))):
-                if any(p in failed for p in probes) and (node_kind, node) not in failing_hops:
-                    failing_hops.append((node_kind, node))
-        if failing_hops:
-            for i, (node_kind, node) in enumerate(failing_hops):
-                f = finding(CONCEPT_GAP, node_kind, node)
+        if chain is None or any(s not in kb.statements for s in chain.steps):
+            continue  # a chain (or hop) that no longer exists at this revision: nothing to trace
+        breaks = [sid for sid in chain.steps
+                  if any(p in failed for p in probes.get(("statement", sid), [])) or evidence.lacking("statement", sid)]
+        if breaks:
+            for i, sid in enumerate(breaks):
+                f = finding("statement", sid)
                 f.items.append(item["id"])
                 if i == 0:
                     f.root_of.append(item["id"])
         else:
-            finding(CHAIN_BREAK, "chain", chain.id).items.append(item["id"])
-        explained.add(item["id"])
-    for node_kind, by_node in (("concept", concept_probes), ("statement", statement_probes)):
-        for node, probes in by_node.items():
-            for probe in probes:
-                if probe in failed:
-                    f = finding(CONCEPT_GAP, node_kind, node)
-                    if probe not in f.items:
-                        f.items.append(probe)
-    _add_evidence(kb, list(found.values()), counts)
-    return sorted(found.values(), key=lambda f: (-len(f.items), f.kind, f.node))
+            f = finding("chain", chain.id)
+            f.items.append(item["id"])
+            f.probes = sum(len(probes.get(("statement", s), [])) for s in chain.steps)
+    for f in found.values():
+        _judge(f, base)
+    rank = {DATA_GAP: 0, CHAIN_BREAK: 1, NOT_LEARNED: 2, CONTRADICTION: 3}
+    return sorted(found.values(), key=lambda f: (rank[f.kind], -len(f.items), -f.confidence, f.node)), base, learned
 
 
-def _add_evidence(kb: KB, findings: list[Finding], counts: tuple[Counter, Counter]) -> None:
-    concept_counts, statement_counts = counts
-    medians = {
-        "concept": statistics.median([concept_counts[c] for c in kb.concepts] or [0]),
-        "statement": statistics.median([statement_counts[s] for s in kb.statements] or [0]),
-    }
-    competing = defaultdict(list)
-    for st in kb.statements.values():
-        competing[(st.subject, st.predicate)].append(st.id)
-    for f in findings:
+class _Evidence:
+    """How much training data teaches each node, against the KB's median for its kind."""
+
+    def __init__(self, kb: KB, counts: tuple[Counter, Counter]):
+        self.kb = kb
+        self.counts = {"concept": counts[0], "statement": counts[1]}
+        self.medians = {kind: statistics.median([self.counts[kind][n] for n in table] or [0])
+                        for kind, table in (("concept", kb.concepts), ("statement", kb.statements))}
+        self.competing: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for st in kb.statements.values():
+            self.competing[(st.subject, st.predicate)].append(st.id)
+
+    def fill(self, f: Finding) -> None:
         if f.node_kind == "chain":
-            f.records = sum(statement_counts[s] for s in kb.chains[f.node].steps)
+            f.records = sum(self.counts["statement"][s] for s in self.kb.chains[f.node].steps)
             f.evidence = "present"  # the facts are taught; the composition is not
-            continue
-        f.records = (concept_counts if f.node_kind == "concept" else statement_counts)[f.node]
-        f.median = medians[f.node_kind]
+            return
+        f.records, f.median = self.counts[f.node_kind][f.node], self.medians[f.node_kind]
         if f.node_kind == "statement":
-            st = kb.statements[f.node]
-            declared = (kb.config.get("predicates") or {}).get(st.predicate)
-            if declared is None or kb.predicate_is_functional(st.predicate):
-                f.conflicts = [s for s in competing[(st.subject, st.predicate)] if s != f.node]
-        if f.records == 0:
-            f.evidence = "missing"
-        elif f.conflicts:
-            f.evidence = "contradictory"
-        elif f.records < 0.5 * f.median:
-            f.evidence = "thin"
-        else:
-            f.evidence = "present"
+            st = self.kb.statements[f.node]
+            declared = (self.kb.config.get("predicates") or {}).get(st.predicate)
+            if declared is None or self.kb.predicate_is_functional(st.predicate):
+                f.conflicts = [s for s in self.competing[(st.subject, st.predicate)] if s != f.node]
+        f.evidence = ("missing" if f.records == 0 else "contradictory" if f.conflicts
+                      else "thin" if f.records < 0.5 * f.median else "present")
+
+    def lacking(self, node_kind: str, node: str) -> bool:
+        """Missing or thin training data (a hop that was never taught cannot be composed)."""
+        records = self.counts[node_kind][node]
+        return records == 0 or records < 0.5 * self.medians[node_kind]
+
+
+def _base_failure(probes: dict[tuple[str, str], list[str]], failed: set[str], evidence: _Evidence,
+                  ) -> tuple[float, bool]:
+    """The failure rate of probes of adequately covered nodes (smoothed), and whether the model
+    does better than guessing on them."""
+    from pwd_git.build.generate import N_CHOICES
+
+    adequate = [p for (kind, node), mine in probes.items() if not evidence.lacking(kind, node) for p in mine]
+    fails = sum(p in failed for p in adequate)
+    base = (fails + 1) / (len(adequate) + 4)
+    chance_fail = 1 - 1 / N_CHOICES
+    learned = len(adequate) < 2 or fails / len(adequate) < chance_fail - 0.1
+    return base, learned
+
+
+def _judge(f: Finding, base: float) -> None:
+    """Kind and confidence of a finding (see the module docstring)."""
+    from pwd_git.build.generate import N_CHOICES
+
+    if f.node_kind == "chain":
+        f.kind = CHAIN_BREAK
+        hops = max(1, f.probes)
+        f.confidence = round(1 - (1 / N_CHOICES) ** hops, 4)
+        return
+    f.kind = (CONTRADICTION if f.evidence == "contradictory" else DATA_GAP if f.evidence in ("missing", "thin")
+              else NOT_LEARNED)
+    guess_fail = 1 - 1 / N_CHOICES
+    failed, passed = f.probes_failed, f.probes - f.probes_failed
+    unknown = guess_fail**failed * (1 - guess_fail) ** passed
+    noise = base**failed * (1 - base) ** passed
+    f.confidence = round(unknown / (unknown + noise), 4)

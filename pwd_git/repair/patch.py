@@ -15,10 +15,11 @@ from pwd_git.build.render import content_id
 from pwd_git.build.shards import MANIFEST, SHARDS_DIR, build
 from pwd_git.errors import DataError, quote
 from pwd_git.git import TempIndex, branch_exists, check_branch_name, create_branch
-from pwd_git.kb.loader import Domain, load_revision
+from pwd_git.kb.loader import Domain
 from pwd_git.kb.model import slug
-from pwd_git.repair.diagnose import Diagnosis, Finding, diagnose
+from pwd_git.repair.diagnose import PATCHED_BY_DEFAULT, Diagnosis, Finding, diagnose
 from pwd_git.repair.examples import ExampleWriter, Skipped
+from pwd_git.revision import at
 from pwd_git.train.pipeline import shards_for
 
 MAX_DIFF_LINES = 400
@@ -46,9 +47,11 @@ class PatchResult:
 
 
 def make_patch(domain: Domain, rev: str = "HEAD", *, limit: int | None = None, branch: str | None = None,
-               train_mode: str | None = None, dry_run: bool = False,
+               train_mode: str | None = None, dry_run: bool = False, include: tuple[str, ...] = (),
                log: Callable[[str], None] = lambda _m: None) -> PatchResult:
-    """`train_mode` also sets `train.mode` in the patch commit's pwd.yaml: `continue` makes the
+    """Patch what the data is at fault for: data gaps and chain breaks that beat the model's
+    noise, plus the kinds in `include` (not-learned). Contradictions are never patched.
+    `train_mode` also sets `train.mode` in the patch commit's pwd.yaml: `continue` makes the
     fix a fine-tune of REV's model on the new examples plus replay, so what REV's model
     already knew is kept instead of re-rolled by a from-scratch run."""
     if branch is not None:
@@ -56,9 +59,20 @@ def make_patch(domain: Domain, rev: str = "HEAD", *, limit: int | None = None, b
     diagnosis = diagnose(domain, rev, log=log)
     if diagnosis.clean:
         raise DataError(f"nothing to patch: {diagnosis.commit[:10]} has no failed items that trace to the KB")
-    kb, _ = load_revision(domain, diagnosis.commit)
+    if not diagnosis.model_learned:
+        raise DataError(f"nothing to patch: the model of {diagnosis.commit[:10]} fails {diagnosis.base_failure:.0%} of "
+                        "the probes of nodes with adequate data, no better than guessing",
+                        hint="fix training first (train.epochs, train.lr, the model size), then diagnose again")
+    kinds = (*PATCHED_BY_DEFAULT, *include)
+    findings = diagnosis.patchable(kinds)
+    if not findings:
+        counts = ", ".join(f"{n} {k}" for k, n in diagnosis.counts().items() if n)
+        raise DataError(f"nothing to patch on {diagnosis.commit[:10]}: no {' or '.join(kinds)} finding beats the "
+                        f"model's noise ({counts})",
+                        hint="`git pwd diagnose` explains each finding; `--include not-learned` patches the rest")
+    kb = at(domain, diagnosis.commit).kb
     writer = ExampleWriter(kb)
-    findings = diagnosis.findings[:limit] if limit else diagnosis.findings
+    findings = findings[:limit] if limit else findings
     examples, patched, skipped = [], [], []
     for finding in findings:
         new, reason = writer.for_finding(finding)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pwd_git import __version__
-from pwd_git.repair.diagnose import CHAIN_BREAK, CONCEPT_GAP, Diagnosis
+from pwd_git.repair.diagnose import CHAIN_BREAK, CONTRADICTION, DATA_GAP, NOT_LEARNED, PATCHED_BY_DEFAULT, Diagnosis
 
 RULES = {
-    CONCEPT_GAP: "A KB node the model did not learn: its probe fails. Add or strengthen its training data.",
-    CHAIN_BREAK: "Every hop of a reasoning chain is known but the multi-hop item fails: teach composition.",
+    DATA_GAP: "A KB node whose training data is missing or thin, and whose probes fail: `git pwd patch` adds data.",
+    CHAIN_BREAK: "Every hop of a reasoning chain is learned but the multi-hop item fails: teach composition.",
+    NOT_LEARNED: "A KB node with adequate training data whose probes fail: a training or capacity problem.",
+    CONTRADICTION: "Two statements give a functional predicate different objects: resolve it in the KB.",
 }
 
 
@@ -18,12 +20,12 @@ def to_sarif(diagnosis: Diagnosis, prefix: str = "") -> dict:
         uri = f"{prefix}/{path}" if prefix else path
         results.append({
             "ruleId": f.kind,
-            "level": "error" if f.root_of or f.kind == CHAIN_BREAK else "warning",
+            "level": "error" if f.kind in PATCHED_BY_DEFAULT or f.kind == CONTRADICTION else "warning",
             "message": {"text": f.message()},
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri},
                                                 "region": {"startLine": int(line or 1)}}}],
             "properties": {"node": f.node, "nodeKind": f.node_kind, "evidence": f.evidence, "records": f.records,
-                           "items": f.items},
+                           "items": f.items, "confidence": f.confidence},
         })
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
