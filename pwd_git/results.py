@@ -76,6 +76,24 @@ class ResultsStore:
         self._all = None
 
 
+NEAREST_DEPTH = 64  # how far back along first parents the default baseline is looked for
+
+
+def nearest_result(domain: Domain, start: str, run_key: str, *, skip_start: bool) -> tuple[str, dict] | None:
+    """(commit, line) of the nearest first-parent ancestor of `start` (itself too, unless
+    `skip_start`) with a complete result for `run_key`: the default baseline of `test`."""
+    store = ResultsStore(domain.repo)
+    if not store.all():
+        return None
+    for n, commit in enumerate(domain.repo.log_lines(start, "%H", NEAREST_DEPTH + 1)):
+        if n == 0 and skip_start:
+            continue
+        lines = [e for e in store.lines(commit, run_key) if notes.is_complete(e)]
+        if lines:
+            return commit, lines[-1]
+    return None
+
+
 def reusable_result(revision: Revision, prefer: str | None = None) -> tuple[str, dict] | None:
     """A recorded result that stands for `revision` (its own first, else any equal run)."""
     return ResultsStore(revision.domain.repo).reusable(identity(revision), prefer)

@@ -64,3 +64,31 @@ def test_log_shows_a_pwd_yaml_only_commit_its_own_result_or_none(tmp_path, monke
     record_results(root, [git(root, "rev-parse", "HEAD")], lambda c, i: i["level"] == "L1")
     after = rows()["hold out a concept"]
     assert after["reused_from"] is None and after["result"]["metrics"]["levels"]["L1"]["acc"] == 0.0
+
+
+def test_test_compares_with_the_nearest_ancestor_with_a_result_by_default(tmp_path, monkeypatch):
+    """No baseline configured: `test` gates on the nearest first-parent ancestor that has a result
+    for the run key (a docs-only commit in between has none of its own), with the paired test."""
+    from tests.histories import record_results
+
+    monkeypatch.setenv("PWD_GIT_CACHE", str(tmp_path / "cache"))
+    root = small_domain(tmp_path / "d", train="{epochs: 1}")
+    good = git(root, "rev-parse", "HEAD")
+    record_results(root, [good], lambda c, i: False)
+    (root / "README.md").write_text("notes\n")
+    git(root, "add", "README.md")
+    git(root, "commit", "-qm", "docs only")
+    (root / "pwd.yaml").write_text((root / "pwd.yaml").read_text() + "build: {holdout: [wheel]}\n")
+    assert run_cli("build", "-q", cwd=root).code == 0
+    git(root, "commit", "-qam", "hold out a concept")
+    record_results(root, [git(root, "rev-parse", "HEAD")], lambda c, i: True)
+
+    gated = run_cli("test", "--rev", "HEAD", "--no-record", "--format", "json", cwd=root)
+    report = json.loads(gated.out)
+    assert gated.code == 1 and report["baseline"]["commit"] == good and not report["verdict"]["ok"], gated.output
+    assert len(report["baseline"]["regressed"]) == report["metrics"]["n"]
+    assert run_cli("test", "--rev", "HEAD", "--no-record", "--baseline", "none", cwd=root).code == 0
+    (root / "pwd.yaml").write_text((root / "pwd.yaml").read_text().replace("test: {}", "test: {baseline: none}"))
+    git(root, "commit", "-qam", "no gate")
+    record_results(root, [git(root, "rev-parse", "HEAD")], lambda c, i: True)
+    assert run_cli("test", "--rev", "HEAD", "--no-record", cwd=root).code == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pwd_git.kb.loader import Domain
+from pwd_git.metrics import Metric
 from pwd_git.output import echo_json, format_option
 from pwd_git.results import history
 from pwd_git.revision import at
@@ -15,8 +16,11 @@ def _metrics(entry: dict | None) -> dict:
     return (entry or {}).get("metrics") or {}
 
 
-def _acc(entry: dict | None, level: str) -> str:
-    value = _metrics(entry).get("levels", {}).get(level, {}).get("acc")
+COLUMNS = ("acc", "L1", "L2", "L3", "control")  # names of the one metrics grammar (pwd_git/metrics.py)
+
+
+def _cell(entry: dict | None, name: str) -> str:
+    value = Metric(name).value(_metrics(entry))
     return "-" if value is None else f"{value:.2f}"
 
 
@@ -27,22 +31,21 @@ def _acc(entry: dict | None, level: str) -> str:
 def log(rev_range: str, max_count: int, fmt: str) -> None:
     """Results per commit (newest first): accuracy per level, control, verdict.
 
-    A commit with no note of its own shows the result of a commit with the same KB
-    tree, marked `=`: the model would be identical.
+    A commit with no note of its own shows a result recorded on another commit with the
+    same build and run key, marked `=`: the model would be identical.
     """
     rows = history(Domain.find("."), rev_range, max_count)
     if fmt == "json":
         echo_json([{"commit": r.commit, "date": r.date, "subject": r.subject, "reused_from": r.reused_from,
                     "result": r.entry} for r in rows])
         return
-    click.echo(f"{'commit':10}  {'date':10}  {'acc':>5} {'L1':>5} {'L2':>5} {'L3':>5} {'ctrl':>5}  {'verdict':7}  subject")
+    heads = " ".join(f"{'ctrl' if c == 'control' else c:>5}" for c in COLUMNS)
+    click.echo(f"{'commit':10}  {'date':10}  {heads}  {'verdict':7}  subject")
     for r in rows:
-        e, m = r.entry, _metrics(r.entry)
-        acc = f"{m['acc']:.2f}" if "acc" in m else "-"
-        ctrl = f"{m['control']['acc']:.2f}" if m.get("control") else "-"
+        e = r.entry
+        cells = " ".join(f"{_cell(e, c):>5}" for c in COLUMNS)
         verdict = (e.get("verdict", "?") + ("=" if r.reused_from else "")) if e else "-"
-        click.echo(f"{r.commit[:10]}  {r.date}  {acc:>5} {_acc(e, 'L1'):>5} {_acc(e, 'L2'):>5} {_acc(e, 'L3'):>5} "
-                   f"{ctrl:>5}  {verdict:7}  {r.subject[:60]}")
+        click.echo(f"{r.commit[:10]}  {r.date}  {cells}  {verdict:7}  {r.subject[:60]}")
 
 
 @click.command()

@@ -13,7 +13,8 @@ from pwd_git.output import StepProgress, echo_json, format_option, log_to_stderr
 
 @click.command()
 @click.argument("rev", required=False)
-@click.option("--baseline", metavar="REV", help="Compare with this revision (default: test.baseline).")
+@click.option("--baseline", metavar="REV",
+              help="Compare with this revision, `auto` or `none` (default: test.baseline, else auto).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @format_option("json")
 def run(rev: str | None, baseline: str | None, quiet: bool, fmt: str) -> None:

@@ -44,7 +44,8 @@ def print_report(report, verbose: bool = False) -> None:
 
 @click.command()
 @click.option("--rev", metavar="REV", help="Test a commit (default: the working tree, recorded on HEAD if equal).")
-@click.option("--baseline", metavar="REV", help="Compare item by item with this revision (default: test.baseline).")
+@click.option("--baseline", metavar="REV", help="Compare item by item with this revision, `auto` (the nearest ancestor "
+              "with a result) or `none` (default: test.baseline, else auto).")
 @click.option("--no-record", is_flag=True, help="Do not write the result to git notes.")
 @click.option("-v", "--verbose", is_flag=True, help="List every regressed item.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")

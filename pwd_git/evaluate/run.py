@@ -14,7 +14,7 @@ from pwd_git.evaluate.verdict import Verdict, judge
 from pwd_git.kb.loader import Domain
 from pwd_git.metrics import Flags
 from pwd_git.model.settings import changed_settings, run_key, test_settings, train_settings
-from pwd_git.results import ResultsStore, reusable_result
+from pwd_git.results import ResultsStore, nearest_result, reusable_result
 from pwd_git.revision import at
 from pwd_git.train.pipeline import Shards, device, load_model, shards_for, train
 
@@ -91,6 +91,24 @@ def load_control(domain: Domain, path: str | None) -> list[dict]:
     return items
 
 
+AUTO, NO_BASELINE = "auto", "none"  # test.baseline: the nearest ancestor with a result (default), or no gate
+
+
+def _nearest_baseline(domain: Domain, commit: str | None, run_key: str,
+                      log: Callable[[str], None]) -> tuple[str | None, dict[str, bool] | None]:
+    """The default regression gate: the nearest first-parent ancestor with a result for this
+    run key (for the working tree: HEAD itself, when the worktree is not HEAD's state), and its
+    per-item flags. None when there is none: the first result of a history has nothing to gate."""
+    if commit is None and domain.repo.tree_oid("HEAD") is None:
+        return None, None
+    found = nearest_result(domain, commit or "HEAD", run_key, skip_start=commit is not None)
+    if found is None:
+        return None, None
+    ancestor, entry = found
+    log(f"comparing with {ancestor[:10]}, the nearest ancestor with a result (test.baseline: none switches it off)")
+    return ancestor, dict(flags_of(entry, at(domain, ancestor).shards.records("bench")).acc)
+
+
 def commit_for(domain: Domain, rev: str | None, shards: Shards) -> tuple[str | None, str | None]:
     """(where the result is recorded, why nowhere): REV's commit; for the working tree HEAD,
     only when the whole run key equals HEAD's (KB tree, build config, train and model settings,
@@ -114,7 +132,7 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
              record: bool = True,
              log: Callable[[str], None] = lambda _m: None,
              on_step: Callable[[int, int, float], None] | None = None) -> TestReport:
-    if baseline is not None:
+    if baseline is not None and baseline not in (AUTO, NO_BASELINE):
         domain.repo.resolve(baseline)  # a mistyped --baseline fails before anything is trained
     shards = shards_for(domain, rev)
     settings, tsettings = train_settings(shards.config, domain.root), test_settings(shards.config)
@@ -160,12 +178,16 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
         if control_flags is not None:
             entry["control_items"] = sorted(control_flags)
             entry["control_failed"] = sorted(i for i, ok in control_flags.items() if not ok)
-    baseline = (baseline or tsettings.baseline) if compare else None
+    baseline = (baseline or tsettings.baseline or AUTO) if compare else NO_BASELINE
     before = None
-    if baseline:
+    if baseline == AUTO:
+        baseline, before = _nearest_baseline(domain, commit, key, log)
+    elif baseline != NO_BASELINE:
         base_report = evaluate(domain, baseline, compare=False, record=record, log=log, on_step=on_step)
         before = base_report.per_item
         baseline = base_report.commit or baseline
+    else:
+        baseline = None
     verdict = judge(entry["metrics"], tsettings.thresholds, passed_now=per_item, passed_before=before,
                     alpha=tsettings.alpha, baseline=baseline)
     entry["verdict"] = "pass" if verdict.ok else "fail"
