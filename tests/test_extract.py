@@ -137,6 +137,17 @@ def test_ids_from_a_backend_never_become_paths():
         assert "/" not in node["id"] and "." not in node["id"]
 
 
+def test_an_alias_never_merges_two_defined_concepts():
+    text = ("Kaon reactor (KR) is a device that splits atoms. Krypton ring (KR) is a structure that holds gas. "
+            "The kaon reactor is part of the krypton ring. The KR is part of the plant.")
+    found = read(text)
+    results = [{"doc": "corpus/a.md", **found}]
+    out = plan(KB(config={}), read_manifest(None), results, frozenset(), {})
+    assert sorted(c["id"] for c in out.concepts) == ["kaon-reactor", "krypton-ring"]
+    assert [d.reason for d in out.dropped] == ["alias-conflict", "unknown-object"]
+    assert [s["id"] for s in out.statements] == ["kaon-reactor.is-part-of.krypton-ring"]
+
+
 def test_text_of_html_and_pdf_documents():
     html = "<html><head><title>T</title><script>var x = 'A trap is a bug.';</script></head><body>" \
            "<h1>Cells</h1><p>A cell is a unit of&nbsp;life.</p><ul><li>A gene is a unit of heredity.</li></ul></body></html>"

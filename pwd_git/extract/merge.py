@@ -100,11 +100,14 @@ def read_manifest(raw: bytes | None) -> dict:
 
 
 class _Terms:
-    """Union-find over normalised terms; a component holds at most one concept a person wrote."""
+    """Union-find over normalised terms. An alias never joins two components that are each
+    defined (by a person's concept or by a sentence): "KX" after two different terms is a
+    clash to report, not a reason to make them one concept."""
 
     def __init__(self) -> None:
         self.parent: dict[str, str] = {}
         self.anchor: dict[str, str] = {}  # root -> hand concept id
+        self.defined: set[str] = set()  # roots with a definition (hand or extracted)
 
     def find(self, key: str) -> str:
         self.parent.setdefault(key, key)
@@ -117,16 +120,17 @@ class _Terms:
         return key in self.parent
 
     def union(self, a: str, b: str) -> bool:
-        """False (and nothing joined) when both sides are different hand-written concepts."""
+        """False (and nothing joined) when both sides are defined."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return True
-        ha, hb = self.anchor.get(ra), self.anchor.get(rb)
-        if ha and hb and ha != hb:
+        if ra in self.defined and rb in self.defined:
             return False
         self.parent[rb] = ra
-        if hb:
-            self.anchor[ra] = hb
+        if rb in self.anchor:
+            self.anchor[ra] = self.anchor.pop(rb)
+        if rb in self.defined:
+            self.defined.add(ra)
         return True
 
 
@@ -151,9 +155,10 @@ def plan(kb: KB, manifest: dict, results: list[dict], functional: frozenset[str]
         if not keys:
             continue
         root = terms.find(keys[0])
-        terms.anchor[root] = cid
         for k in keys[1:]:
             terms.union(root, k)
+        terms.anchor[terms.find(root)] = cid
+        terms.defined.add(terms.find(root))
 
     concepts = [(r["doc"], c) for r in results for c in r.get("concepts", [])]
     for doc, c in concepts:
@@ -161,7 +166,7 @@ def plan(kb: KB, manifest: dict, results: list[dict], functional: frozenset[str]
         if problem:
             out.dropped.append(Drop("schema", doc, f"concept {c.get('term')!r}: {problem}", c.get("quote", "")))
             continue
-        terms.find(norm_term(c["term"]))
+        terms.defined.add(terms.find(norm_term(c["term"])))
     aliases = [(r["doc"], a) for r in results for a in r.get("aliases", [])]
     aliases += [(doc, {"term": c["term"], "alias": a, "quote": c["quote"]}) for doc, c in concepts
                 if not _concept_problem(c) for a in c.get("aliases") or []]
@@ -170,8 +175,8 @@ def plan(kb: KB, manifest: dict, results: list[dict], functional: frozenset[str]
         if not isinstance(a.get("alias"), str) or not 0 < len(a["alias"]) <= 200:
             out.dropped.append(Drop("schema", doc, f"alias {a.get('alias')!r} of {a.get('term')!r}", a.get("quote", "")))
         elif not terms.union(phrase_key(a["term"]), phrase_key(a["alias"])):
-            out.dropped.append(Drop("alias-conflict", doc, f"{a['alias']!r} as another name of {a['term']!r}: both name "
-                                    "different concepts in the KB", a["quote"]))
+            out.dropped.append(Drop("alias-conflict", doc, f"{a['alias']!r} as another name of {a['term']!r}: both are "
+                                    "defined as different concepts", a["quote"]))
         else:
             linked.append((doc, a))
 

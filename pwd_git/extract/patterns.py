@@ -99,7 +99,7 @@ def split_sentences(paragraph: str) -> list[str]:
     """Cut at . ! ? followed by whitespace and an upper-case letter, digit or quote, except after
     an abbreviation or an initial."""
     out, start = [], 0
-    for match in re.finditer(r"[.!?][\"')\]]*(?=\s+[\"'(\[]?[A-Z0-9])", paragraph):
+    for match in re.finditer(r"[.!?][\"')\]*_]*(?=\s+[\"'(\[*_]{0,2}[A-Z0-9])", paragraph):
         word = paragraph[start:match.start()].rsplit(None, 1)[-1] if paragraph[start:match.start()].split() else ""
         if match.group().startswith(".") and (word.lower().rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"[A-Z]", word)):
             continue
