@@ -26,7 +26,7 @@ from pwd_git.extract.settings import ExtractSettings
 from pwd_git.git import branch_exists, check_branch_name, object_ids, uncommitted
 from pwd_git.kb.loader import Domain, revision_records
 
-OFFLINE_BACKENDS = ("patterns",)
+BACKENDS = ("patterns", "llm")
 
 
 @dataclass
@@ -94,8 +94,8 @@ def extract(domain: Domain, paths: tuple[str, ...] = (), *, rev: str = "HEAD", b
         d = config_errors[0]
         raise DataError(d.message, location=f"pwd.yaml:{d.line}", hint="fix pwd.yaml (`git pwd validate`) and commit it")
     settings = ExtractSettings.from_config(kb.config)
-    if settings.backend not in OFFLINE_BACKENDS:
-        raise PwdError(f"extract.backend {quote(settings.backend)} is not available", hint="use backend: patterns")
+    if settings.backend not in BACKENDS:
+        raise PwdError(f"extract.backend {quote(settings.backend)} is not available", hint="use patterns or llm")
     prefix = f"{domain.prefix}/" if domain.prefix else ""
     sources = list_sources(domain, base, settings.corpus)
     chosen = named(sources, settings.corpus, paths)
@@ -110,8 +110,16 @@ def extract(domain: Domain, paths: tuple[str, ...] = (), *, rev: str = "HEAD", b
     manifest_raw = _read_at(domain, base, MANIFEST)
     manifest = read_manifest(manifest_raw)
     cache = DocCache(domain.repo.pwd_dir() / "extract" / "docs")
-    key = settings.backend_key(patterns.VERSION)
+    client = None
+    if settings.backend == "llm":
+        from pwd_git.extract import llm
+
+        client = llm.Client(llm.LlmSettings(settings.llm), domain.repo.pwd_dir() / "extract" / "llm", settings.predicates)
+        key = settings.backend_key({"prompt": llm.PROMPT_VERSION, **client.s.key_parts()})
+    else:
+        key = settings.backend_key(patterns.VERSION)
     results, reports, documents = [], [], {}
+    fresh: list[tuple[Document, int]] = []  # documents to extract now: (doc, index in results)
     for doc in docs:
         before = manifest["documents"].get(doc.path)
         before = before if isinstance(before, dict) and isinstance(before.get("sha256"), str) else None
@@ -131,15 +139,21 @@ def extract(domain: Domain, paths: tuple[str, ...] = (), *, rev: str = "HEAD", b
             documents[doc.path] = {"status": "skipped", "reason": doc.reason}
             continue
         result = cache.get(key, doc.sha256)
-        status = "unchanged"
         if result is None:
-            log(f"extracting {doc.path}")
-            result = extract_document(doc, settings)
-            cache.put(key, doc.sha256, result)
-            status = "extracted"
+            fresh.append((doc, len(results)))
+            result = {"chunks": 0, "concepts": [], "aliases": [], "statements": [], "dropped": []}
+        reports.append(DocReport(doc.path, "unchanged", None, result["chunks"], _count(result)))
         results.append({**result, "doc": doc.path})
-        reports.append(DocReport(doc.path, status, None, result["chunks"], _count(result)))
         documents[doc.path] = {"status": "extracted", "sha256": doc.sha256, "chunks": result["chunks"]}
+    if fresh:
+        log(f"extracting {len(fresh)} document(s) with {settings.backend}")
+        done = extract_documents([doc for doc, _ in fresh], settings, client)
+        for (doc, at), result in zip(fresh, done, strict=True):
+            cache.put(key, doc.sha256, result)
+            results[at] = {**result, "doc": doc.path}
+            documents[doc.path]["chunks"] = result["chunks"]
+            report = next(r for r in reports if r.path == doc.path)
+            report.status, report.chunks, report.candidates = "extracted", result["chunks"], _count(result)
     manifest_raw = _read_at(domain, base, MANIFEST)
     the_plan = plan(kb, manifest, results, settings.functional, documents)
     the_plan.dropped = [d for r in results for d in _drops(r)] + the_plan.dropped
@@ -174,15 +188,29 @@ def _count(result: dict) -> int:
     return sum(len(result[k]) for k in ("concepts", "aliases", "statements"))
 
 
-def extract_document(doc: Document, settings: ExtractSettings) -> dict:
-    """One document's candidates, chunk by chunk, each quote checked against its chunk; the
-    candidates whose quote is not there are dropped and recorded (`dropped`)."""
-    chunks = chunk(doc.text or "", settings.chunk_chars)
-    result: dict = {"chunks": len(chunks), "concepts": [], "aliases": [], "statements": [], "dropped": []}
-    for ch in chunks:
-        found = patterns.extract_chunk(ch, settings.predicates)
-        keep_verified(found, ch.text, result)
-    return result
+def extract_documents(docs: list[Document], settings: ExtractSettings, client=None) -> list[dict]:
+    """Each document's candidates, chunk by chunk, each quote checked against its chunk; the
+    candidates whose quote is not there are dropped and recorded (`dropped`). With the llm
+    `client`, the chunks of all documents share its request pool."""
+    chunked = [chunk(doc.text or "", settings.chunk_chars) for doc in docs]
+    answers = client.answers([(ch.hash, ch.text) for chunks in chunked for ch in chunks]) if client else {}
+    out = []
+    for chunks in chunked:
+        result: dict = {"chunks": len(chunks), "concepts": [], "aliases": [], "statements": [], "dropped": []}
+        for ch in chunks:
+            if client is None:
+                found = patterns.extract_chunk(ch, settings.predicates)
+            else:
+                from pwd_git.extract.llm import candidates, parse_problem
+
+                found = candidates(answers[ch.hash])
+                if found is None:
+                    result["dropped"].append({"reason": "schema", "detail": f"chunk {ch.index}: the answer is not valid: "
+                                              f"{parse_problem(answers[ch.hash])}", "quote": ""})
+                    continue
+            keep_verified(found, ch.text, result)
+        out.append(result)
+    return out
 
 
 def keep_verified(found: dict[str, list[dict]], chunk_text: str, result: dict) -> None:

@@ -23,6 +23,7 @@ class ExtractSettings:
     max_document_mb: float = DEFAULT_MAX_DOCUMENT_MB
     predicates: tuple[str, ...] = ()  # the predicates pwd.yaml declares (matched in sentences)
     functional: frozenset[str] = field(default_factory=frozenset)  # ... of which one object per subject
+    llm: dict = field(default_factory=dict)  # the `extract.llm` section, read by extract/llm.py
 
     @classmethod
     def from_config(cls, config: dict) -> ExtractSettings:
@@ -36,9 +37,10 @@ class ExtractSettings:
             max_document_mb=float(section.get("max_document_mb", DEFAULT_MAX_DOCUMENT_MB)),
             predicates=tuple(sorted(declared)),
             functional=frozenset(p for p, d in declared.items() if isinstance(d, dict) and d.get("functional")),
+            llm=dict(section.get("llm") or {}),
         )
 
-    def backend_key(self, backend_version: str) -> str:
+    def backend_key(self, backend_version: object) -> str:
         """What a document's cached candidates depend on besides its bytes: a change here
         re-extracts every document, anything else (e.g. `corpus`) re-extracts none."""
         relevant = {k: v for k, v in asdict(self).items() if k in ("backend", "chunk_chars", "predicates")}
