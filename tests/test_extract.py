@@ -241,9 +241,13 @@ def test_editing_one_document_re_extracts_only_that_document(corpus):
     info = extract_json(corpus)
     assert {d["doc"]: d["status"] for d in info["documents"]} == {"corpus/cells.md": "unchanged",
                                                                    "corpus/membranes.txt": "extracted"}
-    assert info["files"]["added_or_changed"] == [f"{FOLDER}/double-membrane.yaml", f"{FOLDER}/lipid-bilayer.yaml"]
+    assert info["files"]["added_or_changed"] == ["chains/extracted/mitochondrion-to-lipid-bilayer.yaml",
+                                                 f"{FOLDER}/double-membrane.yaml", f"{FOLDER}/lipid-bilayer.yaml"]
     node = yaml.safe_load(git(corpus, "show", f"{info['branch']}:{FOLDER}/double-membrane.yaml"))
     assert node["relations"][0]["object"] == "lipid-bilayer"
+    chain = yaml.safe_load(git(corpus, "show", f"{info['branch']}:chains/extracted/mitochondrion-to-lipid-bilayer.yaml"))
+    assert chain["steps"] == ["mitochondrion.is-bounded-by.double-membrane", "double-membrane.consists-of.lipid-bilayer"]
+    assert chain["split"] == "train"  # the only chain ending in a membrane: its type must be in training
 
 
 def test_a_file_a_person_edited_is_never_rewritten(corpus):
@@ -436,3 +440,41 @@ def test_committed_shards_are_rebuilt_on_the_branch(tmp_path):
     merge(root, info["branch"])
     result = run_cli("build", "--check", cwd=root)
     assert result.code == 0, result.output
+
+
+ORGANELLES = """
+The nucleus is an organelle that holds the DNA. A mitochondrion is an organelle that makes ATP.
+A chloroplast is an organelle that captures light. A peroxisome is an organelle that breaks down fats.
+A lysosome is an organelle that digests waste. A vacuole is an organelle that stores water.
+
+The matrix is a compartment of the mitochondrion. The stroma is a compartment of the chloroplast.
+The nucleoplasm is a compartment of the nucleus. The lumen is a compartment of the peroxisome.
+The matrix is part of the mitochondrion. The stroma is part of the chloroplast.
+The nucleoplasm is part of the nucleus. The lumen is part of the peroxisome.
+
+Citrate synthase is an enzyme that makes citrate. Rubisco is an enzyme that fixes carbon.
+Polymerase is an enzyme that copies DNA. Catalase is an enzyme that splits peroxide.
+Citrate synthase is located in the matrix. Rubisco is located in the stroma.
+Polymerase is located in the nucleoplasm. Catalase is located in the lumen.
+"""
+
+
+def test_chains_from_the_statement_graph_with_a_split_that_keeps_answer_types_in_training(tmp_path):
+    root = tmp_path / "org"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write(root, {"pwd.yaml": CONFIG + "  is located in: {functional: false}\n", "corpus/organelles.md": ORGANELLES})
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "corpus")
+    info = extract_json(root)
+    chains = {c["id"]: c["split"] for c in info["chains"]}
+    assert sorted(chains) == ["catalase-to-peroxisome", "citrate-synthase-to-mitochondrion", "polymerase-to-nucleus",
+                              "rubisco-to-chloroplast"]
+    assert sorted(chains.values()) == ["test", "test", "train", "train"]  # one type: organelle, in both splits
+    assert extract_json(root)["chains"] == info["chains"]  # deterministic
+    merge(root, info["branch"])
+    assert run_cli("validate", cwd=root).code == 0
+    result = run_cli("build", "-q", cwd=root)
+    assert result.code == 0, result.output
+    bench = (root / "shards" / "bench").glob("*.jsonl")
+    assert any('"L3"' in p.read_text() for p in bench)

@@ -65,7 +65,7 @@ def _print(result, dry_run: bool) -> None:
         click.echo(f"{'M' if path in p.modified else 'A'} {path}")
     for path in p.removed:
         click.echo(f"D {path}")
-    summary = f"{len(p.concepts)} concept(s), {len(p.statements)} statement(s)"
+    summary = f"{len(p.concepts)} concept(s), {len(p.statements)} statement(s), {len(p.chains)} chain(s)"
     if not result.changed:
         click.echo(f"nothing new: the KB at {result.base[:10]} already holds this extraction ({summary})")
     elif result.existing_branch:

@@ -30,14 +30,15 @@ from pwd_git.kb.model import KB, slug, statement_id
 MANIFEST = "extract.lock.json"
 MANIFEST_VERSION = 1
 FOLDER = "concepts/extracted"
-_SAFE_PATH = re.compile(r"concepts/extracted/[a-z0-9][a-z0-9-]*\.yaml")
+CHAIN_FOLDER = "chains/extracted"
+_SAFE_PATH = re.compile(r"(?:concepts|chains)/extracted/[a-z0-9][a-z0-9-]*\.yaml")
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 _PREDICATE = re.compile(r"[a-z][a-z0-9 '-]*[a-z0-9]")
 _TYPE = re.compile(r"[a-z0-9][a-z0-9 -]*")
 _VALUE = re.compile(r"[-+]?\d[\d.,]*(?:\s*[A-Za-zµ°%/]+(?:\s*[A-Za-z0-9/^]+)?)?")
 _DET = re.compile(r"^(?:an?|the)\s+", re.I)
 _LIST_SPLIT = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+", re.I)
-HEADER = ("# yaml-language-server: $schema=https://pwd-git.dev/schemas/concept.schema.json\n"
+HEADER = ("# yaml-language-server: $schema=https://pwd-git.dev/schemas/{kind}.schema.json\n"
           "# Written by `git pwd extract` (see extract.lock.json). Edit freely: once you change this file,\n"
           "# extraction never rewrites it again and only proposes its additions.\n")
 
@@ -79,6 +80,7 @@ class Plan:
     manifest: bytes = b""
     concepts: list[dict] = field(default_factory=list)  # {id, path, doc}
     statements: list[dict] = field(default_factory=list)  # {id, path, doc}
+    chains: list[dict] = field(default_factory=list)  # {id, path, split}
     dropped: list[Drop] = field(default_factory=list)
     proposals: list[Proposal] = field(default_factory=list)
     known: int = 0  # candidates the KB already states
@@ -138,7 +140,8 @@ def phrase_key(phrase: str) -> str:
     return norm_term(_DET.sub("", " ".join(str(phrase).replace("*", "").replace("`", "").split())))
 
 
-def plan(kb: KB, manifest: dict, results: list[dict], functional: frozenset[str], documents: dict[str, dict]) -> Plan:
+def plan(kb: KB, manifest: dict, results: list[dict], functional: frozenset[str], documents: dict[str, dict],
+         chains: int = 0) -> Plan:
     """Merge the candidates of every document (in path order) into the files to write.
     `results`: one {"doc", "concepts", "aliases", "statements"} per document; `documents`: what
     the manifest records about each document."""
@@ -226,7 +229,8 @@ def plan(kb: KB, manifest: dict, results: list[dict], functional: frozenset[str]
         for s in r.get("statements", []):
             _statement(s, r["doc"], resolve, by_id, hand, existing, functional, functional_objects, out)
 
-    _write(kb, owned, defined, out)
+    proposed = _chains(kb, owned, hand, defined, existing, chains)
+    _write(kb, owned, defined, proposed, out)
     out.manifest = _manifest(out.owned_after, documents)
     return out
 
@@ -354,6 +358,23 @@ def _statement(s: dict, doc: str, resolve, by_id: dict, hand: dict, existing: di
             by_id[subject]["relations"].setdefault(sid, relation)
 
 
+def _chains(kb: KB, owned: dict, hand: dict, defined: dict, existing: dict, limit: int) -> list[dict]:
+    """Chains over the extracted statements (chains.py), ids clear of every id the KB keeps."""
+    from pwd_git.extract.chains import propose
+
+    steps = {sid: (e["id"], r["predicate"], r["object"]) for e in defined.values()
+             for sid, r in e["relations"].items() if "object" in r}
+    targets: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for st in existing.values():
+        targets[(st.subject, st.predicate)].add(st.target)
+    for subject, predicate, obj in steps.values():
+        targets[(subject, predicate)].add(obj)
+    types = {cid: c.type for cid, c in hand.items()} | {e["id"]: e["type"] for e in defined.values()}
+    terms = {cid: c.term for cid, c in hand.items()} | {e["id"]: e["term"] for e in defined.values()}
+    taken = {cid for cid, ch in kb.chains.items() if ch.loc.path not in owned} | set(types)
+    return propose(steps, targets, types, terms, taken, limit)
+
+
 def _needed(kb: KB, owned: dict) -> dict[str, set[str]]:
     """{owned path: node ids in it that a file a person owns depends on} (relation objects, chain steps)."""
     where = {cid: c.loc.path for cid, c in kb.concepts.items() if c.loc.path in owned}
@@ -362,6 +383,8 @@ def _needed(kb: KB, owned: dict) -> dict[str, set[str]]:
         if st.loc.path not in owned and st.object in where:
             needed[where[st.object]].add(st.object)
     for chain in kb.chains.values():
+        if chain.loc.path in owned:
+            continue  # extraction's own chains are proposed afresh
         for step in chain.steps:
             st = kb.statements.get(step)
             if st is not None and st.loc.path in owned:
@@ -369,8 +392,8 @@ def _needed(kb: KB, owned: dict) -> dict[str, set[str]]:
     return needed
 
 
-def _write(kb: KB, owned: dict, defined: dict, out: Plan) -> None:
-    rendered: dict[str, tuple[bytes, set[str], dict]] = {}
+def _write(kb: KB, owned: dict, defined: dict, chains: list[dict], out: Plan) -> None:
+    rendered: dict[str, tuple[bytes, set[str], dict | None]] = {}
     for entry in sorted(defined.values(), key=lambda e: e["id"]):
         path = f"{FOLDER}/{entry['id']}.yaml"
         assert _SAFE_PATH.fullmatch(path), path  # ids are slugs: never '/', '.' or '..'
@@ -378,6 +401,12 @@ def _write(kb: KB, owned: dict, defined: dict, out: Plan) -> None:
             continue  # a person's file at that path (its own id won the clash above)
         ids = {entry["id"], *entry["relations"]}
         rendered[path] = (render_concept(entry).encode(), ids, entry)
+    for chain in chains:
+        path = f"{CHAIN_FOLDER}/{chain['id']}.yaml"
+        assert _SAFE_PATH.fullmatch(path), path
+        if path not in kb.files or path in owned:
+            rendered[path] = (render_chain(chain).encode(), {chain["id"]}, None)
+            out.chains.append({"id": chain["id"], "path": path, "split": chain["split"]})
     needed = _needed(kb, owned)
     for path in sorted(owned):
         new = rendered.get(path)
@@ -394,6 +423,8 @@ def _write(kb: KB, owned: dict, defined: dict, out: Plan) -> None:
             out.files[path] = data
             if path in kb.files:
                 out.modified.append(path)
+        if entry is None:
+            continue
         doc = entry["source"]["doc"]
         out.concepts.append({"id": entry["id"], "path": path, "doc": doc})
         out.statements.extend({"id": sid, "path": path, "doc": r["source"]["doc"]} for sid, r in entry["relations"].items())
@@ -412,7 +443,15 @@ def render_concept(entry: dict) -> str:
     doc["source"] = entry["source"]
     if entry["relations"]:
         doc["relations"] = [entry["relations"][sid] for sid in sorted(entry["relations"])]
-    return HEADER + yaml.dump(doc, Dumper=PlainDumper, sort_keys=False, allow_unicode=True, width=100)
+    return HEADER.format(kind="concept") + yaml.dump(doc, Dumper=PlainDumper, sort_keys=False, allow_unicode=True,
+                                                     width=100)
+
+
+def render_chain(chain: dict) -> str:
+    from pwd_git.repair.patch import PlainDumper
+
+    doc = {"id": chain["id"], "title": chain["title"], "split": chain["split"], "steps": chain["steps"]}
+    return HEADER.format(kind="chain") + yaml.dump(doc, Dumper=PlainDumper, sort_keys=False, allow_unicode=True, width=100)
 
 
 def _manifest(files: dict[str, str], documents: dict[str, dict]) -> bytes:

@@ -69,7 +69,7 @@ class ExtractResult:
             "documents": [d.as_dict() for d in self.documents], "uncommitted": self.uncommitted,
             "files": {"added_or_changed": sorted(p.files), "removed": p.removed, "unchanged": p.unchanged,
                       "kept": p.kept, "released": p.released},
-            "concepts": p.concepts, "statements": p.statements, "known": p.known,
+            "concepts": p.concepts, "statements": p.statements, "chains": p.chains, "known": p.known,
             "dropped": [d.as_dict() for d in p.dropped], "dropped_counts": self.drop_counts(),
             "proposals": [x.as_dict() for x in p.proposals],
         }
@@ -155,7 +155,7 @@ def extract(domain: Domain, paths: tuple[str, ...] = (), *, rev: str = "HEAD", b
             report = next(r for r in reports if r.path == doc.path)
             report.status, report.chunks, report.candidates = "extracted", result["chunks"], _count(result)
     manifest_raw = _read_at(domain, base, MANIFEST)
-    the_plan = plan(kb, manifest, results, settings.functional, documents)
+    the_plan = plan(kb, manifest, results, settings.functional, documents, settings.chains)
     the_plan.dropped = [d for r in results for d in _drops(r)] + the_plan.dropped
     out = ExtractResult(base, settings.backend, reports, the_plan,
                         uncommitted=[p[len(prefix):] for p in not_in_commit])
@@ -262,7 +262,7 @@ def _check_valid(records: dict, files: dict[str, bytes], the_plan: Plan) -> None
 
 def _subject(out: ExtractResult) -> str:
     p = out.plan
-    return (f"pwd extract: {len(p.concepts)} concept(s), {len(p.statements)} statement(s) from "
+    return (f"pwd extract: {len(p.concepts)} concept(s), {len(p.statements)} statement(s), {len(p.chains)} chain(s) from "
             f"{sum(d.status != 'skipped' for d in out.documents)} document(s)")
 
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 DEFAULT_CORPUS = ("corpus",)
 DEFAULT_CHUNK_CHARS = 4000
 DEFAULT_MAX_DOCUMENT_MB = 32
+DEFAULT_CHAINS = 50
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class ExtractSettings:
     predicates: tuple[str, ...] = ()  # the predicates pwd.yaml declares (matched in sentences)
     functional: frozenset[str] = field(default_factory=frozenset)  # ... of which one object per subject
     llm: dict = field(default_factory=dict)  # the `extract.llm` section, read by extract/llm.py
+    chains: int = DEFAULT_CHAINS  # at most this many L3 chains proposed from the extracted statements
 
     @classmethod
     def from_config(cls, config: dict) -> ExtractSettings:
@@ -38,6 +40,7 @@ class ExtractSettings:
             predicates=tuple(sorted(declared)),
             functional=frozenset(p for p, d in declared.items() if isinstance(d, dict) and d.get("functional")),
             llm=dict(section.get("llm") or {}),
+            chains=int(section.get("chains", DEFAULT_CHAINS)),
         )
 
     def backend_key(self, backend_version: object) -> str:
