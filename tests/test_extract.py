@@ -478,3 +478,44 @@ def test_chains_from_the_statement_graph_with_a_split_that_keeps_answer_types_in
     assert result.code == 0, result.output
     bench = (root / "shards" / "bench").glob("*.jsonl")
     assert any('"L3"' in p.read_text() for p in bench)
+
+
+def test_open_pr_pushes_the_branch_and_opens_a_pull_request(corpus, tmp_path, monkeypatch):
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    seen = []
+
+    class Forge(BaseHTTPRequestHandler):
+        def do_POST(self):
+            payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append((self.path, self.headers["Authorization"], payload))
+            data = json.dumps({"html_url": "https://github.com/lab/cells/pull/3"}).encode()
+            self.send_response(201)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Forge)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(corpus, "remote", "add", "origin", str(origin))
+    git(corpus, "config", "pwd.forge.repo", "lab/cells")
+    monkeypatch.setenv("PWD_GIT_FORGE_API", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp-extract-secret")
+    try:
+        result = run_cli("extract", "--open-pr", cwd=corpus)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.code == 0, result.output
+    assert "opened https://github.com/lab/cells/pull/3" in result.out and "ghp-extract-secret" not in result.output
+    path, auth, body = seen[0]
+    assert path == "/repos/lab/cells/pulls" and auth == "Bearer ghp-extract-secret" and body["base"] == "main"
+    assert body["head"].startswith("pwd/extract/") and git(corpus, "--git-dir", str(origin), "rev-parse", body["head"])
+    assert "### Documents" in body["body"] and "`corpus/cells.md`" in body["body"] and "added `concepts/extracted/cell.yaml`" \
+        in body["body"]

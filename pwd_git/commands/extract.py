@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pwd_git.git import current_branch
 from pwd_git.kb.loader import Domain
 from pwd_git.output import echo_json, format_option, log_to_stderr
 
@@ -15,9 +16,13 @@ MAX_LISTED = 50
 @click.option("--rev", default="HEAD", show_default=True, help="Commit whose corpus and KB to extract from.")
 @click.option("--branch", metavar="NAME", help="Branch to create (default: pwd/extract/<rev>-<digest>).")
 @click.option("--dry-run", is_flag=True, help="Show what would be extracted, dropped and proposed; create nothing.")
+@click.option("--open-pr", is_flag=True, help="Push the branch and open a pull request (GITHUB_TOKEN or GH_TOKEN).")
+@click.option("--remote", default="origin", show_default=True, help="Remote to push to.")
+@click.option("--base", "base_branch", metavar="BRANCH", help="PR base branch (default: the current branch).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @format_option("json")
-def extract(paths: tuple[str, ...], rev: str, branch: str | None, dry_run: bool, quiet: bool, fmt: str) -> None:
+def extract(paths: tuple[str, ...], rev: str, branch: str | None, dry_run: bool, open_pr: bool, remote: str,
+            base_branch: str | None, quiet: bool, fmt: str) -> None:
     """Extract concepts and statements from the corpus into KB files, on a new branch.
 
     Reads the documents under corpus/ (pwd.yaml `extract.corpus`: txt, md, html, pdf) as
@@ -29,14 +34,32 @@ def extract(paths: tuple[str, ...], rev: str, branch: str | None, dry_run: bool,
     Your checked-out branch, index and uncommitted work are never touched.
     """
     from pwd_git.extract.run import extract as run_extract
+    from pwd_git.extract.run import pr_body
 
     domain = Domain.find(".")
     log = log_to_stderr(not quiet and fmt == "text")
     result = run_extract(domain, paths, rev=rev, branch=branch, dry_run=dry_run, log=log)
+    info = {**result.as_dict(), "dry_run": dry_run, "pr": None, "body_file": None}
+    if fmt == "text":
+        _print(result, dry_run)
+    if result.branch and not dry_run:
+        body = pr_body(result)
+        body_file = domain.repo.pwd_dir() / "extract" / "prs" / (result.branch.replace("/", "_") + ".md")
+        body_file.parent.mkdir(parents=True, exist_ok=True)
+        body_file.write_text(body)
+        info["body_file"] = str(body_file)
+        if fmt == "text":
+            click.echo(f"pull-request body: {body_file}")
+        if open_pr:
+            from pwd_git.repair import forge
+
+            say = (lambda m: click.echo(m)) if fmt == "text" else (lambda m: click.echo(m, err=True))
+            p = result.plan
+            title = f"pwd extract: {len(p.concepts)} concept(s), {len(p.statements)} statement(s) from {result.base[:10]}"
+            info["pr"] = forge.publish(domain.repo, remote, result.branch, base_branch or current_branch(domain.repo)
+                                       or "main", title, body, say)
     if fmt == "json":
-        echo_json({**result.as_dict(), "dry_run": dry_run})
-        return
-    _print(result, dry_run)
+        echo_json(info)
 
 
 def _print(result, dry_run: bool) -> None:

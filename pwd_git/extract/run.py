@@ -279,6 +279,37 @@ def _body(out: ExtractResult) -> str:
     return "\n".join(lines)
 
 
+MAX_BODY_LINES = 60
+
+
+def pr_body(out: ExtractResult) -> str:
+    """The pull request's body: what was extracted, from which documents, what was dropped and
+    proposed, and what the reviewer should check."""
+    p = out.plan
+    lines = [f"Extraction by `git pwd extract` ({out.backend} backend) from the corpus at `{out.base[:10]}`.", "",
+             f"**{len(p.concepts)} concept(s), {len(p.statements)} statement(s), {len(p.chains)} chain(s)**; "
+             f"{len(p.dropped)} candidate(s) dropped, {len(p.proposals)} proposed for files a person owns.", "",
+             "### Documents", "", "| document | status | candidates |", "|---|---|---|"]
+    lines += [f"| `{d.path}` | {d.status}{': ' + d.reason if d.reason else ''} | {d.candidates} |" for d in out.documents]
+    lines += ["", "### Files", ""]
+    lines += [f"- {'changed' if f in p.modified else 'added'} `{f}`" for f in sorted(p.files)]
+    lines += [f"- removed `{f}` (its documents are gone)" for f in p.removed]
+    lines += [f"- kept `{f}`: {why}" for f, why in sorted(p.kept.items())]
+    if p.dropped:
+        lines += ["", "### Dropped", "", ", ".join(f"{k}: {v}" for k, v in out.drop_counts().items()), ""]
+        lines += [f"- `{d.doc}` {d.reason}: {d.detail}" + (f" — \"{d.quote[:120]}\"" if d.quote else "")
+                  for d in p.dropped[:MAX_BODY_LINES]]
+        if len(p.dropped) > MAX_BODY_LINES:
+            lines.append(f"- ... and {len(p.dropped) - MAX_BODY_LINES} more (`git pwd extract --dry-run --format json`)")
+    if p.proposals:
+        lines += ["", "### Proposed (not written: these files belong to a person)", ""]
+        lines += [f"- `{x.path}` {x.node}: {x.change} — \"{x.quote[:120]}\" (`{x.doc}`)" for x in p.proposals[:MAX_BODY_LINES]]
+    lines += ["", "Every node carries `source: {doc, quote}`; each quote was checked to occur verbatim (whitespace "
+              "normalised) in its document. Files recorded in `extract.lock.json` are extraction's until edited; "
+              "edit any of them freely before merging."]
+    return "\n".join(lines) + "\n"
+
+
 class DocCache:
     """Per-document candidates as JSON files, written atomically; unreadable entries are misses."""
 
