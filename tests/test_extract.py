@@ -519,3 +519,44 @@ def test_open_pr_pushes_the_branch_and_opens_a_pull_request(corpus, tmp_path, mo
     assert body["head"].startswith("pwd/extract/") and git(corpus, "--git-dir", str(origin), "rev-parse", body["head"])
     assert "### Documents" in body["body"] and "`corpus/cells.md`" in body["body"] and "added `concepts/extracted/cell.yaml`" \
         in body["body"]
+
+
+def test_import_csv_tsv_and_rdf_triples(corpus):
+    merge(corpus, extract_json(corpus)["branch"])
+    write(corpus, {
+        "corpus/tables/ribosome.csv": "subject,predicate,object\nribosome,type,structure\n"
+                                      "ribosome,definition,\"A complex that makes proteins, in the cytosol.\"\n"
+                                      "ribosome,is located in,cytosol\nribosome,has diameter,25 nm\n"
+                                      "ribosome,alias,protein factory\nghost,is part of,cell\n",
+        "corpus/tables/lysosome.tsv": "subject\tpredicate\tobject\nlysosome\ttype\torganelle\n"
+                                      "lysosome\tdefinition\tAn organelle that digests waste.\nlysosome\tis part of\tcell\n",
+        "corpus/tables/golgi.ttl": "@prefix ex: <http://example.org/> .\n"
+                                   "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
+                                   "@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+                                   "ex:Golgi a ex:Organelle ; rdfs:label \"Golgi apparatus\" ;\n"
+                                   "  rdfs:comment \"An organelle that packages proteins.\" ;\n"
+                                   "  skos:altLabel \"Golgi body\" ; ex:isPartOf ex:Cell .\n"
+                                   "ex:Cell rdfs:label \"cell\" .\n"})
+    git(corpus, "add", "-A")
+    git(corpus, "commit", "-qm", "tables")
+    result = run_cli("import", "corpus/tables/ribosome.csv", "corpus/tables/lysosome.tsv", "--format", "json", cwd=corpus)
+    assert result.code == 0, result.output
+    info = json.loads(result.out)
+    assert {d["doc"]: d["status"] for d in info["documents"]}["corpus/tables/golgi.ttl"] == "not-named"
+    ribosome = yaml.safe_load(git(corpus, "show", f"{info['branch']}:{FOLDER}/ribosome.yaml"))
+    assert ribosome["type"] == "structure" and ribosome["aliases"] == ["protein factory"]
+    assert ribosome["source"]["quote"] == 'ribosome,definition,"A complex that makes proteins, in the cytosol."'
+    assert {(r["predicate"], r.get("object"), r.get("value")) for r in ribosome["relations"]} == {
+        ("has diameter", None, "25 nm"), ("is located in", "cytosol", None)}
+    assert info["dropped_counts"] == {"unknown-subject": 1}  # the ghost has no type and definition
+    assert "lysosome" in {c["id"] for c in info["concepts"]}
+    pytest.importorskip("rdflib")  # pwd-git[extract]
+    info = extract_json(corpus, "corpus/tables/golgi.ttl")
+    golgi = yaml.safe_load(git(corpus, "show", f"{info['branch']}:{FOLDER}/golgi-apparatus.yaml"))
+    assert (golgi["type"], golgi["aliases"], golgi["definition"]) == ("organelle", ["Golgi body"],
+                                                                      "An organelle that packages proteins.")
+    assert golgi["relations"][0]["object"] == "cell" and golgi["relations"][0]["predicate"] == "is part of"
+    assert golgi["relations"][0]["source"]["quote"] == "<http://example.org/Golgi> <http://example.org/isPartOf> " \
+                                                       "<http://example.org/Cell> ."
+    result = run_cli("import", "corpus/cells.md", cwd=corpus)
+    assert result.code == 2 and "not a CSV, TSV or RDF file" in result.err

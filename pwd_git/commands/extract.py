@@ -99,3 +99,29 @@ def _print(result, dry_run: bool) -> None:
         click.echo(f"committed {summary} on branch {result.branch} ({result.commit[:10]})")
         click.echo(f"review it with `git pwd diff {result.base[:10]} {result.branch}`; merge it like any branch")
 
+
+
+@click.command("import")
+@click.argument("paths", nargs=-1, required=True, metavar="FILE...")
+@click.option("--rev", default="HEAD", show_default=True, help="Commit whose corpus and KB to import from.")
+@click.option("--branch", metavar="NAME", help="Branch to create (default: pwd/extract/<rev>-<digest>).")
+@click.option("--dry-run", is_flag=True, help="Show what would be imported, dropped and proposed; create nothing.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@format_option("json")
+@click.pass_context
+def import_(ctx: click.Context, paths: tuple[str, ...], rev: str, branch: str | None, dry_run: bool, quiet: bool,
+            fmt: str) -> None:
+    """Import triples from CSV/TSV (subject, predicate, object columns) or RDF (Turtle,
+    N-Triples, JSON-LD) files in the corpus, on a new branch.
+
+    The same as `git pwd extract FILE...` for structured files: rows become concepts
+    (`type` + `definition` rows) and statements, each quoting its row; see docs/extract.md.
+    """
+    from pwd_git.errors import PwdError, quote
+    from pwd_git.extract.corpus import STRUCTURED, TEXT_SUFFIXES
+
+    for p in paths:
+        if TEXT_SUFFIXES.get("." + p.rpartition(".")[2].lower()) not in STRUCTURED:
+            raise PwdError(f"{quote(p)} is not a CSV, TSV or RDF file", hint="use `git pwd extract` for prose documents")
+    ctx.invoke(extract, paths=paths, rev=rev, branch=branch, dry_run=dry_run, open_pr=False, remote="origin",
+               base_branch=None, quiet=quiet, fmt=fmt)

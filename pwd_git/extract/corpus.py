@@ -22,7 +22,9 @@ from pwd_git.git import blob_sizes
 from pwd_git.kb.loader import Domain
 
 TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html",
-                 ".htm": "html", ".pdf": "pdf"}
+                 ".htm": "html", ".pdf": "pdf", ".csv": "csv", ".tsv": "tsv", ".ttl": "rdf", ".nt": "rdf",
+                 ".jsonld": "rdf", ".rdf": "rdf"}
+STRUCTURED = ("csv", "tsv", "rdf")  # imported by rules (structured.py), not by the backend
 LFS_HEADER = b"version https://git-lfs.github.com/spec/v1\n"
 CHUNKER_VERSION = "1"
 
@@ -98,7 +100,8 @@ def read_documents(domain: Domain, sources: list[Source], max_bytes: int) -> lis
         if s.mode == "120000":
             docs[s.path] = Document(s.path, "", None, "a symbolic link: not followed (put the document itself there)")
         elif PurePosixPath(s.path).suffix.lower() not in TEXT_SUFFIXES:
-            docs[s.path] = Document(s.path, "", None, "not a document type extract reads (txt, md, html, pdf)")
+            docs[s.path] = Document(s.path, "", None, "not a document type extract reads (txt, md, html, pdf, csv, "
+                                                      "tsv, ttl, nt, jsonld, rdf)")
         elif sizes.get(s.oid, 0) > max_bytes:
             docs[s.path] = Document(s.path, "", None, f"{sizes[s.oid] / 1e6:.1f} MB is over extract.max_document_mb "
                                                       f"({max_bytes / 1e6:g} MB); split it or raise the limit")
@@ -135,9 +138,14 @@ def _resolve_lfs(domain: Domain, path: str, raw: bytes, max_bytes: int) -> tuple
 
 def document_text(path: str, raw: bytes) -> tuple[str | None, str | None]:
     """(text, None) or (None, why not): UTF-8 for txt/md/html, the text layer for PDF."""
-    kind = TEXT_SUFFIXES.get(PurePosixPath(path).suffix.lower())
+    suffix = PurePosixPath(path).suffix.lower()
+    kind = TEXT_SUFFIXES.get(suffix)
     if kind == "pdf":
         return _pdf_text(raw)
+    if kind == "rdf":
+        from pwd_git.extract.structured import RDF_SUFFIXES, rdf_text
+
+        return rdf_text(raw, RDF_SUFFIXES[suffix])
     if b"\0" in raw[:8192]:
         return None, "binary content (NUL bytes) in a text document"
     try:

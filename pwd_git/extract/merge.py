@@ -282,6 +282,8 @@ def _objects(s: dict, resolve) -> tuple[list[str], str | None] | None:
     one = resolve(phrase)
     if one:
         return [one], None
+    if s.get("shape") == "import" and phrase.strip():
+        return [], phrase.strip()  # a table's object that names no concept is a literal
     if s.get("shape") == "list":
         many = _resolve_list(phrase, resolve, trim_last=False)
         if many:

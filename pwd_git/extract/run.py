@@ -192,11 +192,18 @@ def extract_documents(docs: list[Document], settings: ExtractSettings, client=No
     """Each document's candidates, chunk by chunk, each quote checked against its chunk; the
     candidates whose quote is not there are dropped and recorded (`dropped`). With the llm
     `client`, the chunks of all documents share its request pool."""
-    chunked = [chunk(doc.text or "", settings.chunk_chars) for doc in docs]
+    from pwd_git.extract.corpus import STRUCTURED
+
+    chunked = [[] if doc.kind in STRUCTURED else chunk(doc.text or "", settings.chunk_chars) for doc in docs]
     answers = client.answers([(ch.hash, ch.text) for chunks in chunked for ch in chunks]) if client else {}
     out = []
-    for chunks in chunked:
+    for doc, chunks in zip(docs, chunked, strict=True):
         result: dict = {"chunks": len(chunks), "concepts": [], "aliases": [], "statements": [], "dropped": []}
+        if doc.kind in STRUCTURED:
+            from pwd_git.extract.structured import candidates as rows
+
+            result["chunks"] = 1
+            keep_verified(rows(doc.kind, doc.text or ""), doc.text or "", result, by_line=True)
         for ch in chunks:
             if client is None:
                 found = patterns.extract_chunk(ch, settings.predicates)
@@ -213,10 +220,12 @@ def extract_documents(docs: list[Document], settings: ExtractSettings, client=No
     return out
 
 
-def keep_verified(found: dict[str, list[dict]], chunk_text: str, result: dict) -> None:
+def keep_verified(found: dict[str, list[dict]], chunk_text: str, result: dict, *, by_line: bool = False) -> None:
     """Move each candidate whose quote occurs verbatim (whitespace-normalised) in the chunk into
-    `result`; the others go to `result["dropped"]` as quote-not-found."""
-    haystack = normalise_ws(chunk_text)
+    `result`; the others go to `result["dropped"]` as quote-not-found. `by_line`: a quote must be
+    a whole line (a table row), looked up in a set, so a 100k-row table is not searched 100k times."""
+    haystack: str | set[str] = {normalise_ws(line) for line in chunk_text.splitlines()} if by_line \
+        else normalise_ws(chunk_text)
     for kind in ("concepts", "aliases", "statements"):
         for cand in found.get(kind, []):
             q = normalise_ws(str(cand.get("quote") or ""))
