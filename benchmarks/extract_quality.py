@@ -15,7 +15,12 @@ committed corpus, and its plan is scored against the KB:
   concept recall        KB concepts extracted (claimed shapes / all); type = the KB's type
   quotes verified       written nodes whose quote is in their document (whitespace-normalised)
 
-    python benchmarks/extract_quality.py [--concepts 300] [--docs 12] [--seed 0]
+    python benchmarks/extract_quality.py [--concepts 300] [--docs 12] [--seeds 0,1,2]
+    python benchmarks/extract_quality.py --llm [--chunks 64] [--latency 0.05]
+
+--llm times the llm backend against a loopback chat-completions server that answers every
+request after a fixed latency, at concurrency 1, 4 and 16 (target: within 20% of
+chunks x latency / concurrency), then once more with the answers cached (no request).
 
 Targets for the patterns backend: precision >= 0.95, recall >= 0.6 on the claimed shapes,
 quotes verified 100%.
@@ -221,12 +226,84 @@ def run(n: int, docs: int, seed: int) -> dict:
     }
 
 
+def _serve(port_out, latency: float) -> None:
+    """The loopback chat-completions server, in a process of its own (not sharing our GIL)."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(latency)
+            data = json.dumps({"choices": [{"message": {"content": '{"concepts": [], "statements": []}'}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.request_queue_size = 64
+    port_out.put(server.server_port)
+    server.serve_forever()
+
+
+def llm_timing(chunks: int, latency: float) -> None:
+    import multiprocessing
+
+    ports = multiprocessing.Queue()
+    proc = multiprocessing.Process(target=_serve, args=(ports, latency), daemon=True)
+    proc.start()
+    port = ports.get(timeout=30)
+    print("| concurrency | chunks | latency | wall | ideal (chunks x latency / concurrency) | ratio |\n|---|---|---|---|---|---|")
+    ok = True
+    for concurrency in (1, 4, 16):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
+                   "GIT_COMMITTER_EMAIL": "b@b"}
+            subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
+            (root / "pwd.yaml").write_text(f"name: timing\nextract:\n  backend: llm\n  chunk_chars: 200\n  llm:\n"
+                                           f"    base_url: http://127.0.0.1:{port}/v1\n    model: m\n"
+                                           f"    concurrency: {concurrency}\n")
+            (root / "corpus").mkdir()
+            (root / "corpus/doc.md").write_text("\n\n".join(f"Paragraph {i} of the timing corpus, long enough to fill "
+                                                              f"most of one chunk of two hundred characters by itself; "
+                                                              f"it states nothing at all. {'x' * 40}"
+                                                              for i in range(chunks)) + "\n")
+            subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+            subprocess.run(["git", "commit", "-qm", "corpus"], cwd=root, check=True, env=env)
+            start = time.perf_counter()
+            result = extract(Domain.find(root), dry_run=True)
+            wall = time.perf_counter() - start
+            n = sum(d.chunks for d in result.documents)
+            ideal = n * latency / concurrency
+            ok &= wall <= 1.2 * ideal + 0.5  # + start-up: git, reading, the merge
+            print(f"| {concurrency} | {n} | {latency * 1000:.0f} ms | {wall:.2f} s | {ideal:.2f} s | {wall / ideal:.2f} |")
+            start = time.perf_counter()
+            extract(Domain.find(root), dry_run=True)
+            cached = time.perf_counter() - start
+    print(f"re-run with every answer cached: {cached:.2f} s, no request")
+    proc.terminate()
+    proc.join()
+    print("target (within 20% of ideal, plus 0.5 s start-up):", "met" if ok else "NOT met")
+    sys.exit(0 if ok else 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concepts", type=int, default=300)
     parser.add_argument("--docs", type=int, default=12)
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--llm", action="store_true", help="time the llm backend against a loopback server instead")
+    parser.add_argument("--chunks", type=int, default=64)
+    parser.add_argument("--latency", type=float, default=0.05)
     args = parser.parse_args()
+    if args.llm:
+        llm_timing(args.chunks, args.latency)
     rows = [run(args.concepts, args.docs, int(s)) for s in args.seeds.split(",")]
     print("| seed | concepts | statements | stmt precision | stmt recall (claimed / all) | concept recall (claimed / all) "
           "| type acc | quotes verified | time |")

@@ -560,3 +560,19 @@ def test_import_csv_tsv_and_rdf_triples(corpus):
                                                        "<http://example.org/Cell> ."
     result = run_cli("import", "corpus/cells.md", cwd=corpus)
     assert result.code == 2 and "not a CSV, TSV or RDF file" in result.err
+
+
+def test_a_domain_in_a_subfolder_of_the_repository(tmp_path):
+    top = tmp_path / "mono"
+    top.mkdir()
+    git(top, "init", "-q", "-b", "main")
+    write(top, {"README.md": "monorepo\n", "kb/pwd.yaml": CONFIG, "kb/corpus/cells.md": CELLS})
+    git(top, "add", "-A")
+    git(top, "commit", "-qm", "a domain in kb/")
+    info = extract_json(top / "kb")
+    files = git(top, "diff", "--name-only", "HEAD", info["branch"]).splitlines()
+    assert f"kb/{FOLDER}/cell.yaml" in files and "kb/extract.lock.json" in files
+    assert all(f.startswith("kb/") for f in files)
+    merge(top, info["branch"])
+    assert run_cli("validate", cwd=top / "kb").code == 0
+    assert "nothing new" in run_cli("extract", cwd=top / "kb").out

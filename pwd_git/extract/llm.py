@@ -17,6 +17,7 @@ LM Studio, hosted APIs) extracts candidates per chunk.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import json
@@ -276,6 +277,7 @@ def parse_problem(content: str) -> str | None:
     return None if error is None else f"{error.message[:200]} at {'/'.join(map(str, error.absolute_path)) or 'top level'}"
 
 
+@functools.cache
 def _validator():
     from jsonschema import Draft202012Validator
 
