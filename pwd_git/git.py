@@ -414,6 +414,26 @@ def object_ids(repo: Repo, specs: list[str]) -> list[str | None]:
     return [None if line.endswith(" missing") or line.endswith(" ambiguous") else line for line in out]
 
 
+def blob_sizes(repo: Repo, oids: list[str]) -> dict[str, int]:
+    """{oid: size in bytes} of many objects through one `git cat-file --batch-check`, without
+    reading them (a 2 GB document is refused before it is read)."""
+    if not oids:
+        return {}
+    out = run_git(["cat-file", "--batch-check=%(objectname) %(objectsize)"], repo.top,
+                  input="".join(f"{oid}\n" for oid in oids).encode()).stdout.decode().splitlines()
+    return {oid: int(size) for oid, size in (line.split(" ") for line in out if not line.endswith(" missing"))}
+
+
+def uncommitted(repo: Repo, paths: list[str]) -> list[str]:
+    """Repo-relative paths under `paths` that differ from HEAD in the index or work tree, or are
+    untracked (`git status --porcelain`): what a command reading HEAD would not see."""
+    if not paths:
+        return []
+    out = run_git(["status", "--porcelain", "-z", "--untracked-files=all", "--no-renames", "--", *paths],
+                  repo.top, env={"GIT_LITERAL_PATHSPECS": "1"}).stdout.decode(errors="replace")
+    return sorted(record[3:] for record in out.split("\0") if len(record) > 3)
+
+
 def bisect_mark(worktree: Path, term: str, commits: list[str]) -> None:
     """`git bisect good|bad|skip COMMIT...` (in chunks, for long lists). git exits non-zero
     when the marks leave only skipped commits; `bisect_log` tells the outcome either way."""

@@ -18,7 +18,7 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input)
   if [[ $latest == 1 ]]; then
     echo "bootstrap: installing the newest releases into $venv (not the lock)" >&2
-    "${pip[@]}" --upgrade --upgrade-strategy eager torch -e "$here[train,test]"
+    "${pip[@]}" --upgrade --upgrade-strategy eager torch -e "$here[train,test,extract]"
   else
     echo "bootstrap: installing requirements/lock.txt into $venv" >&2
     "${pip[@]}" --require-hashes --no-deps -r "$here/requirements/lock.txt"

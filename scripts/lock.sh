@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Refresh requirements/lock.txt: resolve pyproject.toml's [train,test] extras plus
+# Refresh requirements/lock.txt: resolve pyproject.toml's [train,test,extract] extras plus
 # requirements/lock.in to today's newest releases for every supported Python (3.10+), with hashes.
 # torch's version comes from requirements/torch.txt; its CUDA runtime packages are not locked
 # (they belong to the torch build a machine installs). Then run `bash scripts/test.sh`.
@@ -13,7 +13,7 @@ if [[ ! -x "$tools/bin/uv" ]]; then
   "$tools/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$uv_version"
 fi
 compile() {
-  "$tools/bin/uv" pip compile --quiet pyproject.toml requirements/lock.in --extra train --extra test \
+  "$tools/bin/uv" pip compile --quiet pyproject.toml requirements/lock.in --extra train --extra test --extra extract \
     --constraint requirements/torch.txt --universal --python-version 3.10 \
     --no-header --no-annotate "$@"
 }
@@ -23,7 +23,7 @@ while read -r name; do skip+=(--no-emit-package "$name"); done < <(
   compile --no-emit-package torch "$@" | grep -oE '^(nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+|triton)==' | tr -d '=' | sort -u)
 inputs=$(python3 scripts/lock_inputs.py)
 {
-  echo "# Locked by scripts/lock.sh (uv $uv_version) from pyproject.toml [train,test] + requirements/lock.in."
+  echo "# Locked by scripts/lock.sh (uv $uv_version) from pyproject.toml [train,test,extract] + requirements/lock.in."
   echo "# inputs: $inputs"
   echo "# Installed hash-checked by scripts/bootstrap.sh; torch: requirements/torch.txt. Do not edit by hand."
   compile --generate-hashes --no-emit-package torch "${skip[@]}" "$@"

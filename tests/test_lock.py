@@ -25,7 +25,8 @@ def _name(requirement: str) -> str:
 
 def _declared() -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["train"]}
+    extras = project["optional-dependencies"]
+    return {_name(r) for r in project["dependencies"] + extras["train"] + extras["extract"]}
 
 
 def _locked() -> dict[str, set[str]]:

@@ -13,7 +13,8 @@ VERBS = {
     "init": ("init", "init"), "validate": ("validate", "validate"), "build": ("build", "build"),
     "status": ("status", "status"), "diff": ("diff", "diff"), "train": ("train", "train"), "test": ("test", "test"),
     "run": ("run", "run"), "log": ("log", "log"), "show": ("log", "show"), "notes": ("notes", "notes"),
-    "diagnose": ("diagnose", "diagnose"), "patch": ("patch", "patch"), "bisect": ("bisect", "bisect"),
+    "diagnose": ("diagnose", "diagnose"), "patch": ("patch", "patch"),
+    "extract": ("extract", "extract"), "import": ("extract", "import_"), "bisect": ("bisect", "bisect"),
     "bisect-step": ("bisect", "bisect_step"), "hooks": ("hooks", "hooks"), "queue": ("queue", "queue"),
     "worker": ("worker", "worker"), "textconv": ("textconv", "textconv"),
 }

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pwd_git.errors import quote
-from pwd_git.git import current_branch, remote_url
+from pwd_git.git import current_branch
 from pwd_git.kb.loader import Domain
 from pwd_git.output import echo_json, format_option, log_to_stderr
 
@@ -74,22 +73,5 @@ def _publish(domain: Domain, result, body: str, remote: str, base: str, fmt: str
     from pwd_git.repair import forge
 
     say = (lambda m: click.echo(m)) if fmt == "text" else (lambda m: click.echo(m, err=True))
-    if remote_url(domain.repo, remote) is None:
-        say(f"no remote {quote(remote)}: open the pull request by hand after pushing {result.branch}")
-        return None
-    forge.push_branch(domain.repo, remote, result.branch)
-    say(f"pushed {result.branch} to {remote}")
-    where = forge.forge_repo(domain.repo, remote)
-    secret = forge.token()
-    if where is None:
-        say("the remote is not a forge repository: open the pull request by hand")
-        return None
-    if where.api is None or secret is None:
-        why = "no GITHUB_TOKEN or GH_TOKEN" if where.api else \
-            f"no forge API is configured for {where.host} (set pwd.forge.api to send it the token)"
-        say(f"{why}: open it at {where.compare_url}/{base}...{result.branch}?expand=1")
-        return None
     title = f"pwd patch: repair {len(result.patched)} node(s) diagnosed on {result.diagnosis.commit[:10]}"
-    url = forge.create_pull_request(where, secret, head=result.branch, base=base, title=title, body=body)
-    say(f"opened {url}")
-    return url
+    return forge.publish(domain.repo, remote, result.branch, base, title, body, say)

@@ -115,6 +115,29 @@ def push_branch(repo: Repo, remote: str, branch: str) -> None:
                        hint=f"the branch is still here; push it yourself with `git push {remote} {branch}`")
 
 
+def publish(repo: Repo, remote: str, branch: str, base: str, title: str, body: str, say) -> str | None:
+    """Push `branch` to `remote` and open a pull request into `base`; `say` tells each step. The
+    PR's URL, or None when it must be opened by hand (what to do was said)."""
+    if remote_url(repo, remote) is None:
+        say(f"no remote {quote(remote)}: open the pull request by hand after pushing {branch}")
+        return None
+    push_branch(repo, remote, branch)
+    say(f"pushed {branch} to {remote}")
+    where = forge_repo(repo, remote)
+    secret = token()
+    if where is None:
+        say("the remote is not a forge repository: open the pull request by hand")
+        return None
+    if where.api is None or secret is None:
+        why = "no GITHUB_TOKEN or GH_TOKEN" if where.api else \
+            f"no forge API is configured for {where.host} (set pwd.forge.api to send it the token)"
+        say(f"{why}: open it at {where.compare_url}/{base}...{branch}?expand=1")
+        return None
+    url = create_pull_request(where, secret, head=branch, base=base, title=title, body=body)
+    say(f"opened {url}")
+    return url
+
+
 def create_pull_request(forge: ForgeRepo, secret: str, *, head: str, base: str, title: str, body: str) -> str:
     """POST /repos/{owner}/{repo}/pulls on the forge's API; returns the PR's html_url."""
     if forge.api is None:

@@ -151,18 +151,29 @@ def with_train_settings(domain: Domain, commit: str, settings: dict) -> bytes:
 
 
 def _commit(domain: Domain, base: str, files: dict[str, bytes], branch: str, patched: list[Finding]) -> str:
-    prefix = f"{domain.prefix}/" if domain.prefix else ""
     subject = f"pwd patch: {len(patched)} node(s) from the diagnosis of {base[:10]}"
     body = "\n".join(f"- {f.kind} {f.node_kind} {f.node} ({f.location})" for f in patched)
+    return commit_on_branch(domain, base, files, branch, subject, body)
+
+
+def commit_on_branch(domain: Domain, base: str, files: dict[str, bytes], branch: str, subject: str, body: str, *,
+                     removed: tuple[str, ...] = (), rebuild_shards: bool = True) -> str:
+    """A commit on `base` with `files` written and `removed` deleted (paths relative to the KB
+    root) and, with `rebuild_shards`, shards/ rebuilt for the new KB, on a new branch; made with
+    plumbing in a temporary index, so the checkout, index and uncommitted work stay as they are."""
+    prefix = f"{domain.prefix}/" if domain.prefix else ""
     with TempIndex(domain.repo, base) as index:
+        for rel in removed:
+            index.remove_tree(prefix + rel)
         index.add_blobs({prefix + rel: data for rel, data in files.items()})
-        kb_only = index.commit(base, subject)  # a dangling commit: the KB with the patch, old shards
-        built = build(domain, kb_only, to_worktree=False)
-        index.remove_tree(prefix + SHARDS_DIR)
-        shard_files = {f"{prefix}{SHARDS_DIR}/{p.relative_to(built.path).as_posix()}": p.read_bytes()
-                       for p in sorted(built.path.rglob("*")) if p.is_file()}
-        assert f"{prefix}{SHARDS_DIR}/{MANIFEST}" in shard_files
-        index.add_blobs(shard_files)
+        if rebuild_shards:
+            kb_only = index.commit(base, subject)  # a dangling commit: the new KB, old shards
+            built = build(domain, kb_only, to_worktree=False)
+            index.remove_tree(prefix + SHARDS_DIR)
+            shard_files = {f"{prefix}{SHARDS_DIR}/{p.relative_to(built.path).as_posix()}": p.read_bytes()
+                           for p in sorted(built.path.rglob("*")) if p.is_file()}
+            assert f"{prefix}{SHARDS_DIR}/{MANIFEST}" in shard_files
+            index.add_blobs(shard_files)
         commit = index.commit(base, f"{subject}\n\n{body}\n")
     create_branch(domain.repo, branch, commit)
     return commit

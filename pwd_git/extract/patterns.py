@@ -1,0 +1,272 @@
+"""The offline, deterministic backend: a few sentence shapes it reads precisely, nothing else.
+
+Claimed shapes (the subject opens the sentence; an optional a/an/the is dropped):
+  definitions    "X is a/an Y ..."                      -> concept X, type = head noun of Y
+  aliases        "X, also called/known as Z, ..."       -> alias Z of X (the rest is read on)
+                 "X (ABBR) ..."  "X is also called Z."
+  relations      "X is (a) part of Y", "X is located in Y", "X consists of Y[, Z] and W",
+                 "X <predicate declared in pwd.yaml> Y" (also the plural verb form)
+  hyponyms       "Ys such as X[, W] and V"              -> X is a Y (Y a concept)
+A sentence that is a question, negated, hedged (may, probably, often, ...), conditional or
+comparative states nothing here. Terms are 1-6 content words. Candidates carry the sentence
+as their quote; merge.py resolves the phrases to concepts across the whole corpus.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pwd_git.extract.corpus import Chunk, normalise_ws
+
+VERSION = "1"
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+BUILTIN = {  # canonical predicate -> the verb phrases that state it
+    "is part of": ("is part of", "is a part of", "are part of"),
+    "is located in": ("is located in", "are located in"),
+    "consists of": ("consists of", "consist of"),
+}
+FUNCTION_WORDS = _words("""a an the of in on at to for with by from into onto and or but nor as is are was were be been
+being am that which who whom whose where when while than then also very it its this these those there here they them
+their he she his her we our you your i me my one each every some any all many most much more few several such other
+another no not only just so if because about over under between through during without within against among per via
+what how why do does did has have had""")
+REJECT = _words("""not no never nor neither cannot may might could would should can must possibly probably perhaps
+likely unlikely maybe sometimes often usually rarely seldom occasionally generally typically mostly mainly partly
+partially largely allegedly reportedly supposedly believed thought suggested hypothesized hypothesised claimed
+seems seem appears appear if unless whether although though suppose assume except than formerly once rather
+sometime somewhat arguably apparently""")
+_CUT = _words("""that which who whose where with of in on at for from by to into and or consisting made composed
+found located used containing comprising than as whose when while""")
+_THROUGH_OF = _words("kind type sort form class variety subtype species")  # "a kind of enzyme": enzyme
+_VAGUE = _words("""thing part way example member one lot number source result matter case set group piece bit term
+name word amount means""")  # "a good source of energy" names no class
+_DISCOURSE = _words("""result problem point idea reason fact answer question goal aim purpose outcome effect
+consequence issue difference key trick solution truth conclusion upshot catch rule""")  # "The result is a ..."
+_ABBREVIATIONS = _words("e.g i.e etc al dr mr mrs ms st vs fig figs ch cf approx no vol pp ed eds")
+_WORD = re.compile(r"[^\W_][\w'’+-]*", re.UNICODE)
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
+_EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_DET = re.compile(r"^(?:an?|the)\s+", re.I)
+_APPOSITIVE = re.compile(r"^(?P<x>[^,()]+?)\s*,\s*(?:also\s+(?:called|known\s+as|termed|named))\s+(?P<z>[^,()]+?)\s*,\s*"
+                         r"(?P<rest>.+)$", re.I)
+_PAREN_ALIAS = re.compile(r"^(?P<x>[^,()]+?)\s*\(\s*(?:also\s+(?:called|known\s+as|termed|named)\s+)(?P<z>[^,()]+?)\s*\)\s*"
+                          r"(?P<rest>.+)$", re.I)
+_ABBR = re.compile(r"^(?P<x>[^,()]+?)\s*\(\s*(?P<z>[A-Z][A-Za-z0-9-]{0,9})\s*\)\s*(?P<rest>.+)$")
+_ALSO_CALLED = re.compile(r"^(?P<x>[^,()]+?)\s+(?:is|are)\s+also\s+(?:called|known\s+as|termed|named)\s+(?P<z>[^,()]+)$", re.I)
+_DEFINITION = re.compile(r"^(?P<x>[^,;:()]+?)\s+is\s+(?P<det>an?)\s+(?P<y>.+)$", re.I)
+_SUCH_AS = re.compile(r"(?P<y>(?:[^\W_][\w'’+-]*\s+){0,3}[^\W_][\w'’+-]*)\s*,?\s+such\s+as\s+(?P<xs>.+)$", re.I)
+_OBJECT_END = re.compile(r"\s*(?:,\s*(?:which|where|who|whose|a|an|the)\b|;|\s\(|:).*$", re.I)
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a chunk, whitespace-normalised, markdown structure (headings, code, tables)
+    left out and list markers dropped. Each is a verbatim (whitespace-normalised) slice of `text`."""
+    out: list[str] = []
+    para: list[str] = []
+    fence = False
+
+    def flush() -> None:
+        if para:
+            out.extend(split_sentences(" ".join(para)))
+            para.clear()
+
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("```", "~~~")):
+            flush()
+            fence = not fence
+            continue
+        if fence:
+            continue
+        if not stripped or stripped.startswith(("#", "|", ">")) or set(stripped) <= set("=-*_ "):
+            flush()
+            continue
+        item = _LIST_ITEM.match(line)
+        if item:
+            flush()
+            stripped = line[item.end():].strip()
+        para.append(stripped)
+    flush()
+    return [normalise_ws(s) for s in out if s.strip()]
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    """Cut at . ! ? followed by whitespace and an upper-case letter, digit or quote, except after
+    an abbreviation or an initial."""
+    out, start = [], 0
+    for match in re.finditer(r"[.!?][\"')\]*_]*(?=\s+[\"'(\[*_]{0,2}[A-Z0-9])", paragraph):
+        word = paragraph[start:match.start()].rsplit(None, 1)[-1] if paragraph[start:match.start()].split() else ""
+        if match.group().startswith(".") and (word.lower().rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"[A-Z]", word)):
+            continue
+        out.append(paragraph[start:match.end()].strip())
+        start = match.end()
+    if paragraph[start:].strip():
+        out.append(paragraph[start:].strip())
+    return out
+
+
+def extract_chunk(chunk: Chunk, predicates: tuple[str, ...]) -> dict[str, list[dict]]:
+    """Candidates of one chunk: {"concepts": [...], "aliases": [...], "statements": [...]}, each
+    with its sentence as `quote`."""
+    out: dict[str, list[dict]] = {"concepts": [], "aliases": [], "statements": []}
+    table = _predicate_table(predicates)
+    for sentence in sentences(chunk.text):
+        read_sentence(sentence, table, out)
+    return out
+
+
+def _predicate_table(predicates: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(verb phrase as written, canonical predicate), longest phrase first."""
+    pairs = {phrase: canon for canon, phrases in BUILTIN.items() for phrase in phrases}
+    for p in predicates:
+        for phrase in _verb_forms(p):
+            pairs.setdefault(phrase, p)
+    return sorted(pairs.items(), key=lambda kv: (-len(kv[0]), kv[0]))
+
+
+def _verb_forms(predicate: str) -> list[str]:
+    """The predicate and its plural-subject form: is -> are, has -> have, occurs -> occur."""
+    first, _, rest = predicate.partition(" ")
+    plural = {"is": "are", "has": "have", "does": "do"}.get(first)
+    if plural is None and first.endswith("s") and not first.endswith("ss") and len(first) > 3:
+        plural = first[:-1]
+    forms = [predicate]
+    if plural:
+        forms.append(f"{plural} {rest}".strip())
+    return forms
+
+
+def clean(sentence: str) -> str:
+    """The sentence as patterns read it: no markdown emphasis or link targets, no final stop."""
+    text = _EMPHASIS.sub("", _LINK.sub(r"\1", sentence))
+    return text.rstrip().rstrip(".!").strip()
+
+
+def read_sentence(sentence: str, table: list[tuple[str, str]], out: dict[str, list[dict]]) -> None:
+    text = clean(sentence)
+    if sentence.rstrip().endswith("?") or not text or _rejected(text):
+        return
+    for pattern in (_APPOSITIVE, _PAREN_ALIAS, _ABBR):
+        match = pattern.match(text)
+        if match and term_words(match["x"]) and _alias_ok(match["z"], pattern is _ABBR):
+            out["aliases"].append({"term": term(match["x"], opening=True), "alias": term(match["z"]), "quote": sentence})
+            text = f"{match['x']} {match['rest']}"
+            break
+    match = _ALSO_CALLED.match(text)
+    if match and term_words(match["x"]) and _alias_ok(match["z"], False):
+        out["aliases"].append({"term": term(match["x"], opening=True), "alias": term(match["z"]), "quote": sentence})
+        return
+    if _relation(text, sentence, table, out):
+        return
+    if _such_as(text, sentence, out):
+        return
+    _definition(text, sentence, out)
+
+
+def _rejected(text: str) -> bool:
+    words = {w.lower() for w in _WORD.findall(text)}
+    return bool(words & REJECT) or "n't" in text.lower() or "n’t" in text.lower()
+
+
+def term_words(phrase: str) -> list[str] | None:
+    """The words of `phrase` when it reads as a term (1-6 content words, no clause), else None."""
+    phrase = _DET.sub("", phrase.strip())
+    words = phrase.split()
+    if not 1 <= len(words) <= 6 or any(not _WORD.fullmatch(w) for w in words):
+        return None
+    if any(w.lower() in FUNCTION_WORDS for w in words) or (len(words) == 1 and words[0].lower() in _DISCOURSE):
+        return None
+    return words
+
+
+def term(phrase: str, *, opening: bool = False) -> str:
+    """A term as written, without its article; a sentence-initial capital (Mitochondria, not DNA) lowered."""
+    phrase = _DET.sub("", phrase.strip())
+    if opening and phrase[:1].isupper() and phrase[1:2].islower() and not any(c.isupper() for c in phrase.split()[0][1:]):
+        phrase = phrase[0].lower() + phrase[1:]
+    return phrase
+
+
+def _alias_ok(phrase: str, abbreviation: bool) -> bool:
+    if abbreviation:
+        return sum(c.isupper() for c in phrase) >= 2
+    return term_words(phrase) is not None
+
+
+def _relation(text: str, sentence: str, table: list[tuple[str, str]], out: dict[str, list[dict]]) -> bool:
+    lower = text.lower()
+    for phrase, predicate in table:
+        at = lower.find(f" {phrase} ")
+        while at > 0:
+            subject, obj = text[:at], text[at + len(phrase) + 2:]
+            if term_words(subject):
+                obj = _OBJECT_END.sub("", obj).strip()
+                if obj:
+                    out["statements"].append({"subject": term(subject, opening=True), "predicate": predicate,
+                                              "object": obj, "quote": sentence, "shape": "list"})
+                return True
+            at = lower.find(f" {phrase} ", at + 1)
+    return False
+
+
+def _such_as(text: str, sentence: str, out: dict[str, list[dict]]) -> bool:
+    match = _SUCH_AS.search(text)
+    if not match:
+        return False
+    out["statements"].append({"subject": match["xs"].strip(), "predicate": "is a", "object": match["y"].strip(),
+                              "quote": sentence, "shape": "such-as"})
+    return True
+
+
+def _definition(text: str, sentence: str, out: dict[str, list[dict]]) -> None:
+    match = _DEFINITION.match(text)
+    if not match or not term_words(match["x"]):
+        return
+    kind = head_noun(match["y"])
+    name = term(match["x"], opening=True)
+    if kind is None or kind == name.lower():
+        return
+    definition = f"{match['det']} {match['y']}".strip()
+    out["concepts"].append({"term": name, "type": kind, "definition": definition[0].upper() + definition[1:] + ".",
+                            "quote": sentence})
+
+
+def head_noun(phrase: str) -> str | None:
+    """The class a definition names: the last word before the first relative or prepositional
+    word ("organelle" in "double-membrane organelle that ..."); through "of" after a vague head
+    ("a kind of enzyme" -> "enzyme"). None when there is none."""
+    words = re.findall(r"[\w'’-]+|[,;:()]", phrase)
+    head: list[str] = []
+    rest: list[str] = []
+    for i, w in enumerate(words):
+        if w in ",;:()" or w.lower() in _CUT:
+            rest = words[i:]
+            break
+        head.append(w)
+    if not head:
+        return None
+    word = head[-1].lower()
+    if word in _VAGUE:
+        return None
+    if word in _THROUGH_OF:
+        if not rest or rest[0].lower() != "of":
+            return None
+        return head_noun(" ".join(w for w in rest[1:] if w.lower() not in ("a", "an", "the")))
+    word = singular(word)
+    return word if re.fullmatch(r"[a-z][a-z-]{1,98}[a-z]", word) and word not in FUNCTION_WORDS else None
+
+
+def singular(word: str) -> str:
+    """An English plural's singular, for the regular endings only."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ses", "xes", "ches", "shes", "zes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
