@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on the bundled example domain, with the embedded tiny model:
-# init -> validate -> build -> commit -> train + test (results in git notes) -> log
-# -> diagnose -> patch (branch) -> retrain + test against the baseline -> bisect a regression.
+# init -> extract from the corpus (a reviewed branch) -> merge -> build -> train + test (results
+# in git notes) -> a data regression caught by the default gate -> diagnose (data gaps) -> patch
+# (branch) -> retrain + test against the regressed commit -> bisect a regression.
 # Usage: bash scripts/demo.sh [WORKDIR]   (default: a fresh temp dir)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,13 +20,29 @@ cd "$work/cell-biology"
 step git pwd validate
 step git pwd build
 step git add -A
-step git commit -q -m "Cell biology KB: 55 concepts, 119 statements, 27 chains"
+step git commit -q -m "Cell biology KB: 55 concepts, 119 statements, 27 chains, and a small corpus"
+
+# Extract: read corpus/ with the offline patterns backend onto a branch, review it, merge it.
+step git pwd extract
+extracted=$(git for-each-ref --format='%(refname:short)' 'refs/heads/pwd/extract/*' | head -n 1)
+step git pwd diff HEAD "$extracted" --stat
+step git merge -q --no-edit "$extracted"
+step git pwd build --check
+
 step git pwd run || true              # exit 1 = some benchmark items fail: the model has bugs
 step git pwd log
 
-# Debug: trace failures to KB nodes, write a targeted data patch on a branch, retrain, compare.
+# A data regression: a commit withholds the training data of four nodes (as a broken export
+# would). The default gate compares with the nearest ancestor that has a result.
+sed -i 's/^build:$/build:\n  holdout: [glycolysis, glycolysis.occurs-in.cytosol, calvin-cycle, calvin-cycle.occurs-in.chloroplast-stroma]/' pwd.yaml
+step git pwd build -q
+git commit -q -am "data: re-export (drops four nodes' records)"
+step git pwd run || true              # exit 1: below the parent, beyond noise
+
+# Debug: trace the failures to the KB nodes whose data is missing, patch them on a branch,
+# fine-tune the regressed commit's model on the patch (with replay) and compare.
 step git pwd diagnose || true         # exit 1 = there is something to fix
-step git pwd patch --branch pwd/patch/demo --train-mode continue  # every diagnosed node; fine-tune HEAD's model on the fix + replay
+step git pwd patch --branch pwd/patch/demo --train-mode continue
 step git pwd diff HEAD pwd/patch/demo --stat
 step git pwd run pwd/patch/demo --baseline HEAD || true
 step git pwd log pwd/patch/demo
