@@ -15,7 +15,7 @@ A job is `git pwd run COMMIT`: build from the object store, train (or reuse), te
 append the note. The note is written only after a complete test, and model-cache entries
 are published by atomic rename, so a killed worker leaves neither; its job is still in
 running/ and the next worker puts it back in the queue (up to MAX_ATTEMPTS times).
-A commit whose KB state already has a result (same KB tree and run key, e.g. a README-only
+A commit whose KB state already has a result (same build and run key, e.g. a README-only
 commit after a judged one) reuses it: no build work beyond a cache hit, no training.
 """
 

@@ -19,7 +19,7 @@ def print_report(report, verbose: bool = False) -> None:
     if m.get("control"):
         click.echo(f"control (out of domain): acc {m['control']['acc']:.3f} (n={m['control']['n']})")
     if report.reused_from:
-        click.echo(f"(result reused from {report.reused_from[:10]}: same KB tree and run key)")
+        click.echo(f"(result reused from {report.reused_from[:10]}: same build and run key)")
     for failure in verdict.threshold_failures:
         click.echo(f"threshold: {failure}")
     if verdict.p_value is not None:

@@ -146,7 +146,7 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
     reused = reusable_result(revision, commit)
     if reused:
         source_commit, entry = reused
-        log(f"reusing the result recorded on {source_commit[:10]} (same KB tree and run key)")
+        log(f"reusing the result recorded on {source_commit[:10]} (same build and run key)")
         flags = flags_of(entry, items)
         per_item = dict(flags.acc)
         already_recorded = source_commit == commit
