@@ -106,10 +106,11 @@ class Diagnosis:
 
     def patchable(self, include: tuple[str, ...] = PATCHED_BY_DEFAULT, min_confidence: float = MIN_CONFIDENCE,
                   ) -> list[Finding]:
-        """The findings `patch` repairs: the data's faults (by default data gaps and chain
-        breaks) that beat the model's noise. Contradictions are never patched."""
-        return [f for f in self.findings
-                if f.kind in include and f.kind != CONTRADICTION and f.confidence >= min_confidence]
+        """The findings `patch` repairs: by default the data's faults, every data gap (missing or
+        thin data is a fault whatever a probe did by luck) and the chain breaks that beat the
+        model's noise; `include` adds not-learned nodes that beat it. Contradictions never."""
+        return [f for f in self.findings if f.kind in include and f.kind != CONTRADICTION
+                and (f.kind == DATA_GAP or f.confidence >= min_confidence)]
 
 
 def result_for(domain: Domain, commit: str, key: str, *, run_if_missing: bool,
