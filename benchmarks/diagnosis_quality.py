@@ -13,14 +13,15 @@ on a branch off that commit, and the CLI does what a user would:
 
 Per seed the table reports, against the truth "starved nodes whose probes fail" (and, looser,
 "all starved nodes"): precision and recall of the data-gap findings (all of them, and those
-confident enough for `patch` to repair); the worst rank of a starved
-failing node among all findings and whether all are in the top K; chain breaks found and how
-many of them have every hop present in the training data with its probes passing; the patch's
-examples and nodes; after the retrain, the share of the data-gap items (the failed items the
-data-gap findings explain) that now pass, of the starved nodes' failed probes that now pass,
-and of the items that passed before and now fail. Targets (issue 13): precision >= 0.9,
-recall >= 0.9, every starved failing node in the top K, >= 90% of the data-gap items fixed,
-<= 2% of passing items broken.
+confident enough for `patch` to repair); the worst rank of a starved failing node among all
+findings and whether all are in the top K; chain breaks found and how many of them have every
+hop present in the training data with its probes passing; the patch's examples and nodes;
+after the retrain, the share of the data-gap items (the failed items the data-gap findings
+explain) that now pass, of the starved nodes' failed probes that now pass, and of the items
+that passed before and now fail. Next to it, the noise floor: the share of items that touch no
+starved node, passed on the unstarved model and fail on the starved one. Targets (issue 13):
+precision >= 0.9, recall >= 0.9, every starved failing node in the top K, >= 90% of the
+data-gap items fixed, <= 2% of passing items broken.
 
     python benchmarks/diagnosis_quality.py [--seeds 0,1,2] [--domains example,geography] [--quick]
         [--json FILE] [--work DIR]
@@ -124,7 +125,7 @@ def prepare(name: str, work: Path, quick: bool) -> tuple[Path, str, dict]:
     log(f"{name}: unstarved trained and tested in {time.perf_counter() - start:.0f}s: "
         f"{levels(result)}; findings {diag['counts']}")
     return root, unstarved, {"sizes": sizes, "notes": notes, "levels": levels(result), "findings": diag["counts"],
-                             "items": len(bench_items(root))}
+                             "items": len(bench_items(root)), "failed": result["failed"]}
 
 
 def levels(result: dict) -> str:
@@ -156,7 +157,7 @@ def ratio(part: int, whole: int) -> float:
     return part / whole if whole else math.nan
 
 
-def run_seed(root: Path, unstarved: str, seed: int) -> dict:
+def run_seed(root: Path, unstarved: str, unstarved_failed: set[str], seed: int) -> dict:
     """Starve K nodes on a branch off `unstarved`, diagnose, patch, retrain; the row of the table."""
     git(root, "checkout", "-q", "-B", f"bench/seed{seed}", unstarved)
     kb, _ = load_worktree(Domain.find(root))
@@ -186,6 +187,9 @@ def run_seed(root: Path, unstarved: str, seed: int) -> dict:
     clean = [f for f in breaks if all(s not in starved and records.get(s, 0) > 0 and probes.get(s)
                                       and not any(p in failed for p in probes[s]) for s in kb.chains[f["node"]].steps)]
     gap_items = {i for f in gaps for i in f["items"]}
+    # the model's own noise: items that touch no starved node yet flip from pass (unstarved) to fail
+    untouched = [i for i, item in items.items() if i not in unstarved_failed
+                 and not set(starved) & {*item["traces"]["concepts"], *item["traces"]["statements"]}]
     starved_probes = {p for n in starved for p in probes.get(n, []) if p in failed}
     row = {"seed": seed, "k": k, "starved": starved, "starved_failing": sorted(starved_failing),
            "starved_failing_n": len(starved_failing),
@@ -200,7 +204,8 @@ def run_seed(root: Path, unstarved: str, seed: int) -> dict:
            "ranks": {n: rank.get(n) for n in sorted(starved_failing)},
            "max_rank": max(ranks, default=0), "in_top_k": all(r <= k for r in ranks),
            "chain_breaks": len(breaks), "chain_breaks_clean": len(clean),
-           "gap_confidence": {f["node"]: f["confidence"] for f in gaps}}
+           "gap_confidence": {f["node"]: f["confidence"] for f in gaps},
+           "noise_broken": ratio(sum(i in failed for i in untouched), len(untouched))}
     log(f"seed {seed}: K={k}, {len(starved_failing)} starved failing, {len(gaps)} data gaps, "
         f"precision {row['precision']:.2f} recall {row['recall']:.2f}; counts {diag['counts']}")
 
@@ -281,7 +286,8 @@ def table(name: str, info: dict, rows: list[dict]) -> str:
         fmt(mean(rows, "starved_probes_fixed")), fmt(mean(rows, "broken"), "broken")]) + " |")
     lines.append("")
     lines += [f"- seed {r['seed']}: starved model {r['levels']}, base failure {r['base_failure']:.2f}, findings "
-              f"{r['counts']}; after the patch {r['after']}; {r['seconds']:.0f}s" for r in rows]
+              f"{r['counts']}; after the patch {r['after']}; noise: {fmt(r['noise_broken'])} of the items that passed "
+              f"unstarved and touch no starved node fail starved; {r['seconds']:.0f}s" for r in rows]
     lines.append(f"wall time: {info['seconds']:.0f}s")
     return "\n".join(lines)
 
@@ -304,7 +310,7 @@ def main() -> None:
         for name in args.domains.split(","):
             start = time.perf_counter()
             root, unstarved, info = prepare(name, work, args.quick)
-            rows = [run_seed(root, unstarved, seed) for seed in seeds]
+            rows = [run_seed(root, unstarved, set(info["failed"]), seed) for seed in seeds]
             info["seconds"] = time.perf_counter() - start
             results[name] = {"info": info, "rows": rows}
             report.append(table(name, info, rows))
@@ -312,6 +318,8 @@ def main() -> None:
     print("targets: precision >= 0.9, recall >= 0.9 (truth: starved nodes whose probes fail), every starved failing "
           "node in the top K, >= 90% of data-gap items fixed, <= 2% of passing items broken (✓ hit, ✗ miss)")
     if args.json:
+        for result in results.values():
+            result["info"].pop("failed")
         args.json.write_text(json.dumps(results, indent=1, default=str))
 
 

@@ -245,9 +245,10 @@ def dump(doc: dict, kind: str) -> str:
 
 
 def write_geography(root: Path, seed: int = 0, **sizes: int) -> dict[str, int]:
-    """Write the geography's pwd.yaml, concepts/<type>/ and chains/<split>/ under `root` (an
-    existing domain directory, e.g. from `git pwd init`); returns its counts."""
+    """Write the geography's pwd.yaml, concepts/<type>/ and chains/<split>/ under `root`
+    (created if missing; a domain needs a git repo: `git init` or `git pwd init` it); returns its counts."""
     config, concepts, chains = geography(seed, **sizes)
+    root.mkdir(parents=True, exist_ok=True)
     (root / "pwd.yaml").write_text(dump(config, "config"))
     for c in concepts:
         folder = root / "concepts" / FOLDERS[c.type]
@@ -270,7 +271,6 @@ def main() -> None:
     parser.add_argument("--countries", type=int, default=110)
     parser.add_argument("--languages", type=int, default=80)
     args = parser.parse_args()
-    args.directory.mkdir(parents=True, exist_ok=True)
     counts = write_geography(args.directory, args.seed, countries=args.countries, languages=args.languages)
     print(", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
 
