@@ -35,7 +35,7 @@ from pwd_git.train.pipeline import shards_for  # noqa: E402
 # The probes reworded into the training templates' wording (same facts, same choices).
 TRAINING_WORDING = {
     "probe.l1.describe": (r"In this domain, (.+) is defined as$", "What is {0}?\n{0} is defined as"),
-    "probe.l1.kind": (r"In this domain, (.+) is a$", "What type of entity is {0}?\n{0} is a"),
+    "probe.l1.kind": (r"In this domain, (.+) is$", "What type of entity is {0}?\n{0} is"),
     "probe.l2.complete": (r"Complete the statement: (.+)$", "{0} what?\n{0}"),
 }
 

@@ -85,7 +85,7 @@ steps:
 
 def geo_concept(cid: str, ctype: str, relations=(), definition: str | None = None) -> str:
     lines = [f"id: {cid}", f"term: {cid}", f"type: {ctype}",
-             f"definition: {definition or f'The {ctype} called {cid} in the test atlas.'}"]
+             f"definition: {definition or f'The {ctype} filed under code {cid[::-1]} in the test atlas.'}"]
     if relations:
         lines.append("relations:")
         for predicate, target in relations:
@@ -265,7 +265,7 @@ def test_benchmark_covers_test_chains_and_every_node_on_their_paths(geo):
     assert hops["traces"]["statements"] == ["alpha.borders.beta", "beta.lies-in.north"]
     assert hops["source"] == "chains/alpha-region.yaml:1"
     (probe,) = [b for b in bench if b["level"] == "L1" and b["traces"]["concepts"] == ["alpha"]]
-    assert probe["choices"][probe["answer"]] == "The country called alpha in the test atlas."
+    assert probe["choices"][probe["answer"]] == "The country filed under code ahpla in the test atlas."
 
 
 def test_hand_written_items_are_included_as_written(geo):

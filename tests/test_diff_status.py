@@ -56,7 +56,7 @@ def test_diff_lists_node_changes_with_field_diffs(geo):
         "+ statement kappa.lies-in.coast  (concepts/countries/kappa.yaml:6)",
         "~ chain alpha-region  (chains/alpha-region.yaml:1)",
     ]
-    assert "    -definition: The country called alpha in the test atlas." in lines
+    assert "    -definition: The country filed under code ahpla in the test atlas." in lines
     assert f"    +definition: {NEW_ALPHA_DEFINITION}" in lines
     assert "    -  - gamma.lies-in.west" in lines
     assert "    -title: From alpha across a border into a region" in lines

@@ -9,8 +9,9 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pwd_git.build.decontam import Probe, node_keys, probe
 from pwd_git.build.draws import rank
-from pwd_git.build.templates import TRAIN_L1, TRAIN_L2, TRAIN_L3
+from pwd_git.build.templates import TRAIN_L1, TRAIN_L2, TRAIN_L3, article, clue, define
 
 if TYPE_CHECKING:
     from pwd_git.build.generate import Unit
@@ -70,9 +71,11 @@ def _render_train(level: str, pairs: list[tuple[str, str, str]], traces: str, so
 
 def _render_l1(spec: tuple) -> Rendered:
     _, cid, term, definition, ctype, aliases, source = spec
-    fields = {"term": term, "definition": definition, "type": ctype}
-    pairs = []
-    for name in ("l1.define", "l1.name", "l1.type"):
+    names = (term, *aliases)
+    fields = {"term": term, "definition": definition, "type": ctype, "a": article(ctype),
+              "clue": clue(definition, names)}
+    pairs = [("l1.define", TRAIN_L1["l1.define"][0].format(**fields), define(term, definition, names))]
+    for name in ("l1.name", "l1.type"):
         user, assistant = TRAIN_L1[name]
         pairs.append((name, user.format(**fields), assistant.format(**fields)))
     user, assistant = TRAIN_L1["l1.alias"]
@@ -177,3 +180,24 @@ def bench_questions(unit: Unit) -> list[str]:
 def bench_sources(unit: Unit) -> list[str]:
     """The `source` of a benchmark unit's items, in order."""
     return _bench_field(unit, 3)
+
+
+def bench_probes(unit: Unit) -> list[Probe | None]:
+    """What decontamination needs to know of a benchmark unit's items, in order (None: hand-written)."""
+    traces = json.loads(unit.spec[1])
+    return [probe(template, question, answer if isinstance(answer, str) else "", traces)
+            for template, question, answer in zip(unit.templates, bench_questions(unit), _bench_field(unit, 1),
+                                                   strict=True)]
+
+
+def train_keys(spec: tuple) -> frozenset[str]:
+    """The node keys (`decontam.node_keys`) a training unit's records trace, from its spec."""
+    kind = spec[0]
+    if kind == "L1":
+        return node_keys([spec[1]])
+    if kind == "L2":
+        return node_keys(spec[2], [spec[1]])
+    if kind == "L3":
+        return node_keys(spec[2], spec[3], spec[1])
+    traces = spec[3]
+    return node_keys(traces.get("concepts") or (), traces.get("statements") or (), traces.get("chain"))

@@ -22,10 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pwd_git.build.decontam import BenchIndex, Leak, merge
+from pwd_git.build.decontam import BenchIndex, Leak, advice, merge
 from pwd_git.build.generate import GENERATOR_VERSION, Generator, Unit
 from pwd_git.build.prune import prune, touch
-from pwd_git.build.render import ENCODER, bench_questions, bench_sources, render
+from pwd_git.build.render import ENCODER, bench_probes, bench_questions, bench_sources, render
 from pwd_git.build.units import Job, PreviousBuild, jobs, processes, run_all, save_index
 from pwd_git.errors import DataError
 from pwd_git.git import tree_oid_of
@@ -37,6 +37,7 @@ SHARDS_DIR = "shards"
 WORKTREE_SCRATCH = ".shards-"  # scratch folders next to shards/ (only when .git/pwd is on another filesystem)
 MANIFEST = "MANIFEST.json"
 MANIFEST_FORMAT = 1
+LEAK_LIMIT = 20  # leaks (benchmark item, training record) one failed build reports
 
 
 def dumps(obj: object) -> str:
@@ -118,12 +119,14 @@ def _compile_units(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress
     bench = {f"bench/{name}": units for name, units in gen.bench_units().items()}
     bench_refs: list[tuple[Unit, int]] = []  # (unit, item number) of each benchmark question
     questions: list[str] = []
+    probes: list = []
     for units in bench.values():
         for unit in units:
             qs = bench_questions(unit)
             questions += qs
+            probes += bench_probes(unit)
             bench_refs += [(unit, j) for j in range(len(qs))]
-    index = BenchIndex(questions, ngram=int(build_cfg.get("ngram", 8)),
+    index = BenchIndex(questions, probes, ngram=int(build_cfg.get("ngram", 8)),
                        near_duplicate=float(build_cfg.get("near_duplicate", 0.8)))
     cache_root.mkdir(parents=True, exist_ok=True)
     previous = PreviousBuild.open(cache_root, domain_prefix)
@@ -161,12 +164,14 @@ def _compile_units(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress
             files[writer.rel], entry = writer.close()
             index_entries.append(entry)
         progress(f"wrote {n_units} units: {n_rendered} rendered, {n_units - n_rendered} reused from the last build")
-        leaks = merge(index, ((rid, hits) for rid, _source, hits in leaky))  # in record order
+        leaks = merge(index, ((rid, hits) for rid, _source, hits in leaky), LEAK_LIMIT)  # in record order
         if leaks:
             sources = {rid: source for rid, source, _hits in reversed(leaky)}
-            raise DataError("benchmark leakage: " + f"{len(leaks)} benchmark item(s) overlap training data\n  "
-                            + "\n  ".join(_leak(index, bench_refs, sources, *leak).render() for leak in leaks),
-                            hint="reword the hand-written item or the training text it copies (or raise build.ngram)")
+            found = [_leak(index, bench_refs, sources, *leak) for leak in leaks]
+            items = len({leak.bench_id for leak in found})
+            raise DataError(f"benchmark leakage: {'at least ' if len(leaks) >= LEAK_LIMIT else ''}{items} benchmark "
+                            f"item{'s' if items != 1 else ''} can be answered by copying training data\n  "
+                            + "\n  ".join(leak.render() for leak in found), hint=advice(found, index.ngram))
         counts = {"train": dict(sorted(levels["train"].items())), "bench": dict(sorted(levels["bench"].items())),
                   "templates": dict(sorted(templates.items())), "train_per_concept": dict(sorted(per_concept.items()))}
         manifest = _manifest(kb, key, files, counts)
@@ -243,7 +248,9 @@ def _append(fh, digest, data: bytes) -> None:
 def _leak(index: BenchIndex, bench_refs: list, sources: dict, i: int, rid: str, code: int) -> Leak:
     """Leak report for benchmark question i against the training record with id `rid`."""
     unit, j = bench_refs[i]
-    return Leak(render(unit.spec).ids[j], bench_sources(unit)[j], rid, sources[rid], index.reason(code))
+    probe = index.probes[i]
+    return Leak(render(unit.spec).ids[j], bench_sources(unit)[j], rid, sources[rid], index.reason(code),
+                probe.node if probe else None)
 
 
 def _manifest(kb: KB, key: BuildKey, files: dict, counts: dict) -> dict:

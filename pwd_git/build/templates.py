@@ -2,17 +2,28 @@
 benchmark must check that the model learned the KB, not that it memorised a question.
 
 Benchmark prompts end exactly where the answer starts; scoring appends " " + choice.
+
+The text helpers below are the rules every template follows: the article before a type
+(`article`), a definition that already starts with its own term ("Abu Dhabi is a city.") is
+not repeated after "X is defined as" (`restates`), and a definition offered as an answer
+choice never shows the concepts it describes (`clue`), so no choice can be picked by
+matching the question's words against it.
 """
 
 from __future__ import annotations
 
+import re
+from functools import cache, lru_cache
+
 # --- training (chat `messages`: one user turn, one assistant turn) -----------------------
 TRAIN_L1 = {
     "l1.define": ("What is {term}?", "{term} is defined as {definition}"),
-    "l1.name": ("Which term means: {definition}", "{term}"),
-    "l1.type": ("What type of entity is {term}?", "{term} is a {type}."),
+    "l1.name": ("Which term means: {clue}", "{term}"),
+    "l1.type": ("What type of entity is {term}?", "{term} is {a} {type}."),
     "l1.alias": ("What is another name for {term}?", "{alias} is another name for {term}."),
 }
+#: l1.define's answer when the definition already starts with the term (or an alias) and a copula.
+RESTATED_DEFINITION = "{definition}"
 TRAIN_L2 = {
     "l2.fact": ("Tell me a fact about {subject}.", "{subject} {predicate} {object}."),
     "l2.text": ("Tell me about {subject} and {object}.", "{text}"),
@@ -29,8 +40,149 @@ TRAIN_L3 = {
 # --- benchmark (multiple choice, scored by log-likelihood of each choice) ---------------
 BENCH = {
     "probe.l1.describe": "Quiz. In this domain, {term} is defined as",
-    "probe.l1.kind": "Quiz. In this domain, {term} is a",
+    "probe.l1.kind": "Quiz. In this domain, {term} is",  # the choices are "<article> <type>"
     "probe.l2.complete": "Quiz. Complete the statement: {subject} {predicate}",
     "chain.l3.hops": "Quiz. From {start}, follow the relations {path}. The endpoint is",
     "hand": "{question}",
 }
+#: The parts of each generated question that quote the KB: the words it shares, by design,
+#: with the training text of the nodes it probes (decontamination expects them there; the
+#: rest of the question is the benchmark's own wording, which no training text may copy).
+QUOTED = {
+    "probe.l1.describe": ("{term} is defined as",),
+    "probe.l1.kind": ("{term} is",),
+    "probe.l2.complete": ("{subject} {predicate}",),
+    "chain.l3.hops": ("{start}", "{path}"),
+}
+
+
+# --- text rules ----------------------------------------------------------------------------
+
+#: Prefixes whose sound goes against their first letter: a silent h takes "an", a vowel
+#: letter sounded "yu" or "w" takes "a". Acronyms ("an MRI") and numbers are not guessed at.
+_AN_PREFIXES = ("hour", "honest", "honor", "honour", "heir")
+_A_PREFIXES = ("uni", "use", "usu", "uti", "eu", "one-", "once")
+
+
+def article(phrase: str) -> str:
+    """'a' or 'an' before `phrase`: "an" before a vowel letter, "a" otherwise, except for the
+    prefixes above ("an hour", "a unit", "a eukaryotic cell", "a European")."""
+    word = phrase.lstrip(" \"'(").lower()
+    if word.startswith(_AN_PREFIXES):
+        return "an"
+    if word.startswith(_A_PREFIXES) or word == "one":
+        return "a"
+    return "an" if word[:1] in ("a", "e", "i", "o", "u") else "a"
+
+
+COPULAS = ("is", "are", "was", "were", "refers to", "means")
+_COPULA = re.compile(r"\s+(?:" + "|".join(r"\s+".join(c.split()) for c in COPULAS) + r")\s+(?=\S)", re.IGNORECASE)
+_ARTICLES = ("a", "an", "the")
+MASK = "___"  # what a choice shows instead of the name of a concept it describes
+
+# Names are matched as whole words, case-insensitively, any whitespace between their words
+# (the regex `(?<!\w)word\s+word(?!\w)`), by scanning the lower-cased text: a regex per name
+# would be compiled for every concept of a large KB.
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _skip_space(low: str, i: int) -> int:
+    while i < len(low) and low[i].isspace():
+        i += 1
+    return i
+
+
+def _at(low: str, i: int, parts: list[str]) -> int:
+    """The end of `parts` (lower-case words) found at `i` in `low`, whitespace between them and
+    no word character right after; -1 if they are not there."""
+    for k, part in enumerate(parts):
+        if k:
+            j = _skip_space(low, i)
+            if j == i:
+                return -1
+            i = j
+        if not low.startswith(part, i):
+            return -1
+        i += len(part)
+    return -1 if i < len(low) and _is_word(low[i]) else i
+
+
+@lru_cache(maxsize=1024)
+def _pattern(name: str) -> re.Pattern:
+    """The same match as a regex, for a text whose lower case has another length ("İ")."""
+    return re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, name.split())) + r"(?!\w)", re.IGNORECASE)
+
+
+def restates(definition: str, names) -> int:
+    """Where the body of `definition` starts when it opens with one of `names` (the term or an
+    alias, optionally after "a"/"an"/"the") and a copula ("Abu Dhabi is a city": 13), else 0."""
+    wanted = {" ".join(n.split()).lower() for n in names}
+    head = 2 * max(map(len, wanted), default=0) + 16  # room for an article and wide spaces
+    for copula in _COPULA.finditer(definition, 0, min(len(definition), head)):
+        subject = " ".join(definition[:copula.start()].split()).lower()
+        first, _, rest = subject.partition(" ")
+        if subject in wanted or (first in _ARTICLES and rest in wanted):
+            return copula.end()
+    return 0
+
+
+def mask(text: str, names) -> str:
+    """`text` with every whole-word, case-insensitive mention of one of `names` replaced by MASK
+    (where two mentions overlap, the one that starts first, then the longer)."""
+    low, spans = text.lower(), []
+    for name in {n for n in names if n.strip()}:
+        if len(low) != len(text):
+            spans += [m.span() for m in _pattern(name).finditer(text)]
+            continue
+        parts = name.lower().split()
+        i = low.find(parts[0])
+        while i >= 0:
+            end = _at(low, i, parts) if i == 0 or not _is_word(low[i - 1]) else -1
+            if end >= 0:
+                spans.append((i, end))
+            i = low.find(parts[0], max(end, i + 1))
+    out, at = [], 0
+    for start, end in sorted(spans, key=lambda span: (span[0], -span[1])):
+        if start >= at:
+            out += [text[at:start], MASK]
+            at = end
+    return "".join(out) + text[at:]
+
+
+def clue(definition: str, names: tuple[str, ...], hidden=()) -> str:
+    """The definition as a clue to its concept: without a leading "<term> is", and with the
+    concept's names (and `hidden` ones: the names a question shows) masked."""
+    return mask(definition[restates(definition, names):], (*names, *hidden))
+
+
+def define(term: str, definition: str, names: tuple[str, ...]) -> str:
+    """l1.define's answer: "<term> is defined as <definition>", or the definition alone when it
+    already says what the term is ("Abu Dhabi is a city.", not "Abu Dhabi is defined as Abu Dhabi is a city.")."""
+    template = RESTATED_DEFINITION if restates(definition, names) else TRAIN_L1["l1.define"][1]
+    return template.format(term=term, definition=definition)
+
+
+# --- where a generated question quotes the KB ------------------------------------------------
+
+@cache
+def _question_pattern(template: str) -> re.Pattern:
+    """BENCH[template] as a regex with one group per QUOTED part."""
+    text, quoted = BENCH[template], QUOTED[template]
+    pattern, at = "", 0
+    for part in quoted:
+        start = text.index(part, at)
+        pattern += re.escape(text[at:start]) + "(" + re.sub(r"\\\{\w+\\\}", ".+", re.escape(part)) + ")"
+        at = start + len(part)
+    return re.compile(pattern + re.escape(text[at:]), re.DOTALL)
+
+
+def quoted_spans(template: str, question: str) -> list[tuple[int, int]]:
+    """Character spans of `question` that quote the KB (QUOTED); none for a hand-written item,
+    or for a question that does not have its template's shape."""
+    if template not in QUOTED:
+        return []
+    match = _question_pattern(template).fullmatch(question)
+    return [match.span(g) for g in range(1, len(QUOTED[template]) + 1)] if match else []

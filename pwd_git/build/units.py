@@ -6,8 +6,9 @@ its spec, see `generate.Unit`) and the length of its lines, plus the fingerprint
 questions the training text was checked against. `builds/last-<domain>` names the latest
 build of a domain. The next build of that domain plans every unit again (cheap), and copies
 the bytes of every unit whose key is unchanged instead of rendering it; it skips their
-decontamination when the benchmark questions (and `build.ngram`, `build.near_duplicate`)
-are unchanged too, and otherwise renders and checks every training unit again. What a key
+decontamination when the benchmark questions (and `build.ngram`, `build.near_duplicate`,
+and the answers of the few probes that quote an n-gram of KB text, see `decontam`) are
+unchanged too, and otherwise renders and checks every training unit again. What a key
 covers is exactly what the unit's bytes are made of, so an edit invalidates the units whose
 text shows the edited node: its own records, the records that name it (statements about
 it, false statements and probes that picked it as a distractor, chains through it), and
@@ -39,7 +40,7 @@ from pathlib import Path
 
 from pwd_git.build.decontam import BenchIndex
 from pwd_git.build.generate import GENERATOR_VERSION, Generator
-from pwd_git.build.render import render
+from pwd_git.build.render import render, train_keys
 from pwd_git.errors import PwdError
 
 UNITS_FORMAT = 2
@@ -205,7 +206,9 @@ def run_task(task: tuple[str, int, int]) -> Chunk:
             out.rendered += 1
             if train:
                 for number, hits in index.unit_hits(rendered.texts):
-                    out.leaky.append((rendered.ids[number], unit.spec[-1], hits))
+                    hits = index.settle(hits, train_keys(unit.spec), rendered.texts[number])
+                    if hits:
+                        out.leaky.append((rendered.ids[number], unit.spec[-1], hits))
         lengths.append(length)
         n = len(unit.templates)
         shapes[(unit.level, unit.templates)] += 1

@@ -1,0 +1,338 @@
+"""What the data compiler writes and what its leak check refuses, on KBs shaped like real
+data: long names and predicates, definitions that start with their own term, types that
+take "an"."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pwd_git.build.decontam import words
+from pwd_git.build.generate import generate
+from pwd_git.build.templates import MASK, article, clue, restates
+from pwd_git.kb.loader import Domain, load_worktree
+from tests.conftest import git, run_cli, snapshot, write
+from tests.test_build import build_ok, by_template, shard_records
+
+BORDER = "shares a land border with the country of"  # 8 words
+LOCATED = "is located in the continent of"
+CONFIG = f"""
+name: atlas
+predicates:
+  {BORDER}: {{functional: false}}
+  {LOCATED}: {{functional: true}}
+  is the capital city of: {{functional: true}}
+model: {{base: tiny}}
+"""  # no build: section, so build.ngram is the default 8
+
+#: id -> (term, type, definition, relations). Subject name + predicate run to 8-14 words.
+ATLAS = {
+    "drc": ("Democratic Republic of the Congo", "country", "A large country of Central Africa, crossed by the equator.",
+            [(BORDER, "angola"), (LOCATED, "africa")]),
+    "angola": ("Angola", "country", "A country on the south-western coast of Africa.", [(LOCATED, "africa")]),
+    "zambia": ("Zambia", "country", "A landlocked country of southern Africa.", [(BORDER, "angola"), (LOCATED, "africa")]),
+    "uk": ("United Kingdom of Great Britain and Northern Ireland", "country",
+           "The United Kingdom of Great Britain and Northern Ireland is an island country of north-western Europe.",
+           [(LOCATED, "europe")]),
+    "svg": ("Saint Vincent and the Grenadines", "country", "An island country of the Lesser Antilles.",
+            [(LOCATED, "north-america")]),
+    "london": ("London", "city", "The capital of the United Kingdom of Great Britain and Northern Ireland, on the Thames.",
+               [("is the capital city of", "uk")]),
+    "luanda": ("Luanda", "city", "The largest city and main port of Angola.", [("is the capital city of", "angola")]),
+    "africa": ("Africa", "continent", "The second-largest continent, south of the Mediterranean.", []),
+    "europe": ("Europe", "continent", "The continent west of the Ural Mountains.", []),
+    "asia": ("Asia", "continent", "The largest and most populous continent.", []),
+    "north-america": ("North America", "continent", "The continent of Canada, Mexico and the Caribbean.", []),
+    "oceania": ("Oceania", "continent", "The continent of Australia and the Pacific islands.", []),
+}
+BORDER_CHAIN = f"""
+id: drc-continent
+title: Across the southern border of the Congo
+split: test
+steps:
+  - drc.{BORDER.replace(" ", "-")}.angola
+  - angola.{LOCATED.replace(" ", "-")}.africa
+items:
+  - question: Leaving Kinshasa by road towards the south, on which landmass does a traveller stay?
+    choices: [Africa, Europe, Asia, Oceania]
+    answer: 0
+"""
+CAPITAL_CHAIN = f"""
+id: london-continent
+title: Where London lies
+split: test
+steps:
+  - london.is-the-capital-city-of.uk
+  - uk.{LOCATED.replace(" ", "-")}.europe
+"""
+
+
+def atlas_concept(cid: str, text: dict[str, str] | None = None, definition: str | None = None) -> str:
+    term, ctype, written, relations = ATLAS[cid]
+    definition = definition or written
+    lines = [f"id: {cid}", f"term: {term}", f"type: {ctype}", f"definition: {definition}"]
+    if relations:
+        lines.append("relations:")
+        for predicate, target in relations:
+            lines += [f"  - predicate: {predicate}", f"    object: {target}"]
+            if text and target in text:
+                lines.append(f"    text: {json.dumps(text[target])}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def atlas(tmp_path) -> Path:
+    root = tmp_path / "atlas"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    files = {"pwd.yaml": CONFIG, "chains/drc-continent.yaml": BORDER_CHAIN,
+             "chains/london-continent.yaml": CAPITAL_CHAIN}
+    files.update({f"concepts/{cid}.yaml": atlas_concept(cid) for cid in ATLAS})
+    write(root, files)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "atlas")
+    return root
+
+
+def _leak_report(res) -> tuple[str, list[str], str]:
+    """(head, leak lines, hint) of a leakage error."""
+    lines = res.err.strip().splitlines()
+    head = next(line for line in lines if "benchmark leakage" in line)
+    return head, [line.strip() for line in lines if line.strip().startswith("benchmark item ")], \
+        next(line for line in lines if line.strip().startswith("hint:"))
+
+
+# --- the leak check on real-data shapes -------------------------------------------------------
+
+def test_long_names_and_predicates_build_with_the_default_settings(atlas):
+    """Probes quote their node's own fact ("Complete the statement: Democratic Republic of the
+    Congo shares a land border with the country of"), a long term appears in other concepts'
+    definitions (London's names the United Kingdom), and an 8-word predicate is shared by
+    every statement that uses it: none of that lets a model answer by copying."""
+    res = run_cli("build", cwd=atlas)
+    assert res.code == 0, res.output
+    bench = shard_records(atlas, "bench")
+    quoted = {b["question"] for b in bench}
+    assert f"Quiz. Complete the statement: Democratic Republic of the Congo {BORDER}" in quoted
+    assert "Quiz. In this domain, United Kingdom of Great Britain and Northern Ireland is defined as" in quoted
+    train = [m["content"] for r in shard_records(atlas, "train") for m in r["messages"]]
+    assert f"Democratic Republic of the Congo {BORDER} Angola." in train, "the probed fact is taught as is"
+
+
+def test_statement_text_copying_a_hand_written_item_and_its_answer_is_a_leak(atlas):
+    build_ok(atlas)
+    before = {k: v for k, v in snapshot(atlas).items() if k.startswith("shards/")}
+    copy = "Leaving Kinshasa by road towards the south, on which landmass does a traveller stay? Africa."
+    write(atlas, {"concepts/zambia.yaml": atlas_concept("zambia", text={"angola": copy})})
+    res = run_cli("build", cwd=atlas)
+    assert res.code == 1, res.output
+    head, leaks, hint = _leak_report(res)
+    assert "1 benchmark item can be answered by copying training data" in head
+    out = generate(_kb(atlas))
+    (hand,) = [b for b in out.bench["l3"] if b["template"] == "hand"]
+    (text,) = [r for r in out.train["l2"] if r["template"] == "l2.text"]
+    assert hand["source"] == "chains/drc-continent.yaml:8" and text["source"] == "concepts/zambia.yaml:6"
+    assert leaks and all(hand["id"] in line and hand["source"] in line and "hand-written item" in line
+                         and text["id"] in line and text["source"] in line for line in leaks)
+    assert "reword the hand-written item" in hint and "generated probe" not in hint
+    assert "Traceback" not in res.output
+    assert {k: v for k, v in snapshot(atlas).items() if k.startswith("shards/")} == before
+
+
+def test_patch_example_copying_a_generated_probe_names_the_probed_statement(atlas):
+    (probe,) = [b for b in generate(_kb(atlas)).bench["l2"] if b["traces"]["statements"][0].startswith("drc.shares")]
+    write(atlas, {"patches/copy.yaml": textwrap.dedent(f"""
+        examples:
+          - traces: {{concepts: [drc], statements: [{probe["traces"]["statements"][0]}]}}
+            messages:
+              - {{role: user, content: {json.dumps(probe["question"])}}}
+              - {{role: assistant, content: Angola}}
+    """)})
+    res = run_cli("build", cwd=atlas)
+    assert res.code == 1, res.output
+    head, leaks, hint = _leak_report(res)
+    assert "1 benchmark item can be answered" in head, "the same item against one record is one item"
+    (line,) = leaks
+    assert probe["id"] in line and probe["source"] in line and "patches/copy.yaml:2" in line
+    assert f"probe of statement {probe['traces']['statements'][0]!r}" in line
+    assert "shares a run of 8 words with" in line
+    assert "patch example" in hint and "build.ngram (now 8)" in hint and "hand-written" not in hint
+
+
+def test_another_nodes_record_giving_the_answer_after_the_quoted_words_is_a_leak(atlas):
+    """The quoted words followed by the answer, in a record about other nodes, answer the probe
+    by copying; the same sentence traced to the probed statement is that statement's training."""
+    fact = f"Democratic Republic of the Congo {BORDER} Angola."
+    patch = """
+        examples:
+          - traces: {{concepts: [{concept}]}}
+            messages:
+              - {{role: user, content: Name one fact you know.}}
+              - {{role: assistant, content: {fact}}}
+    """
+    write(atlas, {"patches/fact.yaml": textwrap.dedent(patch.format(concept="drc", fact=fact))})
+    build_ok(atlas)
+    write(atlas, {"patches/fact.yaml": textwrap.dedent(patch.format(concept="zambia", fact=fact))})
+    res = run_cli("build", cwd=atlas)
+    assert res.code == 1, res.output
+    head, leaks, _ = _leak_report(res)
+    assert "1 benchmark item" in head
+    (line,) = leaks
+    assert "is answered verbatim by" in line and "patches/fact.yaml:2" in line and "probe of statement" in line
+
+
+def test_a_reused_record_is_checked_again_when_the_answer_it_could_give_away_changes(atlas):
+    """London's definition holds the words of the UK's describe probe; it gives the answer away
+    only once the UK's definition changes to what follows them. London's unchanged records are
+    reused from the last build, and must still be checked against the new answer."""
+    london = "The capital of the United Kingdom of Great Britain and Northern Ireland is defined as a sovereign state."
+    write(atlas, {"concepts/london.yaml": atlas_concept("london", definition=london)})
+    build_ok(atlas)
+    write(atlas, {"concepts/uk.yaml": atlas_concept("uk", definition="A sovereign state.")})
+    res = run_cli("build", cwd=atlas)
+    assert res.code == 1, res.output
+    head, leaks, _ = _leak_report(res)
+    assert "1 benchmark item" in head
+    assert leaks and all("probe of concept 'uk'" in line and "is answered verbatim by" in line
+                         and "concepts/london.yaml:1" in line for line in leaks)
+
+
+def test_a_leak_report_counts_items_not_pairs(atlas):
+    """One hand-written item copied by three training records: one item, three pairs listed."""
+    copy = "Leaving Kinshasa by road towards the south, on which landmass does a traveller stay?"
+    write(atlas, {"patches/copies.yaml": "examples:\n" + "".join(
+        f"  - traces: {{concepts: [angola]}}\n    messages:\n      - {{role: user, content: \"{copy} ({n})\"}}\n"
+        f"      - {{role: assistant, content: Africa}}\n" for n in range(3))})
+    res = run_cli("build", cwd=atlas)
+    assert res.code == 1, res.output
+    head, leaks, _ = _leak_report(res)
+    assert "1 benchmark item can be answered" in head and len(leaks) == 3
+
+
+def _kb(root: Path):
+    kb, diags = load_worktree(Domain.find(root), use_cache=False)
+    assert not [d for d in diags if d.severity == "error"], diags
+    return kb
+
+
+# --- generated text ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("phrase", "expected"), [
+    ("element", "an"), ("organelle", "an"), ("island country", "an"), ("city", "a"), ("country", "a"),
+    ("unit", "a"), ("European capital", "a"), ("eukaryotic cell", "a"), ("one-way street", "a"),
+    ("hour", "an"), ("honest broker", "an"), ("hub", "a"), ("Uzbek city", "an")])
+def test_article_follows_the_sound_of_the_next_word(phrase, expected):
+    assert article(phrase) == expected
+
+
+def _chem(root: Path) -> Path:
+    """Elements, units, a period and an instrument; definitions that restate their term (with
+    and without an article, through an alias) and ones that do not."""
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    concepts = {
+        "oxygen": ("oxygen", "element", "Oxygen is a reactive gas that most life breathes.", ["O2"],
+                   [("reacts with", "hydrogen")]),
+        "hydrogen": ("hydrogen", "element", "The hydrogen is the lightest element of all.", [],
+                     [("is measured in", "mole")]),
+        "helium": ("helium", "element", "A noble gas lighter than air, unlike radon.", [], []),
+        "radon": ("radon", "element", "Rn refers to a radioactive noble gas; radon seeps from granite.", ["Rn"], []),
+        "mole": ("mole", "unit", "The unit of amount of substance.", [], []),
+        "second": ("second", "unit", "The base unit of time.", [], []),
+        "hour": ("hour", "period", "Sixty minutes of time.", [], []),
+        "flask": ("flask", "instrument", "A glass vessel with a narrow neck.", [], []),
+    }
+    files = {"pwd.yaml": "name: chem\nmodel: {base: tiny}\n",
+             "chains/oxygen-hydrogen.yaml": "id: oxygen-hydrogen\ntitle: t\nsplit: test\n"
+                                            "steps: [oxygen.reacts-with.hydrogen]\n"}
+    for cid, (term, ctype, definition, aliases, relations) in concepts.items():
+        text = f"id: {cid}\nterm: {term}\ntype: {ctype}\ndefinition: {definition}\n"
+        if aliases:
+            text += f"aliases: [{', '.join(aliases)}]\n"
+        if relations:
+            text += "relations:\n" + "".join(f"  - predicate: {p}\n    object: {o}\n" for p, o in relations)
+        files[f"concepts/{cid}.yaml"] = text
+    write(root, files)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "chem")
+    return root
+
+
+def test_types_take_the_article_their_sound_asks_for(tmp_path):
+    root = _chem(tmp_path / "chem")
+    build_ok(root)
+    answers = {r["traces"]["concepts"][0]: r["messages"][1]["content"]
+               for r in by_template(shard_records(root, "train"), "l1.type")}
+    assert answers["helium"] == "helium is an element."
+    assert answers["mole"] == "mole is a unit."
+    assert answers["hour"] == "hour is a period."
+    assert answers["flask"] == "flask is an instrument."
+    kinds = by_template(shard_records(root, "bench"), "probe.l1.kind")
+    assert {item["question"] for item in kinds} == {"Quiz. In this domain, oxygen is", "Quiz. In this domain, hydrogen is"}
+    for item in kinds:
+        assert item["choices"][item["answer"]] == "an element"
+        assert set(item["choices"]) == {"an element", "a unit", "a period", "an instrument"}, "each choice its article"
+
+
+def test_a_definition_that_starts_with_its_term_is_not_repeated(tmp_path):
+    root = _chem(tmp_path / "chem")
+    build_ok(root)
+    define = {r["traces"]["concepts"][0]: r["messages"][1]["content"]
+              for r in by_template(shard_records(root, "train"), "l1.define")}
+    assert define["oxygen"] == "Oxygen is a reactive gas that most life breathes."
+    assert define["hydrogen"] == "The hydrogen is the lightest element of all."
+    assert define["radon"] == "Rn refers to a radioactive noble gas; radon seeps from granite.", "an alias counts too"
+    assert define["helium"] == "helium is defined as A noble gas lighter than air, unlike radon."
+    names = {r["messages"][1]["content"]: r["messages"][0]["content"]
+             for r in by_template(shard_records(root, "train"), "l1.name")}
+    assert names["oxygen"] == "Which term means: a reactive gas that most life breathes.", "the clue does not name it"
+    assert names["radon"] == f"Which term means: a radioactive noble gas; {MASK} seeps from granite."
+
+
+def test_describe_probes_cannot_be_answered_by_matching_the_question_against_the_choices(tmp_path):
+    root = _chem(tmp_path / "chem")
+    build_ok(root)
+    kb = _kb(root)
+    describe = by_template(shard_records(root, "bench"), "probe.l1.describe")
+    assert {item["traces"]["concepts"][0] for item in describe} == {"oxygen", "hydrogen"}
+    for item in describe:
+        c = kb.concepts[item["traces"]["concepts"][0]]
+        for choice in item["choices"]:
+            for name in (c.term, *c.aliases):
+                assert not _contains(choice, name), (name, choice)
+        assert len(set(item["choices"])) == len(item["choices"])
+    (oxygen,) = [i for i in describe if i["traces"]["concepts"] == ["oxygen"]]
+    assert oxygen["choices"][oxygen["answer"]] == "a reactive gas that most life breathes."
+
+
+def _contains(text: str, name: str) -> bool:
+    """Whether `name` occurs in `text` as whole words (the words decontamination sees)."""
+    return f" {b' '.join(words(name)).decode()} " in f" {b' '.join(words(text)).decode()} "
+
+
+def test_no_describe_probe_of_the_example_domain_shows_its_concept(tmp_path):
+    root = tmp_path / "cell-biology"
+    assert run_cli("init", "--template", "example", str(root), cwd=tmp_path).code == 0
+    build_ok(root)
+    kb = _kb(root)
+    describe = by_template(shard_records(root, "bench"), "probe.l1.describe")
+    assert len(describe) > 20
+    for item in describe:
+        c = kb.concepts[item["traces"]["concepts"][0]]
+        for name in (c.term, *c.aliases):
+            assert not any(_contains(choice, name) for choice in item["choices"]), (c.id, name, item["choices"])
+        assert len(set(item["choices"])) == len(item["choices"]) == 4, item
+
+
+def test_clue_helpers_on_edge_cases():
+    assert restates("Abu Dhabi is a city.", ("Abu Dhabi",)) == len("Abu Dhabi is ")
+    assert restates("abu  dhabi  refers to the capital", ("Abu Dhabi",)) == len("abu  dhabi  refers to ")
+    assert restates("Abu Dhabian food is spicy.", ("Abu Dhabi",)) == 0, "whole words only"
+    assert restates("Abu Dhabi is", ("Abu Dhabi",)) == 0, "nothing after the copula: keep it"
+    assert restates("Isotopes are atoms.", ("isotope",)) == 0
+    assert clue("The capital of the UAE, next to Dubai and dubai-port.", ("Abu Dhabi",), ("Dubai",)) == \
+        f"The capital of the UAE, next to {MASK} and {MASK}-port."
+    assert clue("Dubaian food.", ("Dubai",)) == "Dubaian food."
