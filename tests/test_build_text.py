@@ -184,6 +184,20 @@ def test_another_nodes_record_giving_the_answer_after_the_quoted_words_is_a_leak
     assert "is answered verbatim by" in line and "patches/fact.yaml:2" in line and "probe of statement" in line
 
 
+def test_find_leaks_judges_records_by_their_traces_like_the_build(atlas):
+    """`find_leaks` (what `patch` drops examples by) is the build's rule: the probed statement
+    restated is that statement's training when traced to it, a leak when traced to nothing."""
+    from pwd_git.build.decontam import find_leaks
+
+    bench = [b for items in generate(_kb(atlas)).bench.values() for b in items]
+    fact = {"role": "assistant", "content": f"Democratic Republic of the Congo {BORDER} Angola."}
+    record = {"id": "r1", "source": "patch", "messages": [{"role": "user", "content": "Name a fact."}, fact]}
+    traced = {**record, "traces": {"concepts": ["drc"], "statements": [], "chain": None}}
+    assert find_leaks(bench, [traced]) == []
+    (leak,) = find_leaks(bench, [record])
+    assert leak.reason == "is answered verbatim by" and leak.probe == f"statement 'drc.{BORDER.replace(' ', '-')}.angola'"
+
+
 def test_a_reused_record_is_checked_again_when_the_answer_it_could_give_away_changes(atlas):
     """London's definition holds the words of the UK's describe probe; it gives the answer away
     only once the UK's definition changes to what follows them. London's unchanged records are
