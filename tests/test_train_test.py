@@ -85,6 +85,79 @@ def test_two_trainings_give_identical_weights(tmp_path, monkeypatch):
     assert digests[0] == digests[1]
 
 
+def _trained_order(encoded, texts, seed=0, epoch=0) -> list[int]:
+    """The records (encoded as [i, i, i]) in the order one epoch trains them."""
+    from pwd_git.train.loop import batches
+
+    return [row[0] for ids, _, _ in batches(encoded, texts, 4, 0, seed, epoch) for row in ids.tolist()]
+
+
+def test_removing_a_record_keeps_the_training_order_of_the_others():
+    """A one-statement edit removes a few records: the rest must be trained in the same order
+    (one shared shuffle re-rolled the whole epoch, so an unrelated item's verdict flipped by chance)."""
+    encoded = [([i] * 3, [i] * 3) for i in range(1, 101)]
+    texts = [f"record {i}" for i in range(1, 101)]
+    order = _trained_order(encoded, texts)
+    assert sorted(order) == list(range(1, 101)) and order != sorted(order)
+    for gone in (0, 37, 99):
+        rest = _trained_order(encoded[:gone] + encoded[gone + 1:], texts[:gone] + texts[gone + 1:])
+        assert rest == [i for i in order if i != gone + 1]
+    assert _trained_order(encoded, texts, epoch=1) != order and _trained_order(encoded, texts, seed=1) != order
+
+
+def test_a_token_keeps_its_initial_embedding_when_the_vocabulary_shifts():
+    """Removing text changes the BPE merges, so a token's id moves: its initial embedding, and
+    every other initial weight, must not (drawn from one stream, all of them were re-rolled)."""
+    from pwd_git.model.tiny import build_model, train_tokenizer
+
+    texts = [f"the {p} is part of the bike" for p in PARTS] * 3 + ["a tandem has two saddles and a chain"] * 2
+    before, after = train_tokenizer(texts, 400), train_tokenizer(texts[:-2], 400)
+    shared = sorted(set(before.get_vocab()) & set(after.get_vocab()))
+    moved = [t for t in shared if before.get_vocab()[t] != after.get_vocab()[t]]
+    assert moved and len(before) != len(after)  # the edit really shifts ids and the vocabulary size
+    arch = {"n_layer": 1, "n_embd": 32, "n_head": 2}
+    one, two = build_model(before, arch, seed=3), build_model(after, arch, seed=3)
+    rows_one, rows_two = one.get_input_embeddings().weight, two.get_input_embeddings().weight
+    for token in shared:
+        assert rows_one[before.get_vocab()[token]].equal(rows_two[after.get_vocab()[token]]), token
+    layers = {n: p for n, p in one.named_parameters() if "embed" not in n}
+    assert all(p.equal(layers[n]) for n, p in two.named_parameters() if "embed" not in n)
+    other = build_model(before, arch, seed=4).get_input_embeddings().weight
+    assert not other.equal(rows_one)
+
+
+def test_prefix_noise_goes_before_the_prompt_and_is_never_learned():
+    from pwd_git.train.loop import IGNORE, NOISE_TOKENS, with_prefix_noise
+
+    encoded = [([1, 2, 3, 4], [IGNORE, IGNORE, 3, 4]) for _ in range(400)]
+    texts = [f"record {i}" for i in range(400)]
+    pool = [50, 51, 52]
+    noised = with_prefix_noise(encoded, texts, 0.5, pool, seed=0, epoch=0, max_length=64)
+    grown = [(ids, labels) for ids, labels in noised if len(ids) > 4]
+    assert 150 < len(grown) < 250
+    for ids, labels in grown:
+        k = len(ids) - 4
+        assert 1 <= k <= NOISE_TOKENS and set(ids[:k]) <= set(pool) and ids[k:] == [1, 2, 3, 4]
+        assert labels == [IGNORE] * k + [IGNORE, IGNORE, 3, 4]
+    # a record's noise is its own: the same without its neighbours, new in the next epoch
+    assert with_prefix_noise(encoded[7:9], texts[7:9], 0.5, pool, 0, 0, 64) == noised[7:9]
+    assert with_prefix_noise(encoded, texts, 0.5, pool, 0, 1, 64) != noised
+    assert with_prefix_noise(encoded, texts, 0.5, pool, 0, 0, 4) == encoded  # never past max_length
+
+
+def test_a_new_training_recipe_gets_new_model_and_run_keys(tmp_path, monkeypatch):
+    """Models and results trained by an older loop or init are not reused for equal settings."""
+    from pwd_git.model import settings as settings_module
+
+    config = {"model": {"base": "tiny"}, "train": {"epochs": 2}}
+    settings = settings_module.train_settings(config, tmp_path)
+    shards = pipeline.Shards(tmp_path, {"files": {}}, config, None)
+    before = settings_module.run_key(settings), pipeline.model_key(shards, settings)
+    monkeypatch.setattr(settings_module, "TRAINING_RECIPE", settings_module.TRAINING_RECIPE + 1)
+    after = settings_module.run_key(settings), pipeline.model_key(shards, settings)
+    assert after[0] != before[0] and after[1] != before[1]
+
+
 def test_cache_hit_then_corruption_is_detected_and_retrained(tmp_path, model_cache):
     domain = Domain.find(small_domain(tmp_path / "d"))
     first = pipeline.train(domain)

@@ -2,12 +2,19 @@
 
 Deliberately a plain PyTorch loop rather than `transformers.Trainer`: no hidden state,
 no logging integrations, same per-step cost as the hand-written baseline in benchmarks/.
+
+Every random draw of an epoch (where a record goes, which noise it gets) is keyed by the
+seed, the epoch and the record's text, not taken from one shared stream: adding or removing
+a statement leaves the rest of the KB trained in the same order with the same noise, so a
+one-statement edit does not re-roll the whole model (benchmarks/seed_agreement.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -55,18 +62,52 @@ def set_determinism(seed: int, threads: int | None) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def batches(encoded: list[tuple[list[int], list[int]]], batch_size: int, pad_id: int, generator):
-    """Shuffled batches of similar length (sorted within windows of 8 batches) to cut padding."""
+#: Prefix noise: at most this many random vocabulary tokens go before a noised record's prompt.
+NOISE_TOKENS = 8
+
+
+def draw(seed: int, epoch: int, what: str, text: str) -> bytes:
+    """The random key of one record (`text`) in one epoch: the same wherever the record sits."""
+    return hashlib.sha256(f"{seed}\0{epoch}\0{what}\0{text}".encode()).digest()
+
+
+def with_prefix_noise(encoded: list[tuple[list[int], list[int]]], texts: list[str], share: float, pool: list[int],
+                      seed: int, epoch: int, max_length: int) -> list[tuple[list[int], list[int]]]:
+    """`share` of the records, drawn anew each epoch, with 1..NOISE_TOKENS random tokens of `pool`
+    before the prompt (masked from the loss). A model trained on the templates' prompts alone
+    binds a fact to its prompt: unfamiliar words before a question ("Quiz. In this domain, X is
+    defined as") then scramble its recall. Noise teaches it that words before the question
+    may be anything."""
+    if share <= 0 or not pool:
+        return encoded
+    out = []
+    for (ids, labels), text in zip(encoded, texts, strict=True):
+        rng = random.Random(draw(seed, epoch, "noise", text))
+        k = rng.randint(1, NOISE_TOKENS)
+        if rng.random() >= share or len(ids) + k > max_length:
+            out.append((ids, labels))
+            continue
+        noise = [pool[rng.randrange(len(pool))] for _ in range(k)]
+        out.append((noise + ids, [IGNORE] * k + labels))
+    return out
+
+
+def batches(encoded: list[tuple[list[int], list[int]]], texts: list[str], batch_size: int, pad_id: int, seed: int,
+            epoch: int):
+    """Shuffled batches of similar length (sorted within windows of 8 batches) to cut padding.
+    Records are ordered by their keys (`draw`) and batches by their smallest key: a record
+    added or removed shifts its neighbours by one place, it does not reshuffle the epoch."""
     import torch
 
-    order = torch.randperm(len(encoded), generator=generator).tolist()
+    keys = [draw(seed, epoch, "order", text) for text in texts]
+    order = sorted(range(len(encoded)), key=keys.__getitem__)
     window = batch_size * 8
     groups = []
     for start in range(0, len(order), window):
         chunk = sorted(order[start:start + window], key=lambda i: len(encoded[i][0]))
         groups.extend(chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size))
-    for g in torch.randperm(len(groups), generator=generator).tolist():
-        chunk = [encoded[i] for i in groups[g]]
+    for group in sorted(groups, key=lambda g: min(keys[i] for i in g)):
+        chunk = [encoded[i] for i in group]
         width = max(len(ids) for ids, _ in chunk)
         input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
         labels = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
@@ -79,14 +120,18 @@ def batches(encoded: list[tuple[list[int], list[int]]], batch_size: int, pad_id:
 
 
 def train_model(model, tokenizer, records: list[dict], *, epochs: int, lr: float, batch_size: int, seed: int,
-                max_length: int, weight_decay: float = 0.0, warmup: float = 0.05, device: str = "cpu",
-                on_step: Callable[[int, int, float], None] | None = None) -> TrainStats:
-    """Train in place. `on_step(step, total, loss)` drives progress bars and Ctrl-C checks."""
+                max_length: int, weight_decay: float = 0.0, warmup: float = 0.05, prefix_noise: float = 0.0,
+                device: str = "cpu", on_step: Callable[[int, int, float], None] | None = None) -> TrainStats:
+    """Train in place. `on_step(step, total, loss)` drives progress bars and Ctrl-C checks;
+    `prefix_noise` is the share of records noised per epoch (`with_prefix_noise`)."""
     import torch
 
     encoded = encode_records(tokenizer, records, max_length)
     if not encoded:
         raise ValueError("no training records")
+    texts = [prompt_of(r) + answer_of(r) for r in records]
+    special = set(tokenizer.all_special_ids)
+    pool = [i for _, i in sorted(tokenizer.get_vocab().items()) if i not in special]  # by spelling, not by id
     model.to(device)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -97,10 +142,10 @@ def train_model(model, tokenizer, records: list[dict], *, epochs: int, lr: float
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm)) if s >= warm
         else (s + 1) / warm)
-    generator = torch.Generator().manual_seed(seed)
     step, loss_value = 0, float("nan")
-    for _epoch in range(epochs):
-        for input_ids, labels, mask in batches(encoded, batch_size, tokenizer.pad_token_id, generator):
+    for epoch in range(epochs):
+        noised = with_prefix_noise(encoded, texts, prefix_noise, pool, seed, epoch, max_length)
+        for input_ids, labels, mask in batches(noised, texts, batch_size, tokenizer.pad_token_id, seed, epoch):
             out = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), labels=labels.to(device))
             out.loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(params, 1.0)

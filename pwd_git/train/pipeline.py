@@ -135,7 +135,7 @@ def _fit(domain: Domain, shards: Shards, settings: TrainSettings, records: list[
         raise PwdError("training needs torch, transformers and peft",
                        hint="pip install torch==2.13.0 'pwd-git[train]'") from exc
     from pwd_git.model import quiet_transformers
-    from pwd_git.model.tiny import DEFAULT_ARCH, build_model, train_tokenizer
+    from pwd_git.model.tiny import DEFAULT_ARCH, PREFIX_NOISE, build_model, train_tokenizer
     from pwd_git.train.loop import set_determinism, train_model
 
     quiet_transformers()
@@ -157,7 +157,7 @@ def _fit(domain: Domain, shards: Shards, settings: TrainSettings, records: list[
         model = add_lora(model, settings.lora)
     stats = train_model(model, tokenizer, records, epochs=settings.epochs, lr=settings.lr,
                         batch_size=settings.batch_size, seed=settings.seed, max_length=settings.max_length,
-                        device=device(), on_step=on_step)
+                        prefix_noise=PREFIX_NOISE if settings.is_tiny else 0.0, device=device(), on_step=on_step)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     return {"steps": stats.steps, "epochs": stats.epochs, "final_loss": round(stats.final_loss, 6),
