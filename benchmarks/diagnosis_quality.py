@@ -24,7 +24,7 @@ precision >= 0.9, recall >= 0.9, every starved failing node in the top K, >= 90%
 data-gap items fixed, <= 2% of passing items broken.
 
     python benchmarks/diagnosis_quality.py [--seeds 0,1,2] [--domains example,geography] [--quick]
-        [--json FILE] [--work DIR]
+        [--repair-train JSON] [--json FILE] [--work DIR]
 
 `--quick`: one seed and a smaller geography (50 countries), to check that it runs.
 """
@@ -157,7 +157,7 @@ def ratio(part: int, whole: int) -> float:
     return part / whole if whole else math.nan
 
 
-def run_seed(root: Path, unstarved: str, unstarved_failed: set[str], seed: int) -> dict:
+def run_seed(root: Path, unstarved: str, unstarved_failed: set[str], seed: int, repair_train: dict) -> dict:
     """Starve K nodes on a branch off `unstarved`, diagnose, patch, retrain; the row of the table."""
     git(root, "checkout", "-q", "-B", f"bench/seed{seed}", unstarved)
     kb, _ = load_worktree(Domain.find(root))
@@ -167,7 +167,9 @@ def run_seed(root: Path, unstarved: str, unstarved_failed: set[str], seed: int) 
                        for cid in (kb.statements[sid].subject, kb.statements[sid].object) if cid})
     k = rng.randint(5, 10)
     starved = rng.sample(probed, k)
-    edit_config(root, build={"holdout": starved}, train={"seed": seed})
+    # continue-mode settings (--repair-train) change nothing in the starved commit's scratch
+    # training; the patch branch inherits them
+    edit_config(root, build={"holdout": starved}, train={"seed": seed, **repair_train})
     commit = commit_build(root, f"starve {k} nodes (seed {seed})")
     start = time.perf_counter()
     before_run = run_json(root, commit)
@@ -298,6 +300,8 @@ def main() -> None:
     parser.add_argument("--domains", default="example,geography")
     parser.add_argument("--quick", action="store_true", help="one seed, a smaller geography")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every row as JSON")
+    parser.add_argument("--repair-train", type=json.loads, default={}, metavar="JSON",
+                        help='continue-mode train settings of the repair, e.g. \'{"continue_epochs": 10}\'')
     parser.add_argument("--work", type=Path, metavar="DIR", help="keep the domain repos here (default: a temp dir)")
     args = parser.parse_args()
     seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
@@ -310,7 +314,7 @@ def main() -> None:
         for name in args.domains.split(","):
             start = time.perf_counter()
             root, unstarved, info = prepare(name, work, args.quick)
-            rows = [run_seed(root, unstarved, set(info["failed"]), seed) for seed in seeds]
+            rows = [run_seed(root, unstarved, set(info["failed"]), seed, args.repair_train) for seed in seeds]
             info["seconds"] = time.perf_counter() - start
             results[name] = {"info": info, "rows": rows}
             report.append(table(name, info, rows))

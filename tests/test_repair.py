@@ -128,12 +128,20 @@ def test_a_failing_concept_probe_on_the_path_does_not_veto_a_chain_break(tmp_pat
     assert findings == {(CHAIN_BREAK, "abc"), (NOT_LEARNED, "b")}
 
 
-def test_a_hop_without_data_breaks_the_chain_even_when_its_probe_passes_by_luck(tmp_path):
+def test_a_hop_without_data_whose_probe_passes_is_taught_by_the_chain_break_not_a_data_gap(tmp_path):
+    """A data gap's probes fail; a hop whose probe passes without training data (luck, or learned
+    from elsewhere) is named by the chain break, and its patch teaches the hop too."""
     kb = _kb(tmp_path)
     counts = (Counter({"a": 4, "b": 4, "c": 4}), Counter({"a.is-part-of.b": 5, "b.is-part-of.c": 0}))
-    [gap] = find_gaps(kb, _items(), {"chain"}, counts)
-    assert (gap.kind, gap.node, gap.items, gap.probes_failed) == (DATA_GAP, "b.is-part-of.c", ["chain"], 0)
-    assert 0 < gap.confidence < 1
+    [brk] = find_gaps(kb, _items(), {"chain"}, counts)
+    assert (brk.kind, brk.node, brk.items, brk.untaught) == (CHAIN_BREAK, "abc", ["chain"], ["b.is-part-of.c"])
+    assert "b.is-part-of.c" in brk.message()
+    examples, _ = ExampleWriter(kb).for_finding(brk)
+    assert any(ex["traces"]["statements"] == ["b.is-part-of.c"] for ex in examples)
+    # without a probe, missing data is where the chain breaks
+    unprobed = [i for i in _items() if i["id"] != "sbc"]
+    [gap] = find_gaps(kb, unprobed, {"chain"}, counts)
+    assert (gap.kind, gap.node, gap.items, gap.probes) == (DATA_GAP, "b.is-part-of.c", ["chain"], 0)
 
 
 def test_confidence_is_measured_against_the_models_noise(tmp_path):

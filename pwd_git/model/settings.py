@@ -15,6 +15,10 @@ TINY = "tiny"
 TRAINING_RECIPE = 2
 
 _TINY_DEFAULTS = {"epochs": 40, "lr": 1e-3, "batch_size": 16, "max_length": 160}
+#: Continue mode's default epochs, as a share of `epochs`: a fine-tune from a model that knows
+#: the rest of the KB, over all of it again (full replay), needs a fraction of a scratch run;
+#: more passes over a small patch move the model's choice priors and break passing items.
+CONTINUE_SHARE = 0.25
 _HF_DEFAULTS = {"epochs": 3, "lr": 2e-4, "batch_size": 8, "max_length": 512}
 LORA_DEFAULTS = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}
 
@@ -30,7 +34,8 @@ class TrainSettings:
     max_length: int
     seed: int
     threads: int
-    replay_ratio: float
+    replay_ratio: float | None  # continue mode: old records per new one; None replays them all
+    continue_epochs: int  # continue mode: epochs over the new records and the replay
     arch: dict = field(default_factory=dict)  # tiny model architecture overrides
     lora: dict = field(default_factory=dict)
 
@@ -46,8 +51,10 @@ class TrainSettings:
 
     def config_hash(self) -> str:
         """Everything that changes the trained weights: the base by identity, not by spelling
-        (threads do not, given determinism). The tiny model's identity is its name."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("threads", "base_id")}
+        (threads do not, given determinism; nor do continue mode's settings in scratch mode). The
+        tiny model's identity is its name."""
+        ignored = {"threads", "base_id"} | ({"replay_ratio", "continue_epochs"} if self.mode == "scratch" else set())
+        data = {k: v for k, v in asdict(self).items() if k not in ignored}
         data["base"] = self.base_id
         data["recipe"] = TRAINING_RECIPE
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
@@ -63,7 +70,8 @@ def changed_settings(old: TrainSettings, new: TrainSettings) -> list[str]:
         return []
     names = []
     for f in fields(TrainSettings):
-        if f.name == "threads" or getattr(old, f.name) == getattr(new, f.name):
+        if f.name == "threads" or getattr(old, f.name) == getattr(new, f.name) or (
+                f.name in ("replay_ratio", "continue_epochs") and "scratch" == old.mode == new.mode):
             continue
         if (f.name == "base" and old.base_id == new.base_id) or (f.name == "base_id" and old.base != new.base):
             continue  # another spelling of the same model; a new base is named once, as model.base
@@ -77,17 +85,20 @@ def train_settings(config: dict, root: Path) -> TrainSettings:
     train = config.get("train") or {}
     base = str(model.get("base", TINY))
     defaults = _TINY_DEFAULTS if base == TINY else _HF_DEFAULTS
+    epochs = int(train.get("epochs", defaults["epochs"]))
+    replay = train.get("replay_ratio")
     return TrainSettings(
         base=base,
         base_id=base if base == TINY else identity(base, root),
         mode=str(train.get("mode", "scratch")),
-        epochs=int(train.get("epochs", defaults["epochs"])),
+        epochs=epochs,
         lr=float(train.get("lr", defaults["lr"])),
         batch_size=int(train.get("batch_size", defaults["batch_size"])),
         max_length=int(train.get("max_length", defaults["max_length"])),
         seed=int(train.get("seed", 0)),
         threads=int(train.get("threads", 1)),
-        replay_ratio=float(train.get("replay_ratio", 2.0)),
+        replay_ratio=None if replay is None else float(replay),
+        continue_epochs=int(train.get("continue_epochs", max(1, round(epochs * CONTINUE_SHARE)))),
         arch=dict(model.get("tiny") or {}) if base == TINY else {},
         lora={} if base == TINY else {**LORA_DEFAULTS, **(model.get("lora") or {})},
     )

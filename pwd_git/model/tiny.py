@@ -38,7 +38,8 @@ def build_model(tokenizer, arch: dict | None = None, seed: int = 0):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     cfg = {**DEFAULT_ARCH, **(arch or {})}
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=cfg["n_embd"], intermediate_size=int(cfg.get("n_inner") or 4 * cfg["n_embd"]),
+    inner = int(cfg.get("n_inner") or 4 * cfg["n_embd"])
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=cfg["n_embd"], intermediate_size=inner,
                          num_hidden_layers=cfg["n_layer"], num_attention_heads=cfg["n_head"],
                          num_key_value_heads=cfg["n_head"], max_position_embeddings=cfg["n_positions"],
                          bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,

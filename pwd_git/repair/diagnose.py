@@ -8,11 +8,14 @@ whose probes fail is classified by its training data:
   never patch: a person must resolve it);
 - not-learned: its coverage is adequate yet its probes fail (a training or capacity problem).
 
-A failed multi-hop (L3) item is traced along its chain's statements: a hop whose probe fails, or
-which has no training data, is where it breaks (the item is charged to that node); when every
-hop's statement is learned (probes pass, data present) the item is a chain-break: the model
-knows the facts and cannot compose them. Concept probes on the path do not veto a chain break
-(the hops are the statements; a concept's "kind" probe says nothing about composing them).
+A failed multi-hop (L3) item is traced along its chain's statements: a hop whose probes fail
+(or which has no probe and no training data) is where it breaks, and the item is charged to
+that node. When every hop's probes pass, the item is a chain-break: the model answers each
+fact and cannot compose them. A hop whose probes pass though its training data is missing or
+thin (a lucky guess, or the fact learned from elsewhere) does not make a data gap, whose
+probes fail by definition; the chain break lists it as `untaught`, and `patch` teaches it
+along with the compositions. Concept probes on the path do not veto a chain break (the hops
+are the statements; a concept's "kind" probe says nothing about composing them).
 
 Confidence: each node verdict is tested against the model's own noise. `base_failure` is the
 failure rate of probes of nodes whose data is adequate (smoothed with a Beta(1, 3) prior: a
@@ -57,6 +60,7 @@ class Finding:
     records: int = 0  # training records tracing to the node
     median: float = 0.0  # KB median of training records for this node kind
     conflicts: list[str] = field(default_factory=list)  # competing statements (contradictory evidence)
+    untaught: list[str] = field(default_factory=list)  # chain break: hops whose probes pass without data
     probes: int = 0  # probes of this node (for a chain: its hops' statement probes)
     probes_failed: int = 0
     confidence: float = 0.0  # that this is a real fault of the node, not the model's item-level noise
@@ -69,8 +73,10 @@ class Finding:
         if self.conflicts:
             data += f"; competing statement(s): {', '.join(self.conflicts)}"
         if self.kind == CHAIN_BREAK:
-            head = (f"chain {quote(self.node)}: every hop is learned ({self.probes} hop probe(s) pass) but the "
+            head = (f"chain {quote(self.node)}: every hop's probe passes ({self.probes} hop probe(s)) but the "
                     "multi-hop item fails; add composition demonstrations")
+            if self.untaught:
+                head += f", and teach {', '.join(self.untaught)} (no or thin training data)"
         elif self.kind == DATA_GAP:
             head = f"{what} {quote(self.node)} lacks training data"
             if self.probes:
@@ -194,8 +200,8 @@ def classify(kb: KB, items: list[dict], failed: set[str], counts: tuple[Counter,
         chain = kb.chains.get(item["traces"]["chain"])
         if chain is None or any(s not in kb.statements for s in chain.steps):
             continue  # a chain (or hop) that no longer exists at this revision: nothing to trace
-        breaks = [sid for sid in chain.steps
-                  if any(p in failed for p in probes.get(("statement", sid), [])) or evidence.lacking("statement", sid)]
+        breaks = [sid for sid in chain.steps if any(p in failed for p in probes.get(("statement", sid), []))
+                  or (not probes.get(("statement", sid)) and evidence.lacking("statement", sid))]
         if breaks:
             for i, sid in enumerate(breaks):
                 f = finding("statement", sid)
@@ -206,6 +212,7 @@ def classify(kb: KB, items: list[dict], failed: set[str], counts: tuple[Counter,
             f = finding("chain", chain.id)
             f.items.append(item["id"])
             f.probes = sum(len(probes.get(("statement", s), [])) for s in chain.steps)
+            f.untaught = [s for s in chain.steps if evidence.lacking("statement", s)]
     for f in found.values():
         _judge(f, base)
     rank = {DATA_GAP: 0, CHAIN_BREAK: 1, NOT_LEARNED: 2, CONTRADICTION: 3}

@@ -12,19 +12,19 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from pwd_git.build.templates import article, define
 from pwd_git.kb.model import KB, Statement
 from pwd_git.repair.diagnose import CHAIN_BREAK, Finding
 
 CONCEPT_FORMS = [
-    ("Explain {term} in one sentence.", "{term} is defined as {definition}"),
+    ("Explain {term} in one sentence.", "{defined}"),
     ("Describe {term}.", "{term}: {definition}"),
-    ("Tell me what {term} is.", "{term} is defined as {definition}"),
+    ("Tell me what {term} is.", "{defined}"),
     ("Give a short definition of {term}.", "{definition}"),
-    ("Which category does {term} belong to?", "{term} is a {type}."),
+    ("Which category does {term} belong to?", "{term} is {a_type}."),
 ]
 ALIAS_FORM = ("What else is {term} called?", "{term} is also called {alias}.")
-SIBLING_FORM = ("How does {term} differ from {other}?",
-                "{term} is defined as {definition} By contrast, {other} is defined as {other_definition}")
+SIBLING_FORM = ("How does {term} differ from {other}?", "{defined} By contrast, {other_defined}")
 NEGATIVE_FORM = ("What is a common misconception about {term}?", "{constraint}")
 STATEMENT_FORMS = [
     ("Recall the fact about {subject} and '{predicate}'.", "{subject} {predicate} {object}."),
@@ -78,14 +78,17 @@ class ExampleWriter:
             return [], ("contradictory data: " + ", ".join(finding.conflicts)
                         + " also state a different object; resolve the conflict in the KB instead")
         if finding.kind == CHAIN_BREAK:
-            return self.compositions(finding.node)
+            taught = [ex for sid in finding.untaught for ex in self.statement_examples(sid)]
+            compositions, reason = self.compositions(finding.node)
+            return taught + compositions, None if taught else reason
         if finding.node_kind == "concept":
             return self.concept_examples(finding.node), None
         return self.statement_examples(finding.node), None
 
     def concept_examples(self, cid: str) -> list[dict]:
         c = self.kb.concepts[cid]
-        fields = {"term": c.term, "definition": c.definition, "type": c.type}
+        fields = {"term": c.term, "definition": c.definition, "a_type": f"{article(c.type)} {c.type}",
+                  "defined": define(c.term, c.definition, (c.term, *c.aliases))}
         out = [self._example("concept", u.format(**fields), a.format(**fields), [cid], []) for u, a in CONCEPT_FORMS]
         for alias in c.aliases:
             out.append(self._example("concept", ALIAS_FORM[0].format(**fields),
@@ -94,7 +97,8 @@ class ExampleWriter:
         for other in _pick(cid, siblings, 2):
             o = self.kb.concepts[other]
             out.append(self._example("contrast", SIBLING_FORM[0].format(other=o.term, **fields),
-                                     SIBLING_FORM[1].format(other=o.term, other_definition=o.definition, **fields),
+                                     SIBLING_FORM[1].format(other_defined=define(o.term, o.definition, (o.term, *o.aliases)),
+                                                            **fields),
                                      [cid, other], []))
         names = [n.lower() for n in (c.term, *c.aliases)]
         for chain in self.kb.chains.values():

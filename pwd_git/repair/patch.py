@@ -105,7 +105,8 @@ def make_patch(domain: Domain, rev: str = "HEAD", *, limit: int | None = None, b
 def _decontaminate(domain: Domain, commit: str, examples: list[dict]) -> tuple[list[dict], list[str]]:
     """Drop any example that would leak into the benchmark (build would refuse it anyway)."""
     bench = shards_for(domain, commit).records("bench")
-    records = [{"id": content_id(ex), "source": "patch", "messages": ex["messages"]} for ex in examples]
+    records = [{"id": content_id(ex), "source": "patch", "messages": ex["messages"], "traces": ex["traces"]}
+               for ex in examples]
     leaking = {leak.train_id for leak in find_leaks(bench, records, limit=len(records) + 1)}
     kept = [ex for ex, rec in zip(examples, records, strict=True) if rec["id"] not in leaking]
     return kept, sorted(leaking)

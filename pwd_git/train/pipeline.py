@@ -155,7 +155,8 @@ def _fit(domain: Domain, shards: Shards, settings: TrainSettings, records: list[
 
         model, tokenizer = load_pretrained(settings.base, domain.root)
         model = add_lora(model, settings.lora)
-    stats = train_model(model, tokenizer, records, epochs=settings.epochs, lr=settings.lr,
+    epochs = settings.continue_epochs if parent is not None else settings.epochs
+    stats = train_model(model, tokenizer, records, epochs=epochs, lr=settings.lr,
                         batch_size=settings.batch_size, seed=settings.seed, max_length=settings.max_length,
                         prefix_noise=PREFIX_NOISE if settings.is_tiny else 0.0, device=device(), on_step=on_step)
     model.save_pretrained(out, safe_serialization=True)
@@ -220,12 +221,16 @@ def _cached_model(domain: Domain, rev: str, depth: int = 0) -> TrainResult | Non
 
 
 def _with_replay(records: list[dict], parent: TrainResult, settings: TrainSettings) -> list[dict]:
-    """New records plus a seeded sample of old ones (`train.replay_ratio` x the new count)."""
+    """New records plus the old ones: all of them by default (rehearsal: a small KB costs little
+    to replay, and what is not replayed drifts), or a seeded sample of `train.replay_ratio` x
+    the new count."""
     old_ids = set(parent.meta.get("train_records", []))
     new = [r for r in records if r["id"] not in old_ids]
     old = [r for r in records if r["id"] in old_ids]
     if not new:
         return records
+    if settings.replay_ratio is None:
+        return new + old
     rng = random.Random(settings.seed)
     replay = rng.sample(old, min(len(old), int(len(new) * settings.replay_ratio)))
     return new + replay
