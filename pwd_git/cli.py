@@ -16,6 +16,7 @@ import click
 from pwd_git import __version__
 from pwd_git import commands as _commands
 from pwd_git.errors import EXIT_USAGE, PwdError, quote
+from pwd_git.model import quiet_libraries
 
 HELP = """Programming with Data, git-native: fine-tune language models on a domain's knowledge
 the way you build software.
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of `pwd-git`, `git-pwd` and `python -m pwd_git`."""
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv or bool(os.environ.get("PWD_GIT_DEBUG"))
+    quiet_libraries(debug)
     warnings = _StderrWarnings()
     logging.getLogger("pwd_git").addHandler(warnings)
     try:
