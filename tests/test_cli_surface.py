@@ -4,6 +4,7 @@ output, the man page and shell completion."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -51,3 +52,23 @@ def test_training_a_hugging_face_base_prints_nothing_of_the_libraries(tmp_path):
                           env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
+
+
+# --- progress without a terminal ---------------------------------------------------------------
+
+_STEP_LINE = re.compile(r"^train: step (\d+)/(\d+) \(\d+%\), loss [\d.]+, [\d:]+ elapsed, ETA [\d:]+$")
+
+
+@pytest.mark.parametrize(("seconds", "every_step"), [("0", True), ("3600", False)])
+def test_training_without_a_terminal_prints_plain_progress_lines(tmp_path, seconds, every_step):
+    """stderr is a pipe (as in CI): plain lines at the first step, every N seconds and the last step."""
+    root = small_domain(tmp_path / "d", train="{epochs: 2, batch_size: 4}")
+    env = _env(PWD_GIT_CACHE=str(tmp_path / "cache"), PWD_GIT_PROGRESS_SECONDS=seconds)
+    done = subprocess.run([sys.executable, "-m", "pwd_git", "train"], cwd=root, capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    steps = [m.groups() for m in map(_STEP_LINE.match, done.stderr.splitlines()) if m]
+    total = int(steps[0][1])
+    assert total > 2 and steps[0][0] == "1" and steps[-1][0] == str(total), done.stderr
+    assert len(steps) == (total if every_step else 2), done.stderr
+    assert "\r" not in done.stderr  # no bar redraws in a log file
