@@ -3,14 +3,16 @@ output, the man page and shell completion."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import PARTS, small_domain
+from tests.conftest import PARTS, git, small_domain
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -72,3 +74,71 @@ def test_training_without_a_terminal_prints_plain_progress_lines(tmp_path, secon
     assert total > 2 and steps[0][0] == "1" and steps[-1][0] == str(total), done.stderr
     assert len(steps) == (total if every_step else 2), done.stderr
     assert "\r" not in done.stderr  # no bar redraws in a log file
+
+
+# --- --format json on every verb whose output is data ------------------------------------------
+
+#: Visible commands whose output is not data: a CI template, a shell script, help text.
+NOT_DATA = {"hooks ci", "completion", "help"}
+
+
+def _leaves(group, prefix: str = ""):
+    import click
+
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if command.hidden:
+            continue
+        if isinstance(command, click.Group):
+            yield from _leaves(command, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", command
+
+
+def test_every_visible_verb_that_prints_data_has_format_json():
+    from pwd_git.cli import cli
+
+    missing = [name for name, command in _leaves(cli) if name not in NOT_DATA
+               and not any(p.name == "fmt" and "json" in getattr(p.type, "choices", ()) for p in command.params)]
+    assert missing == []
+
+
+def test_init_json_lists_the_files_written(tmp_path, cli):
+    res = cli("init", "--format", "json", "demo", cwd=tmp_path)
+    assert res.code == 0, res.output
+    info = json.loads(res.out)
+    assert info["directory"] == str(tmp_path / "demo") and info["template"] == "minimal"
+    assert "pwd.yaml" in info["files"] and all((tmp_path / "demo" / f).is_file() for f in info["files"])
+
+
+def test_hooks_json_install_status_uninstall(domain, cli):
+    installed = json.loads(cli("hooks", "install", "--format", "json", cwd=domain).out)
+    assert any("post-commit" in line for line in installed["done"])
+    hooks = json.loads(cli("hooks", "status", "--format", "json", cwd=domain).out)["hooks"]
+    assert set(hooks) == {"post-commit", "pre-push"} and all(h["installed"] for h in hooks.values())
+    assert all(Path(h["path"]).is_file() for h in hooks.values())
+    removed = json.loads(cli("hooks", "uninstall", "--format", "json", cwd=domain).out)
+    assert len(removed["done"]) == 2
+    assert not any(h["installed"] for h in json.loads(cli("hooks", "status", "--format", "json", cwd=domain).out)
+                   ["hooks"].values())
+
+
+def test_notes_json_setup_pull_push(domain, cli, tmp_path):
+    git(tmp_path, "init", "-q", "--bare", str(tmp_path / "origin.git"))
+    git(domain, "remote", "add", "origin", str(tmp_path / "origin.git"))
+    setup = json.loads(cli("notes", "setup", "--format", "json", cwd=domain).out)
+    assert setup["remote"] == "origin" and "notes.pwd/results.mergeStrategy=cat_sort_uniq" in setup["set"]
+    assert json.loads(cli("notes", "pull", "--format", "json", cwd=domain).out) == {"remote": "origin", "merged": False}
+    pushed = json.loads(cli("notes", "push", "--format", "json", cwd=domain).out)
+    assert pushed == {"remote": "origin", "pushed": True, "attempts": 1}
+
+
+def test_worker_json_summary_and_detach(domain, cli):
+    from pwd_git.lock import PidLock
+
+    res = cli("worker", "--once", "--format", "json", cwd=domain)
+    assert res.code == 0 and json.loads(res.out) == {"done": 0, "failed": 0, "requeued": 0}
+    with PidLock(domain / ".git" / "pwd" / "worker.lock"):
+        detached = json.loads(cli("worker", "--detach", "--format", "json", cwd=domain).out)
+    assert detached["started"] is False and detached["pid"] == os.getpid() and detached["log"].endswith("worker.log")
