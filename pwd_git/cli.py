@@ -15,6 +15,7 @@ import click
 
 from pwd_git import __version__
 from pwd_git import commands as _commands
+from pwd_git.completion import COMPLETE_VAR
 from pwd_git.errors import EXIT_USAGE, PwdError, quote
 from pwd_git.model import quiet_libraries
 
@@ -95,7 +96,7 @@ def _run(argv: list[str], debug: bool) -> object:
 
     try:
         with scope():
-            code = cli.main(args=argv, prog_name="git pwd", standalone_mode=False)
+            code = cli.main(args=argv, prog_name="git pwd", complete_var=COMPLETE_VAR, standalone_mode=False)
     except PwdError as exc:
         if debug:
             traceback.print_exc()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,122 @@ def test_worker_json_summary_and_detach(domain, cli):
     with PidLock(domain / ".git" / "pwd" / "worker.lock"):
         detached = json.loads(cli("worker", "--detach", "--format", "json", cwd=domain).out)
     assert detached["started"] is False and detached["pid"] == os.getpid() and detached["log"].endswith("worker.log")
+
+
+# --- the man page: `git pwd --help`, `git help pwd` --------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = str(Path(sys.executable).parent)  # where the installed `git-pwd` script lives
+
+
+def test_checked_in_share_files_are_what_the_code_generates():
+    from pwd_git.manpage import shared_data
+
+    stale = [rel for rel, text in shared_data().items() if not (ROOT / rel).is_file() or (ROOT / rel).read_text() != text]
+    assert stale == [], "regenerate with `python -m pwd_git.manpage --write` and commit share/"
+
+
+def test_the_wheel_installs_every_share_file():
+    import tomllib
+
+    from pwd_git.manpage import shared_data
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    installed = config["tool"]["hatch"]["build"]["targets"]["wheel"]["shared-data"]
+    assert installed == {rel: rel for rel in shared_data()}
+
+
+def test_the_man_page_documents_every_visible_verb():
+    from pwd_git.cli import cli
+    from pwd_git.manpage import render
+
+    page = render()
+    for name, _command in _leaves(cli):
+        assert f'.SS "git pwd {name}'.replace("-", "\\-") in page, name
+
+
+@pytest.mark.skipif(shutil.which("man") is None, reason="man (man-db) is not installed")
+@pytest.mark.parametrize("argv", [["pwd", "--help"], ["help", "pwd"]])
+def test_git_help_opens_the_generated_man_page(tmp_path, argv):
+    """git turns `git pwd --help` into `git help pwd`, which runs `man git-pwd`."""
+    env = _env(MANPATH=str(ROOT / "share" / "man"), MANPAGER="cat", PAGER="cat", MANWIDTH="80",
+               PATH=BIN + os.pathsep + os.environ["PATH"])
+    done = subprocess.run(["git", *argv], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "GIT-PWD(1)" in done.stdout and "git pwd build [OPTIONS]" in done.stdout and "EXIT STATUS" in done.stdout
+
+
+def test_help_verb_and_dash_dash_help_print_the_click_help(tmp_path, cli):
+    top = cli("help", cwd=tmp_path)
+    assert top.code == 0 and top.out == cli("--help", cwd=tmp_path).out and "Usage: git pwd" in top.out
+    verb = cli("help", "hooks", "install", cwd=tmp_path)
+    assert verb.code == 0 and verb.out == cli("hooks", "install", "--help", cwd=tmp_path).out
+    assert "Usage: git pwd hooks install" in verb.out
+    unknown = cli("help", "hooks", "nope", cwd=tmp_path)
+    assert unknown.code == 2 and "'hooks nope'" in unknown.err and "Traceback" not in unknown.output
+
+
+# --- shell completion hooked into git's ----------------------------------------------------------
+
+GIT_COMPLETION = Path("/usr/share/bash-completion/completions/git")
+
+_COMPLETE = """
+source "$1"; shift
+eval "$(git-pwd completion bash)"
+COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+if [[ $1 == git ]]; then __git_wrap__git_main; else _pwd_git; fi
+printf '%s\\n' "${COMPREPLY[@]}"
+"""
+
+
+def _complete(tmp_path, *words: str) -> list[str]:
+    env = _env(PATH=BIN + os.pathsep + os.environ["PATH"])
+    done = subprocess.run(["bash", "--norc", "--noprofile", "-c", _COMPLETE, "complete", str(GIT_COMPLETION), *words],
+                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return [line.strip() for line in done.stdout.splitlines() if line.strip()]
+
+
+@pytest.mark.skipif(not GIT_COMPLETION.is_file(), reason=f"git's bash completion ({GIT_COMPLETION}) is not installed")
+@pytest.mark.skipif(shutil.which("git-pwd", path=BIN) is None, reason="the git-pwd script is not installed next to python")
+def test_bash_completion_of_git_pwd_goes_through_gits_completion(tmp_path):
+    assert _complete(tmp_path, "git", "pwd", "bu") == ["build"]
+    assert {"--rev", "--check", "--format", "--quiet"} <= set(_complete(tmp_path, "git", "pwd", "build", "--"))
+    assert {"install", "status", "uninstall"} <= set(_complete(tmp_path, "git", "pwd", "hooks", ""))
+    assert _complete(tmp_path, "git", "-C", ".", "pwd", "vali") == ["validate"]
+    assert "textconv" not in _complete(tmp_path, "git", "pwd", "")  # hidden verbs stay hidden
+    assert _complete(tmp_path, "git-pwd", "diag") == ["diagnose"]  # the script called directly
+
+
+def test_completion_variable_has_no_space(tmp_path):
+    """click would derive `_GIT PWD_COMPLETE` from `git pwd`: the tool answers a fixed variable."""
+    from pwd_git.completion import COMPLETE_VAR
+
+    env = _env(**{COMPLETE_VAR: "bash_complete", "COMP_WORDS": "git-pwd sta", "COMP_CWORD": "1"})
+    done = subprocess.run([sys.executable, "-m", "pwd_git"], cwd=tmp_path, capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout.split() == ["plain,status"], done.stdout + done.stderr
+
+
+_ZSH_TAB = """
+zmodload zsh/zpty
+zpty z 'zsh -f -i'
+zpty -w z "PS1='> '; fpath=($1 \\$fpath); autoload -Uz compinit; compinit -u -D"
+zpty -w -n z $'git pwd bu\\t'
+zpty -r -m z out '*pwd build *' && print -r -- "completed: $out[-20,-1]"
+zpty -d z
+"""
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
+@pytest.mark.skipif(shutil.which("git-pwd", path=BIN) is None, reason="the git-pwd script is not installed next to python")
+def test_zsh_completion_of_git_pwd_goes_through_zshs_git_completion(tmp_path):
+    """An interactive zsh (in a pty) with the script on $fpath completes `git pwd bu<TAB>`."""
+    functions = tmp_path / "functions"
+    functions.mkdir()
+    (functions / "_git-pwd").write_text(subprocess.run([sys.executable, "-m", "pwd_git", "completion", "zsh"],
+                                                       capture_output=True, text=True, check=True).stdout)
+    env = _env(PATH=BIN + os.pathsep + os.environ["PATH"], TERM="dumb", HOME=str(tmp_path))
+    done = subprocess.run(["zsh", "-f", "-c", _ZSH_TAB, "zsh", str(functions)], cwd=tmp_path, capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert "completed:" in done.stdout and "pwd build" in done.stdout, done.stdout + done.stderr
