@@ -14,9 +14,9 @@ def completion(shell: str) -> None:
     bash:  eval "$(git pwd completion bash)"          in ~/.bashrc, after git's completion
     zsh:   git pwd completion zsh > ~/.zfunc/_git-pwd  with ~/.zfunc on $fpath before compinit
 
-    The package also installs both scripts into share/bash-completion/completions and
-    share/zsh/site-functions, where a system-wide or `pip install --user` install is
-    found without any setup.
+    The package also installs both scripts under its prefix, in
+    share/bash-completion/completions (loaded on demand by bash-completion from a
+    system-wide or `pip install --user` install) and share/zsh/site-functions.
     """
     from pwd_git.completion import SCRIPTS
 
