@@ -15,7 +15,9 @@ import click
 
 from pwd_git import __version__
 from pwd_git import commands as _commands
+from pwd_git.completion import COMPLETE_VAR
 from pwd_git.errors import EXIT_USAGE, PwdError, quote
+from pwd_git.model import quiet_libraries
 
 HELP = """Programming with Data, git-native: fine-tune language models on a domain's knowledge
 the way you build software.
@@ -78,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of `pwd-git`, `git-pwd` and `python -m pwd_git`."""
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv or bool(os.environ.get("PWD_GIT_DEBUG"))
+    quiet_libraries(debug)
     warnings = _StderrWarnings()
     logging.getLogger("pwd_git").addHandler(warnings)
     try:
@@ -93,7 +96,7 @@ def _run(argv: list[str], debug: bool) -> object:
 
     try:
         with scope():
-            code = cli.main(args=argv, prog_name="git pwd", standalone_mode=False)
+            code = cli.main(args=argv, prog_name="git pwd", complete_var=COMPLETE_VAR, standalone_mode=False)
     except PwdError as exc:
         if debug:
             traceback.print_exc()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+import time
 
 import click
 
@@ -17,26 +20,58 @@ def echo_json(data: object) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
+#: Seconds between plain progress lines when stderr is not a terminal (CI logs); the default is 10.
+PROGRESS_SECONDS_ENV = "PWD_GIT_PROGRESS_SECONDS"
+
+
 class StepProgress:
-    """A progress bar with loss and ETA for training (stderr, only on a terminal)."""
+    """Training progress on stderr: on a terminal a bar with loss and ETA; elsewhere (CI, a log
+    file) a plain line at a training's first step, at most every PWD_GIT_PROGRESS_SECONDS
+    seconds, and at its last step, so a long run is never silent until it ends."""
 
     def __init__(self, enabled: bool, desc: str = "train"):
         self.enabled, self.desc, self.bar = enabled, desc, None
+        self.tty = enabled and sys.stderr.isatty()
+        try:
+            self.interval = float(os.environ.get(PROGRESS_SECONDS_ENV, "10"))
+        except ValueError:
+            self.interval = 10.0
+        self.start = self.last = 0.0
+        self.step = 0
 
     def __call__(self, step: int, total: int, loss: float) -> None:
         if not self.enabled:
             return
-        if self.bar is None:
-            from tqdm import tqdm
+        if self.tty:
+            if self.bar is None:
+                from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=self.desc, unit="step", leave=False, dynamic_ncols=True)
-        self.bar.update(step - self.bar.n)
-        self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+                self.bar = tqdm(total=total, desc=self.desc, unit="step", leave=False, dynamic_ncols=True)
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+            return
+        now = time.monotonic()
+        first = step <= self.step  # a new training (test and bisect may train several models)
+        self.step = step
+        if first:
+            self.start = now
+        elif step < total and now - self.last < self.interval:
+            return
+        self.last = now
+        elapsed = now - self.start
+        eta = elapsed / step * (total - step) if step else 0.0
+        click.echo(f"{self.desc}: step {step}/{total} ({100 * step // max(total, 1)}%), loss {loss:.3f}, "
+                   f"{_clock(elapsed)} elapsed, ETA {_clock(eta)}", err=True)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes:02d}:{secs:02d}"
 
 
 def log_to_stderr(enabled: bool):

@@ -216,7 +216,7 @@ def test_uncached_hub_id_says_what_to_download(tmp_path, model_cache):
     root = small_domain(tmp_path / "d", base="example-org/not-a-cached-model")
     result = run_cli("train", cwd=root)
     assert result.code == 2
-    assert "never downloads" in result.err and "huggingface-cli download" in result.err
+    assert "never downloads" in result.err and "`hf download example-org/not-a-cached-model`" in result.err
 
 
 def test_hugging_face_base_is_trained_with_lora(tmp_path, model_cache):

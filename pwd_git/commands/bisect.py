@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from pathlib import Path
 
 import click
@@ -46,7 +45,7 @@ def bisect(good: str, bad: str, metric: str, threshold: float | None, no_train: 
     from pwd_git.bisect import bisect as run_bisect
 
     domain = Domain.find(".")
-    progress = StepProgress(not quiet and fmt == "text" and sys.stderr.isatty())
+    progress = StepProgress(not quiet and fmt == "text")
     try:
         report = run_bisect(domain, good, bad, metric=metric, threshold=threshold, no_train=no_train,
                             log=log_to_stderr(not quiet and fmt == "text"), on_step=progress)

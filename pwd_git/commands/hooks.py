@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pwd_git.kb.loader import Domain
+from pwd_git.output import echo_json, format_option
 
 
 @click.group()
@@ -19,7 +20,8 @@ def hooks() -> None:
 
 
 @hooks.command()
-def install() -> None:
+@format_option("json")
+def install(fmt: str) -> None:
     """Install the post-commit and pre-push hooks and set up notes sharing.
 
     An existing hook (pre-commit's, or your own) is kept as <hook>.pwd-previous and
@@ -27,29 +29,42 @@ def install() -> None:
     """
     from pwd_git.hooks import install as do_install
 
-    for line in do_install(Domain.find(".")):
-        click.echo(line)
+    _say(do_install(Domain.find(".")), fmt)
 
 
 @hooks.command()
-def uninstall() -> None:
+@format_option("json")
+def uninstall(fmt: str) -> None:
     """Remove the hooks and restore whatever was there before."""
     from pwd_git.git import Repo
     from pwd_git.hooks import uninstall as do_uninstall
 
-    for line in do_uninstall(Repo.discover(".")):
+    _say(do_uninstall(Repo.discover(".")), fmt)
+
+
+def _say(done: list[str], fmt: str) -> None:
+    """What install or uninstall did: a line each, or {"done": [...]}."""
+    if fmt == "json":
+        echo_json({"done": done})
+        return
+    for line in done:
         click.echo(line)
 
 
 @hooks.command("status")
-def hooks_status() -> None:
+@format_option("json")
+def hooks_status(fmt: str) -> None:
     """Which pwd-git hooks are installed."""
     from pwd_git.git import Repo
     from pwd_git.hooks import installed_dir, status
 
     repo = Repo.discover(".")
-    for name, ours in status(repo).items():
-        click.echo(f"{name}: {'installed' if ours else 'not installed'} ({installed_dir(repo) / name})")
+    hooks = {name: {"installed": ours, "path": str(installed_dir(repo) / name)} for name, ours in status(repo).items()}
+    if fmt == "json":
+        echo_json({"hooks": hooks})
+        return
+    for name, hook in hooks.items():
+        click.echo(f"{name}: {'installed' if hook['installed'] else 'not installed'} ({hook['path']})")
 
 
 @hooks.command()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from pwd_git.errors import EXIT_FAILED
@@ -37,7 +35,7 @@ def run(rev: str | None, baseline: str | None, quiet: bool, fmt: str) -> None:
     else:
         shards_for(domain, None)  # refuses stale shards with the command to fix them
         log("shards/ is fresh")
-    progress = StepProgress(not quiet and fmt == "text" and sys.stderr.isatty())
+    progress = StepProgress(not quiet and fmt == "text")
     try:
         report = evaluate(domain, rev, baseline=baseline, log=log, on_step=progress)
     finally:

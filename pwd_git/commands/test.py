@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from pwd_git.errors import EXIT_FAILED
@@ -62,7 +60,7 @@ def test(rev: str | None, baseline: str | None, no_record: bool, verbose: bool, 
     """
     from pwd_git.evaluate.run import evaluate
 
-    progress = StepProgress(not quiet and fmt == "text" and sys.stderr.isatty())
+    progress = StepProgress(not quiet and fmt == "text")
     try:
         report = evaluate(Domain.find("."), rev, baseline=baseline, record=not no_record,
                           log=log_to_stderr(not quiet and fmt == "text"), on_step=progress)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from pwd_git.kb.loader import Domain
@@ -26,8 +24,7 @@ def train(rev: str | None, quiet: bool, fmt: str) -> None:
     """
     from pwd_git.train.pipeline import train as run_train
 
-    interactive = not quiet and fmt == "text" and sys.stderr.isatty()
-    progress = StepProgress(interactive)
+    progress = StepProgress(not quiet and fmt == "text")
     try:
         result = run_train(Domain.find("."), rev, on_step=progress, log=log_to_stderr(not quiet and fmt == "text"))
     finally:

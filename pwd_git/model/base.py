@@ -83,7 +83,7 @@ def load_pretrained(base: str, root: Path):
             raise PwdError(
                 f"model {quote(base)} is not in the local Hugging Face cache, and pwd-git never downloads at run time "
                 f"({type(exc).__name__})", location="pwd.yaml",
-                hint=f"on a machine with network run `huggingface-cli download {base}` (or copy its HF cache), "
+                hint=f"on a machine with network run `hf download {base}` (or copy its HF cache), "
                 "or set model.base to a local path") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -93,6 +93,27 @@ def load_pretrained(base: str, root: Path):
 def add_lora(model, lora: dict):
     from peft import LoraConfig, get_peft_model
 
+    check_lora_targets(model, lora["target_modules"])
     config = LoraConfig(r=int(lora["r"]), lora_alpha=float(lora["alpha"]), lora_dropout=float(lora["dropout"]),
                         target_modules=lora["target_modules"], task_type="CAUSAL_LM")
     return get_peft_model(model, config)
+
+
+def check_lora_targets(model, target_modules: str | list[str]) -> None:
+    """Refuse `model.lora.target_modules` that names no module of the base model (peft's own
+    error would surface as an internal error), listing the names that would match."""
+    import re
+
+    if target_modules == "all-linear":
+        return
+    names = [name for name, _ in model.named_modules() if name]
+    if isinstance(target_modules, str):
+        found = any(re.fullmatch(target_modules, name) for name in names)
+    else:
+        found = any(name == t or name.endswith("." + t) for name in names for t in target_modules)
+    if found:
+        return
+    candidates = sorted({name.rpartition(".")[2] for name, module in model.named_modules()
+                         if name and not any(module.children()) and getattr(getattr(module, "weight", None), "ndim", 0) == 2})
+    raise PwdError(f"model.lora.target_modules {quote(target_modules)} matches no module of the base model",
+                   location="pwd.yaml", hint="use some of " + ", ".join(candidates) + " (or 'all-linear')")
