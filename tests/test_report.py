@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import subprocess
@@ -258,3 +259,94 @@ def test_stored_bisects_render_as_a_table():
                                                "first_bad": {"commit": "c" * 40, "subject": "drop a <fact>"}}])
     html = _bisects(data)
     assert "cccccccccc" in html and "drop a &lt;fact&gt;" in html
+
+
+def _browser():
+    from tests import browser
+
+    exe, why = browser.find()
+    if exe is None:
+        pytest.skip(why)
+    return browser, browser.Chromium(exe)
+
+
+def test_the_browser_check_sees_console_errors_and_failed_loads(tmp_path):
+    """The check below cannot pass vacuously: a broken page shows up as problems."""
+    _, chromium = _browser()
+    page = tmp_path / "broken.html"
+    page.write_text("<!doctype html><img src=missing.png><script>console.error('boom')</script>")
+    try:
+        chromium.load(page.as_uri())
+        problems = chromium.problems()
+    finally:
+        chromium.close()
+    assert any("boom" in p for p in problems) and any("missing.png" in p or "ERR_FILE_NOT_FOUND" in p
+                                                       for p in problems), problems
+
+
+@pytest.mark.slow
+def test_report_of_trained_commits_draws_in_a_real_browser(trained_example, tmp_path, monkeypatch):
+    """Three commits with results (two trained with the tiny model, one reusing a result) render in
+    headless Chromium without a console message, with one point per result in each series and a
+    screenshot that is not blank. PWD_GIT_REPORT_SCREENSHOT=PATH saves the screenshot (docs/report.png)."""
+    browser, chromium = _browser()
+    example, model_cache = trained_example
+    monkeypatch.setenv("PWD_GIT_CACHE", str(model_cache))
+    root = tmp_path / "cell-biology"
+    git(tmp_path, "clone", "-q", str(example), str(root))
+    git(example, "push", "-q", str(root), "refs/notes/*:refs/notes/*")
+    enzyme = root / "concepts/enzymes/citrate-synthase.yaml"
+    enzyme.write_text(enzyme.read_text().replace("opening each", "which opens each"))
+    assert run_cli("build", "-q", cwd=root).code == 0
+    git(root, "commit", "-qam", "reword citrate synthase")
+    assert run_cli("run", "-q", "HEAD", cwd=root).code in (0, 1)
+    (root / "NOTES.md").write_text("a change outside the KB\n")
+    git(root, "add", "NOTES.md")
+    git(root, "commit", "-qm", "notes outside the KB")
+    assert run_cli("run", "-q", "HEAD", cwd=root).code in (0, 1)  # the same model: reuses the result
+    out = tmp_path / "site"
+    summary = report_json(root, "-o", str(out))
+    with_results = [c for c in git(root, "rev-list", "HEAD").split() if notes.read(Domain.find(root).repo, c)]
+    assert summary["results"] == len(with_results) == 3
+    try:
+        chromium.load((out / "index.html").as_uri())
+        problems = chromium.problems()
+        drawn = chromium.evaluate("Object.fromEntries(['acc','acc_norm','L1','L2','L3','concepts']"
+                                  ".map(s => [s, document.querySelectorAll(`circle.pt[data-series=${s}]`).length]))")
+        cells = chromium.evaluate("document.querySelectorAll('#chart-heatmap rect.cell').length")
+        findings = chromium.evaluate("[...document.querySelectorAll('table.findings a')].map(a => a.getAttribute('href'))")
+        boxes = chromium.evaluate("[...document.querySelectorAll('svg.chart')].map(s => s.getBoundingClientRect().height)")
+        small = chromium.screenshot(scale=0.5)
+        saved = os.environ.get("PWD_GIT_REPORT_SCREENSHOT")
+        if saved:
+            browser.save(chromium.screenshot(), Path(saved))
+    finally:
+        chromium.close()
+    assert problems == []
+    assert {k: v for k, v in drawn.items() if k != "concepts"} == {k: 3 for k in ("acc", "acc_norm", "L1", "L2", "L3")}
+    assert drawn["concepts"] == 3  # the KB size at each of the three commits
+    assert cells == summary["heatmap_rows"] * 3 and cells > 0
+    assert all(h > 100 for h in boxes) and len(boxes) == 3
+    assert len(findings) == summary["findings"]
+    assert all((out / h.split("#")[0]).resolve().is_file() for h in findings)  # no remote: links into the checkout
+    variance, colours = browser.colour_stats(small)
+    assert variance > 100 and colours > 20, (variance, colours)
+
+
+def test_ci_templates_publish_the_report():
+    import yaml
+
+    from pwd_git.resources import templates_dir
+
+    github = yaml.safe_load((templates_dir() / "ci/github-workflow.yml").read_text())
+    steps = github["jobs"]["test-data"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    assert any("git pwd report -o public" in r for r in runs)
+    upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-pages-artifact@"))
+    assert upload["with"]["path"] == "public"
+    assert any(str(s.get("uses", "")).startswith("actions/deploy-pages@") for s in github["jobs"]["pages"]["steps"])
+    assert github["jobs"]["pages"]["permissions"] == {"pages": "write", "id-token": "write"}
+    gitlab = yaml.safe_load((templates_dir() / "ci/gitlab-ci.yml").read_text())
+    assert any("git pwd report -o public" in line for line in gitlab["pwd-git"]["script"])
+    assert gitlab["pwd-git"]["artifacts"]["paths"] == ["public/"] and gitlab["pwd-git"]["artifacts"]["when"] == "always"
+    assert gitlab["pages"]["artifacts"]["paths"] == ["public/"]

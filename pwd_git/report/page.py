@@ -15,6 +15,7 @@ from pwd_git.report import svg
 from pwd_git.report.collect import KB_SERIES, Commit, Point, ReportData
 
 PAGE = "index.html"
+FINDINGS_SHOWN = 12  # the rest fold into a <details> (still in the page, each with its link)
 METRIC_CHARTS = (
     ("overall", "Accuracy, length-normalised accuracy and control set per commit",
      (svg.Series("acc", "acc", svg.OKABE_ITO["blue"]), svg.Series("acc_norm", "acc_norm", svg.OKABE_ITO["orange"], "6 3"),
@@ -47,6 +48,7 @@ th{background:var(--panel)}td.num{text-align:right;font-variant-numeric:tabular-
 code{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}a{color:#0b5cad}
 .kind{display:inline-block;padding:0 6px;border-radius:4px;font-size:12px;border:1px solid currentColor;white-space:nowrap}
 .kind.data-gap{color:#b34700}.kind.chain-break{color:#0061a0}.kind.not-learned{color:#444}.kind.contradiction{color:#9c3b7a}
+details{margin-top:8px}summary{cursor:pointer;color:#0b5cad}
 .empty{border:1px dashed var(--line);border-radius:6px;padding:16px;background:var(--panel)}
 """
 
@@ -58,7 +60,7 @@ def _x_ticks(commits: list[Commit], count: int = 6) -> list[tuple[float, str]]:
         return [(0, commits[0].oid[:7])]
     step = (len(commits) - 1) / (min(count, len(commits)) - 1)
     picks = sorted({round(i * step) for i in range(min(count, len(commits)))})
-    return [(commits[i].index, f"{commits[i].oid[:7]} {commits[i].date}") for i in picks]
+    return [(commits[i].index, f"{commits[i].oid[:7]}\n{commits[i].date}") for i in picks]
 
 
 def _tip(point: Point, key: str) -> str:
@@ -133,16 +135,21 @@ def _link(text: str, href: str | None) -> str:
 def _findings(data: ReportData) -> str:
     if data.diagnosis_commit is None:
         return f"<p class=note>{escape(data.diagnosis_note or '')}</p>"
-    head = (f"<p class=note>Of {_link(f'<code>{data.diagnosis_commit[:10]}</code>', None)}, the newest commit with a "
+    head = (f"<p class=note>Of <code>{data.diagnosis_commit[:10]}</code>, the newest commit with a "
             "result (<code>git pwd diagnose</code>); each location links to its line.</p>")
     if not data.findings:
         return head + f"<p class=empty>{escape(data.diagnosis_note or 'nothing to fix')}</p>"
-    rows = "".join(f"<tr><td>{_link(f'<code>{escape(f.location)}</code>', f.link)}</td>"
-                   f"<td><span class='kind {escape(f.kind)}'>{escape(f.kind)}</span></td>"
-                   f"<td class=num>{f.confidence:.2f}</td><td>{escape(f.message)}</td></tr>" for f in data.findings)
+    def rows(findings) -> str:
+        return "".join(f"<tr><td>{_link(f'<code>{escape(f.location)}</code>', f.link)}</td>"
+                       f"<td><span class='kind {escape(f.kind)}'>{escape(f.kind)}</span></td>"
+                       f"<td class=num>{f.confidence:.2f}</td><td>{escape(f.message)}</td></tr>" for f in findings)
+
+    heads = "<tr><th>location</th><th>kind</th><th>confidence</th><th>finding</th></tr>"
     note = f"<p class=note>{escape(data.diagnosis_note)}</p>" if data.diagnosis_note else ""
-    return (head + note + "<table id=findings><tr><th>location</th><th>kind</th><th>confidence</th><th>finding</th></tr>"
-            + rows + "</table>")
+    shown, rest = data.findings[:FINDINGS_SHOWN], data.findings[FINDINGS_SHOWN:]
+    more = (f"<details><summary>{len(rest)} more finding(s)</summary><table class=findings>{heads}{rows(rest)}</table>"
+            "</details>" if rest else "")
+    return head + note + f"<table class=findings id=findings>{heads}{rows(shown)}</table>" + more
 
 
 def _rounds(data: ReportData) -> str:

@@ -85,9 +85,11 @@ def _axes(f: Frame, y_ticks: Sequence[float], y_label: Callable[[float], str], x
         parts.append(el("line", x1=f.left, x2=f.width - f.right, y1=_fmt(f.sy(y)), y2=_fmt(f.sy(y)), class_="grid"))
         parts.append(el("text", escape(y_label(y)), x=f.left - 6, y=_fmt(f.sy(y) + 4), class_="tick", text_anchor="end"))
     base = f.height - f.bottom
-    for x, label in x_ticks:
+    for x, label in x_ticks:  # a label's lines stack (commit over date), centred under its tick
+        lines = "".join(el("tspan", escape(text), x=_fmt(f.sx(x)), dy="0" if i == 0 else "1.15em")
+                        for i, text in enumerate(label.split("\n")))
         parts.append(el("line", x1=_fmt(f.sx(x)), x2=_fmt(f.sx(x)), y1=base, y2=base + 4, class_="axis"))
-        parts.append(el("text", escape(label), x=_fmt(f.sx(x)), y=base + 16, class_="tick", text_anchor="middle"))
+        parts.append(el("text", lines, x=_fmt(f.sx(x)), y=base + 15, class_="tick", text_anchor="middle"))
     parts.append(el("line", x1=f.left, x2=f.width - f.right, y1=base, y2=base, class_="axis"))
     return "".join(parts)
 
@@ -110,7 +112,7 @@ def line_chart(chart_id: str, title: str, series: Sequence[Series], marks: dict[
     """Lines with a circle per mark; `strip` adds a verdict row under the plot: (x, results,
     failed, tooltip) per point, a short green bar when all passed, a tall vermillion one when any failed."""
     extra = 26 if strip else 0
-    f = Frame(width, height + extra, 56, 130, 14, 34 + extra, x_max, y_max)
+    f = Frame(width, height + extra, 56, 130, 14, 40 + extra, x_max, y_max)
     parts = [el("title", escape(title)), _axes(f, y_ticks, y_label, x_ticks)]
     shown = [s for s in series if marks.get(s.key)]
     for s in shown:
@@ -121,7 +123,7 @@ def line_chart(chart_id: str, title: str, series: Sequence[Series], marks: dict[
         parts.append(el("g", el("path", d=path, fill="none", stroke=s.colour, stroke_width=2,
                                 stroke_dasharray=s.dash or None) + circles, class_="series", data_series=s.key))
     if strip:
-        y0 = height + extra - 30
+        y0 = height + extra - 22
         parts.append(el("text", "verdict", x=f.left - 6, y=y0 + 2, class_="tick", text_anchor="end"))
         span = (width - f.left - f.right) / max(1, len(strip))
         w = max(1.5, min(10.0, span * 0.8))
@@ -137,16 +139,18 @@ def line_chart(chart_id: str, title: str, series: Sequence[Series], marks: dict[
 
 
 def heatmap(chart_id: str, title: str, rows: Sequence[tuple[str, str | None]], columns: Sequence[tuple[str, str]],
-            cells: dict[tuple[int, int], tuple[float, str]], *, cell: int = 14, label_width: int = 190) -> str:
+            cells: dict[tuple[int, int], tuple[float, str]], *, label_width: int = 190) -> str:
     """rows: (label, link); columns: (short label, tooltip); cells: (row, column) -> (value in
-    [0, 1], tooltip). A missing cell is light grey: no item of that concept was scored there."""
+    [0, 1], tooltip). A missing cell is light grey: no item of that concept was scored there.
+    Rows are 14 px high; columns wider (up to 28 px) when there are few."""
+    cw, rh = max(14, min(28, 760 // max(1, len(columns)))), 14
     top, legend_h = 12, 46
-    width = label_width + max(1, len(columns)) * cell + 20
-    height = top + len(rows) * cell + legend_h + 20
+    width = label_width + max(1, len(columns)) * cw + 20
+    height = top + len(rows) * rh + legend_h + 20
     parts = [el("title", escape(title))]
     for r, (label, link) in enumerate(rows):
         text = el("text", escape(label if len(label) <= 28 else label[:27] + "…"), x=label_width - 6,
-                  y=top + r * cell + cell - 3, class_="label", text_anchor="end")
+                  y=top + r * rh + rh - 3, class_="label", text_anchor="end")
         parts.append(el("a", text, href=link) if link else text)
     rects = []
     for r in range(len(rows)):
@@ -154,13 +158,13 @@ def heatmap(chart_id: str, title: str, rows: Sequence[tuple[str, str | None]], c
             value = cells.get((r, c))
             fill = viridis(value[0]) if value else MISSING
             rects.append(el("rect", el("title", escape(value[1] if value else f"{rows[r][0]} · {tip}: not scored")),
-                            x=label_width + c * cell, y=top + r * cell, width=cell - 1, height=cell - 1, fill=fill,
+                            x=label_width + c * cw, y=top + r * rh, width=cw - 1, height=rh - 1, fill=fill,
                             class_="cell"))
     parts.append(el("g", "".join(rects), class_="cells"))
-    base = top + len(rows) * cell
+    base = top + len(rows) * rh
     step = max(1, len(columns) // 6)
     for c in range(0, len(columns), step):
-        parts.append(el("text", escape(columns[c][0]), x=label_width + c * cell + cell / 2, y=base + 14, class_="tick",
+        parts.append(el("text", escape(columns[c][0]), x=label_width + c * cw + cw / 2, y=base + 14, class_="tick",
                         text_anchor="middle"))
     stops = "".join(el("stop", offset=f"{i / (len(_VIRIDIS) - 1):.2f}", stop_color=c) for i, c in enumerate(_VIRIDIS))
     parts.append(el("defs", el("linearGradient", stops, id=f"{chart_id}-scale")))
