@@ -145,7 +145,7 @@ def heatmap(chart_id: str, title: str, rows: Sequence[tuple[str, str | None]], c
     Rows are 14 px high; columns wider (up to 28 px) when there are few."""
     cw, rh = max(14, min(28, 760 // max(1, len(columns)))), 14
     top, legend_h = 12, 46
-    width = label_width + max(1, len(columns)) * cw + 20
+    width = label_width + max(max(1, len(columns)) * cw, 290) + 20  # room for the colour legend
     height = top + len(rows) * rh + legend_h + 20
     parts = [el("title", escape(title))]
     for r, (label, link) in enumerate(rows):
@@ -162,7 +162,7 @@ def heatmap(chart_id: str, title: str, rows: Sequence[tuple[str, str | None]], c
                             class_="cell"))
     parts.append(el("g", "".join(rects), class_="cells"))
     base = top + len(rows) * rh
-    step = max(1, len(columns) // 6)
+    step = -(-64 // cw)  # a label every 64 px or more: seven characters never overlap
     for c in range(0, len(columns), step):
         parts.append(el("text", escape(columns[c][0]), x=label_width + c * cw + cw / 2, y=base + 14, class_="tick",
                         text_anchor="middle"))
