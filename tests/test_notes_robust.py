@@ -59,7 +59,7 @@ BAD_LINES = [
     ("not-an-object", '["KEY", 1, 2]'),
     ("bad-json", '{"run_key": "KEY", "metrics": {'),
 ]
-VERBS = [("log",), ("show",), ("diagnose", "--no-run")]
+VERBS = [("log",), ("show",), ("diagnose", "--no-run"), ("report", "--format", "json")]
 
 
 def warnings_of(res) -> list[str]:
@@ -82,6 +82,8 @@ def test_a_bad_note_line_is_skipped_with_one_warning(domain_key, verb, case, lin
         assert row.split()[2] == "-", row
     elif verb[0] == "show":
         assert res.code == 0 and "no results recorded" in res.out
+    elif verb[0] == "report":  # the empty page: no result to draw
+        assert res.code == 0 and json.loads(res.out)["results"] == 0
     else:
         assert res.code == 2 and "no results recorded" in res.err
 
@@ -100,6 +102,9 @@ def test_a_good_line_next_to_a_bad_one_is_still_used(domain_key, verb, case, lin
         assert "0.75" in res.out and "pass" in res.out
     elif verb[0] == "show":
         assert "acc 0.750" in res.out and "L3: 0.500 (n=2)" in res.out
+    elif verb[0] == "report":
+        summary = json.loads(res.out)
+        assert summary["results"] == 1 and summary["points"] == 1
     else:
         assert "0 failed item(s)" in res.out
 

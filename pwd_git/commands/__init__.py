@@ -18,6 +18,7 @@ VERBS = {
     "bisect-step": ("bisect", "bisect_step"), "hooks": ("hooks", "hooks"), "queue": ("queue", "queue"),
     "worker": ("worker", "worker"), "textconv": ("textconv", "textconv"),
     "help": ("help", "help_"), "completion": ("completion", "completion"),
+    "report": ("report", "report"),
 }
 
 
