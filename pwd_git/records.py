@@ -24,7 +24,7 @@ FAMILIES: dict[str, Family] = {
 class Traces(TypedDict):
     concepts: list[str]
     statements: list[str]
-    chain: str | None
+    chain: str  # "" when none: shard records hold no nulls (pwd_git.build.card)
 
 
 class TrainRecord(TypedDict):
@@ -42,6 +42,8 @@ class BenchItem(TypedDict):
     question: str
     choices: list[str]
     answer: int
+    distractor_fallback: bool  # a probe whose distractors include other types than the answer's
+    hand_index: int  # position among its chain's hand-written items; -1 for a generated item
     traces: Traces
     template: str
     source: str

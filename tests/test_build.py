@@ -149,7 +149,7 @@ def test_build_writes_train_bench_manifest_and_dataset_info(geo):
     assert "Built 17 concepts" in res.out
     shards = geo / "shards"
     assert {p.relative_to(shards).as_posix() for p in shards.rglob("*") if p.is_file()} == {
-        "MANIFEST.json", "dataset_info.json", "train/l1.jsonl", "train/l2.jsonl", "train/l3.jsonl",
+        "MANIFEST.json", "README.md", "dataset_info.json", "train/l1.jsonl", "train/l2.jsonl", "train/l3.jsonl",
         "train/patches.jsonl", "bench/l1.jsonl", "bench/l2.jsonl", "bench/l3.jsonl"}
     manifest = json.loads((shards / "MANIFEST.json").read_text())
     for rel, meta in manifest["files"].items():
@@ -244,7 +244,7 @@ def test_patch_examples_become_training_records_as_written(geo):
     (rec,) = read_jsonl(geo / "shards/train/patches.jsonl")
     assert rec["level"] == "patch" and rec["template"] == "patch.gap"
     assert rec["messages"][1] == {"role": "assistant", "content": "Zeta is on the coast."}
-    assert rec["traces"] == {"concepts": ["zeta"], "statements": ["zeta.lies-in.coast"], "chain": None}
+    assert rec["traces"] == {"concepts": ["zeta"], "statements": ["zeta.lies-in.coast"], "chain": ""}
     assert rec["source"] == "patches/extra.yaml:2"
 
 
@@ -429,7 +429,7 @@ def test_two_clones_build_identical_bytes_even_with_another_hash_seed(geo, tmp_p
                           text=True)
     assert proc.returncode == 0, proc.stderr
     assert shard_files(one / "shards") == shard_files(two / "shards")
-    assert len(shard_files(one / "shards")) == 9
+    assert len(shard_files(one / "shards")) == 10
 
 
 def test_rev_build_matches_worktree_build_byte_for_byte(geo, tmp_path):
@@ -691,7 +691,7 @@ def test_a_missing_or_damaged_previous_build_means_rendering_everything(geo):
 def test_the_unit_cache_stays_out_of_shards(geo):
     build_ok(geo)
     assert sorted(shard_files(geo / "shards")) == [
-        "MANIFEST.json", "bench/l1.jsonl", "bench/l2.jsonl", "bench/l3.jsonl", "dataset_info.json",
+        "MANIFEST.json", "README.md", "bench/l1.jsonl", "bench/l2.jsonl", "bench/l3.jsonl", "dataset_info.json",
         "train/l1.jsonl", "train/l2.jsonl", "train/l3.jsonl", "train/patches.jsonl"]
 
 

@@ -36,9 +36,11 @@ def _with_id(body: str, rid: str) -> str:
     return body[:at] + ',"id":"' + rid + '"' + body[at:] + "\n"
 
 
-def traces_json(concepts: list[str], statements: list[str], chain: str | None) -> str:
-    """The `traces` object as canonical JSON (= ENCODER.encode of the dict)."""
-    return ('{"chain":' + ("null" if chain is None else _STR(chain)) + ',"concepts":[' + ",".join(map(_STR, concepts))
+def traces_json(concepts: list[str], statements: list[str], chain: str = "") -> str:
+    """The `traces` object as canonical JSON (= ENCODER.encode of the dict). No chain is "",
+    never null: every record of a split has the same keys with the same JSON types (see
+    `pwd_git.build.card`), so a column never changes type from one shard file to the next."""
+    return ('{"chain":' + _STR(chain) + ',"concepts":[' + ",".join(map(_STR, concepts))
             + '],"statements":[' + ",".join(map(_STR, statements)) + "]}")
 
 
@@ -81,7 +83,7 @@ def _render_l1(spec: tuple) -> Rendered:
     user, assistant = TRAIN_L1["l1.alias"]
     for alias in aliases:
         pairs.append(("l1.alias", user.format(**fields), assistant.format(alias=alias, **fields)))
-    return _render_train("L1", pairs, traces_json([cid], [], None), source)
+    return _render_train("L1", pairs, traces_json([cid], []), source)
 
 
 def _render_l2(spec: tuple) -> Rendered:
@@ -95,7 +97,7 @@ def _render_l2(spec: tuple) -> Rendered:
     for name in names:
         user, assistant = TRAIN_L2[name]
         pairs.append((name, user.format(**fields), assistant.format(**fields)))
-    return _render_train("L2", pairs, traces_json(list(concepts), [sid], None), source)
+    return _render_train("L2", pairs, traces_json(list(concepts), [sid]), source)
 
 
 def _render_l3(spec: tuple) -> Rendered:
@@ -118,10 +120,10 @@ def _render_patch(spec: tuple) -> Rendered:
 def _bench_line(level: str, template: str, item: tuple, traces: str, seed: int) -> tuple[str, str]:
     question, answer, wrong, source, fallback = item
     choices = rank(seed, question, [answer, *wrong])
-    extra = ',"distractor_fallback":true' if fallback else ""
-    body = ('{"answer":' + str(choices.index(answer)) + ',"choices":' + ENCODER.encode(choices) + extra
-            + ',"level":' + _STR(level) + ',"question":' + _STR(question) + ',"source":' + _STR(source)
-            + ',"template":' + _STR(template) + ',"traces":' + traces + "}")
+    body = ('{"answer":' + str(choices.index(answer)) + ',"choices":' + ENCODER.encode(choices)
+            + ',"distractor_fallback":' + ("true" if fallback else "false") + ',"hand_index":-1,"level":' + _STR(level)
+            + ',"question":' + _STR(question) + ',"source":' + _STR(source) + ',"template":' + _STR(template)
+            + ',"traces":' + traces + "}")
     rid = hashlib.sha256(body.encode()).hexdigest()[:16]
     return rid, _with_id(body, rid)
 
@@ -129,8 +131,8 @@ def _bench_line(level: str, template: str, item: tuple, traces: str, seed: int) 
 def _hand_line(hand: tuple, index: int, traces: str) -> tuple[str, str]:
     question, choices, answer, source = hand
     body = ('{"answer":' + ENCODER.encode(answer) + ',"choices":' + ENCODER.encode(list(choices))
-            + ',"hand_index":' + str(index) + ',"level":"L3","question":' + _STR(question) + ',"source":'
-            + _STR(source) + ',"template":"hand","traces":' + traces + "}")
+            + ',"distractor_fallback":false,"hand_index":' + str(index) + ',"level":"L3","question":' + _STR(question)
+            + ',"source":' + _STR(source) + ',"template":"hand","traces":' + traces + "}")
     rid = hashlib.sha256(body.encode()).hexdigest()[:16]
     return rid, _with_id(body, rid)
 

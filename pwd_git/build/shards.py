@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pwd_git.build.card import card, dataset_info
 from pwd_git.build.decontam import BenchIndex, Leak, advice, merge
 from pwd_git.build.generate import GENERATOR_VERSION, Generator, Unit
 from pwd_git.build.prune import prune, touch
@@ -36,6 +37,8 @@ from pwd_git.memory import gc_paused
 SHARDS_DIR = "shards"
 WORKTREE_SCRATCH = ".shards-"  # scratch folders next to shards/ (only when .git/pwd is on another filesystem)
 MANIFEST = "MANIFEST.json"
+CARD = "README.md"  # the dataset card (pwd_git.build.card)
+DATASET_INFO = "dataset_info.json"  # LLaMA-Factory's registry (pwd_git.build.card)
 MANIFEST_FORMAT = 1
 LEAK_LIMIT = 20  # leaks (benchmark item, training record) one failed build reports
 
@@ -95,7 +98,7 @@ def build(domain: Domain, rev: str | None = None, *, to_worktree: bool | None = 
     manifest = json.loads((path / MANIFEST).read_text())
     if to_worktree:
         _sweep(domain.root)
-    if to_worktree and not _worktree_matches(domain.root / SHARDS_DIR, manifest):
+    if to_worktree and not _worktree_matches(domain.root / SHARDS_DIR, path, manifest):
         progress("writing shards/")
         _replace_dir(path, domain.root / SHARDS_DIR, cache_root)
         forget(domain)  # the worktree's shards/ changed
@@ -175,8 +178,8 @@ def _compile_units(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress
         counts = {"train": dict(sorted(levels["train"].items())), "bench": dict(sorted(levels["bench"].items())),
                   "templates": dict(sorted(templates.items())), "train_per_concept": dict(sorted(per_concept.items()))}
         manifest = _manifest(kb, key, files, counts)
-        train_names = [rel.split("/")[1].removesuffix(".jsonl") for rel in files if rel.startswith("train/")]
-        (tmp / "dataset_info.json").write_text(json.dumps(_dataset_info(train_names), indent=2, sort_keys=True) + "\n")
+        (tmp / DATASET_INFO).write_text(json.dumps(dataset_info(files), indent=2, sort_keys=True) + "\n")
+        (tmp / CARD).write_text(card(str(kb.config["name"]), files), encoding="utf-8")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         try:
             os.rename(tmp, dest)
@@ -268,15 +271,6 @@ def _manifest(kb: KB, key: BuildKey, files: dict, counts: dict) -> dict:
     }
 
 
-def _dataset_info(train_names: list[str]) -> dict:
-    """LLaMA-Factory's dataset registry: point its `dataset_dir` at shards/."""
-    return {f"pwd_{name}": {"file_name": f"train/{name}.jsonl", "formatting": "sharegpt",
-                            "columns": {"messages": "messages"},
-                            "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
-                                     "assistant_tag": "assistant", "system_tag": "system"}}
-            for name in sorted(train_names)}
-
-
 def read_manifest(shards: Path) -> dict | None:
     try:
         return json.loads((shards / MANIFEST).read_text())
@@ -284,8 +278,17 @@ def read_manifest(shards: Path) -> dict | None:
         return None
 
 
-def _worktree_matches(shards: Path, manifest: dict) -> bool:
-    return read_manifest(shards) == manifest and not stale_files(shards, manifest)
+def _worktree_matches(shards: Path, build_dir: Path, manifest: dict) -> bool:
+    """shards/ holds the build: its manifest, shard files, card and LLaMA-Factory registry."""
+    return (read_manifest(shards) == manifest and not stale_files(shards, manifest)
+            and all(_read(shards / name) == _read(build_dir / name) for name in (CARD, DATASET_INFO)))
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def stale_files(shards: Path, manifest: dict) -> list[str]:

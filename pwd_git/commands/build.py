@@ -39,6 +39,8 @@ def build(rev: str | None, check_only: bool, quiet: bool, fmt: str) -> None:
     shards/bench/*.jsonl   multiple-choice items from test-split chains and probes
                            of every concept and statement on their paths
     shards/MANIFEST.json   counts, content hashes, generator version, KB tree OID
+    shards/README.md       dataset card: configs and typed features for `datasets`
+    shards/dataset_info.json  LLaMA-Factory's registry of the non-empty train files
 
     Deterministic (same KB + config + version = same bytes) and cached by build key,
     so an unchanged KB rebuilds instantly; after an edit, only the records whose text

@@ -4,17 +4,40 @@ test against a baseline, so a one-item wobble is noise and a real drop is a regr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import comb
+from math import exp, lgamma, log
 
 from pwd_git.metrics import Metric
 
+_LOG2 = log(2.0)
+
 
 def mcnemar_p(broke: int, fixed: int) -> float:
-    """One-sided exact McNemar: P(at least `broke` of the discordant pairs go bad by chance)."""
+    """One-sided exact McNemar: P(at least `broke` of the discordant pairs go bad by chance),
+    the upper tail of Binomial(broke + fixed, 1/2). Summed in floating point from the term
+    nearest the mode outwards (each term from the last by its ratio, the first from lgamma),
+    stopping once terms no longer change the sum: O(sqrt(n)) steps, so 20k discordant pairs
+    take microseconds where summing big-integer binomials took seconds."""
     n = broke + fixed
-    if n == 0:
+    if broke <= 0:
         return 1.0
-    return sum(comb(n, k) for k in range(broke, n + 1)) / 2**n
+    if 2 * broke >= n:  # the tail starts at or past the mode: sum it directly
+        return _binomial_tail(n, broke, 1)
+    return 1.0 - _binomial_tail(n, broke - 1, -1)  # the tail holds the mode: 1 - the (smaller) lower tail
+
+
+def _binomial_tail(n: int, k: int, step: int) -> float:
+    """P(X = k) + P(X = k + step) + ... for X ~ Binomial(n, 1/2), k at or beyond the mode on the
+    side `step` walks to, so the terms only shrink."""
+    log_first = lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1) - n * _LOG2
+    total = term = 1.0  # relative to the first term
+    last = n if step > 0 else 0
+    while k != last:
+        term *= (n - k) / (k + 1) if step > 0 else k / (n - k + 1)
+        k += step
+        total += term
+        if term < total * 1e-18:
+            break
+    return exp(log_first + log(total))
 
 
 @dataclass
