@@ -14,6 +14,12 @@ TINY = "tiny"
 _TINY_DEFAULTS = {"epochs": 20, "lr": 5e-3, "batch_size": 16, "max_length": 160}
 _HF_DEFAULTS = {"epochs": 3, "lr": 2e-4, "batch_size": 8, "max_length": 512}
 LORA_DEFAULTS = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}
+PRECISIONS = ("fp32", "bf16", "fp16")
+#: Settings only the Hugging Face trainer reads: the tiny model's keys (and run keys) leave them out.
+_HF_ONLY = ("precision", "gradient_accumulation_steps", "gradient_checkpointing", "quantization",
+            "checkpoint_steps", "resume")
+#: Settings that do not change the trained weights (given determinism): not part of any key.
+_NOT_KEYED = ("threads", "base_id", "checkpoint_steps", "resume")
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,13 @@ class TrainSettings:
     threads: int
     replay_ratio: float
     arch: dict = field(default_factory=dict)  # tiny model architecture overrides
-    lora: dict = field(default_factory=dict)
+    lora: dict = field(default_factory=dict)  # a Hugging Face base: {} = full fine-tune (model.lora: false)
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (mixed precision of the Hugging Face trainer)
+    gradient_accumulation_steps: int = 1
+    gradient_checkpointing: bool = False
+    quantization: str | None = None  # "4bit": QLoRA (bitsandbytes, CUDA only)
+    checkpoint_steps: int = 500  # trainer checkpoints every N optimizer steps (0: none)
+    resume: bool = True  # continue an interrupted training of the same model key from its last checkpoint
 
     @property
     def is_tiny(self) -> bool:
@@ -43,14 +55,17 @@ class TrainSettings:
 
     def config_hash(self) -> str:
         """Everything that changes the trained weights: the base by identity, not by spelling
-        (threads do not, given determinism). The tiny model's identity is its name."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("threads", "base_id")}
+        (threads, checkpoints and resuming do not, given determinism). The tiny model's identity is
+        its name, and its keys are what they were before the Hugging Face trainer's settings existed."""
+        skip = _NOT_KEYED + (_HF_ONLY if self.is_tiny else ())
+        data = {k: v for k, v in asdict(self).items() if k not in skip}
         data["base"] = self.base_id
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 #: Where each weight-changing setting is written in pwd.yaml (for messages).
-_YAML_NAMES = {"base": "model.base", "base_id": "model.base (its files)", "arch": "model.tiny", "lora": "model.lora"}
+_YAML_NAMES = {"base": "model.base", "base_id": "model.base (its files)", "arch": "model.tiny", "lora": "model.lora",
+               "quantization": "model.quantization"}
 
 
 def changed_settings(old: TrainSettings, new: TrainSettings) -> list[str]:
@@ -59,7 +74,8 @@ def changed_settings(old: TrainSettings, new: TrainSettings) -> list[str]:
         return []
     names = []
     for f in fields(TrainSettings):
-        if f.name == "threads" or getattr(old, f.name) == getattr(new, f.name):
+        unkeyed = f.name in _NOT_KEYED and f.name != "base_id"  # base_id is keyed, as the base
+        if unkeyed or getattr(old, f.name) == getattr(new, f.name):
             continue
         if (f.name == "base" and old.base_id == new.base_id) or (f.name == "base_id" and old.base != new.base):
             continue  # another spelling of the same model; a new base is named once, as model.base
@@ -73,6 +89,14 @@ def train_settings(config: dict, root: Path) -> TrainSettings:
     train = config.get("train") or {}
     base = str(model.get("base", TINY))
     defaults = _TINY_DEFAULTS if base == TINY else _HF_DEFAULTS
+    hf = {} if base == TINY else {
+        "precision": str(train.get("precision", "fp32")),
+        "gradient_accumulation_steps": int(train.get("gradient_accumulation_steps", 1)),
+        "gradient_checkpointing": bool(train.get("gradient_checkpointing", False)),
+        "quantization": None if model.get("quantization") in (None, "none") else str(model["quantization"]),
+        "checkpoint_steps": int(train.get("checkpoint_steps", 500)),
+        "resume": bool(train.get("resume", True)),
+    }
     return TrainSettings(
         base=base,
         base_id=base if base == TINY else identity(base, root),
@@ -85,8 +109,15 @@ def train_settings(config: dict, root: Path) -> TrainSettings:
         threads=int(train.get("threads", 1)),
         replay_ratio=float(train.get("replay_ratio", 2.0)),
         arch=dict(model.get("tiny") or {}) if base == TINY else {},
-        lora={} if base == TINY else {**LORA_DEFAULTS, **(model.get("lora") or {})},
+        lora={} if base == TINY or model.get("lora") is False else {**LORA_DEFAULTS, **_lora_overrides(model)},
+        **hf,
     )
+
+
+def _lora_overrides(model: dict) -> dict:
+    """model.lora as written: a mapping of overrides, or `true` / absent for the defaults."""
+    lora = model.get("lora")
+    return dict(lora) if isinstance(lora, dict) else {}
 
 
 @dataclass(frozen=True)
