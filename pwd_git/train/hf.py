@@ -9,6 +9,7 @@ tokenized here, so the ids trained on are the ids scoring conditions on.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -119,6 +120,23 @@ def _callback(total_hint: int, lr: float, on_step: Callable[[int, int, float], N
     return Progress()
 
 
+def last_checkpoint(run_dir: Path) -> str | None:
+    """The newest complete checkpoint in `run_dir`: the Trainer writes trainer_state.json after the
+    weights, optimizer and RNG states, so a checkpoint an interruption cut short has none (or a torn one)."""
+    steps = []
+    for path in run_dir.glob("checkpoint-*"):
+        step = path.name.removeprefix("checkpoint-")
+        if step.isdigit():
+            steps.append((int(step), path))
+    for _step, path in sorted(steps, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return str(path)
+    return None
+
+
 def _checkpointing_args(enabled: bool) -> dict:
     """TrainingArguments' gradient checkpointing, under the name this transformers uses
     (`activation_checkpointing` since 5.x; `gradient_checkpointing` before)."""
@@ -136,7 +154,6 @@ def fit(model, tokenizer, rendering: Rendering, records: list[dict], settings: T
     an earlier run of the same model key was interrupted). The main process saves the model to
     `out`; every process of a launch calls this, the others with `out` None."""
     from transformers import PrinterCallback, Trainer, TrainingArguments
-    from transformers.trainer_utils import get_last_checkpoint
 
     rows = [dict(zip(("input_ids", "labels"), rendering.train_example(r, settings.max_length), strict=True))
             for r in records]
@@ -162,7 +179,7 @@ def fit(model, tokenizer, rendering: Rendering, records: list[dict], settings: T
     trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=_Collator(tokenizer.pad_token_id),
                       callbacks=[progress])
     trainer.remove_callback(PrinterCallback)  # it prints every log line to stdout, which is ours (--format json)
-    last = get_last_checkpoint(str(run_dir)) if settings.resume and run_dir.is_dir() else None
+    last = last_checkpoint(run_dir) if settings.resume else None
     if last:
         log(f"resuming the interrupted training from {last} (train.resume: false starts over)")
     elif world().is_main:  # starting over: no stale checkpoint or final/ of an earlier try may be mixed in
