@@ -147,7 +147,8 @@ def test_missing_accelerate_is_a_clear_error(tmp_path, model_cache, monkeypatch)
 
 @pytest.mark.slow
 def test_a_chat_base_is_trained_by_the_trainer_and_scored_in_its_template(tmp_path, model_cache):
-    root = _hf_domain(tmp_path / "d", train="{epochs: 1, batch_size: 8, gradient_accumulation_steps: 2}")
+    root = _hf_domain(tmp_path / "d", train="{epochs: 1, batch_size: 8, gradient_accumulation_steps: 2, precision: bf16, "
+                                            "gradient_checkpointing: true}")
     trained = _train(root)
     artifact = Path(trained["path"])
     assert (artifact / "adapter_config.json").is_file() and (artifact / "chat_template.jinja").is_file()

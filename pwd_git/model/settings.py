@@ -14,7 +14,6 @@ TINY = "tiny"
 _TINY_DEFAULTS = {"epochs": 20, "lr": 5e-3, "batch_size": 16, "max_length": 160}
 _HF_DEFAULTS = {"epochs": 3, "lr": 2e-4, "batch_size": 8, "max_length": 512}
 LORA_DEFAULTS = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}
-PRECISIONS = ("fp32", "bf16", "fp16")
 #: Settings only the Hugging Face trainer reads: the tiny model's keys (and run keys) leave them out.
 _HF_ONLY = ("precision", "gradient_accumulation_steps", "gradient_checkpointing", "quantization",
             "checkpoint_steps", "resume")
