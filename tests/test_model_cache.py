@@ -87,7 +87,7 @@ def test_disk_full_in_the_weights_writer_is_one_clear_error_and_leaves_nothing(t
 
     root = small_domain(tmp_path / "d", train="{epochs: 1}")
 
-    def full_disk(domain, shards, settings, records, parent, out, on_step):
+    def full_disk(domain, shards, settings, records, parent, out, *_rest):
         (out / "config.json").write_text("{}")
         (out / "model.safetensors").write_bytes(b"half")
         raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")

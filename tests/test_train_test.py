@@ -187,7 +187,7 @@ def test_ctrl_c_during_training_leaves_no_artifact(tmp_path, model_cache):
 def test_disk_full_while_saving_leaves_no_cache_entry(tmp_path, model_cache, monkeypatch):
     domain = Domain.find(small_domain(tmp_path / "d"))
 
-    def full_disk(domain, shards, settings, records, parent, out, on_step):
+    def full_disk(domain, shards, settings, records, parent, out, *_rest):
         (out / "model.safetensors").write_bytes(b"half")
         raise OSError(errno.ENOSPC, "No space left on device")
 

@@ -13,7 +13,8 @@ from pwd_git.errors import DataError
 from pwd_git.evaluate.verdict import Verdict, judge
 from pwd_git.kb.loader import Domain
 from pwd_git.metrics import Flags
-from pwd_git.model.settings import changed_settings, run_key, test_settings, train_settings
+from pwd_git.model.settings import TINY, changed_settings, run_key, test_settings, train_settings
+from pwd_git.model.text import rendering as text_rendering
 from pwd_git.results import ResultsStore, nearest_result, reusable_result
 from pwd_git.revision import at
 from pwd_git.train.pipeline import Shards, device, load_model, shards_for, train
@@ -158,13 +159,15 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
         model, tokenizer = load_model(trained.path, trained.meta, domain)
         from pwd_git.evaluate.score import score_items
 
-        scores = score_items(model, tokenizer, items, batch_size=tsettings.batch_size, device=device())
+        rendering = text_rendering(tokenizer, tiny=trained.meta["base"] == TINY)  # the format it was trained in
+        scores = score_items(model, tokenizer, items, batch_size=tsettings.batch_size, device=device(), rendering=rendering)
         per_item = {s.id: s.correct for s in scores}
         metrics = summarize(items, per_item, {s.id: s.correct_norm for s in scores})
         control = load_control(domain, tsettings.control)
         control_flags = None
         if control:
-            cscores = score_items(model, tokenizer, control, batch_size=tsettings.batch_size, device=device())
+            cscores = score_items(model, tokenizer, control, batch_size=tsettings.batch_size, device=device(),
+                                  rendering=rendering)
             metrics["control"] = {"acc": _accuracy([s.correct for s in cscores]),
                                   "acc_norm": _accuracy([s.correct_norm for s in cscores]), "n": len(cscores)}
             control_flags = {s.id: s.correct for s in cscores}

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pwd_git.model.text import Rendering
+from pwd_git.model.text import rendering as text_rendering
+
 
 @dataclass
 class ItemScore:
@@ -19,23 +22,25 @@ class ItemScore:
     correct_norm: bool
 
 
-def _requests(tokenizer, items: list[dict], max_length: int) -> list[tuple[int, int, list[int], int]]:
+def _requests(rendering: Rendering, items: list[dict], max_length: int) -> list[tuple[int, int, list[int], int]]:
     """(item index, choice index, token ids, number of continuation tokens) per choice."""
     reqs = []
     for i, item in enumerate(items):
-        ctx = tokenizer(item["question"], add_special_tokens=False)["input_ids"]
+        ctx = rendering.prompt_ids(item["question"])
         for j, choice in enumerate(item["choices"]):
-            cont = tokenizer(" " + choice, add_special_tokens=False)["input_ids"]
+            cont = rendering.continuation_ids(choice)
             ids = (ctx + cont)[-max_length:]
             reqs.append((i, j, ids, min(len(cont), len(ids) - 1)))
     return reqs
 
 
 def score_items(model, tokenizer, items: list[dict], *, batch_size: int = 64, max_length: int = 512,
-                device: str = "cpu", on_batch: Callable[[int, int], None] | None = None) -> list[ItemScore]:
+                device: str = "cpu", on_batch: Callable[[int, int], None] | None = None,
+                rendering: Rendering | None = None) -> list[ItemScore]:
+    """`rendering`: the format the model was trained in (model.text.rendering); the tiny model's by default."""
     import torch
 
-    reqs = _requests(tokenizer, items, max_length)
+    reqs = _requests(rendering or text_rendering(tokenizer, tiny=True), items, max_length)
     order = sorted(range(len(reqs)), key=lambda r: -len(reqs[r][2]))  # similar lengths share a batch
     loglik = [[0.0] * len(item["choices"]) for item in items]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

@@ -4,6 +4,7 @@ LM from a local path, a hub id already in the local cache, or a GGUF file. Never
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from pwd_git.errors import PwdError, quote
@@ -55,8 +56,9 @@ def _hub_identity(base: str) -> str:
     return f"hub:{base}@{Path(found).parent.name}" if isinstance(found, str) else f"hub:{base}"
 
 
-def load_pretrained(base: str, root: Path):
-    """(model, tokenizer) for a non-tiny base; paths are relative to the domain root."""
+def load_pretrained(base: str, root: Path, quantization: str | None = None):
+    """(model, tokenizer) for a non-tiny base; paths are relative to the domain root.
+    `quantization` "4bit": the weights loaded in 4-bit NF4 by bitsandbytes (QLoRA; CUDA only)."""
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as exc:
@@ -72,13 +74,14 @@ def load_pretrained(base: str, root: Path):
         source = path.parent if kwargs else path
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, **kwargs,
+                                                         **_quantized(quantization))
         except (OSError, ValueError, ImportError) as exc:
             raise PwdError(f"cannot load model from {path}: {exc}", location="pwd.yaml") from None
     else:
         try:
             tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(base, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(base, local_files_only=True, **_quantized(quantization))
         except (OSError, ValueError) as exc:
             raise PwdError(
                 f"model {quote(base)} is not in the local Hugging Face cache, and pwd-git never downloads at run time "
@@ -88,6 +91,36 @@ def load_pretrained(base: str, root: Path):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def check_quantization(quantization: str | None) -> None:
+    """QLoRA needs a CUDA GPU and bitsandbytes: say so before anything is loaded or trained."""
+    if quantization is None:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise PwdError(f"QLoRA (model.quantization: {quantization}) needs a CUDA GPU, and this machine has none",
+                       location="pwd.yaml", hint="remove model.quantization to train LoRA on the full-precision base here")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise PwdError(f"model.quantization: {quantization} needs bitsandbytes", location="pwd.yaml",
+                       hint="pip install 'pwd-git[qlora]'") from None
+
+
+def _quantized(quantization: str | None) -> dict:
+    """from_pretrained's arguments for `quantization` (none: full precision)."""
+    if quantization is None:
+        return {}
+    check_quantization(quantization)
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"quantization_config": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                      bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute),
+            "device_map": {"": int(os.environ.get("LOCAL_RANK", "0"))}}  # this process's GPU under a launcher
 
 
 def add_lora(model, lora: dict):

@@ -50,6 +50,12 @@ def model_dir(key: str) -> Path:
     return cache_root() / "models" / key
 
 
+def run_dir(key: str) -> Path:
+    """Where the Hugging Face trainer of model `key` keeps its checkpoints until the model is
+    published (an interrupted training resumes from there); the same path in every process of a launch."""
+    return cache_root() / "runs" / key
+
+
 def _safetensors_intact(path: Path) -> bool:
     """The header parses and the tensors it lists end exactly at the end of the file."""
     try:

@@ -21,6 +21,13 @@ _TINY_DEFAULTS = {"epochs": 40, "lr": 1e-3, "batch_size": 16, "max_length": 160}
 CONTINUE_SHARE = 0.25
 _HF_DEFAULTS = {"epochs": 3, "lr": 2e-4, "batch_size": 8, "max_length": 512}
 LORA_DEFAULTS = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}
+#: Settings only the Hugging Face trainer reads: the tiny model's keys (and run keys) leave them out.
+_HF_ONLY = ("precision", "gradient_accumulation_steps", "gradient_checkpointing", "quantization",
+            "checkpoint_steps", "resume")
+#: Settings only continue mode reads: a scratch run's key leaves them out.
+_CONTINUE_ONLY = ("replay_ratio", "continue_epochs")
+#: Settings that do not change the trained weights (given determinism): not part of any key.
+_NOT_KEYED = ("threads", "base_id", "checkpoint_steps", "resume")
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,13 @@ class TrainSettings:
     replay_ratio: float | None  # continue mode: old records per new one; None replays them all
     continue_epochs: int  # continue mode: epochs over the new records and the replay
     arch: dict = field(default_factory=dict)  # tiny model architecture overrides
-    lora: dict = field(default_factory=dict)
+    lora: dict = field(default_factory=dict)  # a Hugging Face base: {} = full fine-tune (model.lora: false)
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (mixed precision of the Hugging Face trainer)
+    gradient_accumulation_steps: int = 1
+    gradient_checkpointing: bool = False
+    quantization: str | None = None  # "4bit": QLoRA (bitsandbytes, CUDA only)
+    checkpoint_steps: int = 500  # trainer checkpoints every N optimizer steps (0: none)
+    resume: bool = True  # continue an interrupted training of the same model key from its last checkpoint
 
     @property
     def is_tiny(self) -> bool:
@@ -51,17 +64,19 @@ class TrainSettings:
 
     def config_hash(self) -> str:
         """Everything that changes the trained weights: the base by identity, not by spelling
-        (threads do not, given determinism; nor do continue mode's settings in scratch mode). The
-        tiny model's identity is its name."""
-        ignored = {"threads", "base_id"} | ({"replay_ratio", "continue_epochs"} if self.mode == "scratch" else set())
-        data = {k: v for k, v in asdict(self).items() if k not in ignored}
+        (threads, checkpoints and resuming do not, given determinism; nor do continue mode's settings
+        in scratch mode). The tiny model's identity is its name, and its keys leave out the Hugging
+        Face trainer's settings."""
+        skip = _NOT_KEYED + (_HF_ONLY if self.is_tiny else ()) + (_CONTINUE_ONLY if self.mode == "scratch" else ())
+        data = {k: v for k, v in asdict(self).items() if k not in skip}
         data["base"] = self.base_id
         data["recipe"] = TRAINING_RECIPE
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 #: Where each weight-changing setting is written in pwd.yaml (for messages).
-_YAML_NAMES = {"base": "model.base", "base_id": "model.base (its files)", "arch": "model.tiny", "lora": "model.lora"}
+_YAML_NAMES = {"base": "model.base", "base_id": "model.base (its files)", "arch": "model.tiny", "lora": "model.lora",
+               "quantization": "model.quantization"}
 
 
 def changed_settings(old: TrainSettings, new: TrainSettings) -> list[str]:
@@ -70,8 +85,9 @@ def changed_settings(old: TrainSettings, new: TrainSettings) -> list[str]:
         return []
     names = []
     for f in fields(TrainSettings):
-        if f.name == "threads" or getattr(old, f.name) == getattr(new, f.name) or (
-                f.name in ("replay_ratio", "continue_epochs") and "scratch" == old.mode == new.mode):
+        unkeyed = f.name in _NOT_KEYED and f.name != "base_id"  # base_id is keyed, as the base
+        scratch_only = f.name in _CONTINUE_ONLY and "scratch" == old.mode == new.mode
+        if unkeyed or scratch_only or getattr(old, f.name) == getattr(new, f.name):
             continue
         if (f.name == "base" and old.base_id == new.base_id) or (f.name == "base_id" and old.base != new.base):
             continue  # another spelling of the same model; a new base is named once, as model.base
@@ -87,6 +103,14 @@ def train_settings(config: dict, root: Path) -> TrainSettings:
     defaults = _TINY_DEFAULTS if base == TINY else _HF_DEFAULTS
     epochs = int(train.get("epochs", defaults["epochs"]))
     replay = train.get("replay_ratio")
+    hf = {} if base == TINY else {
+        "precision": str(train.get("precision", "fp32")),
+        "gradient_accumulation_steps": int(train.get("gradient_accumulation_steps", 1)),
+        "gradient_checkpointing": bool(train.get("gradient_checkpointing", False)),
+        "quantization": None if model.get("quantization") in (None, "none") else str(model["quantization"]),
+        "checkpoint_steps": int(train.get("checkpoint_steps", 500)),
+        "resume": bool(train.get("resume", True)),
+    }
     return TrainSettings(
         base=base,
         base_id=base if base == TINY else identity(base, root),
@@ -100,8 +124,15 @@ def train_settings(config: dict, root: Path) -> TrainSettings:
         replay_ratio=None if replay is None else float(replay),
         continue_epochs=int(train.get("continue_epochs", max(1, round(epochs * CONTINUE_SHARE)))),
         arch=dict(model.get("tiny") or {}) if base == TINY else {},
-        lora={} if base == TINY else {**LORA_DEFAULTS, **(model.get("lora") or {})},
+        lora={} if base == TINY or model.get("lora") is False else {**LORA_DEFAULTS, **_lora_overrides(model)},
+        **hf,
     )
+
+
+def _lora_overrides(model: dict) -> dict:
+    """model.lora as written: a mapping of overrides, or `true` / absent for the defaults."""
+    lora = model.get("lora")
+    return dict(lora) if isinstance(lora, dict) else {}
 
 
 @dataclass(frozen=True)

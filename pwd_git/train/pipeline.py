@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,7 @@ from pwd_git.build.shards import SHARDS_DIR, build, check
 from pwd_git.errors import DataError, PwdError, quote
 from pwd_git.kb.loader import Domain
 from pwd_git.model import cache
-from pwd_git.model.settings import TrainSettings, train_settings
+from pwd_git.model.settings import TINY, TrainSettings, train_settings
 from pwd_git.model.text import turns_of
 
 if TYPE_CHECKING:
@@ -117,52 +118,101 @@ def train(domain: Domain, rev: str | None = None, *, on_step: Callable[[int, int
 
     def write(tmp: Path) -> dict:
         start = time.perf_counter()
-        stats = _fit(domain, shards, settings, records, parent, tmp, on_step)
+        stats = _fit(domain, shards, settings, records, parent, tmp, on_step, cache.run_dir(key), log)
         return {"base": settings.base, "base_id": settings.base_id, "settings": settings.config_hash(),
+                "adapter": bool(settings.lora), "quantization": settings.quantization,
                 "kb_tree": shards.manifest["kb_tree"], "shards_hash": shards.manifest["shards_hash"],
                 "parent": parent.key if parent else None, "stats": stats,
                 "train_seconds": round(time.perf_counter() - start, 2), "train_records": [r["id"] for r in records]}
 
-    meta = cache.store(key, write)
+    from pwd_git.train.hf import barrier, world
+
+    rank = world()
+    if rank.size > 1 and settings.is_tiny:
+        raise PwdError(f"the tiny model trains in one process, and this is a {rank.size}-process launch",
+                       hint="run `git pwd train` without torchrun / accelerate launch (those are for Hugging Face bases)")
+    if not rank.is_main:  # trains along, and uses what the main process publishes
+        _fit(domain, shards, settings, records, parent, None, on_step, cache.run_dir(key), log)
+        barrier()
+        meta = cache.lookup(key)
+        if meta is None:
+            raise PwdError(f"process {rank.rank} of the launch trained, but finds no model {key[:12]} published by process 0",
+                           hint="see process 0's output; every node of a launch needs one PWD_GIT_CACHE on a shared disk")
+        return TrainResult(key, cache.model_dir(key), meta, False)
+    try:
+        meta = cache.store(key, write)
+    except DataError:  # diverged: its checkpoints would resume into the same divergence
+        shutil.rmtree(cache.run_dir(key), ignore_errors=True)
+        raise
+    barrier()
+    shutil.rmtree(cache.run_dir(key), ignore_errors=True)
     return TrainResult(key, cache.model_dir(key), meta, False)
 
 
 def _fit(domain: Domain, shards: Shards, settings: TrainSettings, records: list[dict], parent: TrainResult | None,
-         out: Path, on_step) -> dict:
+         out: Path | None, on_step, run_dir: Path, log: Callable[[str], None]) -> dict:
+    """Train and save the model to `out` (None: a helper process of a launch, which saves nothing)."""
     try:
         import torch  # noqa: F401
     except ImportError as exc:
         raise PwdError("training needs torch, transformers and peft",
                        hint="pip install torch==2.13.0 'pwd-git[train]'") from exc
     from pwd_git.model import quiet_transformers
-    from pwd_git.model.tiny import DEFAULT_ARCH, PREFIX_NOISE, build_model, train_tokenizer
-    from pwd_git.train.loop import set_determinism, train_model
+    from pwd_git.train.loop import set_determinism
 
     quiet_transformers()
 
     set_determinism(settings.seed, settings.threads)
-    if parent is not None:
-        model, tokenizer = load_model(parent.path, parent.meta, domain)
-        if not settings.is_tiny:
-            for name, param in model.named_parameters():
-                param.requires_grad = "lora_" in name
-    elif settings.is_tiny:
-        arch = {**DEFAULT_ARCH, **settings.arch}
-        tokenizer = train_tokenizer((t for r in records for t in turns_of(r)), int(arch["vocab_size"]))
-        model = build_model(tokenizer, arch, settings.seed)
+    if parent is not None:  # a fine-tune of the parent model over the new records and the replay
+        settings = replace(settings, epochs=settings.continue_epochs)
+    if not settings.is_tiny:
+        stats = _fit_hf(domain, settings, records, parent, out, on_step, run_dir, log)
     else:
-        from pwd_git.model.base import add_lora, load_pretrained
+        from pwd_git.model.tiny import DEFAULT_ARCH, PREFIX_NOISE, build_model, train_tokenizer
+        from pwd_git.train.loop import train_model
 
-        model, tokenizer = load_pretrained(settings.base, domain.root)
-        model = add_lora(model, settings.lora)
-    epochs = settings.continue_epochs if parent is not None else settings.epochs
-    stats = train_model(model, tokenizer, records, epochs=epochs, lr=settings.lr,
-                        batch_size=settings.batch_size, seed=settings.seed, max_length=settings.max_length,
-                        prefix_noise=PREFIX_NOISE if settings.is_tiny else 0.0, device=device(), on_step=on_step)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
+        if parent is not None:
+            model, tokenizer = load_model(parent.path, parent.meta, domain)
+        else:
+            arch = {**DEFAULT_ARCH, **settings.arch}
+            tokenizer = train_tokenizer((t for r in records for t in turns_of(r)), int(arch["vocab_size"]))
+            model = build_model(tokenizer, arch, settings.seed)
+        stats = train_model(model, tokenizer, records, epochs=settings.epochs, lr=settings.lr,
+                            batch_size=settings.batch_size, seed=settings.seed, max_length=settings.max_length,
+                            prefix_noise=PREFIX_NOISE, device=device(), on_step=on_step)
+        model.save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
     return {"steps": stats.steps, "epochs": stats.epochs, "final_loss": round(stats.final_loss, 6),
             "examples": stats.examples}
+
+
+def _fit_hf(domain: Domain, settings: TrainSettings, records: list[dict], parent: TrainResult | None,
+            out: Path | None, on_step, run_dir: Path, log: Callable[[str], None]):
+    """A Hugging Face base (or the parent model it continues from) through train/hf.py's Trainer."""
+    from pwd_git.model.base import add_lora, load_pretrained
+    from pwd_git.model.text import rendering
+    from pwd_git.train import hf
+
+    cuda = device() == "cuda"
+    hf.check(settings, cuda)
+    if parent is not None:
+        model, tokenizer = load_model(parent.path, parent.meta, domain)
+        if settings.lora:
+            for name, param in model.named_parameters():
+                param.requires_grad = "lora_" in name
+    else:
+        model, tokenizer = load_pretrained(settings.base, domain.root, settings.quantization)
+        if settings.quantization:
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=settings.gradient_checkpointing)
+        if settings.lora:
+            model = add_lora(model, settings.lora)
+    stats = hf.fit(model, tokenizer, rendering(tokenizer, tiny=False), records, settings, run_dir, out, cuda=cuda,
+                   on_step=on_step, log=log)
+    if out is not None:
+        tokenizer.save_pretrained(out)
+    return stats
 
 
 def load_model(path: Path, meta: dict, domain: Domain):
@@ -173,20 +223,27 @@ def load_model(path: Path, meta: dict, domain: Domain):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    if meta["base"] == "tiny":
+    if not _is_adapter(meta):  # the tiny model, or a full fine-tune: the whole model is in the artifact
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
     else:
         from peft import PeftModel
 
         from pwd_git.model.base import load_pretrained
 
-        base, _ = load_pretrained(meta["base"], domain.root)
+        base, _ = load_pretrained(meta["base"], domain.root, meta.get("quantization"))
         model = PeftModel.from_pretrained(base, path, is_trainable=True)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model.to(device())
+    if not meta.get("quantization"):  # a quantized base is already on its GPU (and cannot be moved)
+        model.to(device())
     model.eval()
     return model, tokenizer
+
+
+def _is_adapter(meta: dict) -> bool:
+    """Whether an artifact is a LoRA adapter over its base (entries from before full fine-tuning
+    existed: every Hugging Face base was)."""
+    return bool(meta.get("adapter", meta["base"] != TINY))
 
 
 def _parent_model(domain: Domain, rev: str | None, shards: Shards, settings: TrainSettings) -> TrainResult | None:
@@ -201,7 +258,7 @@ def _parent_model(domain: Domain, rev: str | None, shards: Shards, settings: Tra
     # an entry from before base_id was recorded is found only by a tiny model's key (the others
     # changed), and the tiny model's identity is its name
     same_base = parent is not None and parent.meta.get("base_id", parent.meta["base"]) == settings.base_id
-    return parent if same_base else None
+    return parent if same_base and _is_adapter(parent.meta) == bool(settings.lora) else None
 
 
 def _cached_model(domain: Domain, rev: str, depth: int = 0) -> TrainResult | None:
