@@ -54,7 +54,9 @@ def test_training_a_hugging_face_base_prints_nothing_of_the_libraries(tmp_path):
     done = subprocess.run([sys.executable, "-m", "pwd_git", "train", "-q"], cwd=root, capture_output=True, text=True,
                           env=env, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stderr == ""
+    # our own one-line warnings only (this base has no chat template: docs/training.md)
+    assert [line for line in done.stderr.splitlines() if not line.startswith("warning: ")] == [], done.stderr
+    assert "Warning" not in done.stderr
 
 
 # --- progress without a terminal ---------------------------------------------------------------

@@ -14,7 +14,7 @@ TINY = "tiny"
 #: noise): part of every run and model key, so nothing trained before a change is reused after it.
 TRAINING_RECIPE = 2
 
-_TINY_DEFAULTS = {"epochs": 40, "lr": 1e-3, "batch_size": 16, "max_length": 160}
+_TINY_DEFAULTS = {"epochs": 40, "lr": 2e-3, "batch_size": 16, "max_length": 160}
 #: Continue mode's default epochs, as a share of `epochs`: a fine-tune from a model that knows
 #: the rest of the KB, over all of it again (full replay), needs a fraction of a scratch run;
 #: more passes over a small patch move the model's choice priors and break passing items.
