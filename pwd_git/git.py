@@ -302,6 +302,15 @@ def create_branch(repo: Repo, name: str, commit: str) -> None:
         raise PwdError(f"branch {quote(name)} already exists", hint="pass --branch NEW-NAME, or delete the old branch")
 
 
+def move_branch(repo: Repo, name: str, commit: str, old: str) -> None:
+    """Move refs/heads/NAME from OLD to COMMIT in one atomic ref update; refuse when the branch
+    no longer points at OLD (someone else moved it meanwhile)."""
+    proc = run_git(["update-ref", f"refs/heads/{name}", commit, old], repo.top, check=False)
+    if proc.returncode != 0:
+        raise PwdError(f"branch {quote(name)} moved while it was being extended (expected it at {old[:10]})",
+                       hint="see `git log` of that branch; nothing of this run was put on it")
+
+
 def branch_exists(repo: Repo, name: str) -> bool:
     return run_git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"refs/heads/{name}"], repo.top,
                    check=False).returncode == 0
