@@ -262,7 +262,9 @@ class TempIndex:
         run_git(["update-index", "--add", "--index-info"], self.repo.top, input="".join(lines).encode(), env=self.env)
 
     def remove_tree(self, prefix: str) -> None:
-        run_git(["rm", "--cached", "-r", "-q", "--ignore-unmatch", "--", prefix], self.repo.top, env=self.env)
+        # -f: this index is not the checkout's; without it git refuses paths whose entries here
+        # differ from both the worktree and HEAD (any base commit other than HEAD)
+        run_git(["rm", "--cached", "-r", "-q", "-f", "--ignore-unmatch", "--", prefix], self.repo.top, env=self.env)
 
     def commit(self, parent: str, message: str) -> str:
         tree = run_git(["write-tree"], self.repo.top, env=self.env).stdout.decode().strip()
