@@ -264,7 +264,7 @@ def _round(domain: Domain, number: int, base: str, entry: dict, diagnosis: Diagn
             create_branch(domain.repo, result.branch, commit)
         else:
             move_branch(domain.repo, result.branch, commit, result.tip)
-    step.commit, step.outcome, result.tip = commit, KEPT, commit
+        step.commit, step.outcome, result.tip = commit, KEPT, commit
     result.thresholds_ok = verdict.ok
     log(summary + f": kept as {commit[:10]} on {result.branch}")
     return commit, new_entry
