@@ -48,6 +48,7 @@ def prepare(name: str, work: Path, quick: bool) -> tuple[Path, str]:
     else:
         pwd(work, "init", str(root))
         write_geography(root, 0, **({"countries": 50, "languages": 30} if quick else {}))
+        edit_config(root, test={"control": "control/general-knowledge.jsonl"})  # its pwd.yaml replaced the template's
     build = pwd(root, "build", "-q")
     if build.returncode and "leakage" in build.stderr:  # as in diagnosis_quality.py (issue 13 item 3)
         log(f"{name}: default build failed with a leakage error; running with build.ngram: 12")
