@@ -262,7 +262,9 @@ class TempIndex:
         run_git(["update-index", "--add", "--index-info"], self.repo.top, input="".join(lines).encode(), env=self.env)
 
     def remove_tree(self, prefix: str) -> None:
-        run_git(["rm", "--cached", "-r", "-q", "--ignore-unmatch", "--", prefix], self.repo.top, env=self.env)
+        # -f: this index is not the checkout's; without it git refuses paths whose entries here
+        # differ from both the worktree and HEAD (any base commit other than HEAD)
+        run_git(["rm", "--cached", "-r", "-q", "-f", "--ignore-unmatch", "--", prefix], self.repo.top, env=self.env)
 
     def commit(self, parent: str, message: str) -> str:
         tree = run_git(["write-tree"], self.repo.top, env=self.env).stdout.decode().strip()
@@ -300,6 +302,15 @@ def create_branch(repo: Repo, name: str, commit: str) -> None:
     proc = run_git(["update-ref", f"refs/heads/{name}", commit, "0" * 40], repo.top, check=False)
     if proc.returncode != 0:
         raise PwdError(f"branch {quote(name)} already exists", hint="pass --branch NEW-NAME, or delete the old branch")
+
+
+def move_branch(repo: Repo, name: str, commit: str, old: str) -> None:
+    """Move refs/heads/NAME from OLD to COMMIT in one atomic ref update; refuse when the branch
+    no longer points at OLD (someone else moved it meanwhile)."""
+    proc = run_git(["update-ref", f"refs/heads/{name}", commit, old], repo.top, check=False)
+    if proc.returncode != 0:
+        raise PwdError(f"branch {quote(name)} moved while it was being extended (expected it at {old[:10]})",
+                       hint="see `git log` of that branch; nothing of this run was put on it")
 
 
 def branch_exists(repo: Repo, name: str) -> bool:

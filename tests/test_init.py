@@ -125,3 +125,41 @@ def test_init_in_an_existing_repo_top_does_not_reinit(tmp_path):
     status = git(repo, "status", "--porcelain", "--untracked-files=all").splitlines()
     assert "?? pwd.yaml" in status and all(line.startswith("??") for line in status)
     assert run_cli("validate", cwd=repo).code == 0
+
+
+@pytest.mark.parametrize("template", ["minimal", "example"])
+def test_every_template_scores_the_shipped_control_set(tmp_path, template):
+    """General-knowledge items outside any domain, enabled by default: `control` is measured on
+    every run, so a fine-tune that makes the model forget shows without any configuration."""
+    from pwd_git.evaluate.run import load_control
+    from pwd_git.kb.loader import Domain
+    from pwd_git.revision import at
+
+    target = tmp_path / "dom"
+    assert run_cli("init", "--template", template, str(target), cwd=tmp_path).code == 0
+    domain = Domain.find(target)
+    path = at(domain, None).settings.test.control
+    assert path and (target / path).is_file()
+    items = load_control(domain, path)
+    assert 40 <= len(items) <= 60 and len({i["id"] for i in items}) == len(items)
+    assert all(len(set(i["choices"])) == len(i["choices"]) == 4 for i in items)
+    answers = {i["answer"] for i in items}
+    assert answers == {0, 1, 2, 3}  # the right answer is not always in one place
+
+
+def test_the_control_set_shares_no_text_with_the_example_training_data(tmp_path):
+    """The control questions are out of the domain: none shares an n-gram (or is a near
+    duplicate) with any training record of the example, at the build's own settings."""
+    from pwd_git.build.decontam import find_leaks
+    from pwd_git.evaluate.run import load_control
+    from pwd_git.kb.loader import Domain
+    from pwd_git.revision import at
+
+    target = tmp_path / "demo"
+    assert run_cli("init", "--template", "example", str(target), cwd=tmp_path).code == 0
+    assert run_cli("build", "-q", cwd=target).code == 0  # the build's own decontamination passes
+    revision = at(Domain.find(target), None)
+    control = [{**i, "source": f"control:{i['id']}"} for i in load_control(revision.domain, revision.settings.test.control)]
+    build = revision.config.get("build") or {}
+    assert find_leaks(control, revision.shards.records("train"), ngram=int(build.get("ngram", 8))) == []
+    assert find_leaks(control, revision.shards.records("train"), ngram=5) == []

@@ -60,7 +60,7 @@ def test_starve_diagnose_patch_retrain(trained_example, tmp_path, monkeypatch):
     guarded = {f"concept:{c}": math.floor(1000 * (round(metrics[c]["acc"] * metrics[c]["n"]) - 1) / metrics[c]["n"])
                / 1000 for c in concepts}
     config = (root / "pwd.yaml").read_text().replace("build:\n", f"build:\n  holdout: {json.dumps(starved)}\n", 1)
-    (root / "pwd.yaml").write_text(config.replace("test: {}", f"test: {{thresholds: {json.dumps(guarded)}}}"))
+    (root / "pwd.yaml").write_text(config.replace("test: {", f"test: {{thresholds: {json.dumps(guarded)}, ", 1))
     assert run_cli("build", "-q", cwd=root).code == 0
     git(root, "commit", "-qam", "starve two concepts and four statements")
     starved_commit = git(root, "rev-parse", "HEAD")

@@ -41,6 +41,8 @@ def test_example_run_records_a_note_with_the_contract_fields(trained_example):
         assert field in entry
     assert entry["commit"] == git(root, "rev-parse", "HEAD")
     assert set(entry["metrics"]["levels"]) == {"L1", "L2", "L3"}
+    # the template's shipped control set is scored on every run (issue 16)
+    assert entry["metrics"]["control"]["n"] == len(entry["control_items"]) >= 40
 
 
 def test_tiny_model_learns_the_training_facts(trained_example, monkeypatch):

@@ -14,6 +14,7 @@ VERBS = {
     "status": ("status", "status"), "diff": ("diff", "diff"), "train": ("train", "train"), "test": ("test", "test"),
     "run": ("run", "run"), "log": ("log", "log"), "show": ("log", "show"), "notes": ("notes", "notes"),
     "diagnose": ("diagnose", "diagnose"), "patch": ("patch", "patch"),
+    "repair": ("repair", "repair"),
     "extract": ("extract", "extract"), "import": ("extract", "import_"), "bisect": ("bisect", "bisect"),
     "bisect-step": ("bisect", "bisect_step"), "hooks": ("hooks", "hooks"), "queue": ("queue", "queue"),
     "worker": ("worker", "worker"), "textconv": ("textconv", "textconv"),

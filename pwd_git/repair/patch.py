@@ -57,6 +57,23 @@ def make_patch(domain: Domain, rev: str = "HEAD", *, limit: int | None = None, b
     if branch is not None:
         check_branch_name(domain.repo, branch)  # before the diagnosis, which may train
     diagnosis = diagnose(domain, rev, log=log)
+    result = write_patch(domain, diagnosis, limit=limit, include=include)
+    name = branch or _branch_name(diagnosis.commit, result.patched)
+    if not dry_run and branch_exists(domain.repo, name):
+        raise DataError(f"branch {quote(name)} already exists", hint="pass --branch NEW-NAME, or delete the old branch")
+    result.branch = name
+    if not dry_run:
+        subject, body = patch_message(diagnosis.commit, result.patched)
+        result.commit = commit_on_branch(domain, diagnosis.commit, patch_files(domain, result, train_mode), name,
+                                         subject, body)
+    return result
+
+
+def write_patch(domain: Domain, diagnosis: Diagnosis, *, limit: int | None = None,
+                include: tuple[str, ...] = ()) -> PatchResult:
+    """The data patch for a diagnosis (examples for its patchable findings, decontaminated),
+    committed nowhere yet: what `patch` and each round of `repair` write. A DataError says why
+    there is nothing to patch."""
     if diagnosis.clean:
         raise DataError(f"nothing to patch: {diagnosis.commit[:10]} has no failed items that trace to the KB")
     if not diagnosis.model_learned:
@@ -85,21 +102,22 @@ def make_patch(domain: Domain, rev: str = "HEAD", *, limit: int | None = None, b
         raise DataError("no data patch can be written for this diagnosis:\n  "
                         + "\n  ".join(f"{s.finding.location}: {s.reason}" for s in skipped))
     examples, dropped = _decontaminate(domain, diagnosis.commit, examples)
-    name = branch or _branch_name(diagnosis.commit, patched)
-    if not dry_run and branch_exists(domain.repo, name):
-        raise DataError(f"branch {quote(name)} already exists", hint="pass --branch NEW-NAME, or delete the old branch")
     rel = f"patches/{diagnosis.commit[:10]}-{slug(patched[0].node)[:40]}.yaml"
     content = _render(diagnosis, patched, examples)
     bench = {i["id"]: i for i in shards_for(domain, diagnosis.commit).records("bench")}
     flips = sorted({i for f in patched for i in f.items})
-    result = PatchResult(diagnosis, name, rel, content, patched, skipped, len(examples),
-                         [bench[i] for i in flips if i in bench], dropped_leaks=dropped)
-    if not dry_run:
-        files = {rel: content.encode()}
-        if train_mode and train_mode != (kb.config.get("train") or {}).get("mode", "scratch"):
-            files["pwd.yaml"] = with_train_settings(domain, diagnosis.commit, {"mode": train_mode})
-        result.commit = _commit(domain, diagnosis.commit, files, name, patched)
-    return result
+    return PatchResult(diagnosis, "", rel, content, patched, skipped, len(examples),
+                       [bench[i] for i in flips if i in bench], dropped_leaks=dropped)
+
+
+def patch_files(domain: Domain, result: PatchResult, train_mode: str | None = None) -> dict[str, bytes]:
+    """The files a patch commit writes (relative to the KB root): the patch file and, when
+    `train_mode` differs from the base commit's, pwd.yaml with `train.mode` set to it."""
+    commit = result.diagnosis.commit
+    files = {result.path: result.content.encode()}
+    if train_mode and train_mode != (at(domain, commit).config.get("train") or {}).get("mode", "scratch"):
+        files["pwd.yaml"] = with_train_settings(domain, commit, {"mode": train_mode})
+    return files
 
 
 def _decontaminate(domain: Domain, commit: str, examples: list[dict]) -> tuple[list[dict], list[str]]:
@@ -151,17 +169,26 @@ def with_train_settings(domain: Domain, commit: str, settings: dict) -> bytes:
     return out.getvalue().encode()
 
 
-def _commit(domain: Domain, base: str, files: dict[str, bytes], branch: str, patched: list[Finding]) -> str:
+def patch_message(base: str, patched: list[Finding]) -> tuple[str, str]:
+    """(subject, body) of a patch commit: the nodes patched, with their locations."""
     subject = f"pwd patch: {len(patched)} node(s) from the diagnosis of {base[:10]}"
-    body = "\n".join(f"- {f.kind} {f.node_kind} {f.node} ({f.location})" for f in patched)
-    return commit_on_branch(domain, base, files, branch, subject, body)
+    return subject, "\n".join(f"- {f.kind} {f.node_kind} {f.node} ({f.location})" for f in patched)
 
 
 def commit_on_branch(domain: Domain, base: str, files: dict[str, bytes], branch: str, subject: str, body: str, *,
                      removed: tuple[str, ...] = (), rebuild_shards: bool = True) -> str:
+    """`commit_files` on a new branch (an existing one is refused, never moved)."""
+    commit = commit_files(domain, base, files, subject, body, removed=removed, rebuild_shards=rebuild_shards)
+    create_branch(domain.repo, branch, commit)
+    return commit
+
+
+def commit_files(domain: Domain, base: str, files: dict[str, bytes], subject: str, body: str, *,
+                 removed: tuple[str, ...] = (), rebuild_shards: bool = True) -> str:
     """A commit on `base` with `files` written and `removed` deleted (paths relative to the KB
-    root) and, with `rebuild_shards`, shards/ rebuilt for the new KB, on a new branch; made with
-    plumbing in a temporary index, so the checkout, index and uncommitted work stay as they are."""
+    root) and, with `rebuild_shards`, shards/ rebuilt for the new KB; no ref points at it yet.
+    Made with plumbing in a temporary index, so the checkout, index and uncommitted work stay
+    as they are."""
     prefix = f"{domain.prefix}/" if domain.prefix else ""
     with TempIndex(domain.repo, base) as index:
         for rel in removed:
@@ -175,6 +202,4 @@ def commit_on_branch(domain: Domain, base: str, files: dict[str, bytes], branch:
                            for p in sorted(built.path.rglob("*")) if p.is_file()}
             assert f"{prefix}{SHARDS_DIR}/{MANIFEST}" in shard_files
             index.add_blobs(shard_files)
-        commit = index.commit(base, f"{subject}\n\n{body}\n")
-    create_branch(domain.repo, branch, commit)
-    return commit
+        return index.commit(base, f"{subject}\n\n{body}\n")

@@ -1,8 +1,14 @@
-"""The pull-request body of a data patch: diagnosis, data diff, items expected to flip."""
+"""Pull-request bodies: a data patch (diagnosis, data diff, items expected to flip) and a repair
+branch (a table of its rounds)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pwd_git.repair.patch import PatchResult
+
+if TYPE_CHECKING:
+    from pwd_git.repair.loop import RepairResult
 
 MAX_FLIPS = 50
 
@@ -37,4 +43,42 @@ def render_body(result: PatchResult) -> str:
         lines.append(f"- ... and {len(result.expected_flips) - MAX_FLIPS} more")
     lines += ["", "Examples are generated from KB nodes only (never from benchmark items or their answers); "
               "the build's decontamination check passed on the result."]
+    return "\n".join(lines) + "\n"
+
+
+def render_repair_body(result: RepairResult) -> str:
+    """The pull request of a repair branch: one row per round of this run, kept or not."""
+    from pwd_git.repair.loop import levels_text
+
+    levels = sorted({lvl for r in result.rounds for lvl in ((r.metrics or {}).get("levels") or {})}
+                    | set(result.start_metrics.get("levels") or {}))
+    control = bool(result.start_metrics.get("control")) or any((r.metrics or {}).get("control") for r in result.rounds)
+    head = ["round", "commit", "outcome", "nodes patched", "examples added", "acc", *levels,
+            *(["control"] if control else []), "fixed", "broken", "p"]
+
+    def cells(metrics: dict) -> list[str]:
+        out = [f"{metrics['acc']:.3f}" if "acc" in metrics else "–"]
+        out += [f"{(metrics.get('levels') or {})[lvl]['acc']:.3f}" if lvl in (metrics.get("levels") or {}) else "–"
+                for lvl in levels]
+        if control:
+            out.append(f"{metrics['control']['acc']:.3f}" if metrics.get("control") else "–")
+        return out
+
+    lines = [f"Repair rounds by `git pwd repair` from `{result.start[:10]}` on `{result.branch}`.", "",
+             f"**Start:** {levels_text(result.start_metrics)}", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+             "| 0 | `" + result.start[:10] + "` | start | | | " + " | ".join(cells(result.start_metrics)) + " | | | |"]
+    for r in result.rounds:
+        lines.append(f"| {r.number} | {f'`{r.commit[:10]}`' if r.commit else '–'} | {r.outcome} | {len(r.patched)} "
+                     f"| {r.examples} | " + " | ".join(cells(r.metrics or {})) + f" | {len(r.fixed)} "
+                     f"| {len(r.broken)} of {r.passing_before} | {'' if r.p_value is None else f'{r.p_value:.4f}'} |")
+    lines += ["", f"**Stopped:** {result.stop}", ""]
+    for r in result.kept:
+        lines += [f"### Round {r.number}: {len(r.patched)} node(s), {r.examples} examples in `{r.patch_file}`", ""]
+        lines += [f"- {f.kind} {f.node_kind} `{f.node}` (`{f.location}`)" for f in r.patched[:MAX_FLIPS]]
+        if len(r.patched) > MAX_FLIPS:
+            lines.append(f"- ... and {len(r.patched) - MAX_FLIPS} more")
+        lines.append("")
+    lines.append("Each kept round fine-tunes the previous round's model (train.mode: continue, with replay) and is "
+                 "significantly better than it by the paired exact McNemar test; examples come from KB nodes only.")
     return "\n".join(lines) + "\n"
