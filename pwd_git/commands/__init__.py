@@ -16,7 +16,7 @@ VERBS = {
     "diagnose": ("diagnose", "diagnose"), "patch": ("patch", "patch"),
     "extract": ("extract", "extract"), "import": ("extract", "import_"), "bisect": ("bisect", "bisect"),
     "bisect-step": ("bisect", "bisect_step"), "hooks": ("hooks", "hooks"), "queue": ("queue", "queue"),
-    "worker": ("worker", "worker"), "textconv": ("textconv", "textconv"),
+    "worker": ("worker", "worker"), "textconv": ("textconv", "textconv"), "export": ("export", "export"),
 }
 
 
