@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from pwd_git.errors import DataError
-from pwd_git.export import staged
+from pwd_git.export import check_destination, staged
 from pwd_git.kb.loader import Domain
 
 LEVELS = ("L1", "L2", "L3")
@@ -51,6 +51,7 @@ def export_lm_eval(domain: Domain, rev: str | None, dest: Path) -> LmEvalExport:
     directory): export again after moving the folder."""
     from pwd_git.train.pipeline import shards_for
 
+    check_destination(dest)
     shards = shards_for(domain, rev)
     items = shards.records("bench")
     if not items:

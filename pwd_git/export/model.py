@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pwd_git import __version__
 from pwd_git.errors import PwdError
-from pwd_git.export import staged
+from pwd_git.export import check_destination, staged
 from pwd_git.kb.loader import Domain
 from pwd_git.model import cache
 
@@ -37,6 +37,7 @@ def export_model(domain: Domain, rev: str | None, dest: Path) -> ModelExport:
     never started here: a revision without a trained model is an error naming the command."""
     from pwd_git.train.pipeline import load_model, plan
 
+    check_destination(dest)
     shards, settings, _parent, key = plan(domain, rev)
     meta = cache.lookup(key)
     if meta is None:
