@@ -66,51 +66,58 @@ def loglik_one_by_one(model, requests: list[Request], device: str = "cpu") -> li
 
 @dataclass
 class _Group:
-    """Requests with one prefix. Its head (all but the last token) is run once; a row is the
-    prefix's last token and a continuation but its last token, run once for every continuation
-    that shares it (choices of one token share one row), each request reading its own targets."""
+    """Requests with one prefix. The prefix is run once, and its last logits score each
+    request's first token. A row is a continuation but its last token, run once against the
+    prefix's cached keys and values for every request it begins (choices of one token need no
+    row: their key is empty), each request reading its own next tokens."""
 
-    head: list[int]
-    rows: dict[tuple[int, ...], list[tuple[int, list[int]]]]  # row input ids -> (request index, target ids)
+    prefix: list[int]
+    rows: dict[tuple[int, ...], list[tuple[int, list[int]]]]  # row input ids -> (request index, continuation)
 
     @property
     def width(self) -> int:
         return max(len(row) for row in self.rows)
 
+    @property
+    def size(self) -> int:
+        """What the group adds to a batch: its rows, or its prefix alone."""
+        return max(1, sum(1 for row in self.rows if row))
+
 
 def _groups(requests: list[Request]) -> list[_Group]:
     by_prefix: dict[tuple[int, ...], _Group] = {}
     for r, (prefix, cont) in enumerate(requests):
-        if cont:  # an empty continuation has LL 0
-            group = by_prefix.setdefault(tuple(prefix), _Group(prefix[:-1], {}))
-            group.rows.setdefault((prefix[-1], *cont[:-1]), []).append((r, cont))
-    # rows of similar length (then heads) share a batch, so little is padding; empty heads go last
-    return sorted(by_prefix.values(), key=lambda g: (not g.head, -g.width, -len(g.head)))
+        if cont:  # an empty continuation has LL 0; a continuation has a prefix (split_request)
+            group = by_prefix.setdefault(tuple(prefix), _Group(prefix, {}))
+            group.rows.setdefault(tuple(cont[:-1]), []).append((r, cont))
+    # rows of similar length (then prefixes) share a batch, so little of it is padding
+    return sorted(by_prefix.values(), key=lambda g: (-g.width, -len(g.prefix)))
 
 
 def _batches(groups: list[_Group], batch_size: int) -> list[list[_Group]]:
-    """Consecutive groups with at most `batch_size` rows in all (a bigger group goes alone)."""
+    """Consecutive groups of at most `batch_size` rows in all (a bigger group goes alone)."""
     out: list[list[_Group]] = []
-    rows = 0
+    size = 0
     for group in groups:
-        if out and rows + len(group.rows) <= batch_size and bool(out[-1][0].head) == bool(group.head):
+        if out and size + group.size <= batch_size:
             out[-1].append(group)
-            rows += len(group.rows)
+            size += group.size
         else:
             out.append([group])
-            rows = len(group.rows)
+            size = group.size
     return out
 
 
-def _padded(seqs: list[list[int]], pad: int):
+def _padded(seqs: list[list[int]], pad: int, *, left: bool = False):
     import torch
 
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for row, seq in enumerate(seqs):
-        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
+        span = slice(width - len(seq), width) if left else slice(0, len(seq))
+        ids[row, span] = torch.tensor(seq, dtype=torch.long)
+        mask[row, span] = 1
     return ids, mask
 
 
@@ -125,9 +132,11 @@ def _cache_name(model) -> str:
 
 def loglik_batched(model, requests: list[Request], *, batch_size: int = 64, pad_id: int = 0, device: str = "cpu",
                    on_batch: Callable[[int, int], None] | None = None) -> list[float]:
-    """LL of each request, equal to `loglik_one_by_one` up to float rounding: each batch runs its
-    prefixes' heads once (right-padded, keeping the cache), then every request's row against its
-    head's cached keys and values, with explicit positions so padding changes nothing."""
+    """LL of each request, equal to `loglik_one_by_one` up to float rounding. Per batch: the
+    prefixes, left-padded, run once (the language-model head on their last position only,
+    the cache kept); then the rows, right-padded, against their prefix's cache. Positions are
+    explicit and padding is masked, so it changes no score. log P(token) is its logit minus
+    the logsumexp over the vocabulary (no log-softmax tensor is written)."""
     import torch
 
     cache = _cache_name(model)
@@ -136,33 +145,32 @@ def loglik_batched(model, requests: list[Request], *, batch_size: int = 64, pad_
     model.eval()
     with torch.no_grad():
         for batch in _batches(_groups(requests), batch_size):
-            rows = [row for group in batch for row in group.rows]
-            owner = torch.tensor([g for g, group in enumerate(batch) for _ in group.rows], device=device)
-            row_ids, row_mask = _padded(rows, pad_id)
-            row_ids, row_mask = row_ids.to(device), row_mask.to(device)
-            positions = torch.arange(row_ids.shape[1], device=device).expand(len(rows), -1)
-            past, mask = None, row_mask
-            if batch[0].head:
-                head_ids, head_mask = _padded([group.head for group in batch], pad_id)
-                head_ids, head_mask = head_ids.to(device), head_mask.to(device)
-                past = model(input_ids=head_ids, attention_mask=head_mask, position_ids=torch.arange(
-                    head_ids.shape[1], device=device).expand(len(batch), -1), use_cache=True, logits_to_keep=1)[cache]
+            reqs = [(g, row, r, cont) for g, group in enumerate(batch) for row, readers in group.rows.items()
+                    for r, cont in readers]
+            head_ids, head_mask = (t.to(device) for t in _padded([group.prefix for group in batch], pad_id, left=True))
+            rows = [(g, row) for g, group in enumerate(batch) for row in group.rows if row]
+            result = model(input_ids=head_ids, attention_mask=head_mask, position_ids=(head_mask.cumsum(1) - 1).clamp(min=0),
+                           use_cache=bool(rows), logits_to_keep=1)
+            first = result.logits[:, -1].float()
+            at_group = torch.tensor([g for g, _, _, _ in reqs], device=device)
+            first_token = torch.tensor([cont[0] for _, _, _, cont in reqs], device=device)
+            ll = first[at_group, first_token] - torch.logsumexp(first, dim=-1)[at_group]
+            if rows:
+                owner = torch.tensor([g for g, _ in rows], device=device)
+                past = result[cache]
                 past.batch_select_indices(owner)
-                mask = torch.cat([head_mask[owner], row_mask], dim=1)
-                positions = positions + head_mask.sum(dim=1)[owner, None]
-            logits = model(input_ids=row_ids, attention_mask=mask, position_ids=positions, use_cache=past is not None,
-                           **{cache: past}).logits.float()
-            # log P(target) = its logit - logsumexp over the vocabulary, read per request from its row
-            reqs = [req for group in batch for readers in group.rows.values() for req in readers]
-            row_of = [n for n, readers in enumerate(r for group in batch for r in group.rows.values()) for _ in readers]
-            at_row = torch.tensor([n for n, (_, t) in zip(row_of, reqs, strict=True) for _ in t], device=device)
-            at_pos = torch.tensor([k for _, t in reqs for k in range(len(t))], device=device)
-            target = torch.tensor([tok for _, t in reqs for tok in t], device=device)
-            token_ll = logits[at_row, at_pos, target] - torch.logsumexp(logits, dim=-1)[at_row, at_pos]
-            owner_req = torch.tensor([n for n, (_, t) in enumerate(reqs) for _ in t], device=device)
-            per_req = torch.zeros(len(reqs), device=device).index_add_(0, owner_req, token_ll).tolist()
-            for (r, _), ll in zip(reqs, per_req, strict=True):
-                out[r] = ll
+                row_ids, row_mask = (t.to(device) for t in _padded([list(row) for _, row in rows], pad_id))
+                positions = head_mask.sum(dim=1)[owner, None] + torch.arange(row_ids.shape[1], device=device)
+                logits = model(input_ids=row_ids, attention_mask=torch.cat([head_mask[owner], row_mask], dim=1),
+                               position_ids=positions, use_cache=True, **{cache: past}).logits.float()
+                row_index = {key: n for n, key in enumerate(rows)}
+                later = [(q, row_index[g, row], k, tok) for q, (g, row, _, cont) in enumerate(reqs)
+                         for k, tok in enumerate(cont[1:])]  # not empty: a row is a continuation of 2+ tokens
+                q, at_row, at_pos, target = (torch.tensor(col, device=device) for col in zip(*later, strict=True))
+                token_ll = logits[at_row, at_pos, target] - torch.logsumexp(logits, dim=-1)[at_row, at_pos]
+                ll = ll.index_add(0, q, token_ll)
+            for (_, _, r, _), value in zip(reqs, ll.tolist(), strict=True):
+                out[r] = value
             done += len(reqs)
             if on_batch:
                 on_batch(done, total)
