@@ -1,7 +1,7 @@
 """Scoring throughput: the tool's prefix-shared batched scoring vs lm-evaluation-harness's
 loglikelihood scoring vs one choice at a time, on the same models and items in the same run.
 
-    python benchmarks/eval_throughput.py [--items 408] [--batch 64] [--repeat 3] [--models gpt2,llama,tiny]
+    python benchmarks/eval_throughput.py [--items 408] [--batch 64] [--repeat 3] [--models gpt2,llama,tiny] [--threads 1]
 
 Builds the seeded geography (benchmarks/domains.py; 408 benchmark items of 4 choices), fits
 the tiny model's tokenizer to its training text, and scores the benchmark with random-weight
@@ -96,9 +96,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3, help="best of N for lm-eval and pwd-git (one at a time: once)")
     parser.add_argument("--models", default="gpt2,llama,tiny")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: comparable on a shared machine)")
     args = parser.parse_args()
     quiet_transformers()
     import torch
+
+    torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory(prefix="pwd-eval-") as tmp:
         root = Path(tmp) / "geography"
