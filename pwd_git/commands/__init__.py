@@ -19,7 +19,7 @@ VERBS = {
     "bisect-step": ("bisect", "bisect_step"), "hooks": ("hooks", "hooks"), "queue": ("queue", "queue"),
     "worker": ("worker", "worker"), "textconv": ("textconv", "textconv"),
     "help": ("help", "help_"), "completion": ("completion", "completion"),
-    "report": ("report", "report"),
+    "report": ("report", "report"), "export": ("export", "export"),
 }
 
 
