@@ -19,13 +19,16 @@ _TINY_DEFAULTS = {"epochs": 40, "lr": 2e-3, "batch_size": 16, "max_length": 160}
 #: the rest of the KB, over all of it again (full replay), needs a fraction of a scratch run;
 #: more passes over a small patch move the model's choice priors and break passing items.
 CONTINUE_SHARE = 0.25
+#: Continue mode's default learning rate, as a share of `lr`: a fine-tune moves less than a
+#: training from scratch (fewer items it already passed break).
+CONTINUE_LR_SHARE = 0.5
 _HF_DEFAULTS = {"epochs": 3, "lr": 2e-4, "batch_size": 8, "max_length": 512}
 LORA_DEFAULTS = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}
 #: Settings only the Hugging Face trainer reads: the tiny model's keys (and run keys) leave them out.
 _HF_ONLY = ("precision", "gradient_accumulation_steps", "gradient_checkpointing", "quantization",
             "checkpoint_steps", "resume")
 #: Settings only continue mode reads: a scratch run's key leaves them out.
-_CONTINUE_ONLY = ("replay_ratio", "continue_epochs")
+_CONTINUE_ONLY = ("replay_ratio", "continue_epochs", "continue_lr")
 #: Settings that do not change the trained weights (given determinism): not part of any key.
 _NOT_KEYED = ("threads", "base_id", "checkpoint_steps", "resume")
 
@@ -43,6 +46,7 @@ class TrainSettings:
     threads: int
     replay_ratio: float | None  # continue mode: old records per new one; None replays them all
     continue_epochs: int  # continue mode: epochs over the new records and the replay
+    continue_lr: float  # continue mode: peak learning rate
     arch: dict = field(default_factory=dict)  # tiny model architecture overrides
     lora: dict = field(default_factory=dict)  # a Hugging Face base: {} = full fine-tune (model.lora: false)
     precision: str = "fp32"  # fp32 | bf16 | fp16 (mixed precision of the Hugging Face trainer)
@@ -102,6 +106,7 @@ def train_settings(config: dict, root: Path) -> TrainSettings:
     base = str(model.get("base", TINY))
     defaults = _TINY_DEFAULTS if base == TINY else _HF_DEFAULTS
     epochs = int(train.get("epochs", defaults["epochs"]))
+    lr = float(train.get("lr", defaults["lr"]))
     replay = train.get("replay_ratio")
     hf = {} if base == TINY else {
         "precision": str(train.get("precision", "fp32")),
@@ -116,13 +121,14 @@ def train_settings(config: dict, root: Path) -> TrainSettings:
         base_id=base if base == TINY else identity(base, root),
         mode=str(train.get("mode", "scratch")),
         epochs=epochs,
-        lr=float(train.get("lr", defaults["lr"])),
+        lr=lr,
         batch_size=int(train.get("batch_size", defaults["batch_size"])),
         max_length=int(train.get("max_length", defaults["max_length"])),
         seed=int(train.get("seed", 0)),
         threads=int(train.get("threads", 1)),
         replay_ratio=None if replay is None else float(replay),
         continue_epochs=int(train.get("continue_epochs", max(1, round(epochs * CONTINUE_SHARE)))),
+        continue_lr=float(train.get("continue_lr", lr * CONTINUE_LR_SHARE)),
         arch=dict(model.get("tiny") or {}) if base == TINY else {},
         lora={} if base == TINY or model.get("lora") is False else {**LORA_DEFAULTS, **_lora_overrides(model)},
         **hf,

@@ -164,7 +164,7 @@ def _fit(domain: Domain, shards: Shards, settings: TrainSettings, records: list[
 
     set_determinism(settings.seed, settings.threads)
     if parent is not None:  # a fine-tune of the parent model over the new records and the replay
-        settings = replace(settings, epochs=settings.continue_epochs)
+        settings = replace(settings, epochs=settings.continue_epochs, lr=settings.continue_lr)
     if not settings.is_tiny:
         stats = _fit_hf(domain, settings, records, parent, out, on_step, run_dir, log)
     else:
