@@ -162,9 +162,9 @@ def publish(repo: Repo, remote: str, branch: str, base: str, title: str, body: s
     if remote_url(repo, remote) is None:
         say(f"no remote {quote(remote)}: open the pull request by hand after pushing {branch}")
         return None
+    where = forge_repo(repo, remote)  # a bad forge setting stops us before anything is pushed
     push_branch(repo, remote, branch)
     say(f"pushed {branch} to {remote}")
-    where = forge_repo(repo, remote)
     if where is None:
         say("the remote is not a forge repository: open the pull request by hand")
         return None
