@@ -60,6 +60,15 @@ def _bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPr
                           env={**os.environ, "PATH": path, **env})
 
 
+@pytest.mark.parametrize(("name", "schema"), [("github-workflow.yml", "vendor.github-workflows"),
+                                            ("gitlab-ci.yml", "vendor.gitlab-ci")])
+def test_the_templates_are_valid_for_their_forge(name, schema):
+    """Against the forges' published schemas (vendored in check-jsonschema: no network)."""
+    proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema,
+                           str(templates_dir() / "ci" / name)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 # --- where pwd-git comes from --------------------------------------------------------------------
 
 def test_both_templates_install_pwd_git_from_one_overridable_spec():
@@ -91,7 +100,7 @@ def test_the_placeholder_spec_stops_the_job_with_a_clear_message(tmp_path, forge
 
 def test_github_caches_hugging_face_downloads_keyed_by_the_base_model(tmp_path):
     cache = next(s for s in _uses("actions/cache@") if s["with"]["path"] == "~/.cache/huggingface")
-    assert "${{ steps.base.outputs.base }}" in cache["with"]["key"]
+    assert "${{ steps.base.outputs.base }}" in cache["with"]["key"] and cache["if"] == "steps.base.outputs.base != 'tiny'"
     base_step = next(s for s in _steps() if s.get("id") == "base")
     assert _steps().index(base_step) < _steps().index(cache)
     for pwd_yaml, expected in [("name: x\nmodel: {base: Qwen/Qwen2.5-0.5B, lora: true}\n", "Qwen/Qwen2.5-0.5B"),
