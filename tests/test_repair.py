@@ -516,3 +516,152 @@ def test_the_token_goes_only_to_githubs_api_or_the_configured_one(domain, monkey
         git(domain, "config", "pwd.forge.api", config_api)
     where = forge_repo(Repo.discover(domain), "origin")
     assert (where.host, where.owner, where.name, where.compare_url, where.api) == (host, "lab", "bikes", compare, api)
+
+
+# --- GitLab merge requests, GitHub Enterprise on its own port ------------------------------------
+
+GITLAB_TOKEN = "glpat-test-secret-token-456"
+
+
+class _GitLab(BaseHTTPRequestHandler):
+    """A loopback stand-in for a forge's API: every request recorded (raw path, headers by lower-case name, body),
+    answered from `answers` (status, JSON or bytes, extra headers)."""
+
+    answers: ClassVar[list] = []
+    requests: ClassVar[list] = []
+
+    def do_POST(self):
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                                    "body": json.loads(raw or b"null")})
+        status, payload, headers = type(self).answers.pop(0)
+        out = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        for key, value in {"Content-Type": "application/json", **headers}.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def own_host(tested, forge, monkeypatch):
+    """`origin` named by http://127.0.0.1:PORT/lab/tools/bikes.git (a GitLab subgroup), pushing to
+    the bare repo; the forge API on that same host; both forges' tokens in the environment and no
+    PWD_GIT_FORGE_API: what is sent where follows from the remote and `pwd.forge.kind` alone."""
+    server = HTTPServer(("127.0.0.1", 0), _GitLab)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _remote_on(tested, forge, f"http://127.0.0.1:{server.server_port}/lab/tools/bikes.git")
+    monkeypatch.delenv("PWD_GIT_FORGE_API")
+    monkeypatch.delenv("PWD_GIT_FORGE_KIND", raising=False)
+    monkeypatch.setenv("GITLAB_TOKEN", GITLAB_TOKEN)
+    git(tested, "config", "pwd.forge.kind", "gitlab")
+    _GitLab.answers, _GitLab.requests = [], []
+    yield server.server_port
+    server.shutdown()
+    server.server_close()
+
+
+def test_open_pr_on_gitlab_opens_a_merge_request(tested, forge, own_host):
+    _GitLab.answers.append((201, {"web_url": "https://gitlab.example/lab/tools/bikes/-/merge_requests/4", "iid": 4}, {}))
+    result = run_cli("patch", "--open-pr", cwd=tested)
+    assert result.code == 0, result.output
+    assert "opened https://gitlab.example/lab/tools/bikes/-/merge_requests/4" in result.out
+    assert GITLAB_TOKEN not in result.output and TOKEN not in result.output
+    [request] = _GitLab.requests
+    assert request["path"] == "/api/v4/projects/lab%2Ftools%2Fbikes/merge_requests"
+    assert request["headers"]["private-token"] == GITLAB_TOKEN and "authorization" not in request["headers"]
+    body = request["body"]
+    assert body["target_branch"] == "main" and body["source_branch"].startswith("pwd/patch/")
+    assert body["title"].startswith("pwd patch: repair ")
+    assert "### Diagnosis" in body["description"] and "+++ b/patches/" in body["description"]
+    assert git(tested, "--git-dir", str(forge), "rev-parse", f"refs/heads/{body['source_branch']}")
+    assert TOKEN not in json.dumps(request) and GITLAB_TOKEN not in request["path"]
+
+
+@pytest.mark.parametrize(("status", "payload", "expected"), [
+    (401, {"message": "401 Unauthorized"}, "rejected the token (401 401 Unauthorized)"),
+    (404, {"message": "404 Project Not Found"}, "no project lab/tools/bikes"),
+    (409, {"message": ["Another open merge request already exists for this source branch: !3"]},
+     "refused the merge request (409): Another open merge request already exists"),
+    (400, {"error": "title is missing"}, "HTTP 400: title is missing"),
+    (403, {"message": f"403 Forbidden for {GITLAB_TOKEN}"}, "HTTP 403: 403 Forbidden for [token]"),
+    (502, b"<html>" + GITLAB_TOKEN.encode() + b"</html>", "not JSON"),
+])
+def test_gitlab_errors_are_clear(tested, forge, own_host, status, payload, expected):
+    _GitLab.answers.append((status, payload, {}))
+    result = run_cli("patch", "--open-pr", cwd=tested)
+    assert result.code == 2 and expected in result.err, result.output
+    assert "glpat" not in result.output and "Traceback" not in result.output
+
+
+def test_gitlab_without_its_token_gets_no_request_and_the_merge_request_url(tested, forge, own_host, monkeypatch):
+    monkeypatch.delenv("GITLAB_TOKEN")  # GITHUB_TOKEN is still set: it is not GitLab's
+    result = run_cli("patch", "--open-pr", "--format", "json", cwd=tested)
+    assert result.code == 0 and json.loads(result.out)["pr"] is None, result.output
+    assert "no GITLAB_TOKEN" in result.err
+    assert (f"http://127.0.0.1:{own_host}/lab/tools/bikes/-/merge_requests/new?"
+            "merge_request%5Bsource_branch%5D=pwd%2Fpatch%2F") in result.err
+    assert _GitLab.requests == []
+
+
+def test_a_gitlab_redirect_never_carries_the_token(tested, forge, own_host, loopback):
+    elsewhere = loopback()
+    _GitLab.answers.append((307, b"", {"Location": f"http://127.0.0.1:{elsewhere}/collect"}))
+    result = run_cli("patch", "--open-pr", cwd=tested)
+    assert result.code == 2 and "HTTP 307" in result.err, result.output
+    assert len(_GitLab.requests) == 1 and _Recorder.seen == []  # the other host heard nothing
+
+
+def test_a_github_enterprise_remote_with_a_port_gets_its_own_api(tested, forge, own_host):
+    git(tested, "remote", "set-url", "origin", f"http://127.0.0.1:{own_host}/lab/bikes.git")
+    git(tested, "config", "pwd.forge.kind", "github")
+    _GitLab.answers.append((201, {"html_url": f"http://127.0.0.1:{own_host}/lab/bikes/pull/5"}, {}))
+    result = run_cli("patch", "--open-pr", cwd=tested)
+    assert result.code == 0 and f"opened http://127.0.0.1:{own_host}/lab/bikes/pull/5" in result.out, result.output
+    [request] = _GitLab.requests
+    assert request["path"] == "/api/v3/repos/lab/bikes/pulls" and request["headers"]["authorization"] == f"Bearer {TOKEN}"
+    assert "private-token" not in request["headers"] and GITLAB_TOKEN not in json.dumps(request)
+    assert request["body"]["base"] == "main" and request["body"]["head"].startswith("pwd/patch/")
+
+
+def test_a_bad_forge_kind_is_refused_before_anything_is_pushed(tested, forge, own_host):
+    git(tested, "config", "pwd.forge.kind", "bitbucket")
+    result = run_cli("patch", "--open-pr", cwd=tested)
+    assert result.code == 2 and "'bitbucket' is not one of github, gitlab" in result.err and "pwd.forge.kind" in result.err
+    assert not git(tested, "--git-dir", str(forge), "for-each-ref", "refs/heads/") and _GitLab.requests == []
+
+
+@pytest.mark.parametrize(("url", "config", "kind", "owner", "api"), [
+    ("https://gitlab.com/lab/tools/bikes.git", {}, "gitlab", "lab/tools", "https://gitlab.com/api/v4"),
+    ("git@gitlab.com:lab/bikes.git", {}, "gitlab", "lab", "https://gitlab.com/api/v4"),
+    ("https://gitlab.example:8443/lab/bikes", {}, "gitlab", "lab", None),  # named gitlab: its URLs, no token
+    ("https://code.example:8443/lab/tools/bikes", {"pwd.forge.kind": "gitlab"}, "gitlab", "lab/tools",
+     "https://code.example:8443/api/v4"),
+    ("https://ghe.example:8443/lab/bikes", {"pwd.forge.kind": "github"}, "github", "lab", "https://ghe.example:8443/api/v3"),
+    ("ssh://git@ghe.example:2222/lab/bikes.git", {"pwd.forge.kind": "GitHub"}, "github", "lab", "https://ghe.example/api/v3"),
+    ("https://code.example/lab/bikes", {"pwd.forge.kind": "gitlab", "pwd.forge.api": "https://api.code.example/v4"},
+     "gitlab", "lab", "https://api.code.example/v4"),
+    ("https://github.com/lab/bikes", {}, "github", "lab", "https://api.github.com"),
+])
+def test_the_forge_kind_and_where_its_token_may_go(domain, monkeypatch, url, config, kind, owner, api):
+    from pwd_git.repair.forge import forge_repo
+
+    monkeypatch.delenv("PWD_GIT_FORGE_API", raising=False)
+    monkeypatch.delenv("PWD_GIT_FORGE_KIND", raising=False)
+    git(domain, "remote", "add", "origin", url)
+    for key, value in config.items():
+        git(domain, "config", key, value)
+    where = forge_repo(Repo.discover(domain), "origin")
+    assert (where.kind, where.owner, where.name, where.api) == (kind, owner, "bikes", api)
+
+
+def test_github_needs_exactly_owner_and_name(domain, monkeypatch):
+    from pwd_git.repair.forge import forge_repo
+
+    monkeypatch.delenv("PWD_GIT_FORGE_KIND", raising=False)
+    git(domain, "remote", "add", "origin", "https://github.com/lab/tools/bikes.git")
+    assert forge_repo(Repo.discover(domain), "origin") is None  # not a GitHub repository: no API call at all

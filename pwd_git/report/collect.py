@@ -193,7 +193,7 @@ def forge_base(domain: Domain) -> tuple[str | None, str]:
         return None, ""
     if repo is None or not repo.owner:
         return None, ""
-    kind = "gitlab" if "gitlab" in repo.host else "github" if repo.host == GITHUB or repo.api else ""
+    kind = repo.kind if repo.kind == "gitlab" or repo.host == GITHUB or repo.api else ""
     return (f"{repo.web}/{repo.owner}/{repo.name}", kind) if kind else (None, "")
 
 
