@@ -11,11 +11,14 @@ document: one or two chunks).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
 import re
+import sys
 import tempfile
+from array import array
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -196,7 +199,7 @@ def _count(result: dict) -> int:
     return sum(len(result[k]) for k in ("concepts", "aliases", "statements"))
 
 
-BATCH_CHUNKS = 256  # chunks in hand at once (the llm backend's requests in flight come from them)
+BATCH_CHUNKS = 256  # chunks in hand at once for the llm backend (its requests in flight come from them)
 KINDS = ("concepts", "aliases", "statements", "dropped")
 
 
@@ -205,12 +208,13 @@ def extract_documents(docs: list[Document], settings: ExtractSettings, client=No
     """Each document's candidates, chunk by chunk as its text streams in, each quote checked
     against its chunk and given its line in the document (`line`); the candidates whose quote is
     not there are dropped and recorded (`dropped`). A chunk whose content hash is in the document's
-    `previous` result (`by_chunk`) is taken from there, not extracted again. With the llm `client`,
+    `previous` result (`by_chunk`, a ChunkMemo) is taken from there, not extracted again. With the llm `client`,
     the chunks of all documents share its request pool, BATCH_CHUNKS at a time."""
     from pwd_git.extract.corpus import STRUCTURED, stream_chunks
 
-    out = [{"chunks": 0, **{k: [] for k in KINDS}, "by_chunk": {}} for _ in docs]
-    reuse = [(p or {}).get("by_chunk") or {} for p in (previous or [None] * len(docs))]
+    out = [{"chunks": 0, **{k: [] for k in KINDS}} for _ in docs]
+    memos = [ChunkMemo((p or {}).get("by_chunk")) for p in (previous or [None] * len(docs))]
+    seen = [ChunkMemo() for _ in docs]
     for doc, result in zip(docs, out, strict=True):
         if doc.kind in STRUCTURED:
             from pwd_git.extract.structured import candidates as rows
@@ -221,17 +225,58 @@ def extract_documents(docs: list[Document], settings: ExtractSettings, client=No
             result["chunks"] = 1
     chunks = ((i, ch) for i, doc in enumerate(docs) if doc.kind not in STRUCTURED
               for ch in stream_chunks(doc.texts(), settings.chunk_chars))
-    for batch in _batches(chunks, BATCH_CHUNKS):
-        todo = [(ch.hash, ch.text) for i, ch in batch if ch.hash not in reuse[i]]
+    for batch in _batches(chunks, BATCH_CHUNKS if client else 1):
+        todo = [(ch.hash, ch.text) for i, ch in batch if memos[i].get(ch.hash) is None]
         answers = client.answers(todo) if client and todo else {}
         for i, ch in batch:
-            part = reuse[i].get(ch.hash)
+            part = memos[i].get(ch.hash)
             if part is None:
                 part = _chunk_part(ch, settings, answers.get(ch.hash), client is not None)
-            out[i]["by_chunk"][ch.hash] = part
+            seen[i].put(ch.hash, part)
             _add(out[i], part, ch.line)
             out[i]["chunks"] += 1
+    for result, memo in zip(out, seen, strict=True):
+        result["by_chunk"] = memo.as_json()
     return out
+
+
+class ChunkMemo:
+    """What each chunk of a document gave, by its content hash: the candidates of the few chunks
+    that have any, and the many that have none as 64-bit hash prefixes, 8 bytes each (a 100 MB
+    document has 25k chunks of 4000 characters), so the map stays small beside the text."""
+
+    def __init__(self, data: dict | None = None):
+        data = data or {}
+        self.parts: dict[str, dict] = data.get("parts", {})
+        self.empty = array("Q", bytes.fromhex(data.get("empty", "")))  # sorted, big-endian
+        if sys.byteorder == "little":
+            self.empty.byteswap()
+
+    def get(self, chunk_hash: str) -> dict | None:
+        if chunk_hash in self.parts:
+            return self.parts[chunk_hash]
+        key = int(chunk_hash[:16], 16)
+        at = bisect.bisect_left(self.empty, key)
+        return {} if at < len(self.empty) and self.empty[at] == key else None
+
+    def put(self, chunk_hash: str, part: dict) -> None:
+        if part:
+            self.parts[chunk_hash] = part
+        else:
+            self.empty.append(int(chunk_hash[:16], 16))
+
+    def as_json(self) -> dict:
+        empty = array("Q", sorted(self.empty))
+        if sys.byteorder == "little":
+            empty.byteswap()
+        return {"parts": self.parts, "empty": empty.tobytes().hex()}
+
+    @staticmethod
+    def valid(data: object) -> bool:
+        return isinstance(data, dict) and isinstance(data.get("parts"), dict) and all(
+            isinstance(p, dict) and all(k in KINDS and isinstance(v, list) for k, v in p.items())
+            for p in data["parts"].values()) and isinstance(data.get("empty"), str) and len(data["empty"]) % 16 == 0 \
+            and all(c in "0123456789abcdef" for c in data["empty"])
 
 
 def _new_part() -> dict:
@@ -402,9 +447,8 @@ class DocCache:
                                                                                     "dropped"))
         if not ok or not isinstance(data.get("chunks"), int):
             return None
-        parts = data.get("by_chunk")
-        data["by_chunk"] = {h: p for h, p in parts.items() if isinstance(p, dict) and all(
-            k in KINDS and isinstance(v, list) for k, v in p.items())} if isinstance(parts, dict) else {}
+        if not ChunkMemo.valid(data.get("by_chunk")):
+            data.pop("by_chunk", None)  # (an older entry) no chunk is reused from it
         return data
 
     def put(self, key: str, sha256: str, result: dict) -> None:
