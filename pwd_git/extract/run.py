@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pwd_git.errors import DataError, PwdError, quote
 from pwd_git.extract import patterns
-from pwd_git.extract.corpus import Document, list_sources, named, normalise_ws, read_documents
+from pwd_git.extract.corpus import CHUNKING_VERSION, Document, list_sources, named, normalise_ws, read_documents
 from pwd_git.extract.merge import MANIFEST, Plan, plan, read_manifest
 from pwd_git.extract.settings import ExtractSettings
 from pwd_git.git import branch_exists, check_branch_name, object_ids, uncommitted
@@ -121,9 +121,9 @@ def extract(domain: Domain, paths: tuple[str, ...] = (), *, rev: str = "HEAD", b
         from pwd_git.extract import llm
 
         client = llm.Client(llm.LlmSettings(settings.llm), domain.repo.pwd_dir() / "extract" / "llm", settings.predicates)
-        key = settings.backend_key({"prompt": llm.PROMPT_VERSION, **client.s.key_parts()})
+        key = settings.backend_key({"prompt": llm.PROMPT_VERSION, "chunking": CHUNKING_VERSION, **client.s.key_parts()})
     else:
-        key = settings.backend_key(patterns.VERSION)
+        key = settings.backend_key({"patterns": patterns.VERSION, "chunking": CHUNKING_VERSION})
     results, reports, documents = [], [], {}
     fresh: list[tuple[Document, int, dict | None]] = []  # to extract now: (doc, index in results, its last result)
     for doc in docs:
