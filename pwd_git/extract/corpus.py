@@ -148,7 +148,7 @@ def read_documents(domain: Domain, sources: list[Source], max_bytes: int) -> lis
             readable.append(s)
     blobs = dict(domain.repo.read_blobs(sorted({s.oid for s in readable})))
     for s in readable:
-        docs[s.path] = _read(domain, s.path, blobs.pop(s.oid) if s.oid in blobs else b"", max_bytes)
+        docs[s.path] = _read(domain, s.path, blobs[s.oid], max_bytes)
     return [docs[s.path] for s in sources]
 
 
