@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,6 +185,24 @@ class Repo:
             proc.stdout.close()
             proc.wait()
             writer.join()
+
+    def stream_blob(self, oid: str, piece: int = 1 << 18) -> Generator[bytes, None, None]:
+        """The contents of one blob, at most `piece` bytes at a time (`git cat-file blob`), so a
+        document of any size is never held whole. Closing the generator early stops git."""
+        proc = subprocess.Popen(["git", "cat-file", "blob", oid], cwd=self.top, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        assert proc.stdout and proc.stderr
+        try:
+            while data := proc.stdout.read(piece):
+                yield data
+            if proc.wait() != 0:
+                raise GitError(f"git cat-file blob {oid} failed: {proc.stderr.read().decode(errors='replace').strip()}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.stdout.close()
+            proc.stderr.close()
+            proc.wait()
 
     def follow_symlinks(self, rev: str, paths: list[str]) -> dict[str, tuple[str, str]]:
         """Where each symlink `rev:path` (repo-relative) leads inside that commit's tree, as git

@@ -6,18 +6,26 @@ branch cites is what the branch holds; the working tree is only consulted for a 
 pointer, whose object must then match the pointer's sha256. A document that cannot be read
 (binary, not UTF-8, a PDF without a text layer, too large) is skipped with a reason, never
 guessed at.
+
+Text and Markdown larger than STREAM_BYTES are never held whole: they are read from git (or the
+LFS object) piece by piece, once to check and hash them, and again, only when they must be
+extracted, through the streaming chunker. Formats that must be parsed whole (HTML, PDF, RDF,
+CSV/TSV) are loaded whole, up to extract.max_document_mb.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import re
+import zlib
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
 
-from pwd_git.errors import PwdError, quote
+from pwd_git.errors import DataError, PwdError, quote
 from pwd_git.git import blob_sizes
 from pwd_git.kb.loader import Domain
 
@@ -26,7 +34,11 @@ TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown"
                  ".jsonld": "rdf", ".rdf": "rdf"}
 STRUCTURED = ("csv", "tsv", "rdf")  # imported by rules (structured.py), not by the backend
 LFS_HEADER = b"version https://git-lfs.github.com/spec/v1\n"
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "1"  # in each chunk's hash, which names its text (a cached answer stays valid for the same text)
+CHUNKING_VERSION = "2"  # how documents are cut into chunks: in the document cache's key
+STREAMED = ("text", "markdown")  # kinds read piece by piece, whatever their size
+STREAM_BYTES = 1 << 20  # a text or Markdown document larger than this is streamed, never held whole
+PIECE_BYTES = 1 << 18  # how much of a streamed document is read at a time
 
 
 @dataclass(frozen=True)
@@ -42,12 +54,35 @@ class Source:
 class Document:
     path: str
     sha256: str  # of the bytes read (the LFS object, for a pointer)
-    text: str | None  # None: skipped
+    text: str | None  # the whole text; None: skipped, or streamed
     reason: str | None = None  # why it was skipped
+    open: Callable[[], Generator[bytes, None, None]] | None = None  # a streamed document's bytes, piece by piece
 
     @property
     def kind(self) -> str:
         return TEXT_SUFFIXES.get(PurePosixPath(self.path).suffix.lower(), "")
+
+    @property
+    def skipped(self) -> bool:
+        return self.text is None and self.open is None
+
+    def texts(self) -> Iterator[str]:
+        """The document's text in pieces: the whole of it at once, or, streamed, as read (and
+        checked again to be the bytes that were hashed: an LFS object may change meanwhile)."""
+        if self.open is None:
+            if self.text is not None:
+                yield self.text
+            return
+        digest = hashlib.sha256()
+        raw = self.open()
+        try:
+            yield from _decode(_hashed(raw, digest))
+        except _Unreadable as exc:
+            raise DataError(f"{self.path} changed while it was being read: {exc}", hint="run extract again") from None
+        finally:
+            raw.close()
+        if digest.hexdigest() != self.sha256:
+            raise DataError(f"{self.path} changed while it was being read", hint="run extract again")
 
 
 @dataclass(frozen=True)
@@ -55,6 +90,7 @@ class Chunk:
     index: int
     start: int  # offset of the chunk in the document's text
     text: str
+    line: int = 1  # the document's line the chunk starts on
 
     @property
     def hash(self) -> str:
@@ -92,48 +128,127 @@ def named(sources: list[Source], roots: tuple[str, ...], paths: tuple[str, ...])
 
 
 def read_documents(domain: Domain, sources: list[Source], max_bytes: int) -> list[Document]:
-    """Each source's text (or the reason it has none). Sizes are checked before any blob is read."""
+    """Each source's text (or the reason it has none). Sizes are checked before any blob is read;
+    `max_bytes` bounds only the documents that must be loaded whole (not text or Markdown)."""
     sizes = blob_sizes(domain.repo, [s.oid for s in sources])
     docs: dict[str, Document] = {}
     readable = []
     for s in sources:
+        size = sizes.get(s.oid, 0)
         if s.mode == "120000":
             docs[s.path] = Document(s.path, "", None, "a symbolic link: not followed (put the document itself there)")
         elif PurePosixPath(s.path).suffix.lower() not in TEXT_SUFFIXES:
             docs[s.path] = Document(s.path, "", None, "not a document type extract reads (txt, md, html, pdf, csv, "
                                                       "tsv, ttl, nt, jsonld, rdf)")
-        elif sizes.get(s.oid, 0) > max_bytes:
-            docs[s.path] = Document(s.path, "", None, f"{sizes[s.oid] / 1e6:.1f} MB is over extract.max_document_mb "
-                                                      f"({max_bytes / 1e6:g} MB); split it or raise the limit")
+        elif TEXT_SUFFIXES[PurePosixPath(s.path).suffix.lower()] in STREAMED and size > STREAM_BYTES:
+            docs[s.path] = streamed(s.path, lambda oid=s.oid: domain.repo.stream_blob(oid, PIECE_BYTES))
+        elif size > max_bytes:
+            docs[s.path] = Document(s.path, "", None, _too_large(size, max_bytes))
         else:
             readable.append(s)
     blobs = dict(domain.repo.read_blobs(sorted({s.oid for s in readable})))
     for s in readable:
-        raw, why = _resolve_lfs(domain, s.path, blobs[s.oid], max_bytes)
-        if raw is None:
-            docs[s.path] = Document(s.path, "", None, why)
-            continue
-        text, why = document_text(s.path, raw)
-        docs[s.path] = Document(s.path, hashlib.sha256(raw).hexdigest(), text, why)
+        docs[s.path] = _read(domain, s.path, blobs[s.oid], max_bytes)
     return [docs[s.path] for s in sources]
 
 
-def _resolve_lfs(domain: Domain, path: str, raw: bytes, max_bytes: int) -> tuple[bytes | None, str | None]:
-    """A Git LFS pointer stands for the object in the working tree, when that is the one it names."""
+def _too_large(size: int, max_bytes: int) -> str:
+    return (f"{size / 1e6:.1f} MB is over extract.max_document_mb ({max_bytes / 1e6:g} MB), the limit for a format "
+            "read whole; split it or raise the limit")
+
+
+def _read(domain: Domain, path: str, raw: bytes, max_bytes: int) -> Document:
+    """A document from its blob: a Git LFS pointer stands for the object in the working tree,
+    when that is the one it names."""
     if not raw.startswith(LFS_HEADER) or len(raw) > 1024:
-        return raw, None
+        text, why = document_text(path, raw)
+        return Document(path, hashlib.sha256(raw).hexdigest(), text, why)
     fields = dict(line.split(" ", 1) for line in raw.decode(errors="replace").splitlines() if " " in line)
     want = fields.get("oid", "").removeprefix("sha256:")
     local = domain.root / path
+    missing = Document(path, "", None, "a Git LFS pointer whose object is not in the working tree; run `git lfs pull`")
     try:
-        if local.is_symlink() or not local.is_file() or local.stat().st_size > max_bytes:
-            raise FileNotFoundError
-        data = local.read_bytes()
+        if local.is_symlink() or not local.is_file():
+            return missing
+        size = local.stat().st_size
+        if TEXT_SUFFIXES[PurePosixPath(path).suffix.lower()] in STREAMED and size > STREAM_BYTES:
+            doc = streamed(path, lambda: _file_pieces(local))
+            data = None
+        elif size > max_bytes:
+            return Document(path, "", None, _too_large(size, max_bytes))
+        else:
+            data = local.read_bytes()
     except OSError:
-        return None, "a Git LFS pointer whose object is not in the working tree; run `git lfs pull`"
-    if hashlib.sha256(data).hexdigest() != want:
-        return None, "a Git LFS pointer, and the working-tree file is not the object it names; run `git lfs pull`"
-    return data, None
+        return missing
+    if data is not None:
+        text, why = document_text(path, data)
+        doc = Document(path, hashlib.sha256(data).hexdigest(), text, why)
+    if not doc.skipped and doc.sha256 != want:
+        return Document(path, "", None, "a Git LFS pointer, and the working-tree file is not the object it names; "
+                                        "run `git lfs pull`")
+    return doc
+
+
+def _file_pieces(path) -> Generator[bytes, None, None]:
+    with open(path, "rb") as fh:
+        while piece := fh.read(PIECE_BYTES):
+            yield piece
+
+
+def streamed(path: str, open_: Callable[[], Generator[bytes, None, None]]) -> Document:
+    """A text or Markdown document read piece by piece, never whole: hashed, and checked to be
+    UTF-8 text, now; its text is read again (Document.texts) when it is extracted."""
+    digest = hashlib.sha256()
+    blank = True
+    raw = open_()
+    try:
+        for text in _decode(_hashed(raw, digest)):
+            blank = blank and text.isspace()
+    except _Unreadable as exc:
+        return Document(path, "", None, str(exc))
+    finally:
+        raw.close()
+    if blank:
+        return Document(path, "", None, "no text")
+    return Document(path, digest.hexdigest(), None, None, open_)
+
+
+def _hashed(pieces: Iterable[bytes], digest) -> Iterator[bytes]:
+    for piece in pieces:
+        digest.update(piece)
+        yield piece
+
+
+class _Unreadable(Exception):
+    """The bytes are not text: the message says why."""
+
+
+def _decode(pieces: Iterable[bytes]) -> Iterator[str]:
+    """UTF-8 text, piece by piece (a BOM dropped), or _Unreadable naming the first bad byte and
+    its line, or NUL bytes in the first 8 KiB (a binary file)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines, head, first = 0, b"", True
+    for raw in _with_end(pieces):
+        if raw is not None and len(head) < 8192:
+            head += raw[:8192 - len(head)]
+            if b"\0" in head:
+                raise _Unreadable("binary content (NUL bytes) in a text document")
+        try:
+            text = decoder.decode(raw or b"", final=raw is None)
+        except UnicodeDecodeError as exc:
+            line = lines + exc.object[:exc.start].count(b"\n") + 1
+            raise _Unreadable(f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at line {line}); save it as UTF-8") from None
+        if raw is not None:
+            lines += raw.count(b"\n")
+        if first and text:
+            text, first = text.removeprefix("\ufeff"), False
+        if text:
+            yield text
+
+
+def _with_end(pieces: Iterable[bytes]) -> Iterator[bytes | None]:
+    yield from pieces
+    yield None
 
 
 def document_text(path: str, raw: bytes) -> tuple[str | None, str | None]:
@@ -146,13 +261,10 @@ def document_text(path: str, raw: bytes) -> tuple[str | None, str | None]:
         from pwd_git.extract.structured import RDF_SUFFIXES, rdf_text
 
         return rdf_text(raw, RDF_SUFFIXES[suffix])
-    if b"\0" in raw[:8192]:
-        return None, "binary content (NUL bytes) in a text document"
     try:
-        text = raw.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        return None, f"not UTF-8 (byte 0x{raw[exc.start]:02x} at line {line}); save it as UTF-8"
+        text = "".join(_decode([raw]))
+    except _Unreadable as exc:
+        return None, str(exc)
     if kind == "html":
         text = html_text(text)
     if not text.strip():
@@ -220,35 +332,122 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def chunk(text: str, max_chars: int) -> list[Chunk]:
-    """Consecutive paragraphs packed into chunks of at most `max_chars`; a longer paragraph is cut
-    at sentence ends (or, failing that, at whitespace). Each chunk is a verbatim slice of `text`."""
-    spans = []
-    at = 0
-    for match in [*_BLANK.finditer(text), None]:
-        end = match.start() if match else len(text)
-        if text[at:end].strip():
-            spans.extend(_split_long(text, at, end, max_chars))
-        at = match.end() if match else end
-    chunks: list[Chunk] = []
-    start = end = None
-    for s, e in spans:
-        if start is not None and e - start > max_chars:
-            chunks.append(Chunk(len(chunks), start, text[start:end]))
-            start = None
-        if start is None:
-            start = s
-        end = e
-    if start is not None:
-        chunks.append(Chunk(len(chunks), start, text[start:end]))
-    return chunks
+    """The chunks of a whole text (see stream_chunks)."""
+    return list(stream_chunks([text], max_chars))
+
+
+def stream_chunks(texts: Iterable[str], max_chars: int) -> Iterator[Chunk]:
+    """Consecutive paragraphs (from their first non-blank character) packed into chunks of at
+    most `max_chars`; a longer paragraph is cut at sentence ends (or, failing that, at
+    whitespace). Each chunk is a verbatim slice of the text that `texts` yields piece by piece,
+    and the chunks do not depend on where the pieces were cut. Held at a time: one piece and
+    about two chunks of text (plus any run of spaces after a line break, until it ends).
+
+    A chunk also ends after an anchor paragraph, one chosen by its content (about one per eight
+    chunks of text, so about 6% more chunks): packing alone would let an edit that moves one
+    paragraph into the next chunk shift every chunk after it, while with anchors the chunks
+    after the edit are cut as before from the next anchor on, and stay cached."""
+    chunker = _Chunker(max_chars)
+    for text in texts:
+        yield from chunker.feed(text)
+    yield from chunker.feed("", final=True)
+
+
+class _Chunker:
+    """stream_chunks' state. Offsets are the document's; `buf` holds its text from `base` on."""
+
+    def __init__(self, max_chars: int):
+        self.max = max_chars
+        self.buf, self.base = "", 0
+        self.at, self.in_para = 0, False  # where the paragraph (or the search for the next one) goes on
+        self.start: int | None = None  # the chunk being packed: [start, end)
+        self.end = 0
+        self.mark, self.mark_line = 0, 1  # a known offset and its line (moves forward only)
+        self.index = 0
+        self.held = 0  # the most text held at once (a check that memory stays bounded)
+        self.out: list[Chunk] = []
+
+    def feed(self, text: str, final: bool = False) -> list[Chunk]:
+        self.buf += text
+        self.held = max(self.held, len(self.buf))
+        self._scan(final)
+        if self.start is not None and (final or self.at - self.start >= self.max):
+            self._emit()  # nothing that follows can join it
+        keep = self.start if self.start is not None else self.at
+        self._line_at(keep)
+        self.buf, self.base = self.buf[keep - self.base:], keep
+        out, self.out = self.out, []
+        return out
+
+    def _scan(self, final: bool) -> None:
+        buf, base = self.buf, self.base
+        while True:
+            if not self.in_para:
+                text = _NONBLANK.search(buf, self.at - base)
+                if text is None:
+                    self.at = base + len(buf)
+                    return
+                self.at, self.in_para = base + text.start(), True
+            blank = _BLANK.search(buf, self.at - base)
+            if blank is None and not final:
+                # an unfinished paragraph: cut what is surely part of it (not a blank line's start)
+                tail = _TAIL.search(buf, self.at - base)
+                known = base + (tail.start() if tail else len(buf))
+                while known - self.at > self.max:
+                    cut = self.at + _cut(buf[self.at - base:self.at - base + self.max])
+                    self._pack(self.at, cut)
+                    self.at = cut
+                return
+            end = base + (blank.start() if blank else len(buf))
+            for s, e in _split_long(buf, self.at - base, end - base, self.max):
+                self._pack(base + s, base + e)
+            if _anchor(buf[s:e], self.max):
+                self._emit()
+            self.at, self.in_para = base + (blank.end() if blank else len(buf)), False
+            if blank is None:
+                return
+
+    def _pack(self, s: int, e: int) -> None:
+        if self.start is not None and e - self.start > self.max:
+            self._emit()
+        if self.start is None:
+            self.start = s
+        self.end = e
+
+    def _emit(self) -> None:
+        assert self.start is not None
+        line = self._line_at(self.start)
+        self.out.append(Chunk(self.index, self.start, self.buf[self.start - self.base:self.end - self.base], line))
+        self.index += 1
+        self.start = None
+
+    def _line_at(self, offset: int) -> int:
+        self.mark_line += self.buf.count("\n", self.mark - self.base, offset - self.base)
+        self.mark = offset
+        return self.mark_line
+
+
+def _anchor(paragraph_end: str, max_chars: int) -> bool:
+    """A paragraph (its last span) that ends a chunk: chosen by content, with a chance of its
+    length in eight chunks, so anchors fall about every eight chunks whatever the paragraphs' size."""
+    return zlib.crc32(paragraph_end.encode()) % (8 * max_chars) < len(paragraph_end)
+
+
+_NONBLANK = re.compile(r"\S")
+_TAIL = re.compile(r"\n[ \t]*\Z")
+
+
+def _cut(window: str) -> int:
+    """Where a too-long paragraph's `window` (max_chars of it) is cut: after its last sentence
+    end, else after its last whitespace, else at its end."""
+    cuts = [m.end() for m in _SENTENCE_END.finditer(window)] or [m.end() for m in re.finditer(r"\s+", window)]
+    return cuts[-1] if cuts else len(window)
 
 
 def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
     out = []
     while end - start > max_chars:
-        window = text[start:start + max_chars]
-        cuts = [m.end() for m in _SENTENCE_END.finditer(window)] or [m.end() for m in re.finditer(r"\s+", window)]
-        cut = start + (cuts[-1] if cuts else max_chars)
+        cut = start + _cut(text[start:start + max_chars])
         out.append((start, cut))
         start = cut
     out.append((start, end))

@@ -25,12 +25,11 @@ import os
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pwd_git.errors import PwdError, quote
+from pwd_git.http import DeadlineExceeded, post_with_deadline
 
 PROMPT_VERSION = "1"
 MAX_ANSWER = 4 << 20
@@ -208,36 +207,19 @@ class Client:
         headers = {"Content-Type": "application/json", "User-Agent": "pwd-git"}
         if self.secret:
             headers["Authorization"] = f"Bearer {self.secret}"
-        request = urllib.request.Request(f"{self.s.base_url}/chat/completions", data=data, method="POST", headers=headers)
-        opener = urllib.request.build_opener(_NoRedirect)
-        outcome: list = []
-
-        def exchange() -> None:
-            try:
-                with opener.open(request, timeout=self.s.timeout_s) as response:
-                    outcome.append((response.status, response.read(MAX_ANSWER), response.headers.get("Retry-After")))
-            except urllib.error.HTTPError as exc:
-                outcome.append((exc.code, exc.read(MAX_ANSWER), exc.headers.get("Retry-After")))
-            except BaseException as exc:
-                outcome.append(exc)
-
         with self.lock:
             self.requests += 1
-        worker = threading.Thread(target=exchange, name="pwd-llm-request", daemon=True)
-        worker.start()
-        worker.join(self.s.timeout_s)
-        timed_out = outcome and isinstance(getattr(outcome[0], "reason", outcome[0]), TimeoutError)
-        if worker.is_alive() or timed_out:  # the deadline, or the socket's own timeout just before it
+        try:
+            status, raw, answer_headers = post_with_deadline(f"{self.s.base_url}/chat/completions", data, headers,
+                                                             self.s.timeout_s, MAX_ANSWER, name="pwd-llm-request")
+        except DeadlineExceeded:
             raise PwdError(f"the model server at {self.s.base_url} did not answer within {self.s.timeout_s:g} s",
-                           hint="is it running and loaded? allow more time with extract.llm.timeout_s")
-        result = outcome[0]
-        if isinstance(result, (OSError, http.client.HTTPException)):
-            reason = self._clean(str(getattr(result, "reason", result)))
+                           hint="is it running and loaded? allow more time with extract.llm.timeout_s") from None
+        except (OSError, http.client.HTTPException) as exc:
+            reason = self._clean(str(getattr(exc, "reason", exc)))
             raise PwdError(f"cannot reach the model server at {self.s.base_url}: {reason}",
                            hint="start it, or set extract.llm.base_url") from None
-        if isinstance(result, BaseException):
-            raise result
-        status, raw, retry_after = result
+        retry_after = answer_headers.get("Retry-After")
         try:
             seconds = float(retry_after) if retry_after is not None else None
         except ValueError:
@@ -246,13 +228,6 @@ class Client:
 
     def _clean(self, text: str) -> str:
         return text.replace(self.secret, "[token]") if self.secret else text
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect would carry the Authorization header elsewhere: answer it as is."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
 
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)

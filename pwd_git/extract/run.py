@@ -4,15 +4,21 @@ concept files -> one commit on `pwd/extract/...`, made beside the user's checkou
 A document's candidates are cached under .git/pwd/extract/docs by (its sha256, the backend's
 key), so a re-run reads every document but extracts only new or changed ones; the merge over
 all documents is deterministic, so an unchanged corpus writes byte-identical files (and then
-no commit at all).
+no commit at all). The entry also maps each chunk's content hash to its candidates, so a
+changed document re-extracts only the chunks whose text changed (a one-line edit in a 100 MB
+document: one or two chunks).
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
+import re
+import sys
 import tempfile
+from array import array
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +26,7 @@ from pathlib import Path
 
 from pwd_git.errors import DataError, PwdError, quote
 from pwd_git.extract import patterns
-from pwd_git.extract.corpus import Document, chunk, list_sources, named, normalise_ws, read_documents
+from pwd_git.extract.corpus import CHUNKING_VERSION, Document, list_sources, named, normalise_ws, read_documents
 from pwd_git.extract.merge import MANIFEST, Plan, plan, read_manifest
 from pwd_git.extract.settings import ExtractSettings
 from pwd_git.git import branch_exists, check_branch_name, object_ids, uncommitted
@@ -115,42 +121,42 @@ def extract(domain: Domain, paths: tuple[str, ...] = (), *, rev: str = "HEAD", b
         from pwd_git.extract import llm
 
         client = llm.Client(llm.LlmSettings(settings.llm), domain.repo.pwd_dir() / "extract" / "llm", settings.predicates)
-        key = settings.backend_key({"prompt": llm.PROMPT_VERSION, **client.s.key_parts()})
+        key = settings.backend_key({"prompt": llm.PROMPT_VERSION, "chunking": CHUNKING_VERSION, **client.s.key_parts()})
     else:
-        key = settings.backend_key(patterns.VERSION)
+        key = settings.backend_key({"patterns": patterns.VERSION, "chunking": CHUNKING_VERSION})
     results, reports, documents = [], [], {}
-    fresh: list[tuple[Document, int]] = []  # documents to extract now: (doc, index in results)
+    fresh: list[tuple[Document, int, dict | None]] = []  # to extract now: (doc, index in results, its last result)
     for doc in docs:
         before = manifest["documents"].get(doc.path)
         before = before if isinstance(before, dict) and isinstance(before.get("sha256"), str) else None
+        old = cache.get(key, before["sha256"]) if before else None
         if doc.path not in chosen and (before is None or before["sha256"] != doc.sha256):
             # not named: stays as last extracted (when that is known), else is left for a later run
-            old = cache.get(key, before["sha256"]) if before else None
             if old is None:
                 reports.append(DocReport(doc.path, "not-named", "not named on the command line; not extracted yet"))
                 continue
-            results.append({**old, "doc": doc.path})
+            results.append(_candidates(old, doc.path))
             reports.append(DocReport(doc.path, "kept", "not named: its last extraction stays", old["chunks"],
                                      _count(old)))
             documents[doc.path] = before
             continue
-        if doc.text is None:
+        if doc.skipped:
             reports.append(DocReport(doc.path, "skipped", doc.reason))
             documents[doc.path] = {"status": "skipped", "reason": doc.reason}
             continue
-        result = cache.get(key, doc.sha256)
+        result = old if before and before["sha256"] == doc.sha256 and old is not None else cache.get(key, doc.sha256)
         if result is None:
-            fresh.append((doc, len(results)))
+            fresh.append((doc, len(results), old))
             result = {"chunks": 0, "concepts": [], "aliases": [], "statements": [], "dropped": []}
         reports.append(DocReport(doc.path, "unchanged", None, result["chunks"], _count(result)))
-        results.append({**result, "doc": doc.path})
+        results.append(_candidates(result, doc.path))
         documents[doc.path] = {"status": "extracted", "sha256": doc.sha256, "chunks": result["chunks"]}
     if fresh:
         log(f"extracting {len(fresh)} document(s) with {settings.backend}")
-        done = extract_documents([doc for doc, _ in fresh], settings, client)
-        for (doc, at), result in zip(fresh, done, strict=True):
+        done = extract_documents([doc for doc, _, _ in fresh], settings, client, [old for _, _, old in fresh])
+        for (doc, at, _), result in zip(fresh, done, strict=True):
             cache.put(key, doc.sha256, result)
-            results[at] = {**result, "doc": doc.path}
+            results[at] = _candidates(result, doc.path)
             documents[doc.path]["chunks"] = result["chunks"]
             report = next(r for r in reports if r.path == doc.path)
             report.status, report.chunks, report.candidates = "extracted", result["chunks"], _count(result)
@@ -184,64 +190,168 @@ def extract(domain: Domain, paths: tuple[str, ...] = (), *, rev: str = "HEAD", b
     return out
 
 
+def _candidates(result: dict, doc: str) -> dict:
+    """A cached result as the merge reads it: without its per-chunk map."""
+    return {**{k: v for k, v in result.items() if k != "by_chunk"}, "doc": doc}
+
+
 def _count(result: dict) -> int:
     return sum(len(result[k]) for k in ("concepts", "aliases", "statements"))
 
 
-def extract_documents(docs: list[Document], settings: ExtractSettings, client=None) -> list[dict]:
-    """Each document's candidates, chunk by chunk, each quote checked against its chunk; the
-    candidates whose quote is not there are dropped and recorded (`dropped`). With the llm
-    `client`, the chunks of all documents share its request pool."""
-    from pwd_git.extract.corpus import STRUCTURED
+BATCH_CHUNKS = 256  # chunks in hand at once for the llm backend (its requests in flight come from them)
+KINDS = ("concepts", "aliases", "statements", "dropped")
 
-    chunked = [[] if doc.kind in STRUCTURED else chunk(doc.text or "", settings.chunk_chars) for doc in docs]
-    answers = client.answers([(ch.hash, ch.text) for chunks in chunked for ch in chunks]) if client else {}
-    out = []
-    for doc, chunks in zip(docs, chunked, strict=True):
-        result: dict = {"chunks": len(chunks), "concepts": [], "aliases": [], "statements": [], "dropped": []}
+
+def extract_documents(docs: list[Document], settings: ExtractSettings, client=None,
+                      previous: list[dict | None] | None = None) -> list[dict]:
+    """Each document's candidates, chunk by chunk as its text streams in, each quote checked
+    against its chunk and given its line in the document (`line`); the candidates whose quote is
+    not there are dropped and recorded (`dropped`). A chunk whose content hash is in the document's
+    `previous` result (`by_chunk`, a ChunkMemo) is taken from there, not extracted again. With the llm `client`,
+    the chunks of all documents share its request pool, BATCH_CHUNKS at a time."""
+    from pwd_git.extract.corpus import STRUCTURED, stream_chunks
+
+    out = [{"chunks": 0, **{k: [] for k in KINDS}} for _ in docs]
+    memos = [ChunkMemo((p or {}).get("by_chunk")) for p in (previous or [None] * len(docs))]
+    seen = [ChunkMemo() for _ in docs]
+    for doc, result in zip(docs, out, strict=True):
         if doc.kind in STRUCTURED:
             from pwd_git.extract.structured import candidates as rows
 
+            part = _new_part()
+            keep_verified(rows(doc.kind, doc.text or ""), doc.text or "", part, by_line=True)
+            _add(result, part, 1)
             result["chunks"] = 1
-            keep_verified(rows(doc.kind, doc.text or ""), doc.text or "", result, by_line=True)
-        for ch in chunks:
-            if client is None:
-                found = patterns.extract_chunk(ch, settings.predicates)
-            else:
-                from pwd_git.extract.llm import candidates, parse_problem
-
-                found = candidates(answers[ch.hash])
-                if found is None:
-                    result["dropped"].append({"reason": "schema", "detail": f"chunk {ch.index}: the answer is not valid: "
-                                              f"{parse_problem(answers[ch.hash])}", "quote": ""})
-                    continue
-            keep_verified(found, ch.text, result)
-        out.append(result)
+    chunks = ((i, ch) for i, doc in enumerate(docs) if doc.kind not in STRUCTURED
+              for ch in stream_chunks(doc.texts(), settings.chunk_chars))
+    for batch in _batches(chunks, BATCH_CHUNKS if client else 1):
+        todo = [(ch.hash, ch.text) for i, ch in batch if memos[i].get(ch.hash) is None]
+        answers = client.answers(todo) if client and todo else {}
+        for i, ch in batch:
+            part = memos[i].get(ch.hash)
+            if part is None:
+                part = _chunk_part(ch, settings, answers.get(ch.hash), client is not None)
+            seen[i].put(ch.hash, part)
+            _add(out[i], part, ch.line)
+            out[i]["chunks"] += 1
+    for result, memo in zip(out, seen, strict=True):
+        result["by_chunk"] = memo.as_json()
     return out
+
+
+class ChunkMemo:
+    """What each chunk of a document gave, by its content hash: the candidates of the few chunks
+    that have any, and the many that have none as 64-bit hash prefixes, 8 bytes each (a 100 MB
+    document has 25k chunks of 4000 characters), so the map stays small beside the text."""
+
+    def __init__(self, data: dict | None = None):
+        data = data or {}
+        self.parts: dict[str, dict] = data.get("parts", {})
+        self.empty = array("Q", bytes.fromhex(data.get("empty", "")))  # sorted, big-endian
+        if sys.byteorder == "little":
+            self.empty.byteswap()
+
+    def get(self, chunk_hash: str) -> dict | None:
+        if chunk_hash in self.parts:
+            return self.parts[chunk_hash]
+        key = int(chunk_hash[:16], 16)
+        at = bisect.bisect_left(self.empty, key)
+        return {} if at < len(self.empty) and self.empty[at] == key else None
+
+    def put(self, chunk_hash: str, part: dict) -> None:
+        if part:
+            self.parts[chunk_hash] = part
+        else:
+            self.empty.append(int(chunk_hash[:16], 16))
+
+    def as_json(self) -> dict:
+        empty = array("Q", sorted(self.empty))
+        if sys.byteorder == "little":
+            empty.byteswap()
+        return {"parts": self.parts, "empty": empty.tobytes().hex()}
+
+    @staticmethod
+    def valid(data: object) -> bool:
+        return isinstance(data, dict) and isinstance(data.get("parts"), dict) and all(
+            isinstance(p, dict) and all(k in KINDS and isinstance(v, list) for k, v in p.items())
+            for p in data["parts"].values()) and isinstance(data.get("empty"), str) and len(data["empty"]) % 16 == 0 \
+            and all(c in "0123456789abcdef" for c in data["empty"])
+
+
+def _new_part() -> dict:
+    return {k: [] for k in KINDS}
+
+
+def _chunk_part(ch, settings: ExtractSettings, answer: str | None, llm: bool) -> dict:
+    """One chunk's verified candidates, lines counted from the chunk's first (0); only the
+    kinds it has (most chunks of a large document have none)."""
+    part = _new_part()
+    if not llm:
+        keep_verified(patterns.extract_chunk(ch, settings.predicates), ch.text, part)
+    else:
+        from pwd_git.extract.llm import candidates, parse_problem
+
+        found = candidates(answer or "")
+        if found is None:
+            part["dropped"].append({"reason": "schema", "detail": f"the answer is not valid: {parse_problem(answer or '')}",
+                                    "quote": "", "line": 0})
+        else:
+            keep_verified(found, ch.text, part)
+    return {k: v for k, v in part.items() if v}
+
+
+def _add(result: dict, part: dict, first_line: int) -> None:
+    """A chunk's candidates into its document's result, their lines made the document's."""
+    for kind in KINDS:
+        result[kind].extend({**c, "line": first_line + c["line"]} if "line" in c else c for c in part.get(kind, ()))
+
+
+def _batches(items, size: int):
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def keep_verified(found: dict[str, list[dict]], chunk_text: str, result: dict, *, by_line: bool = False) -> None:
     """Move each candidate whose quote occurs verbatim (whitespace-normalised) in the chunk into
-    `result`; the others go to `result["dropped"]` as quote-not-found. `by_line`: a quote must be
-    a whole line (a table row), looked up in a set, so a 100k-row table is not searched 100k times."""
-    haystack: str | set[str] = {normalise_ws(line) for line in chunk_text.splitlines()} if by_line \
-        else normalise_ws(chunk_text)
+    `result`, with `line`: the chunk's line (from 0) where the quote begins; the others go to
+    `result["dropped"]` as quote-not-found. `by_line`: a quote must be a whole line (a table
+    row), looked up in a dict, so a 100k-row table is not searched 100k times."""
+    rows: dict[str, int] = {}
+    if by_line:
+        for n, row in enumerate(chunk_text.splitlines()):
+            rows.setdefault(normalise_ws(row), n)
+    haystack = "" if by_line else normalise_ws(chunk_text)
     for kind in ("concepts", "aliases", "statements"):
         for cand in found.get(kind, []):
             q = normalise_ws(str(cand.get("quote") or ""))
-            if q and q in haystack:
-                result[kind].append({**cand, "quote": q})
+            line = rows.get(q) if by_line else (_line_of(q, chunk_text) if q and q in haystack else None)
+            if q and line is not None:
+                result[kind].append({**cand, "quote": q, "line": line})
             else:
                 what = cand.get("term") or cand.get("subject") or "?"
-                result["dropped"].append({"reason": "quote-not-found", "detail": f"{kind[:-1]} {str(what)[:80]!r}",
-                                          "quote": q[:200]})
+                drop = {"reason": "quote-not-found", "detail": f"{kind[:-1]} {str(what)[:80]!r}", "quote": q[:200]}
+                result["dropped"].append(drop if by_line else {**drop, "line": 0})
+
+
+def _line_of(quote: str, text: str) -> int:
+    """The line (from 0) of `text` on which the whitespace-normalised `quote` begins."""
+    found = re.search(r"\s+".join(map(re.escape, quote.split(" "))), text)
+    return text.count("\n", 0, found.start()) if found else 0
 
 
 def _drops(result: dict):
     from pwd_git.extract.merge import Drop
 
     for d in result.get("dropped", []):
-        yield Drop(d["reason"], result["doc"], d["detail"], d.get("quote", ""))
+        where = f"line {d['line']}: " if "line" in d else ""  # the chunk's first line
+        yield Drop(d["reason"], result["doc"], where + d["detail"], d.get("quote", ""))
 
 
 def _read_at(domain: Domain, commit: str, rel: str) -> bytes | None:
@@ -335,7 +445,11 @@ class DocCache:
             return None
         ok = isinstance(data, dict) and all(isinstance(data.get(k), list) for k in ("concepts", "aliases", "statements",
                                                                                     "dropped"))
-        return data if ok and isinstance(data.get("chunks"), int) else None
+        if not ok or not isinstance(data.get("chunks"), int):
+            return None
+        if not ChunkMemo.valid(data.get("by_chunk")):
+            data.pop("by_chunk", None)  # (an older entry) no chunk is reused from it
+        return data
 
     def put(self, key: str, sha256: str, result: dict) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -18,14 +18,13 @@ import http.client
 import json
 import os
 import re
-import threading
-import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
 from pwd_git.errors import PwdError, quote
 from pwd_git.git import Repo, config_get, remote_url, run_git
+from pwd_git.http import DeadlineExceeded, post_with_deadline
 
 GITHUB = "github.com"
 GITHUB_API = "https://api.github.com"
@@ -237,40 +236,14 @@ def _refusal(forge: ForgeRepo, status: int, answer) -> PwdError:
     return PwdError(f"the forge answered HTTP {status}: {message or 'no message'}")
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect would carry the Authorization header to wherever it points: answer it as is."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
 def _post(url: str, payload: bytes, headers: dict[str, str], timeout_s: float, api: str) -> tuple[int, bytes]:
-    """(status, body) of one POST that takes at most `timeout_s` in all. A socket timeout bounds
-    each read only, so a server sending a byte every few seconds would hold us for as long as it
-    likes: the exchange runs in a daemon thread that we stop waiting for at the deadline."""
-    request = urllib.request.Request(url, data=payload, method="POST", headers=headers)
-    opener = urllib.request.build_opener(_NoRedirect)
-    outcome: list = []
-
-    def exchange() -> None:
-        try:
-            with opener.open(request, timeout=timeout_s) as response:
-                outcome.append((response.status, response.read(MAX_ANSWER)))
-        except urllib.error.HTTPError as exc:
-            outcome.append((exc.code, exc.read(MAX_ANSWER)))
-        except BaseException as exc:  # handed to the calling thread, which decides
-            outcome.append(exc)
-
-    worker = threading.Thread(target=exchange, name="pwd-forge-request", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
+    """(status, body) of one POST that takes at most `timeout_s` in all (pwd_git.http)."""
+    try:
+        status, body, _ = post_with_deadline(url, payload, headers, timeout_s, MAX_ANSWER, name="pwd-forge-request")
+    except DeadlineExceeded:
         raise PwdError(f"the forge at {api} did not answer within {timeout_s:g} s",
-                       hint="try again later, or allow more time with PWD_GIT_FORGE_TIMEOUT / pwd.forge.timeout")
-    result = outcome[0]
-    if isinstance(result, (OSError, http.client.HTTPException)):  # URLError is an OSError
-        raise PwdError(f"cannot reach the forge at {api}: {getattr(result, 'reason', result)}",
+                       hint="try again later, or allow more time with PWD_GIT_FORGE_TIMEOUT / pwd.forge.timeout") from None
+    except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
+        raise PwdError(f"cannot reach the forge at {api}: {getattr(exc, 'reason', exc)}",
                        hint="check the network, or set pwd.forge.api / PWD_GIT_FORGE_API") from None
-    if isinstance(result, BaseException):
-        raise result
-    return result
+    return status, body
