@@ -64,16 +64,17 @@ def test_training_ids_are_the_chat_templates_and_only_the_answer_is_learned():
 
 
 def test_scoring_conditions_on_the_same_prompt_ids_as_training():
-    from pwd_git.evaluate.score import _requests
+    from pwd_git.evaluate.score import encode_items
 
     tokenizer = chat_tokenizer()
     rendering = text.rendering(tokenizer, tiny=False)
     item = {"question": "What is wheel?", "choices": ["a part", "a machine"], "answer": 0}
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": item["question"]}], tokenize=True,
                                            add_generation_prompt=True, return_dict=False)
-    for (_, j, ids, n_cont), choice in zip(_requests(rendering, [item], 512), item["choices"], strict=True):
-        assert ids[:len(prompt)] == list(prompt) and len(ids) == len(prompt) + n_cont
-        assert tokenizer.decode(ids[len(prompt):]) == choice, j
+    [requests] = encode_items(rendering, [item], 512)
+    for (prefix, continuation), choice in zip(requests, item["choices"], strict=True):
+        assert prefix == list(prompt)
+        assert tokenizer.decode(continuation) == choice
     train_ids, labels = rendering.train_example({"messages": [{"role": "user", "content": item["question"]},
                                                               {"role": "assistant", "content": "x"}]}, 512)
     assert train_ids[:len(prompt)] == list(prompt) and labels.count(IGNORE) == len(prompt)
