@@ -183,7 +183,7 @@ def _flags(domain: Domain, commit: str, entry: dict) -> Flags:
 
 def _stop_clean(result: RepairResult, diagnosis: Diagnosis, thresholds_ok: bool, first: bool) -> None:
     """Nothing patchable is left: done when the thresholds hold, else say why nothing can be patched."""
-    if thresholds_ok:
+    if thresholds_ok and diagnosis.model_learned:
         result.reason = "nothing-to-do" if first else "done"
         result.stop = (f"nothing to do: the thresholds hold on {diagnosis.commit[:10]} and no data gap or chain break "
                        "is left to fix")
@@ -195,7 +195,7 @@ def _stop_clean(result: RepairResult, diagnosis: Diagnosis, thresholds_ok: bool,
     else:
         counts = ", ".join(f"{n} {k}" for k, n in diagnosis.counts().items() if n) or "no findings"
         why = f"no data gap or chain break beats the model's noise on {diagnosis.commit[:10]} ({counts})"
-    result.stop = f"the thresholds do not hold, and {why}"
+    result.stop = f"the thresholds do not hold, and {why}" if not thresholds_ok else f"nothing to patch: {why}"
 
 
 def _round(domain: Domain, number: int, base: str, entry: dict, diagnosis: Diagnosis, settings: RepairSettings,
