@@ -167,6 +167,7 @@ def test_a_chat_base_is_trained_by_the_trainer_and_scored_in_its_template(tmp_pa
 @pytest.mark.slow
 def test_full_fine_tune_saves_the_whole_model_and_scores_it(tmp_path, model_cache):
     root = _hf_domain(tmp_path / "d", template=None, model="lora: false")
+    text._warn_plain_fallback.cache_clear()  # once per process: an earlier in-process run may have warned
     result = run_cli("run", "-q", "--format", "json", cwd=root)
     assert result.code in (0, 1), result.output
     assert result.err.count("no chat template") == 1  # training and scoring: one warning

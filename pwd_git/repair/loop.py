@@ -38,7 +38,10 @@ from pwd_git.results import ResultsStore
 from pwd_git.revision import at
 
 DEFAULT_ROUNDS = 3
-DEFAULT_MAX_BROKEN = 0.02
+#: A round may break this share of the items (and control items) that passed before. The tiny
+#: model's fine-tunes flip 5-7% of them (mostly near-chance items) while fixing more, significantly
+#: (benchmarks/repair_rounds.py); 0.02 would keep no round of it.
+DEFAULT_MAX_BROKEN = 0.1
 
 KEPT, NO_IMPROVEMENT, REGRESSED, FAILED = "kept", "no-improvement", "regressed", "failed"
 
