@@ -164,6 +164,32 @@ def test_a_chain_whose_hop_no_longer_exists_is_not_traced(tmp_path):
     assert find_gaps(kb, _items(), {"chain"}, counts) == []
 
 
+def test_chains_that_break_on_one_pattern_share_its_compositions(tmp_path):
+    """Thirty chain breaks over one predicate pattern get one pattern's worth of compositions,
+    not thirty (each copy tilts a small model towards the demonstrated paths)."""
+    root = tmp_path / "k"
+    root.mkdir()
+    git(root, "init", "-q")
+    files = {"pwd.yaml": "name: k\npredicates: {is part of: {functional: false}}\n"}
+    links = [("a", "b"), ("b", "c"), ("d", "e"), ("e", "f"), ("g", "h"), ("h", "i")]
+    for c in "abcdefghi":
+        files[f"concepts/{c}.yaml"] = f"id: {c}\nterm: {c}\ntype: t\ndefinition: The {c}.\n" + "".join(
+            f"relations:\n  - {{predicate: is part of, object: {o}}}\n" for s_, o in links if s_ == c)
+    files["chains/abc.yaml"] = "id: abc\ntitle: t\nsplit: test\nsteps: [a.is-part-of.b, b.is-part-of.c]\n"
+    files["chains/def.yaml"] = "id: def\ntitle: t\nsplit: test\nsteps: [d.is-part-of.e, e.is-part-of.f]\n"
+    write(root, files)
+    kb, _ = load_worktree(Domain.find(root))
+    counts = (Counter({c: 4 for c in "abcdefghi"}), Counter({f"{s_}.is-part-of.{o}": 5 for s_, o in links}))
+    items = [{"id": f"chain-{cid}", "level": "L3", "template": "chain.l3.hops",
+              "traces": {"concepts": list(cid), "statements": kb.chains[cid].steps, "chain": cid}} for cid in ("abc", "def")]
+    breaks = find_gaps(kb, items, {"chain-abc", "chain-def"}, counts)
+    assert [(f.kind, f.node) for f in breaks] == [(CHAIN_BREAK, "abc"), (CHAIN_BREAK, "def")]
+    writer = ExampleWriter(kb)
+    first, second = writer.for_finding(breaks[0]), writer.for_finding(breaks[1])
+    assert first[0] and all(ex["traces"]["statements"] == ["g.is-part-of.h", "h.is-part-of.i"] for ex in first[0])
+    assert second == ([], None)  # covered by the first: patched, nothing written twice
+
+
 def test_contradictory_evidence_is_reported_not_patched(tmp_path):
     """Two objects for one subject and an undeclared predicate: name the competitor, write nothing."""
     _kb(tmp_path)  # the repo; a.yaml is rewritten below

@@ -57,6 +57,7 @@ class ExampleWriter:
     def __init__(self, kb: KB):
         self.kb = kb
         self.test_statements = {s for ch in kb.chains.values() if ch.split == "test" for s in ch.steps}
+        self.demonstrated: set[tuple[str, ...]] = set()  # predicate patterns with compositions written
         self.true_targets: dict[tuple[str, str], set[str]] = {}
         for st in kb.statements.values():
             self.true_targets.setdefault((st.subject, st.predicate), set()).add(st.target)
@@ -73,7 +74,8 @@ class ExampleWriter:
                 "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]}
 
     def for_finding(self, finding: Finding) -> tuple[list[dict], str | None]:
-        """(examples, reason when none can be written)."""
+        """(examples, reason when none can be written); ([], None): the finding is covered by
+        examples written for an earlier one (a chain whose pattern is already demonstrated)."""
         if finding.evidence == "contradictory":
             return [], ("contradictory data: " + ", ".join(finding.conflicts)
                         + " also state a different object; resolve the conflict in the KB instead")
@@ -127,8 +129,14 @@ class ExampleWriter:
         return out
 
     def compositions(self, chain_id: str, max_paths: int = 6) -> tuple[list[dict], str | None]:
+        """Step-by-step demonstrations of the chain's predicate pattern over other KB paths. A
+        pattern is demonstrated once per writer (one patch): the other chains that break on it
+        share those examples (([], None)), so a patch of thirty chain breaks over five patterns
+        holds five patterns' worth of compositions, not thirty that tilt the model."""
         chain = self.kb.chains[chain_id]
         pattern = [self.kb.statements[s].predicate for s in chain.steps]
+        if tuple(pattern) in self.demonstrated:
+            return [], None
         paths = self.paths_with_pattern(pattern, exclude=set(chain.steps) | self.test_statements)
         if not paths:
             return [], (f"no other KB path follows the pattern {' -> '.join(pattern)} outside test chains; "
@@ -143,6 +151,7 @@ class ExampleWriter:
             for user, assistant in COMPOSE_FORMS:
                 out.append(self._example(f"compose:{chain_id}", user.format(**fields), assistant.format(**fields),
                                          concepts, [s.id for s in steps]))
+        self.demonstrated.add(tuple(pattern))
         return out, None
 
     def paths_with_pattern(self, pattern: list[str], exclude: set[str], limit: int = 50) -> list[list[str]]:

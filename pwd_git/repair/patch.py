@@ -93,7 +93,7 @@ def write_patch(domain: Domain, diagnosis: Diagnosis, *, limit: int | None = Non
     examples, patched, skipped = [], [], []
     for finding in findings:
         new, reason = writer.for_finding(finding)
-        if new:
+        if new or reason is None:  # no new examples and no reason: covered by an earlier finding's
             examples.extend(new)
             patched.append(finding)
         else:
