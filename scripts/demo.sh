@@ -52,4 +52,7 @@ echo "Notes for reviewers." >> README.md && git add README.md && git commit -q -
 sed -i 's/^train: {}/train: {epochs: 1}/' pwd.yaml && git commit -q -am "train: faster CI runs"
 echo "More notes." >> README.md && git commit -q -am "docs: more notes"
 step git pwd bisect HEAD~3 HEAD --metric L2 --threshold 0.5 || true
+
+# Look at it: a static dashboard of every result (open index.html in a browser).
+step git pwd report -o "$work/report"
 printf '\nDemo domain left in %s\n' "$work/cell-biology"
