@@ -51,7 +51,7 @@ class StepProgress:
             self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
             return
         now = time.monotonic()
-        first = step <= self.step  # a new training (test and bisect may train several models)
+        first = self.step == 0 or step <= self.step  # a new training (test and bisect may train several)
         self.step = step
         if first:
             self.start = now
@@ -59,9 +59,9 @@ class StepProgress:
             return
         self.last = now
         elapsed = now - self.start
-        eta = elapsed / step * (total - step) if step else 0.0
+        eta = _clock(elapsed / step * (total - step)) if step and elapsed else "--:--"
         click.echo(f"{self.desc}: step {step}/{total} ({100 * step // max(total, 1)}%), loss {loss:.3f}, "
-                   f"{_clock(elapsed)} elapsed, ETA {_clock(eta)}", err=True)
+                   f"{_clock(elapsed)} elapsed, ETA {eta}", err=True)
 
     def close(self) -> None:
         if self.bar is not None:
