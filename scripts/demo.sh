@@ -47,6 +47,10 @@ step git pwd diff HEAD pwd/patch/demo --stat
 step git pwd run pwd/patch/demo --baseline HEAD || true
 step git pwd log pwd/patch/demo
 
+# The same cycle as a loop: rounds of diagnose -> patch -> fine-tune -> paired test on one
+# branch (pwd/repair/<rev>), a round kept only when it is significantly better.
+step git pwd repair --rounds 2 || true   # exit 1 = thresholds still fail after the kept rounds
+
 # Bisect: a history where one commit quietly cuts the training budget; find it.
 echo "Notes for reviewers." >> README.md && git add README.md && git commit -q -m "docs: reviewer notes"
 sed -i 's/^train: {}/train: {epochs: 1}/' pwd.yaml && git commit -q -am "train: faster CI runs"
