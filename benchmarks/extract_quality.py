@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pwd_git.extract.corpus import normalise_ws
+from pwd_git.extract.chunks import normalise_ws
 from pwd_git.extract.run import extract
 from pwd_git.kb.loader import Domain
 from pwd_git.kb.model import slug, statement_id

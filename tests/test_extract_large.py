@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pwd_git.extract import corpus, patterns, run
-from pwd_git.extract.corpus import chunk, list_sources, read_documents, stream_chunks
+from pwd_git.extract import chunks, corpus, patterns, run
+from pwd_git.extract.chunks import chunk, stream_chunks
+from pwd_git.extract.corpus import list_sources, read_documents
 from pwd_git.extract.settings import ExtractSettings
 from pwd_git.kb.loader import Domain
 from tests.conftest import git, run_cli, write
@@ -97,7 +98,7 @@ def test_a_large_document_is_streamed_across_chunks_with_verified_quotes_and_the
     for term, c in found.items():
         assert c["line"] == lines[term], term
         assert text_lines[c["line"] - 1].startswith(f"A {term} is") or f"A {term} is" in text_lines[c["line"] - 1]
-        assert c["quote"] in corpus.normalise_ws(text) and c["quote"].startswith(f"A {term} is a structure")
+        assert c["quote"] in chunks.normalise_ws(text) and c["quote"].startswith(f"A {term} is a structure")
 
 
 def test_the_verb_extracts_a_document_over_max_document_mb_and_writes_quotes_it_holds(tmp_path):
@@ -110,7 +111,7 @@ def test_the_verb_extracts_a_document_over_max_document_mb_and_writes_quotes_it_
     [doc] = info["documents"]
     assert doc["status"] == "extracted" and doc["chunks"] > 1000, doc
     assert sorted(c["id"] for c in info["concepts"]) == sorted(lines)
-    normalised = corpus.normalise_ws(text)
+    normalised = chunks.normalise_ws(text)
     for term in lines:
         node = yaml.safe_load(git(root, "show", f"{info['branch']}:concepts/extracted/{term}.yaml"))
         assert node["source"]["doc"] == "corpus/big.md" and node["source"]["quote"] in normalised

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from pwd_git.extract.corpus import Chunk, normalise_ws
+from pwd_git.extract.chunks import Chunk, normalise_ws
 
 VERSION = "1"
 

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from pwd_git.errors import DataError, PwdError, quote
 from pwd_git.extract import patterns
-from pwd_git.extract.corpus import CHUNKING_VERSION, Document, list_sources, named, normalise_ws, read_documents
+from pwd_git.extract.chunks import CHUNKING_VERSION, normalise_ws
+from pwd_git.extract.corpus import Document, list_sources, named, read_documents
 from pwd_git.extract.merge import MANIFEST, Plan, plan, read_manifest
 from pwd_git.extract.settings import ExtractSettings
 from pwd_git.git import branch_exists, check_branch_name, object_ids, uncommitted
@@ -210,7 +211,8 @@ def extract_documents(docs: list[Document], settings: ExtractSettings, client=No
     not there are dropped and recorded (`dropped`). A chunk whose content hash is in the document's
     `previous` result (`by_chunk`, a ChunkMemo) is taken from there, not extracted again. With the llm `client`,
     the chunks of all documents share its request pool, BATCH_CHUNKS at a time."""
-    from pwd_git.extract.corpus import STRUCTURED, stream_chunks
+    from pwd_git.extract.chunks import stream_chunks
+    from pwd_git.extract.corpus import STRUCTURED
 
     out = [{"chunks": 0, **{k: [] for k in KINDS}} for _ in docs]
     memos = [ChunkMemo((p or {}).get("by_chunk")) for p in (previous or [None] * len(docs))]
