@@ -113,8 +113,8 @@ class Diagnosis:
     def patchable(self, include: tuple[str, ...] = PATCHED_BY_DEFAULT, min_confidence: float = MIN_CONFIDENCE,
                   ) -> list[Finding]:
         """The findings `patch` repairs: by default the data's faults, every data gap (missing or
-        thin data is a fault whatever a probe did by luck) and the chain breaks that beat the
-        model's noise; `include` adds not-learned nodes that beat it. Contradictions never."""
+        thin data whose probes fail) and the chain breaks that beat the model's noise; `include`
+        adds not-learned nodes that beat it. Contradictions never."""
         return [f for f in self.findings if f.kind in include and f.kind != CONTRADICTION
                 and (f.kind == DATA_GAP or f.confidence >= min_confidence)]
 
