@@ -27,6 +27,9 @@ LORA_DEFAULTS = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-l
 #: Settings only the Hugging Face trainer reads: the tiny model's keys (and run keys) leave them out.
 _HF_ONLY = ("precision", "gradient_accumulation_steps", "gradient_checkpointing", "quantization",
             "checkpoint_steps", "resume")
+#: pwd.yaml's `train` keys of the Hugging Face trainer, with their types.
+_HF_TRAIN_KEYS = {"precision": str, "gradient_accumulation_steps": int, "gradient_checkpointing": bool,
+                  "checkpoint_steps": int, "resume": bool}
 #: Settings only continue mode reads: a scratch run's key leaves them out.
 _CONTINUE_ONLY = ("replay_ratio", "continue_epochs", "continue_lr")
 #: Settings that do not change the trained weights (given determinism): not part of any key.
@@ -108,14 +111,10 @@ def train_settings(config: dict, root: Path) -> TrainSettings:
     epochs = int(train.get("epochs", defaults["epochs"]))
     lr = float(train.get("lr", defaults["lr"]))
     replay = train.get("replay_ratio")
-    hf = {} if base == TINY else {
-        "precision": str(train.get("precision", "fp32")),
-        "gradient_accumulation_steps": int(train.get("gradient_accumulation_steps", 1)),
-        "gradient_checkpointing": bool(train.get("gradient_checkpointing", False)),
-        "quantization": None if model.get("quantization") in (None, "none") else str(model["quantization"]),
-        "checkpoint_steps": int(train.get("checkpoint_steps", 500)),
-        "resume": bool(train.get("resume", True)),
-    }
+    # the Hugging Face trainer's settings, where pwd.yaml sets them (their defaults are TrainSettings')
+    hf = {} if base == TINY else {k: kind(train[k]) for k, kind in _HF_TRAIN_KEYS.items() if k in train}
+    if base != TINY and model.get("quantization") not in (None, "none"):
+        hf["quantization"] = str(model["quantization"])
     return TrainSettings(
         base=base,
         base_id=base if base == TINY else identity(base, root),
