@@ -139,6 +139,31 @@ def test_a_lora_model_is_exported_merged_and_loads_as_a_plain_causal_lm(tmp_path
         assert not torch.allclose(exported(input_ids=ids).logits, base_only, atol=1e-5)  # the adapter did something
 
 
+def test_a_full_fine_tune_is_exported_as_it_is(tmp_path, model_cache):
+    """`model.lora: false` trains every weight: there is no adapter to merge."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from pwd_git.kb.loader import Domain
+    from pwd_git.model.tiny import build_model, train_tokenizer
+    from pwd_git.train.pipeline import load_model, train
+
+    root = small_domain(tmp_path / "d", train="{epochs: 1, batch_size: 16}", base="./base-model, lora: false")
+    tokenizer = train_tokenizer(["a small vehicle has a wheel and a frame"] * 20 + list(PARTS), 300)
+    build_model(tokenizer, {"n_layer": 1, "n_embd": 32, "n_head": 2}).save_pretrained(root / "base-model")
+    tokenizer.save_pretrained(root / "base-model")
+    trained = train(Domain.find(root), "HEAD")
+    assert trained.meta["adapter"] is False
+    result = run_cli("export", "model", str(tmp_path / "out"), "HEAD", "--format", "json", cwd=root)
+    assert result.code == 0, result.output
+    assert json.loads(result.out)["merged"] is False
+    exported = AutoModelForCausalLM.from_pretrained(tmp_path / "out", local_files_only=True).eval()
+    tool_model, _ = load_model(trained.path, trained.meta, Domain.find(root))
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        assert torch.allclose(exported(input_ids=ids).logits, tool_model(input_ids=ids).logits, atol=1e-5)
+
+
 # --- export lm-eval: lm-evaluation-harness scores the exported tiny model as the tool does -------------
 
 

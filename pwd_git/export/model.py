@@ -35,7 +35,7 @@ class ModelExport:
 def export_model(domain: Domain, rev: str | None, dest: Path) -> ModelExport:
     """Write the cached model of `rev` (None: the working tree) to `dest`, merged. Training is
     never started here: a revision without a trained model is an error naming the command."""
-    from pwd_git.train.pipeline import load_model, plan
+    from pwd_git.train.pipeline import is_adapter, load_model, plan
 
     check_destination(dest)
     shards, settings, _parent, key = plan(domain, rev)
@@ -46,7 +46,7 @@ def export_model(domain: Domain, rev: str | None, dest: Path) -> ModelExport:
                        hint=f"train it first: `git pwd train{f' --rev {rev}' if rev else ''}`, then export again")
     with staged(dest) as tmp:
         model, tokenizer = load_model(cache.model_dir(key), meta, domain)
-        merged = not settings.is_tiny
+        merged = is_adapter(meta)  # a LoRA adapter is merged; the tiny model or a full fine-tune is whole
         if merged:
             model = model.merge_and_unload()
         model.to("cpu")

@@ -223,7 +223,7 @@ def load_model(path: Path, meta: dict, domain: Domain):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    if not _is_adapter(meta):  # the tiny model, or a full fine-tune: the whole model is in the artifact
+    if not is_adapter(meta):  # the tiny model, or a full fine-tune: the whole model is in the artifact
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
     else:
         from peft import PeftModel
@@ -240,7 +240,7 @@ def load_model(path: Path, meta: dict, domain: Domain):
     return model, tokenizer
 
 
-def _is_adapter(meta: dict) -> bool:
+def is_adapter(meta: dict) -> bool:
     """Whether an artifact is a LoRA adapter over its base (entries from before full fine-tuning
     existed: every Hugging Face base was)."""
     return bool(meta.get("adapter", meta["base"] != TINY))
@@ -258,7 +258,7 @@ def _parent_model(domain: Domain, rev: str | None, shards: Shards, settings: Tra
     # an entry from before base_id was recorded is found only by a tiny model's key (the others
     # changed), and the tiny model's identity is its name
     same_base = parent is not None and parent.meta.get("base_id", parent.meta["base"]) == settings.base_id
-    return parent if same_base and _is_adapter(parent.meta) == bool(settings.lora) else None
+    return parent if same_base and is_adapter(parent.meta) == bool(settings.lora) else None
 
 
 def _cached_model(domain: Domain, rev: str, depth: int = 0) -> TrainResult | None:
