@@ -28,7 +28,7 @@ def repair(rev: str, rounds: int | None, branch: str | None, resume: bool, open_
     patches its data gaps and chain breaks (as `git pwd patch` does), fine-tunes the previous
     model on the new examples plus replay (train.mode: continue), tests, and compares item by
     item with the previous round. A round is kept only when it is significantly better (exact
-    McNemar, test.alpha) and breaks at most repair.max_broken (default 2%) of the passing and
+    McNemar, test.alpha) and breaks at most repair.max_broken (default 10%) of the passing and
     of the control items. The loop stops when the thresholds hold and nothing is left to fix,
     at the first round that is not kept, or after --rounds. Your checkout, index and current
     branch are never touched; Ctrl-C keeps the completed rounds. Exit 0 when the thresholds

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 
 from pwd_git.errors import PwdError, quote
