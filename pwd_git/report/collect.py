@@ -262,12 +262,7 @@ def _repairs(domain: Domain, store: ResultsStore, run_key: str | None, links: Li
                    domain.repo.top).stdout.decode().split()
     out = {}
     for ref in refs:
-        lines = domain.repo.log_lines(f"HEAD..{ref}", "%H%x1f%cs%x1f%s", MAX_ROUNDS)
-        rounds = []
-        for index, line in enumerate(reversed(lines)):
-            oid, date, subject = line.split("\x1f", 2)
-            entries = [e for e in store.lines(oid, run_key) if isinstance(e.get("metrics"), dict)]
-            rounds.append(Round(Commit(index, oid, date, subject, entries[-1] if entries else None), links.commit(oid)))
+        rounds = [Round(c, links.commit(c.oid)) for c in _commits(domain, f"HEAD..{ref}", MAX_ROUNDS, store, run_key)]
         if rounds:
             out[ref.removeprefix("refs/heads/")] = rounds
     return out
