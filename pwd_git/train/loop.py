@@ -19,9 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pwd_git.errors import DataError
-from pwd_git.model.text import answer_of, prompt_of
-
-IGNORE = -100
+from pwd_git.model.text import IGNORE, answer_of, prompt_of, rendering
 
 
 @dataclass
@@ -33,17 +31,10 @@ class TrainStats:
 
 
 def encode_records(tokenizer, records: list[dict], max_length: int) -> list[tuple[list[int], list[int]]]:
-    """(input_ids, labels) per record; prompt tokens are masked so only answers are learned
-    (a true/false prompt states a wrong fact: the model must not learn it as text)."""
-    out = []
-    eos = tokenizer.eos_token_id
-    for rec in records:
-        prompt = tokenizer(prompt_of(rec), add_special_tokens=False)["input_ids"]
-        answer = tokenizer(answer_of(rec), add_special_tokens=False)["input_ids"] + [eos]
-        ids = (prompt + answer)[:max_length]
-        labels = ([IGNORE] * len(prompt) + answer)[:max_length]
-        out.append((ids, labels))
-    return out
+    """(input_ids, labels) per record in the tiny model's format (model.text: the one rendering
+    of training and scoring); prompt tokens are masked so only answers are learned."""
+    tiny = rendering(tokenizer, tiny=True)
+    return [tiny.train_example(rec, max_length) for rec in records]
 
 
 def set_determinism(seed: int, threads: int | None) -> None:
