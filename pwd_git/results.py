@@ -79,18 +79,22 @@ class ResultsStore:
 NEAREST_DEPTH = 64  # how far back along first parents the default baseline is looked for
 
 
-def nearest_result(domain: Domain, start: str, run_key: str, *, skip_start: bool) -> tuple[str, dict] | None:
+def nearest_result(domain: Domain, start: str, run_key: str, base: str, *, skip_start: bool) -> tuple[str, dict] | None:
     """(commit, line) of the nearest first-parent ancestor of `start` (itself too, unless
-    `skip_start`) with a complete result for `run_key`: the default baseline of `test`."""
+    `skip_start`) with a complete result of the same base model: the default baseline of `test`.
+    A line of `run_key` is preferred there; otherwise the newest line of that base, so a commit
+    that changes training settings (a new run key) is still gated against what its parent scored."""
     store = ResultsStore(domain.repo)
     if not store.all():
         return None
     for n, commit in enumerate(domain.repo.log_lines(start, "%H", NEAREST_DEPTH + 1)):
         if n == 0 and skip_start:
             continue
-        lines = [e for e in store.lines(commit, run_key) if notes.is_complete(e)]
-        if lines:
-            return commit, lines[-1]
+        lines = [e for e in store.lines(commit) if notes.is_complete(e)]
+        same_key = [e for e in lines if e.get("run_key") == run_key]
+        same_base = [e for e in lines if e.get("base") == base]
+        if same_key or same_base:
+            return commit, (same_key or same_base)[-1]
     return None
 
 

@@ -229,8 +229,9 @@ def record_results(root: Path, commits: list[str], fails: Callable[[str, dict], 
         items = shards.records("bench")
         correct = {i["id"]: not fails(commit, i) for i in items}
         norm = {i["id"]: not (fails_norm or fails)(commit, i) for i in items}
+        settings = train_settings(shards.config, domain.root)
         entry = {
-            "time": "2026-01-01T00:00:00+00:00", "run_key": run_key(train_settings(shards.config, domain.root)),
+            "time": "2026-01-01T00:00:00+00:00", "run_key": run_key(settings), "base": settings.base,
             "kb_tree": shards.manifest["kb_tree"], "shards_hash": shards.manifest["shards_hash"],
             "model_key": plan(domain, commit)[3],  # what continue mode matches notes on
             "build_key": shards.manifest["build_key"], "commit": commit, "verdict": "pass",

@@ -92,3 +92,23 @@ def test_test_compares_with_the_nearest_ancestor_with_a_result_by_default(tmp_pa
     git(root, "commit", "-qam", "no gate")
     record_results(root, [git(root, "rev-parse", "HEAD")], lambda c, i: True)
     assert run_cli("test", "--rev", "HEAD", "--no-record", cwd=root).code == 0
+
+
+def test_a_commit_that_changes_training_settings_is_gated_against_its_parent(tmp_path, monkeypatch):
+    """A new run key (here: fewer epochs) has no result of its own among the ancestors, yet the
+    default gate still compares it with what the parent scored on the same base model: a
+    settings change that loses items fails `test` like a data change would."""
+    from tests.histories import record_results
+
+    monkeypatch.setenv("PWD_GIT_CACHE", str(tmp_path / "cache"))
+    root = small_domain(tmp_path / "d", train="{epochs: 2}")
+    good = git(root, "rev-parse", "HEAD")
+    record_results(root, [good], lambda c, i: False)
+    (root / "pwd.yaml").write_text((root / "pwd.yaml").read_text().replace("epochs: 2", "epochs: 1"))
+    git(root, "commit", "-qam", "cut the training budget")
+    record_results(root, [git(root, "rev-parse", "HEAD")], lambda c, i: True)
+
+    gated = run_cli("test", "--rev", "HEAD", "--no-record", "--format", "json", cwd=root)
+    report = json.loads(gated.out)
+    assert gated.code == 1 and report["baseline"]["commit"] == good, gated.output
+    assert len(report["baseline"]["regressed"]) == report["metrics"]["n"]

@@ -95,18 +95,19 @@ def load_control(domain: Domain, path: str | None) -> list[dict]:
 AUTO, NO_BASELINE = "auto", "none"  # test.baseline: the nearest ancestor with a result (default), or no gate
 
 
-def _nearest_baseline(domain: Domain, commit: str | None, run_key: str,
+def _nearest_baseline(domain: Domain, commit: str | None, run_key: str, base: str,
                       log: Callable[[str], None]) -> tuple[str | None, dict[str, bool] | None]:
-    """The default regression gate: the nearest first-parent ancestor with a result for this
-    run key (for the working tree: HEAD itself, when the worktree is not HEAD's state), and its
+    """The default regression gate: the nearest first-parent ancestor with a result of the same
+    base model (for the working tree: HEAD itself, when the worktree is not HEAD's state), and its
     per-item flags. None when there is none: the first result of a history has nothing to gate."""
     if commit is None and domain.repo.tree_oid("HEAD") is None:
         return None, None
-    found = nearest_result(domain, commit or "HEAD", run_key, skip_start=commit is not None)
+    found = nearest_result(domain, commit or "HEAD", run_key, base, skip_start=commit is not None)
     if found is None:
         return None, None
     ancestor, entry = found
-    log(f"comparing with {ancestor[:10]}, the nearest ancestor with a result (test.baseline: none switches it off)")
+    other = "" if entry.get("run_key") == run_key else ", trained with other settings"
+    log(f"comparing with {ancestor[:10]}, the nearest ancestor with a result{other} (test.baseline: none switches it off)")
     return ancestor, dict(flags_of(entry, at(domain, ancestor).shards.records("bench")).acc)
 
 
@@ -184,7 +185,7 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
     baseline = (baseline or tsettings.baseline or AUTO) if compare else NO_BASELINE
     before = None
     if baseline == AUTO:
-        baseline, before = _nearest_baseline(domain, commit, key, log)
+        baseline, before = _nearest_baseline(domain, commit, key, settings.base, log)
     elif baseline != NO_BASELINE:
         base_report = evaluate(domain, baseline, compare=False, record=record, log=log, on_step=on_step)
         before = base_report.per_item
