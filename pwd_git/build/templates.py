@@ -158,11 +158,21 @@ def clue(definition: str, names: tuple[str, ...], hidden=()) -> str:
     return mask(definition[restates(definition, names):], (*names, *hidden))
 
 
+#: Sentence-initial words that a definition continues in lower case after "is defined as".
+_OPENING_WORDS = frozenset("a an the any each every some one two several many all".split())
+
+
 def define(term: str, definition: str, names: tuple[str, ...]) -> str:
     """l1.define's answer: "<term> is defined as <definition>", or the definition alone when it
-    already says what the term is ("Abu Dhabi is a city.", not "Abu Dhabi is defined as Abu Dhabi is a city.")."""
-    template = RESTATED_DEFINITION if restates(definition, names) else TRAIN_L1["l1.define"][1]
-    return template.format(term=term, definition=definition)
+    already says what the term is ("Abu Dhabi is a city.", not "Abu Dhabi is defined as Abu Dhabi is a city.").
+    A definition written as a sentence continues in lower case ("defined as a noble gas"); any
+    other capital (a name, an acronym) is kept."""
+    if restates(definition, names):
+        return RESTATED_DEFINITION.format(definition=definition)
+    first = definition.split(maxsplit=1)[0] if definition.strip() else ""
+    if first[:1].isupper() and first[1:] == first[1:].lower() and first.lower() in _OPENING_WORDS:
+        definition = definition[:1].lower() + definition[1:]
+    return TRAIN_L1["l1.define"][1].format(term=term, definition=definition)
 
 
 # --- where a generated question quotes the KB ------------------------------------------------
