@@ -159,7 +159,7 @@ def clue(definition: str, names: tuple[str, ...], hidden=()) -> str:
 
 
 #: Sentence-initial words that a definition continues in lower case after "is defined as".
-_OPENING_WORDS = frozenset("a an the any each every some one two several many all".split())
+_OPENING_WORDS = frozenset(["a", "an", "the", "any", "each", "every", "some", "one", "two", "several", "many", "all"])
 
 
 def define(term: str, definition: str, names: tuple[str, ...]) -> str:
