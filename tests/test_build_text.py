@@ -350,5 +350,5 @@ def test_clue_helpers_on_edge_cases():
     assert restates("Abu Dhabi is", ("Abu Dhabi",)) == 0, "nothing after the copula: keep it"
     assert restates("Isotopes are atoms.", ("isotope",)) == 0
     assert clue("The capital of the UAE, next to Dubai and dubai-port.", ("Abu Dhabi",), ("Dubai",)) == \
-        f"The capital of the UAE, next to {MASK} and {MASK}-port."
+        f"the capital of the UAE, next to {MASK} and {MASK}-port."
     assert clue("Dubaian food.", ("Dubai",)) == "Dubaian food."
