@@ -254,11 +254,40 @@ def test_repair_rounds_are_listed_with_their_results(domain, tmp_path):
 def test_stored_bisects_render_as_a_table():
     from pwd_git.report.page import _bisects
 
+    found = report_collect.Bisect("2026-01-02T00:00:00+00:00", "first-bad", "L3", "a" * 40, "b" * 40, "c" * 40,
+                                  "drop a <fact>", [], 2, "https://github.com/acme/bio/commit/" + "c" * 40)
+    open_ = report_collect.Bisect("2026-01-01T00:00:00+00:00", "only-skipped", "acc", "a" * 40, "b" * 40, None, None,
+                                  ["d" * 40, "e" * 40], 0, None)
     data = report_collect.ReportData("x", "HEAD", [], [], report_collect.Heatmap([], [], {}, 0), [],
-                                     bisects=[{"good": "a" * 40, "bad": "b" * 40, "metric": "L3",
-                                               "first_bad": {"commit": "c" * 40, "subject": "drop a <fact>"}}])
+                                     bisects=[found, open_])
+    page = Elements(_bisects(data))
+    assert page.hrefs() == ["https://github.com/acme/bio/commit/" + "c" * 40] and page.counts["tr"] == 3
     html = _bisects(data)
-    assert "cccccccccc" in html and "drop a &lt;fact&gt;" in html
+    assert "cccccccccc" in html and "drop a &lt;fact&gt;" in html and "aaaaaaaaaa</code>..<code>bbbbbbbbbb" in html
+    assert "one of 2 skipped commit(s)" in html and "dddddddddd" in html
+    empty = _bisects(report_collect.ReportData("x", "HEAD", [], [], report_collect.Heatmap([], [], {}, 0), []))
+    assert "No stored bisect conclusions" in empty and "refs/notes/pwd/bisect" in empty
+
+
+def test_stored_bisects_are_read_newest_first_bounded_and_bad_lines_skipped(domain, tmp_path, caplog):
+    """Conclusions merge in from every clone: a line that does not fit is skipped with a warning
+    (an OID that is not one never becomes a link), the rest come newest first, at most `limit`."""
+    repo = Domain.find(domain).repo
+    head = git(domain, "rev-parse", "HEAD")
+    line = {"schema": 1, "good": head, "bad": head, "metric": "acc", "outcome": "first-bad", "first_bad": head,
+            "subject": "s", "candidates": [], "trained": 1}
+    for day in (3, 1, 2):
+        notes.append(repo, head, {**line, "time": f"2026-01-0{day}T00:00:00+00:00"}, ref=notes.BISECT_REF)
+    bad = [{**line, "first_bad": "javascript:alert(1)"}, {**line, "trained": "many"}, {**line, "good": None}]
+    for entry in bad:
+        notes.append(repo, head, entry, ref=notes.BISECT_REF)
+    git(domain, "notes", "--ref", notes.BISECT_REF, "append", "-m", "not json", head)
+    links = report_collect.Links(Domain.find(domain), tmp_path)
+    with caplog.at_level("WARNING", logger="pwd_git"):
+        shown = report_collect.stored_bisects(Domain.find(domain), links, limit=2)
+    assert [b.time[:10] for b in shown] == ["2026-01-03", "2026-01-02"]
+    assert sum("of the bisect note on" in r.getMessage() for r in caplog.records) == len(bad) + 1
+    assert report_collect.stored_bisects(Domain.find(domain), links, limit=0) == []
 
 
 def _browser():
