@@ -337,6 +337,33 @@ def test_the_conclusion_is_a_note_on_the_first_bad_commit_that_the_report_lists(
     assert_clean(history.root, before)
 
 
+def test_ctrl_c_while_the_conclusion_waits_to_be_stored_restores_everything(tmp_path, cache):
+    """The conclusion is written after the search, inside the session: SIGINT while it waits
+    for the notes lock (another writer holds it) exits 130, stores nothing, leaves no bisect."""
+    history = make_history(tmp_path / "d", 8, 5)
+    record_results(history.root, history.commits, hand_items_fail_from(history, 5))
+    before = repo_state(history.root)
+    with PidLock(Repo.discover(history.root).pwd_dir() / "notes.lock"):
+        proc = subprocess.Popen([sys.executable, "-m", "pwd_git", "bisect", history.good, "main"], cwd=history.root,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        session = history.root / ".git" / "pwd" / "bisect"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            worktree = next((w for w in session.glob("run-*/run-*") if (w / ".git").is_file()), None)
+            if worktree and "# first bad commit" in subprocess.run(["git", "bisect", "log"], cwd=worktree,
+                                                                   capture_output=True, text=True).stdout:
+                break
+            time.sleep(0.1)
+        time.sleep(2)  # the first bad commit is described, then its note waits for the lock
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err and "first bad commit" not in out
+    assert_clean(history.root, before)
+    assert not has_ref(history.root, BISECT_REF)
+
+
 def test_first_bad_after_skipped_unchanged_commits_is_still_pinned(tmp_path, cache):
     """The budget cut follows README-only commits git was told to skip: they share a judged
     KB state, so the session marks them and git names the cut, not "one of these"."""
