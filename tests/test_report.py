@@ -333,10 +333,15 @@ def test_report_of_trained_commits_draws_in_a_real_browser(trained_example, tmp_
     git(root, "add", "NOTES.md")
     git(root, "commit", "-qm", "notes outside the KB")
     assert run_cli("run", "-q", "HEAD", cwd=root).code in (0, 1)  # the same model: reuses the result
+    head, first = git(root, "rev-parse", "HEAD"), git(root, "rev-list", "--max-parents=0", "HEAD")
+    notes.append(Domain.find(root).repo, head, {"schema": 1, "time": "2026-01-01T00:00:00+00:00", "good": first,
+                                                "bad": head, "metric": "acc", "outcome": "first-bad", "first_bad": head,
+                                                "subject": "notes outside the KB", "candidates": [], "trained": 2},
+                 ref=notes.BISECT_REF)
     out = tmp_path / "site"
     summary = report_json(root, "-o", str(out))
     with_results = [c for c in git(root, "rev-list", "HEAD").split() if notes.read(Domain.find(root).repo, c)]
-    assert summary["results"] == len(with_results) == 3
+    assert summary["results"] == len(with_results) == 3 and summary["bisects"] == 1
     try:
         chromium.load((out / "index.html").as_uri())
         problems = chromium.problems()
@@ -345,6 +350,7 @@ def test_report_of_trained_commits_draws_in_a_real_browser(trained_example, tmp_
         cells = chromium.evaluate("document.querySelectorAll('#chart-heatmap rect.cell').length")
         findings = chromium.evaluate("[...document.querySelectorAll('table.findings a')].map(a => a.getAttribute('href'))")
         boxes = chromium.evaluate("[...document.querySelectorAll('svg.chart')].map(s => s.getBoundingClientRect().height)")
+        bisect_rows = chromium.evaluate("document.querySelectorAll('#bisects tr').length")
         small = chromium.screenshot(scale=0.5)
         saved = os.environ.get("PWD_GIT_REPORT_SCREENSHOT")
         if saved:
@@ -357,6 +363,7 @@ def test_report_of_trained_commits_draws_in_a_real_browser(trained_example, tmp_
     assert cells == summary["heatmap_rows"] * 3 and cells > 0
     assert all(h > 100 for h in boxes) and len(boxes) == 3
     assert len(findings) == summary["findings"]
+    assert bisect_rows == 2  # the header and the stored conclusion
     assert all((out / h.split("#")[0]).resolve().is_file() for h in findings)  # no remote: links into the checkout
     variance, colours = browser.colour_stats(small)
     assert variance > 100 and colours > 20, (variance, colours)
