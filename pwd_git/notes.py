@@ -2,7 +2,9 @@
 
 JSON Lines with sorted keys make notes mergeable with `cat_sort_uniq`: two clones that
 record results for the same commit merge by concatenation, and identical lines dedupe.
-Pushing is fetch + merge + push with retries, never a force push.
+Pushing is fetch + merge + push with retries, never a force push. The same plumbing
+(append, setup, pull, push) carries every ref of SHARED_REFS: the results and the bisect
+conclusions (`refs/notes/pwd/bisect`, written and read by pwd_git.bisect.record).
 
 Lines merge in from every clone, so reading trusts none of them: `parse_note` is the one
 reader, and a line that is not JSON or does not fit the result schema (`problem`) is
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from pwd_git.errors import PwdError, quote
@@ -22,7 +24,12 @@ from pwd_git.git import Repo, run_git
 from pwd_git.lock import LockHeld, PidLock
 
 NOTES_REF = "refs/notes/pwd/results"
-REMOTE_TRACKING_REF = "refs/notes/pwd-remote/results"
+BISECT_REF = "refs/notes/pwd/bisect"
+SHARED_REFS = (NOTES_REF, BISECT_REF)  # what `git pwd notes setup|pull|push` carry
+#: One glob for all of them: a plain `git fetch` does not fail on a remote that lacks one
+#: (an exact refspec does), and fetched refs land beside ours, to be merged, never over them.
+FETCH_SPEC = "+refs/notes/pwd/*:refs/notes/pwd-remote/*"
+_LEGACY_FETCH_SPEC = "+refs/notes/pwd/results:refs/notes/pwd-remote/results"  # what setup added before FETCH_SPEC
 SCHEMA_VERSION = 1
 LOCK_WAIT = 30.0  # seconds a notes write waits for another one in this repo
 
@@ -120,9 +127,11 @@ def is_complete(entry: dict) -> bool:
     return isinstance(metrics, dict) and all(k in metrics for k in _FULL_METRICS) and "failed" in entry
 
 
-def parse_note(text: str, commit: str = "") -> list[dict]:
-    """The result lines of one note that fit the schema, in order. Each other line is skipped
-    with one warning naming the commit; newer schemas are read as far as this version knows."""
+def parse_note(text: str, commit: str = "", *, check: Callable[[object], str | None] = problem,
+               kind: str = "result", schema: int = SCHEMA_VERSION) -> list[dict]:
+    """The lines of one note that fit the schema (`check`: why a line does not), in order. Each
+    other line is skipped with one warning naming the commit; newer schemas are read as far as
+    this version knows. The defaults read result notes."""
     entries = []
     for number, raw in enumerate(text.splitlines(), 1):
         if not raw.strip():
@@ -132,29 +141,39 @@ def parse_note(text: str, commit: str = "") -> list[dict]:
         except (ValueError, RecursionError):
             found: str | None = "it is not JSON"
         else:
-            found = problem(entry)
+            found = check(entry)
         if found:
-            log.warning("skipping line %d of the result note on %s: %s", number, commit[:10] or "?", found)
+            log.warning("skipping line %d of the %s note on %s: %s", number, kind, commit[:10] or "?", found)
             continue
-        if entry.get("schema", 0) > SCHEMA_VERSION:
+        if entry.get("schema", 0) > schema:
             log.warning("the note on %s was written by a newer pwd-git (schema %d); reading the fields this "
                         "version knows", commit[:10], entry["schema"])
         entries.append(entry)
     return entries
 
 
+def note_text(repo: Repo, commit: str, ref: str = NOTES_REF) -> str:
+    """The raw note of `ref` on `commit` ("" when there is none)."""
+    proc = run_git(["notes", "--ref", ref, "show", "--end-of-options", commit], repo.top, check=False)
+    return proc.stdout.decode(errors="replace") if proc.returncode == 0 else ""
+
+
+def note_texts(repo: Repo, ref: str = NOTES_REF) -> dict[str, str]:
+    """Every raw note of `ref`, by commit, read through one `cat-file --batch`."""
+    proc = run_git(["notes", "--ref", ref, "list"], repo.top, check=False)
+    pairs = [line.split() for line in proc.stdout.decode().splitlines() if line.strip()]
+    blobs = dict(repo.read_blobs(note for note, _ in pairs))
+    return {commit: blobs[note].decode(errors="replace") for note, commit in pairs}
+
+
 def read(repo: Repo, commit: str) -> list[dict]:
     """The valid result lines on `commit` (see `parse_note`)."""
-    proc = run_git(["notes", "--ref", NOTES_REF, "show", "--end-of-options", commit], repo.top, check=False)
-    return parse_note(proc.stdout.decode(errors="replace"), commit) if proc.returncode == 0 else []
+    return parse_note(note_text(repo, commit), commit)
 
 
 def read_all(repo: Repo) -> dict[str, list[dict]]:
-    """Every commit's results, read through one `cat-file --batch`."""
-    proc = run_git(["notes", "--ref", NOTES_REF, "list"], repo.top, check=False)
-    pairs = [line.split() for line in proc.stdout.decode().splitlines() if line.strip()]
-    blobs = dict(repo.read_blobs(note for note, _ in pairs))
-    return {commit: parse_note(blobs[note].decode(errors="replace"), commit) for note, commit in pairs}
+    """Every commit's results."""
+    return {commit: parse_note(text, commit) for commit, text in note_texts(repo).items()}
 
 
 @contextmanager
@@ -170,34 +189,41 @@ def _lock(repo: Repo, wait: float = LOCK_WAIT) -> Iterator[None]:
                        ) from None
 
 
-def append(repo: Repo, commit: str, entry: dict) -> None:
-    """Add one result line to the note on `commit` (a single ref update: no partial note)."""
+def append(repo: Repo, commit: str, entry: dict, ref: str = NOTES_REF) -> None:
+    """Add one line to the note of `ref` on `commit` (a single ref update: no partial note;
+    killed mid-way, the ref is either the old note or the new one). `entry`'s own schema
+    field wins over the results' SCHEMA_VERSION."""
     line = dumps_line({"schema": SCHEMA_VERSION, **entry})
     with _lock(repo):
-        proc = run_git(["notes", "--ref", NOTES_REF, "show", commit], repo.top, check=False)
-        existing = proc.stdout.decode() if proc.returncode == 0 else ""
-        lines = [ln for ln in existing.splitlines() if ln.strip()]
+        lines = [ln for ln in note_text(repo, commit, ref).splitlines() if ln.strip()]
         if line in lines:
             return
         body = "\n".join([*lines, line]) + "\n"
-        run_git(["notes", "--ref", NOTES_REF, "add", "-f", "-F", "-", commit], repo.top, input=body.encode())
+        run_git(["notes", "--ref", ref, "add", "-f", "-F", "-", "--end-of-options", commit], repo.top,
+                input=body.encode())
 
 
 def setup(repo: Repo, remote: str | None = "origin") -> list[str]:
-    """Configure merge strategy, display and the fetch refspec for the results notes."""
+    """Configure merge strategy (every shared ref), `git log` display (results) and the fetch
+    refspec (FETCH_SPEC, replacing the results-only one earlier versions set)."""
     done = []
-    repo.git("config", "notes.pwd/results.mergeStrategy", "cat_sort_uniq")
-    done.append("notes.pwd/results.mergeStrategy=cat_sort_uniq")
+    for ref in SHARED_REFS:
+        name = ref.removeprefix("refs/notes/")
+        repo.git("config", f"notes.{name}.mergeStrategy", "cat_sort_uniq")
+        done.append(f"notes.{name}.mergeStrategy=cat_sort_uniq")
     existing = run_git(["config", "--get-all", "notes.displayRef"], repo.top, check=False).stdout.decode().split()
     if NOTES_REF not in existing:
         repo.git("config", "--add", "notes.displayRef", NOTES_REF)
         done.append(f"notes.displayRef+={NOTES_REF}")
     if remote and _has_remote(repo, remote):
-        spec = f"+{NOTES_REF}:{REMOTE_TRACKING_REF}"
-        fetches = run_git(["config", "--get-all", f"remote.{remote}.fetch"], repo.top, check=False).stdout.decode().split()
-        if spec not in fetches:
-            repo.git("config", "--add", f"remote.{remote}.fetch", spec)
-            done.append(f"remote.{remote}.fetch+={spec}")
+        key = f"remote.{remote}.fetch"
+        fetches = run_git(["config", "--get-all", key], repo.top, check=False).stdout.decode().split()
+        if _LEGACY_FETCH_SPEC in fetches:
+            repo.git("config", "--fixed-value", "--unset-all", key, _LEGACY_FETCH_SPEC)
+            done.append(f"{key}-={_LEGACY_FETCH_SPEC}")
+        if FETCH_SPEC not in fetches:
+            repo.git("config", "--add", key, FETCH_SPEC)
+            done.append(f"{key}+={FETCH_SPEC}")
     return done
 
 
@@ -205,27 +231,42 @@ def _has_remote(repo: Repo, remote: str) -> bool:
     return remote in repo.git("remote").split()
 
 
-def pull(repo: Repo, remote: str = "origin") -> bool:
-    """Fetch the remote's results and merge them into ours; False when the remote has none."""
+def _tracking(ref: str) -> str:
+    """Where FETCH_SPEC puts the remote's copy of `ref`."""
+    return ref.replace("refs/notes/pwd/", "refs/notes/pwd-remote/", 1)
+
+
+def _exists(repo: Repo, ref: str) -> bool:
+    return run_git(["rev-parse", "--verify", "--quiet", ref], repo.top, check=False).returncode == 0
+
+
+def pull(repo: Repo, remote: str = "origin") -> list[str]:
+    """Fetch the remote's notes and merge each shared ref into ours; the refs merged (none
+    when the remote has no notes). One fetch for all (FETCH_SPEC, pruned: a ref the remote
+    no longer has is not merged again)."""
     if not _has_remote(repo, remote):
         raise PwdError(f"no remote named {quote(remote)}", hint="add one with `git remote add`, or pass --remote")
-    fetched = run_git(["fetch", "--quiet", remote, f"+{NOTES_REF}:{REMOTE_TRACKING_REF}"], repo.top, check=False)
+    fetched = run_git(["fetch", "--quiet", "--prune", remote, FETCH_SPEC], repo.top, check=False)
     if fetched.returncode != 0:
-        if b"couldn't find remote ref" in fetched.stderr:
-            return False
         raise PwdError(f"fetching notes from {remote} failed: {fetched.stderr.decode().strip()}")
+    merged = []
     with _lock(repo):
-        run_git(["notes", "--ref", NOTES_REF, "merge", "--quiet", "-s", "cat_sort_uniq", REMOTE_TRACKING_REF], repo.top)
-    return True
+        for ref in SHARED_REFS:
+            if _exists(repo, _tracking(ref)):
+                run_git(["notes", "--ref", ref, "merge", "--quiet", "-s", "cat_sort_uniq", _tracking(ref)], repo.top)
+                merged.append(ref)
+    return merged
 
 
 def push(repo: Repo, remote: str = "origin", retries: int = 5) -> int:
-    """Fetch, merge, push; retry when someone pushed in between. Returns attempts used."""
+    """Fetch, merge, push every shared ref we have (one push); retry when someone pushed in
+    between. Returns attempts used."""
     for attempt in range(1, retries + 1):
         pull(repo, remote)
-        if run_git(["rev-parse", "--verify", "--quiet", NOTES_REF], repo.top, check=False).returncode != 0:
+        refs = [ref for ref in SHARED_REFS if _exists(repo, ref)]
+        if not refs:
             return attempt  # nothing to push
-        proc = run_git(["push", "--quiet", remote, f"{NOTES_REF}:{NOTES_REF}"], repo.top, check=False)
+        proc = run_git(["push", "--quiet", remote, *(f"{ref}:{ref}" for ref in refs)], repo.top, check=False)
         if proc.returncode == 0:
             return attempt
         if not any(s in proc.stderr for s in (b"rejected", b"non-fast-forward", b"fetch first", b"stale info")):

@@ -19,12 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from pwd_git import __version__
 from pwd_git.git import Repo
 from pwd_git.lock import PidLock
 from tests.conftest import git, run_cli
 from tests.histories import BAD_EPOCHS, GOOD_EPOCHS, config, make_history, record_results
 
 N_COMMITS, REGRESSION_AT, MERGE_AT = 30, 20, 10
+BISECT_REF = "refs/notes/pwd/bisect"
 
 
 def repo_state(root: Path) -> dict:
@@ -43,6 +45,16 @@ def repo_state(root: Path) -> dict:
 def assert_clean(root: Path, before: dict) -> None:
     assert repo_state(root) == before
     assert not list((root / ".git" / "pwd" / "bisect").glob("run-*"))  # no run's worktree or state
+
+
+def conclusions(root: Path, commit: str) -> list[dict]:
+    """The raw lines of the bisect note on `commit` (none when there is no note)."""
+    proc = subprocess.run(["git", "notes", "--ref", BISECT_REF, "show", commit], cwd=root, capture_output=True, text=True)
+    return [json.loads(line) for line in proc.stdout.splitlines()] if proc.returncode == 0 else []
+
+
+def has_ref(root: Path, ref: str) -> bool:
+    return subprocess.run(["git", "rev-parse", "--verify", "--quiet", ref], cwd=root, capture_output=True).returncode == 0
 
 
 def assert_one_error(res, code: int, *fragments: str) -> None:
@@ -93,6 +105,9 @@ def test_bisect_names_the_commit_that_cut_the_training_budget(trained):
     assert {"spoke", "wheel"} & set(flipped["concepts"])
     assert report["verdict"]["verdict"] == "bad" and report["verdict"]["p_value"] < 0.05
     assert f"# first bad commit: [{history.regression}]" in report["bisect_log"]
+    assert report["stored"] == {"ref": BISECT_REF, "commit": history.regression}
+    [line] = conclusions(history.root, history.regression)
+    assert line["first_bad"] == history.regression and line["trained"] == report["trained"] > 0
     print(f"\nbisect with no notes: {report['trained']} trainings, {seconds:.0f}s, counts {report['counts']}")
 
 
@@ -162,6 +177,7 @@ def test_ctrl_c_during_a_training_step_restores_everything(trained, tmp_path):
     assert proc.returncode == 130, out + err
     assert "interrupted" in err and "Traceback" not in err
     assert_clean(clone, before)
+    assert not has_ref(clone, BISECT_REF)  # no conclusion, so none stored
     models = tmp_path / "cache" / "models"
     assert not [p for p in models.iterdir() if p.name.startswith(".tmp-")], "a partial model was left behind"
     assert PidLock(clone / ".git/pwd/bisect/lock").acquire()  # the lock is free again
@@ -280,6 +296,74 @@ def test_regression_merged_from_a_branch_names_the_merge(tmp_path, cache):
     assert_clean(history.root, before)
 
 
+def test_the_conclusion_is_a_note_on_the_first_bad_commit_that_the_report_lists(tmp_path, cache):
+    """A bisect's conclusion lands in the user's repository (not its temporary worktree) as one
+    JSON line on the first bad commit; nothing else changes; `git pwd report` lists it, linked."""
+    from pwd_git.kb.loader import Domain
+    from pwd_git.report.collect import Links, stored_bisects
+
+    history = make_history(tmp_path / "d", 8, 5)
+    record_results(history.root, history.commits, hand_items_fail_from(history, 5))
+    git(history.root, "remote", "add", "origin", "git@github.com:acme/bikes.git")
+    before, results = repo_state(history.root), git(history.root, "rev-parse", "refs/notes/pwd/results")
+    res = run_cli("bisect", history.good, "main", "--format", "json", cwd=history.root)
+    assert res.code == 0, res.output
+    report = json.loads(res.out)
+    assert report["stored"] == {"ref": BISECT_REF, "commit": history.regression}
+    assert git(history.root, "notes", "--ref", BISECT_REF, "list").split()[1::2] == [history.regression]
+    [line] = conclusions(history.root, history.regression)
+    assert line["schema"] == 1 and line["tool"] == __version__ and line["time"].endswith("+00:00")
+    assert (line["good"], line["bad"], line["first_bad"]) == (history.good, history.bad, history.regression)
+    assert line["metric"] == "acc" and line["threshold"] is None and line["outcome"] == "first-bad"
+    assert line["subject"] == report["first_bad"]["subject"] and line["candidates"] == []
+    assert line["steps"] == [{k: s[k] for k in ("commit", "verdict", "value", "source")} for s in report["steps"]]
+    assert {s["verdict"] for s in line["steps"]} == {"good", "bad"} and all(s["value"] is not None for s in line["steps"])
+    assert line["trained"] == 0 and line["counts"] == report["counts"] and line["verdict"]["p_value"] < 0.05
+    assert_clean(history.root, before)  # HEAD, branch, files, worktrees: no bisect left
+    assert git(history.root, "rev-parse", "refs/notes/pwd/results") == results  # every step answered from notes
+
+    text = run_cli("bisect", history.good, "main", "--metric", "L3", "--no-train", cwd=history.root)
+    assert text.code == 0 and f"conclusion stored: {BISECT_REF} on {history.regression[:10]}" in text.out
+    assert [c["metric"] for c in conclusions(history.root, history.regression)] == ["acc", "L3"]
+    domain = Domain.find(history.root)
+    shown = stored_bisects(domain, Links(domain, tmp_path / "site"))
+    assert {(b.first_bad, b.metric, b.outcome) for b in shown} == {(history.regression, m, "first-bad") for m in ("acc", "L3")}
+    assert shown[0].link == f"https://github.com/acme/bikes/commit/{history.regression}"
+    site = tmp_path / "site"
+    summary = json.loads(run_cli("report", "-o", str(site), "--format", "json", cwd=history.root).out)
+    assert summary["bisects"] == 2
+    page = (site / "index.html").read_text()
+    assert f'href="https://github.com/acme/bikes/commit/{history.regression}"><code>{history.regression[:10]}' in page
+    assert_clean(history.root, before)
+
+
+def test_ctrl_c_while_the_conclusion_waits_to_be_stored_restores_everything(tmp_path, cache):
+    """The conclusion is written after the search, inside the session: SIGINT while it waits
+    for the notes lock (another writer holds it) exits 130, stores nothing, leaves no bisect."""
+    history = make_history(tmp_path / "d", 8, 5)
+    record_results(history.root, history.commits, hand_items_fail_from(history, 5))
+    before = repo_state(history.root)
+    with PidLock(Repo.discover(history.root).pwd_dir() / "notes.lock"):
+        proc = subprocess.Popen([sys.executable, "-m", "pwd_git", "bisect", history.good, "main"], cwd=history.root,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        session = history.root / ".git" / "pwd" / "bisect"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            worktree = next((w for w in session.glob("run-*/run-*") if (w / ".git").is_file()), None)
+            if worktree and "# first bad commit" in subprocess.run(["git", "bisect", "log"], cwd=worktree,
+                                                                   capture_output=True, text=True).stdout:
+                break
+            time.sleep(0.1)
+        time.sleep(2)  # the first bad commit is described, then its note waits for the lock
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err and "first bad commit" not in out
+    assert_clean(history.root, before)
+    assert not has_ref(history.root, BISECT_REF)
+
+
 def test_first_bad_after_skipped_unchanged_commits_is_still_pinned(tmp_path, cache):
     """The budget cut follows README-only commits git was told to skip: they share a judged
     KB state, so the session marks them and git names the cut, not "one of these"."""
@@ -323,6 +407,10 @@ def test_invalid_kb_commit_is_skipped_with_the_reason(tmp_path, cache):
     skipped = [s for s in report["steps"] if s["commit"] == history.commits[4]]
     assert skipped and skipped[0]["verdict"] == "skip"
     assert "does not validate" in skipped[0]["reason"] and "chains/spoke-to-bicycle.yaml:" in skipped[0]["reason"]
+    assert report["stored"] == {"ref": BISECT_REF, "commit": history.bad}  # no first bad commit: on BAD
+    [line] = conclusions(history.root, history.bad)
+    assert line["outcome"] == "only-skipped" and line["first_bad"] is None and line["subject"] is None
+    assert set(line["candidates"]) == set(report["candidates"])
     text = run_cli("bisect", history.good, "main", cwd=history.root)
     assert text.code == 1 and "could not pin down" in text.out and "does not validate" in text.out
     assert "Traceback" not in text.output
@@ -448,6 +536,7 @@ def test_good_already_failing_the_metric(noted):
     unknown = run_cli("bisect", noted.good, "main", "--metric", "accuracy", cwd=noted.root)
     assert_one_error(unknown, 2, "unknown metric 'accuracy'", "concept:ID")
     assert_clean(noted.root, before)
+    assert not has_ref(noted.root, BISECT_REF)
 
 
 def test_range_with_no_kb_change(tmp_path, cache):
@@ -466,6 +555,7 @@ def test_bad_that_is_not_worse_than_good(tmp_path, cache):
     res = run_cli("bisect", history.good, "main", cwd=history.root)
     assert_one_error(res, 1, "is not worse than GOOD", "try another --metric")
     assert_clean(history.root, before)
+    assert not has_ref(history.root, BISECT_REF)  # an error stores no conclusion
 
 
 def test_a_bisect_already_running(noted):

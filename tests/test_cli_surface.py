@@ -135,7 +135,8 @@ def test_notes_json_setup_pull_push(domain, cli, tmp_path):
     git(domain, "remote", "add", "origin", str(tmp_path / "origin.git"))
     setup = json.loads(cli("notes", "setup", "--format", "json", cwd=domain).out)
     assert setup["remote"] == "origin" and "notes.pwd/results.mergeStrategy=cat_sort_uniq" in setup["set"]
-    assert json.loads(cli("notes", "pull", "--format", "json", cwd=domain).out) == {"remote": "origin", "merged": False}
+    assert json.loads(cli("notes", "pull", "--format", "json", cwd=domain).out) == {"remote": "origin", "merged": False,
+                                                                                  "refs": []}
     pushed = json.loads(cli("notes", "push", "--format", "json", cwd=domain).out)
     assert pushed == {"remote": "origin", "pushed": True, "attempts": 1}
 

@@ -173,3 +173,44 @@ def test_a_live_writer_is_waited_for(domain_key):
     notes.append(repo, "HEAD", {"run_key": "waited", "metrics": {"acc": 1.0}})
     assert holder.wait(timeout=10) == 0  # it held the lock until it exited; the append waited
     assert [e["run_key"] for e in notes.read(repo, "HEAD")] == ["waited"]
+
+
+# --- sharing: every shared ref travels --------------------------------------------------------------
+
+def test_setup_pull_and_push_carry_the_bisect_conclusions(tmp_path):
+    """`notes setup|push|pull` carry refs/notes/pwd/bisect beside the results, both ways, merged
+    line by line; the fetch refspec setup writes (a glob, replacing the results-only one) never
+    makes a plain `git fetch` fail on a remote that has none of them yet."""
+    from pwd_git.bisect import record
+
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    git(tmp_path, "init", "-q", "-b", "main", str(tmp_path / "seed"))
+    git(tmp_path / "seed", "commit", "-q", "--allow-empty", "-m", "seed")
+    git(tmp_path / "seed", "push", "-q", str(origin), "main")
+    repos = []
+    for name in ("a", "b"):
+        git(tmp_path, "clone", "-q", str(origin), str(tmp_path / name))
+        git(tmp_path / name, "config", "--add", "remote.origin.fetch", notes._LEGACY_FETCH_SPEC)  # an older setup
+        repos.append(Repo.discover(tmp_path / name))
+    a, b = repos
+    done = notes.setup(a)
+    assert "notes.pwd/bisect.mergeStrategy=cat_sort_uniq" in done and f"remote.origin.fetch-={notes._LEGACY_FETCH_SPEC}" in done
+    assert subprocess.run(["git", "fetch", "-q"], cwd=a.top, capture_output=True).returncode == 0  # origin has no notes
+    assert notes.setup(a) == ["notes.pwd/results.mergeStrategy=cat_sort_uniq", "notes.pwd/bisect.mergeStrategy=cat_sort_uniq"]
+    commit = git(a.top, "rev-parse", "HEAD")
+    ours = {"schema": 1, "time": "2026-01-01T00:00:00+00:00", "good": commit, "bad": commit, "metric": "acc",
+            "outcome": "only-skipped", "first_bad": None, "candidates": []}
+    notes.append(a, commit, ours, ref=notes.BISECT_REF)
+    notes.append(a, commit, {"run_key": "a", "metrics": {"acc": 1.0}})
+    notes.push(a)
+    for ref in notes.SHARED_REFS:
+        assert git(tmp_path, "--git-dir", str(origin), "notes", "--ref", ref, "show", commit)
+    assert notes.pull(b) == [notes.NOTES_REF, notes.BISECT_REF]
+    assert record.read(b, commit) == [ours]
+    theirs = {**ours, "time": "2026-01-02T00:00:00+00:00", "metric": "L3"}
+    notes.append(b, commit, theirs, ref=notes.BISECT_REF)
+    notes.push(b)
+    assert notes.pull(a) == [notes.NOTES_REF, notes.BISECT_REF]
+    assert sorted(line["metric"] for line in record.read(a, commit)) == ["L3", "acc"]
+    assert [e["run_key"] for e in notes.read(a, commit)] == ["a"]

@@ -254,11 +254,40 @@ def test_repair_rounds_are_listed_with_their_results(domain, tmp_path):
 def test_stored_bisects_render_as_a_table():
     from pwd_git.report.page import _bisects
 
+    found = report_collect.Bisect("2026-01-02T00:00:00+00:00", "first-bad", "L3", "a" * 40, "b" * 40, "c" * 40,
+                                  "drop a <fact>", [], 2, "https://github.com/acme/bio/commit/" + "c" * 40)
+    open_ = report_collect.Bisect("2026-01-01T00:00:00+00:00", "only-skipped", "acc", "a" * 40, "b" * 40, None, None,
+                                  ["d" * 40, "e" * 40], 0, None)
     data = report_collect.ReportData("x", "HEAD", [], [], report_collect.Heatmap([], [], {}, 0), [],
-                                     bisects=[{"good": "a" * 40, "bad": "b" * 40, "metric": "L3",
-                                               "first_bad": {"commit": "c" * 40, "subject": "drop a <fact>"}}])
+                                     bisects=[found, open_])
+    page = Elements(_bisects(data))
+    assert page.hrefs() == ["https://github.com/acme/bio/commit/" + "c" * 40] and page.counts["tr"] == 3
     html = _bisects(data)
-    assert "cccccccccc" in html and "drop a &lt;fact&gt;" in html
+    assert "cccccccccc" in html and "drop a &lt;fact&gt;" in html and "aaaaaaaaaa</code>..<code>bbbbbbbbbb" in html
+    assert "one of 2 skipped commit(s)" in html and "dddddddddd" in html
+    empty = _bisects(report_collect.ReportData("x", "HEAD", [], [], report_collect.Heatmap([], [], {}, 0), []))
+    assert "No stored bisect conclusions" in empty and "refs/notes/pwd/bisect" in empty
+
+
+def test_stored_bisects_are_read_newest_first_bounded_and_bad_lines_skipped(domain, tmp_path, caplog):
+    """Conclusions merge in from every clone: a line that does not fit is skipped with a warning
+    (an OID that is not one never becomes a link), the rest come newest first, at most `limit`."""
+    repo = Domain.find(domain).repo
+    head = git(domain, "rev-parse", "HEAD")
+    line = {"schema": 1, "good": head, "bad": head, "metric": "acc", "outcome": "first-bad", "first_bad": head,
+            "subject": "s", "candidates": [], "trained": 1}
+    for day in (3, 1, 2):
+        notes.append(repo, head, {**line, "time": f"2026-01-0{day}T00:00:00+00:00"}, ref=notes.BISECT_REF)
+    bad = [{**line, "first_bad": "javascript:alert(1)"}, {**line, "trained": "many"}, {**line, "good": None}]
+    for entry in bad:
+        notes.append(repo, head, entry, ref=notes.BISECT_REF)
+    git(domain, "notes", "--ref", notes.BISECT_REF, "append", "-m", "not json", head)
+    links = report_collect.Links(Domain.find(domain), tmp_path)
+    with caplog.at_level("WARNING", logger="pwd_git"):
+        shown = report_collect.stored_bisects(Domain.find(domain), links, limit=2)
+    assert [b.time[:10] for b in shown] == ["2026-01-03", "2026-01-02"]
+    assert sum("of the bisect note on" in r.getMessage() for r in caplog.records) == len(bad) + 1
+    assert report_collect.stored_bisects(Domain.find(domain), links, limit=0) == []
 
 
 def _browser():
@@ -304,10 +333,15 @@ def test_report_of_trained_commits_draws_in_a_real_browser(trained_example, tmp_
     git(root, "add", "NOTES.md")
     git(root, "commit", "-qm", "notes outside the KB")
     assert run_cli("run", "-q", "HEAD", cwd=root).code in (0, 1)  # the same model: reuses the result
+    head, first = git(root, "rev-parse", "HEAD"), git(root, "rev-list", "--max-parents=0", "HEAD")
+    notes.append(Domain.find(root).repo, head, {"schema": 1, "time": "2026-01-01T00:00:00+00:00", "good": first,
+                                                "bad": head, "metric": "acc", "outcome": "first-bad", "first_bad": head,
+                                                "subject": "notes outside the KB", "candidates": [], "trained": 2},
+                 ref=notes.BISECT_REF)
     out = tmp_path / "site"
     summary = report_json(root, "-o", str(out))
     with_results = [c for c in git(root, "rev-list", "HEAD").split() if notes.read(Domain.find(root).repo, c)]
-    assert summary["results"] == len(with_results) == 3
+    assert summary["results"] == len(with_results) == 3 and summary["bisects"] == 1
     try:
         chromium.load((out / "index.html").as_uri())
         problems = chromium.problems()
@@ -316,6 +350,7 @@ def test_report_of_trained_commits_draws_in_a_real_browser(trained_example, tmp_
         cells = chromium.evaluate("document.querySelectorAll('#chart-heatmap rect.cell').length")
         findings = chromium.evaluate("[...document.querySelectorAll('table.findings a')].map(a => a.getAttribute('href'))")
         boxes = chromium.evaluate("[...document.querySelectorAll('svg.chart')].map(s => s.getBoundingClientRect().height)")
+        bisect_rows = chromium.evaluate("document.querySelectorAll('#bisects tr').length")
         small = chromium.screenshot(scale=0.5)
         saved = os.environ.get("PWD_GIT_REPORT_SCREENSHOT")
         if saved:
@@ -328,6 +363,7 @@ def test_report_of_trained_commits_draws_in_a_real_browser(trained_example, tmp_
     assert cells == summary["heatmap_rows"] * 3 and cells > 0
     assert all(h > 100 for h in boxes) and len(boxes) == 3
     assert len(findings) == summary["findings"]
+    assert bisect_rows == 2  # the header and the stored conclusion
     assert all((out / h.split("#")[0]).resolve().is_file() for h in findings)  # no remote: links into the checkout
     variance, colours = browser.colour_stats(small)
     assert variance > 100 and colours > 20, (variance, colours)

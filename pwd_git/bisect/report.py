@@ -32,6 +32,7 @@ class BisectReport:
     kb_diff: dict | None = None
     config_changes: list[str] = field(default_factory=list)
     flipped: dict = field(default_factory=dict)
+    stored: dict | None = None  # where the conclusion was kept ({ref, commit}; record.py), None if not
 
     @property
     def trained(self) -> int:
@@ -43,7 +44,7 @@ class BisectReport:
                 "kb_diff": self.kb_diff, "config_changes": self.config_changes, "flipped": self.flipped,
                 "steps": self.steps, "counts": self.counts, "trained": self.trained,
                 "commits_in_range": self.commits_in_range, "kb_states": self.kb_states, "unchanged": self.unchanged,
-                "bisect_log": self.bisect_log}
+                "bisect_log": self.bisect_log, "stored": self.stored}
 
 
 def _describe(domain: Domain, report: BisectReport, first_bad: str, metric: Metric, state: dict,

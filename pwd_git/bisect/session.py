@@ -7,6 +7,7 @@ user's checkout is never touched and always restored can be checked in one file.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pwd_git import tool
+from pwd_git.bisect import record
 from pwd_git.bisect.metric import Metric, selected
 from pwd_git.bisect.report import BisectReport, _describe
 from pwd_git.bisect.step import (
@@ -51,6 +53,8 @@ from pwd_git.kb.parse import parse
 from pwd_git.lock import LockHeld, PidLock
 
 RUN_PREFIX = "run-"
+
+logger = logging.getLogger(__name__)
 
 
 def session_dir(repo: Repo) -> Path:
@@ -180,13 +184,25 @@ def bisect(domain: Domain, good_rev: str, bad_rev: str, *, metric: str = "acc", 
             # over KB changes, not over commits.
             before = [parent_state, *states[1:-1]]
             unchanged = [c for c, now, prev in zip(commits, states[1:], before, strict=True) if now == prev and c != bad]
-            return _session(domain, metric_, threshold, no_train, good, bad, good_rev, bad_rev, commits,
-                            len(set(states)), unchanged, state_path, worktree, log, on_step)
+            report = _session(domain, metric_, threshold, no_train, good, bad, good_rev, bad_rev, commits,
+                              len(set(states)), unchanged, state_path, worktree, log, on_step)
+            _store(repo, report)
+            return report
     finally:
         with _sigint_ignored():
             if run is not None:
                 _remove_run(repo, run)
             lock.release()
+
+
+def _store(repo: Repo, report: BisectReport) -> None:
+    """Keep the conclusion as a note in the user's repository (record.py): one ref update,
+    so Ctrl-C leaves the old note or the new one. A note that cannot be written (the notes
+    lock held for too long) costs a warning, never the conclusion already reached."""
+    try:
+        report.stored = record.store(repo, report)
+    except PwdError as exc:
+        logger.warning("the bisect conclusion was not stored in %s: %s", record.REF, exc.message)
 
 
 def _session(domain: Domain, metric: Metric, threshold: float | None, no_train: bool, good: str, bad: str,

@@ -37,7 +37,10 @@ def bisect(good: str, bad: str, metric: str, threshold: float | None, no_train: 
     note). A commit is bad when its items regress significantly against GOOD's (the
     `test` rule: one-sided exact McNemar at test.alpha) or the metric falls below
     --threshold; a suggestive but not significant drop is skipped, never guessed.
-    The repo is always restored (`git bisect reset`, worktree removed).
+    The repo is always restored (`git bisect reset`, worktree removed). The
+    conclusion is kept as a note in refs/notes/pwd/bisect on the first bad commit
+    (on BAD when it cannot be pinned down), which `git pwd report` lists and
+    `git pwd notes push` shares.
 
     Exit 0 when the first bad commit is found; 1 when it cannot be pinned down (only
     skipped commits left) or BAD is not worse than GOOD; 2 on bad input.
@@ -82,6 +85,8 @@ def _print(report) -> None:
     click.echo("\ngit bisect log:")
     for line in report.bisect_log.strip().splitlines():
         click.echo(f"  {line}")
+    if report.stored:
+        click.echo(f"\nconclusion stored: {report.stored['ref']} on {report.stored['commit'][:10]}")
 
 
 def _print_changes(report) -> None:

@@ -1,4 +1,4 @@
-"""`git pwd notes setup|push|pull`: share results (git notes) with a remote."""
+"""`git pwd notes setup|push|pull`: share results and bisect conclusions (git notes) with a remote."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pwd_git.output import echo_json, format_option
 
 @click.group()
 def notes() -> None:
-    """Share test results stored in refs/notes/pwd/results."""
+    """Share test results and bisect conclusions (refs/notes/pwd/results, refs/notes/pwd/bisect)."""
 
 
 @notes.command()
@@ -31,12 +31,12 @@ def setup(remote: str, fmt: str) -> None:
 @click.option("--remote", default="origin", show_default=True)
 @format_option("json")
 def pull(remote: str, fmt: str) -> None:
-    """Fetch the remote's results and merge them into ours (cat_sort_uniq)."""
+    """Fetch the remote's notes and merge them into ours (cat_sort_uniq)."""
     got = results_notes.pull(Domain.find(".").repo, remote)
     if fmt == "json":
-        echo_json({"remote": remote, "merged": got})
+        echo_json({"remote": remote, "merged": bool(got), "refs": got})
         return
-    click.echo("merged results from " + remote if got else f"{remote} has no results yet")
+    click.echo(f"merged {', '.join(got)} from {remote}" if got else f"{remote} has no results yet")
 
 
 @notes.command()
@@ -44,7 +44,7 @@ def pull(remote: str, fmt: str) -> None:
 @click.option("--retries", default=5, show_default=True)
 @format_option("json")
 def push(remote: str, retries: int, fmt: str) -> None:
-    """Fetch, merge and push results; retries when the push is rejected. Never forces."""
+    """Fetch, merge and push the notes; retries when the push is rejected. Never forces."""
     attempts = results_notes.push(Domain.find(".").repo, remote, retries)
     if fmt == "json":
         echo_json({"remote": remote, "pushed": True, "attempts": attempts})

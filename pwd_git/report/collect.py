@@ -1,6 +1,6 @@
 """What the report shows, as plain data: commits of a range with their results, aggregated
 into a bounded number of points, heatmap columns and KB samples, plus the latest diagnosis,
-the repair rounds and links to the forge's file views.
+the repair rounds, the stored bisect conclusions and links to the forge's file views.
 
 Bounds: a history of any length draws at most MAX_POINTS points per series, MAX_COLUMNS x
 MAX_ROWS heatmap cells and MAX_KB_POINTS KB samples; beyond that consecutive commits share a
@@ -28,6 +28,7 @@ MAX_COLUMNS = 60  # heatmap columns (commit buckets)
 MAX_ROWS = 40  # heatmap rows: the concepts with the lowest accuracy
 MAX_KB_POINTS = 100  # commits whose KB is loaded for the size chart
 MAX_BRANCHES, MAX_ROUNDS = 20, 50  # repair branches and rounds per branch shown
+MAX_BISECTS = 50  # stored bisect conclusions shown, newest first
 REPAIR_PREFIX = "refs/heads/pwd/repair/"
 SERIES = ("acc", "acc_norm", "control", "L1", "L2", "L3")  # names of the one metrics grammar
 KB_SERIES = ("concepts", "statements", "chains")
@@ -85,6 +86,22 @@ class Round:
 
 
 @dataclass
+class Bisect:
+    """One stored `git pwd bisect` conclusion (pwd_git.bisect.record), as the page lists it."""
+
+    time: str
+    outcome: str  # first-bad | only-skipped (or what a newer pwd-git wrote)
+    metric: str
+    good: str
+    bad: str
+    first_bad: str | None
+    subject: str | None  # the first bad commit's
+    candidates: list[str]  # when only skipped commits were left
+    trained: int
+    link: str | None  # the first bad commit's view on the forge
+
+
+@dataclass
 class ReportData:
     name: str
     rev_range: str
@@ -96,7 +113,7 @@ class ReportData:
     findings: list[Finding] = field(default_factory=list)
     diagnosis_note: str | None = None  # why there is no diagnosis, or what it concluded
     repairs: dict[str, list[Round]] = field(default_factory=dict)  # branch -> rounds, oldest first
-    bisects: list[dict] = field(default_factory=list)
+    bisects: list[Bisect] = field(default_factory=list)
     forge: str | None = None  # the forge's web URL of the repository
 
     @property
@@ -268,12 +285,15 @@ def _repairs(domain: Domain, store: ResultsStore, run_key: str | None, links: Li
     return out
 
 
-def stored_bisects(domain: Domain) -> list[dict]:
-    """Bisect conclusions kept in the repository: none yet. `git pwd bisect` removes its session
-    folder when it ends (bisect/session.py) and records only the tested commits' results as
-    notes (which the history shows); this is the hook where stored `BisectReport.as_dict()`
-    records would be read, and the page lists them when there are any."""
-    return []
+def stored_bisects(domain: Domain, links: Links, limit: int = MAX_BISECTS) -> list[Bisect]:
+    """The newest `limit` bisect conclusions kept in refs/notes/pwd/bisect (any range: a
+    conclusion names its own), newest first."""
+    from pwd_git.bisect import record
+
+    return [Bisect(str(line.get("time") or ""), str(line.get("outcome") or "?"), str(line.get("metric") or "?"),
+                   line["good"], line["bad"], line.get("first_bad"), line.get("subject"), line.get("candidates", []),
+                   line.get("trained", 0), links.commit(line["first_bad"]) if line.get("first_bad") else None)
+            for line in record.read_all(domain.repo, limit)]
 
 
 def collect(domain: Domain, rev_range: str, out_dir: Path, *, limit: int, run_key: str | None = None) -> ReportData:
@@ -297,5 +317,5 @@ def collect(domain: Domain, rev_range: str, out_dir: Path, *, limit: int, run_ke
                                   for cid in data.heatmap.rows if cid in kb.concepts}
     _diagnosis(domain, data, links)
     data.repairs = _repairs(domain, store, run_key, links) if commits else {}
-    data.bisects = stored_bisects(domain)
+    data.bisects = stored_bisects(domain, links)
     return data

@@ -170,13 +170,26 @@ def _rounds(data: ReportData) -> str:
 
 def _bisects(data: ReportData) -> str:
     if not data.bisects:
-        return ("<p class=note>No stored bisect conclusions: <code>git pwd bisect GOOD BAD</code> prints the first bad "
-                "commit; the results of the commits it tested are notes, shown in the history above.</p>")
-    rows = "".join(f"<tr><td><code>{escape(str((b.get('first_bad') or {}).get('commit', '?'))[:10])}</code></td>"
-                   f"<td>{escape(str(b.get('metric', '')))}</td><td><code>{escape(str(b.get('good', ''))[:10])}</code>"
-                   f"..<code>{escape(str(b.get('bad', ''))[:10])}</code></td>"
-                   f"<td>{escape(str((b.get('first_bad') or {}).get('subject', '')))}</td></tr>" for b in data.bisects)
-    return "<table id=bisects><tr><th>first bad</th><th>metric</th><th>range</th><th>subject</th></tr>" + rows + "</table>"
+        return ("<p class=note>No stored bisect conclusions. <code>git pwd bisect GOOD BAD</code> keeps each one as a "
+                "note (<code>refs/notes/pwd/bisect</code>) on the first bad commit it finds, and "
+                "<code>git pwd notes pull</code> fetches the ones others pushed.</p>")
+
+    def first_bad(b) -> str:
+        return _link(f"<code>{escape(b.first_bad[:10])}</code>", b.link) if b.first_bad else "-"
+
+    def subject(b) -> str:
+        if b.first_bad:
+            return escape(b.subject or "")
+        shown = ", ".join(f"<code>{escape(c[:10])}</code>" for c in b.candidates[:5])
+        return f"not pinned down: one of {len(b.candidates)} skipped commit(s) {shown}"
+
+    rows = "".join(f"<tr><td>{first_bad(b)}</td><td>{escape(b.outcome)}</td><td><code>{escape(b.metric)}</code></td>"
+                   f"<td><code>{escape(b.good[:10])}</code>..<code>{escape(b.bad[:10])}</code></td>"
+                   f"<td>{subject(b)}</td><td class=num>{b.trained}</td><td>{escape(b.time)}</td></tr>"
+                   for b in data.bisects)
+    return ("<p class=note>Conclusions of <code>git pwd bisect</code> kept in <code>refs/notes/pwd/bisect</code>, "
+            "newest first.</p><table id=bisects><tr><th>first bad</th><th>outcome</th><th>metric</th><th>range</th>"
+            "<th>subject</th><th>trained</th><th>when</th></tr>" + rows + "</table>")
 
 
 def _cards(data: ReportData) -> str:
