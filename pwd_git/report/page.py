@@ -63,18 +63,20 @@ def _x_ticks(commits: list[Commit], count: int = 6) -> list[tuple[float, str]]:
     return [(commits[i].index, f"{commits[i].oid[:7]}\n{commits[i].date}") for i in picks]
 
 
+def _verdicts(point: Point) -> str:
+    """What a point's results concluded: its one verdict, or how many of its verdicts fail."""
+    return (f"verdict {'fail' if point.fails else 'pass'}" if point.count == 1
+            else f"{point.fails} of {point.count} verdicts fail")
+
+
 def _tip(point: Point, key: str) -> str:
     value = point.values[key]
-    verdict = (f"verdict {'fail' if point.fails else 'pass'}" if point.count == 1
-               else f"{point.fails} of {point.count} verdicts fail")
-    return f"{point.label}\n{key} = {value:.3f} ({'mean' if point.count > 1 else 'one result'}); {verdict}"
+    return f"{point.label}\n{key} = {value:.3f} ({'mean' if point.count > 1 else 'one result'}); {_verdicts(point)}"
 
 
 def metric_charts(data: ReportData) -> str:
     x_max, ticks = max(0, len(data.commits) - 1), _x_ticks(data.commits)
-    strip = [(p.x, p.count, p.fails, f"{p.label}\n" + (f"{p.fails} of {p.count} verdicts fail" if p.count > 1
-                                                         else f"verdict {'fail' if p.fails else 'pass'}"))
-             for p in data.points]
+    strip = [(p.x, p.count, p.fails, f"{p.label}\n{_verdicts(p)}") for p in data.points]
     out = []
     for chart_id, title, series in METRIC_CHARTS:
         marks = {s.key: [svg.Mark(p.x, p.values[s.key], _tip(p, s.key), p.last.oid) for p in data.points
