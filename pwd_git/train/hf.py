@@ -19,8 +19,8 @@ from pathlib import Path
 
 from pwd_git.errors import PwdError
 from pwd_git.model.settings import TrainSettings
-from pwd_git.model.text import IGNORE, Rendering
-from pwd_git.train.loop import TrainStats, _diverged
+from pwd_git.model.text import Rendering
+from pwd_git.train.loop import TrainStats, _diverged, pad_batch
 
 FINAL = "final"  # the trained model inside the run folder, before it is published to the cache
 
@@ -76,23 +76,13 @@ def check(settings: TrainSettings, cuda: bool) -> None:
 
 
 class _Collator:
-    """Pads a batch of (input_ids, labels) on the right; padding is masked and never learned."""
+    """The Trainer's data collator: train/loop.py's `pad_batch` over its dict rows."""
 
     def __init__(self, pad_id: int) -> None:
         self.pad_id = pad_id
 
     def __call__(self, rows: list[dict]) -> dict:
-        import torch
-
-        width = max(len(r["input_ids"]) for r in rows)
-        input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            n = len(r["input_ids"])
-            input_ids[i, :n] = torch.tensor(r["input_ids"])
-            labels[i, :n] = torch.tensor(r["labels"])
-            mask[i, :n] = 1
+        input_ids, labels, mask = pad_batch([(r["input_ids"], r["labels"]) for r in rows], self.pad_id)
         return {"input_ids": input_ids, "labels": labels, "attention_mask": mask}
 
 

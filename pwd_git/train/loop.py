@@ -88,7 +88,6 @@ def batches(encoded: list[tuple[list[int], list[int]]], texts: list[str], batch_
     """Shuffled batches of similar length (sorted within windows of 8 batches) to cut padding.
     Records are ordered by their keys (`draw`) and batches by their smallest key: a record
     added or removed shifts its neighbours by one place, it does not reshuffle the epoch."""
-    import torch
 
     keys = [draw(seed, epoch, "order", text) for text in texts]
     order = sorted(range(len(encoded)), key=keys.__getitem__)
@@ -98,16 +97,23 @@ def batches(encoded: list[tuple[list[int], list[int]]], texts: list[str], batch_
         chunk = sorted(order[start:start + window], key=lambda i: len(encoded[i][0]))
         groups.extend(chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size))
     for group in sorted(groups, key=lambda g: min(keys[i] for i in g)):
-        chunk = [encoded[i] for i in group]
-        width = max(len(ids) for ids, _ in chunk)
-        input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-        labels = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, (ids, lab) in enumerate(chunk):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            labels[row, : len(lab)] = torch.tensor(lab)
-            mask[row, : len(ids)] = 1
-        yield input_ids, labels, mask
+        yield pad_batch([encoded[i] for i in group], pad_id)
+
+
+def pad_batch(rows: list[tuple[list[int], list[int]]], pad_id: int):
+    """(input_ids, labels, attention_mask) of (ids, labels) rows padded on the right; padding is
+    masked and never learned. The one collation of both trainers (this loop and train/hf.py)."""
+    import torch
+
+    width = max(len(ids) for ids, _ in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, (ids, lab) in enumerate(rows):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        labels[row, : len(lab)] = torch.tensor(lab)
+        mask[row, : len(ids)] = 1
+    return input_ids, labels, mask
 
 
 def train_model(model, tokenizer, records: list[dict], *, epochs: int, lr: float, batch_size: int, seed: int,
