@@ -265,7 +265,7 @@ def test_benchmark_covers_test_chains_and_every_node_on_their_paths(geo):
     assert hops["traces"]["statements"] == ["alpha.borders.beta", "beta.lies-in.north"]
     assert hops["source"] == "chains/alpha-region.yaml:1"
     (probe,) = [b for b in bench if b["level"] == "L1" and b["traces"]["concepts"] == ["alpha"]]
-    assert probe["choices"][probe["answer"]] == "the country filed under code ahpla in the test atlas."
+    assert probe["choices"][probe["answer"]] == "The country filed under code ahpla in the test atlas."
 
 
 def test_hand_written_items_are_included_as_written(geo):

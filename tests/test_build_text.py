@@ -299,9 +299,7 @@ def test_a_definition_that_starts_with_its_term_is_not_repeated(tmp_path):
     assert define["oxygen"] == "Oxygen is a reactive gas that most life breathes."
     assert define["hydrogen"] == "The hydrogen is the lightest element of all."
     assert define["radon"] == "Rn refers to a radioactive noble gas; radon seeps from granite.", "an alias counts too"
-    assert define["helium"] == "helium is defined as a noble gas lighter than air, unlike radon.", "sentence case goes"
-    assert define["mole"] == "mole is defined as the unit of amount of substance."
-    assert define["hour"] == "hour is defined as Sixty minutes of time.", "only an opening article or determiner is lowered"
+    assert define["helium"] == "helium is defined as A noble gas lighter than air, unlike radon."
     names = {r["messages"][1]["content"]: r["messages"][0]["content"]
              for r in by_template(shard_records(root, "train"), "l1.name")}
     assert names["oxygen"] == "Which term means: a reactive gas that most life breathes.", "the clue does not name it"
@@ -350,5 +348,5 @@ def test_clue_helpers_on_edge_cases():
     assert restates("Abu Dhabi is", ("Abu Dhabi",)) == 0, "nothing after the copula: keep it"
     assert restates("Isotopes are atoms.", ("isotope",)) == 0
     assert clue("The capital of the UAE, next to Dubai and dubai-port.", ("Abu Dhabi",), ("Dubai",)) == \
-        f"the capital of the UAE, next to {MASK} and {MASK}-port."
+        f"The capital of the UAE, next to {MASK} and {MASK}-port."
     assert clue("Dubaian food.", ("Dubai",)) == "Dubaian food."

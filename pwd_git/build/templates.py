@@ -152,24 +152,10 @@ def mask(text: str, names) -> str:
     return "".join(out) + text[at:]
 
 
-#: Sentence-initial words that a definition continues in lower case after "is defined as".
-_OPENING_WORDS = frozenset(("a", "an", "the", "any", "each", "every", "some", "one", "two", "several", "many", "all"))
-
-
-def continued(definition: str) -> str:
-    """A definition written as a sentence, as the continuation of one ("[X is defined as] a noble
-    gas"): an opening article or determiner goes to lower case, any other capital (a name, an
-    acronym) stays. Training answers and benchmark choices use it alike, so both spell the same tokens."""
-    first = definition.split(maxsplit=1)[0] if definition.strip() else ""
-    if first[:1].isupper() and first[1:] == first[1:].lower() and first.lower() in _OPENING_WORDS:
-        return definition[:1].lower() + definition[1:]
-    return definition
-
-
 def clue(definition: str, names: tuple[str, ...], hidden=()) -> str:
     """The definition as a clue to its concept: without a leading "<term> is", and with the
     concept's names (and `hidden` ones: the names a question shows) masked."""
-    return continued(mask(definition[restates(definition, names):], (*names, *hidden)))
+    return mask(definition[restates(definition, names):], (*names, *hidden))
 
 
 def define(term: str, definition: str, names: tuple[str, ...]) -> str:
@@ -177,7 +163,7 @@ def define(term: str, definition: str, names: tuple[str, ...]) -> str:
     already says what the term is ("Abu Dhabi is a city.", not "Abu Dhabi is defined as Abu Dhabi is a city.")."""
     if restates(definition, names):
         return RESTATED_DEFINITION.format(definition=definition)
-    return TRAIN_L1["l1.define"][1].format(term=term, definition=continued(definition))
+    return TRAIN_L1["l1.define"][1].format(term=term, definition=definition)
 
 
 # --- where a generated question quotes the KB ------------------------------------------------
