@@ -266,3 +266,40 @@ def _bench(root: Path, rev: str) -> list[dict]:
     from pwd_git.train.pipeline import shards_for
 
     return shards_for(Domain.find(root), rev).records("bench")
+
+
+def test_include_not_learned_patches_the_nodes_the_default_loop_leaves(tmp_path, monkeypatch):
+    """Only a well-covered concept's probes fail: no data gap, so the default loop has nothing to
+    patch and says how to include it; `--include not-learned` (or repair.include) runs a round
+    that patches that concept."""
+    monkeypatch.setenv("PWD_GIT_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "d"
+    start = _bikes(root)
+    starved = set(STARVED_A + STARVED_B)
+    probes = [i for i in _bench(root, start) if i["level"] == "L1" and not starved & set(i["traces"]["concepts"])]
+    target = probes[0]["traces"]["concepts"][0]
+    record_results(root, [start], lambda c, i: i["level"] == "L1" and i["traces"]["concepts"] == [target])
+    (root / "pwd.yaml").write_text((root / "pwd.yaml").read_text().replace("test: {alpha: 0.5}",
+                                                                           "test: {alpha: 0.5, thresholds: {L1: 1.0}}"))
+    git(root, "commit", "-qam", "L1 must pass")
+    record_results(root, [git(root, "rev-parse", "HEAD")],
+                   lambda c, i: i["level"] == "L1" and i["traces"]["concepts"] == [target])
+
+    default = run_cli("repair", "--format", "json", cwd=root)
+    out = json.loads(default.out)
+    assert default.code == 1 and out["reason"] == "nothing-to-patch" and out["rounds"] == [], default.output
+    assert "--include not-learned" in out["stop"]
+
+    included = run_cli("repair", "--rounds", "1", "--include", "not-learned", "--format", "json", cwd=root)
+    out = json.loads(included.out)
+    [round1] = out["rounds"]
+    assert [(f["node"], f["kind"]) for f in round1["patched"]] == [(target, "not-learned")], included.output
+    assert round1["examples"] > 0 and round1["outcome"] in ("kept", "no-improvement", "regressed")
+
+    (root / "pwd.yaml").write_text((root / "pwd.yaml").read_text().replace(
+        "repair: {max_broken: 0.75}", "repair: {max_broken: 0.75, include: [not-learned]}"))
+    git(root, "commit", "-qam", "repair not-learned nodes too")
+    record_results(root, [git(root, "rev-parse", "HEAD")],
+                   lambda c, i: i["level"] == "L1" and i["traces"]["concepts"] == [target])
+    configured = json.loads(run_cli("repair", "--rounds", "1", "--format", "json", cwd=root).out)
+    assert [f["node"] for f in configured["rounds"][0]["patched"]] == [target]

@@ -15,13 +15,16 @@ from pwd_git.output import echo_json, format_option, log_to_stderr
 @click.option("--rounds", type=click.IntRange(min=1), help="At most N rounds (default: repair.rounds, else 3).")
 @click.option("--branch", metavar="NAME", help="Branch to grow (default: pwd/repair/<rev>).")
 @click.option("--continue", "resume", is_flag=True, help="Resume an existing repair branch from its tip.")
+@click.option("--include", "include", multiple=True, type=click.Choice(["not-learned"]),
+              help="Also patch nodes whose data is adequate but not learned, as `patch --include` does "
+                   "(default: repair.include, else only data gaps and chain breaks).")
 @click.option("--open-pr", is_flag=True, help="Push the branch and open one pull request with a table of the rounds.")
 @click.option("--remote", default="origin", show_default=True, help="Remote to push to.")
 @click.option("--base", "base_branch", metavar="BRANCH", help="PR base branch (default: the current branch).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @format_option("json")
-def repair(rev: str, rounds: int | None, branch: str | None, resume: bool, open_pr: bool, remote: str,
-           base_branch: str | None, quiet: bool, fmt: str) -> None:
+def repair(rev: str, rounds: int | None, branch: str | None, resume: bool, include: tuple[str, ...], open_pr: bool,
+           remote: str, base_branch: str | None, quiet: bool, fmt: str) -> None:
     """Repair REV's data in rounds, each one commit on branch pwd/repair/<rev>.
 
     REV needs a result (`git pwd test --rev REV`). Each round diagnoses the last kept commit,
@@ -39,7 +42,7 @@ def repair(rev: str, rounds: int | None, branch: str | None, resume: bool, open_
 
     domain = Domain.find(".")
     log = log_to_stderr(not quiet and fmt == "text")
-    result = run_repair(domain, rev, rounds=rounds, branch=branch, resume=resume, log=log)
+    result = run_repair(domain, rev, rounds=rounds, branch=branch, resume=resume, include=include or None, log=log)
     info = {**result.as_dict(), "pr": None}
     if fmt == "text":
         click.echo(f"start {result.start[:10]}: {levels_text(result.start_metrics)}")

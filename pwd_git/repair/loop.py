@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pwd_git import notes
 from pwd_git.errors import DataError, PwdError, quote
@@ -32,7 +32,7 @@ from pwd_git.evaluate.verdict import judge, mcnemar_p
 from pwd_git.git import TempIndex, branch_exists, check_branch_name, create_branch, first_parent_range, is_ancestor, move_branch
 from pwd_git.kb.loader import Domain
 from pwd_git.metrics import Flags
-from pwd_git.repair.diagnose import Diagnosis, Finding, diagnose
+from pwd_git.repair.diagnose import NOT_LEARNED, PATCHED_BY_DEFAULT, Diagnosis, Finding, diagnose
 from pwd_git.repair.patch import commit_files, patch_files, write_patch
 from pwd_git.results import ResultsStore
 from pwd_git.revision import at
@@ -52,12 +52,14 @@ class RepairSettings:
 
     rounds: int = DEFAULT_ROUNDS
     max_broken: float = DEFAULT_MAX_BROKEN  # share of passing items (and of control items) a kept round may break
+    include: tuple[str, ...] = ()  # finding kinds patched besides data gaps and chain breaks (not-learned)
 
 
 def repair_settings(config: dict) -> RepairSettings:
     section = config.get("repair") or {}
     return RepairSettings(int(section.get("rounds", DEFAULT_ROUNDS)),
-                          float(section.get("max_broken", DEFAULT_MAX_BROKEN)))
+                          float(section.get("max_broken", DEFAULT_MAX_BROKEN)),
+                          tuple(section.get("include") or ()))
 
 
 @dataclass
@@ -122,9 +124,11 @@ class RepairResult:
 
 
 def repair(domain: Domain, rev: str = "HEAD", *, rounds: int | None = None, branch: str | None = None,
-           resume: bool = False, log: Callable[[str], None] = lambda _m: None) -> RepairResult:
+           resume: bool = False, include: tuple[str, ...] | None = None,
+           log: Callable[[str], None] = lambda _m: None) -> RepairResult:
     """Run up to `rounds` repair rounds from `rev` on `branch` (default pwd/repair/<rev>); with
-    `resume`, an existing branch is continued from its tip (else it is refused)."""
+    `resume`, an existing branch is continued from its tip (else it is refused). `include`
+    (default: repair.include) adds not-learned nodes to what each round patches."""
     repo = domain.repo
     start = repo.resolve(rev)
     name = check_branch_name(repo, branch or f"pwd/repair/{start[:10]}")
@@ -140,6 +144,9 @@ def repair(domain: Domain, rev: str = "HEAD", *, rounds: int | None = None, bran
     base = tip or start
     entry = _result_of(domain, base)
     settings = repair_settings(at(domain, base).config)
+    if include is not None:
+        settings = replace(settings, include=include)
+    kinds = (*PATCHED_BY_DEFAULT, *settings.include)
     todo = settings.rounds if rounds is None else rounds
     done = len(first_parent_range(repo, start, tip)) if tip else 0
     result = RepairResult(start, name, entry["metrics"], [], tip=tip, resumed_from=tip)
@@ -151,9 +158,9 @@ def repair(domain: Domain, rev: str = "HEAD", *, rounds: int | None = None, bran
             thresholds = judge(entry["metrics"], at(domain, base).settings.test.thresholds,
                                passed_now=_flags(domain, base, entry).acc)
             result.thresholds_ok = thresholds.ok
-            findings = diagnosis.patchable() if diagnosis.model_learned else []
+            findings = diagnosis.patchable(kinds) if diagnosis.model_learned else []
             if not findings:
-                _stop_clean(result, diagnosis, thresholds.ok, first=number == done + 1 and not tip)
+                _stop_clean(result, diagnosis, thresholds.ok, kinds, first=number == done + 1 and not tip)
                 return result
             step = _round(domain, number, base, entry, diagnosis, settings, result, log)
             if step is None:
@@ -184,12 +191,13 @@ def _flags(domain: Domain, commit: str, entry: dict) -> Flags:
     return flags_of(entry, at(domain, commit).shards.records("bench"))
 
 
-def _stop_clean(result: RepairResult, diagnosis: Diagnosis, thresholds_ok: bool, first: bool) -> None:
+def _stop_clean(result: RepairResult, diagnosis: Diagnosis, thresholds_ok: bool, kinds: tuple[str, ...],
+                first: bool) -> None:
     """Nothing patchable is left: done when the thresholds hold, else say why nothing can be patched."""
+    wanted = " or ".join(k.replace("-", " ") for k in kinds)  # "data gap or chain break"
     if thresholds_ok and diagnosis.model_learned:
         result.reason = "nothing-to-do" if first else "done"
-        result.stop = (f"nothing to do: the thresholds hold on {diagnosis.commit[:10]} and no data gap or chain break "
-                       "is left to fix")
+        result.stop = f"nothing to do: the thresholds hold on {diagnosis.commit[:10]} and no {wanted} is left to fix"
         return
     result.reason = "nothing-to-patch"
     if not diagnosis.model_learned:
@@ -197,7 +205,9 @@ def _stop_clean(result: RepairResult, diagnosis: Diagnosis, thresholds_ok: bool,
                "no better than guessing: fix training first")
     else:
         counts = ", ".join(f"{n} {k}" for k, n in diagnosis.counts().items() if n) or "no findings"
-        why = f"no data gap or chain break beats the model's noise on {diagnosis.commit[:10]} ({counts})"
+        why = f"no {wanted} beats the model's noise on {diagnosis.commit[:10]} ({counts})"
+        if NOT_LEARNED not in kinds and diagnosis.counts().get(NOT_LEARNED):
+            why += "; --include not-learned (repair.include) patches the nodes that are not learned"
     result.stop = f"the thresholds do not hold, and {why}" if not thresholds_ok else f"nothing to patch: {why}"
 
 
@@ -206,7 +216,7 @@ def _round(domain: Domain, number: int, base: str, entry: dict, diagnosis: Diagn
     """One round from `base`; (the kept commit, its result), or None when the loop stops."""
     began = time.perf_counter()
     try:
-        patch = write_patch(domain, diagnosis)
+        patch = write_patch(domain, diagnosis, include=settings.include)
     except DataError as exc:
         result.reason, result.stop = "nothing-to-patch", exc.message
         return None
