@@ -14,7 +14,7 @@ Targets (issue 16): L1/L2 >= 0.9 after the loop, <= 2% of passing items broken p
 control within noise of the start, each kept round better than its parent by the paired test.
 
     python benchmarks/repair_rounds.py [--seeds 0,1] [--domains example,geography] [--rounds 3]
-        [--max-broken SHARE] [--quick] [--json FILE] [--work DIR]
+        [--max-broken SHARE] [--include not-learned] [--quick] [--json FILE] [--work DIR]
 
 `--quick`: one seed and a smaller geography (50 countries), to check that it runs.
 """
@@ -56,7 +56,8 @@ def prepare(name: str, work: Path, quick: bool) -> tuple[Path, str]:
     return root, commit_build(root, "unstarved")
 
 
-def run_seed(root: Path, unstarved: str, seed: int, rounds: int, max_broken: float | None) -> dict:
+def run_seed(root: Path, unstarved: str, seed: int, rounds: int, max_broken: float | None,
+             include: list[str]) -> dict:
     git(root, "checkout", "-q", "-B", f"bench/seed{seed}", unstarved)
     kb, _ = load_worktree(Domain.find(root))
     rng = random.Random(seed)
@@ -71,7 +72,8 @@ def run_seed(root: Path, unstarved: str, seed: int, rounds: int, max_broken: flo
     start = time.perf_counter()
     run_json(root, commit)
     trained = time.perf_counter() - start
-    proc = pwd(root, "repair", commit, "--rounds", str(rounds), "--format", "json")
+    proc = pwd(root, "repair", commit, "--rounds", str(rounds), "--format", "json",
+               *(arg for kind in include for arg in ("--include", kind)))
     if not proc.stdout.strip():
         raise SystemExit(f"git pwd repair gave no result:\n{proc.stderr}")
     result = json.loads(proc.stdout)
@@ -121,6 +123,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-broken", type=float, default=None,
                         help="repair.max_broken for the runs (default: the loop's own default)")
+    parser.add_argument("--include", action="append", default=[], choices=["not-learned"],
+                        help="passed to `git pwd repair --include` (also patch not-learned nodes)")
     parser.add_argument("--quick", action="store_true", help="one seed, a smaller geography")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every result as JSON")
     parser.add_argument("--work", type=Path, metavar="DIR", help="keep the domain repos here (default: a temp dir)")
@@ -135,7 +139,7 @@ def main() -> None:
         for name in args.domains.split(","):
             start = time.perf_counter()
             root, unstarved = prepare(name, work, args.quick)
-            results = [run_seed(root, unstarved, seed, args.rounds, args.max_broken) for seed in seeds]
+            results = [run_seed(root, unstarved, seed, args.rounds, args.max_broken, args.include) for seed in seeds]
             everything[name] = results
             print(table(name, results, time.perf_counter() - start) + "\n", flush=True)
     gate = "default" if args.max_broken is None else f"{args.max_broken:g}"
