@@ -14,6 +14,7 @@ after the repair) and items broken (passed, now fail), over all benchmark items 
 the probes of the starved nodes.
 
     python benchmarks/repair_efficiency.py [--seeds 0,1,2] [--starve 6] [--mode continue] [--repair-train JSON]
+        [--include not-learned]
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def commit_repair(root: Path, starved: str, name: str, examples: list[dict], tra
     sh("git", "commit", "-qm", name, cwd=root)
 
 
-def run_seed(seed: int, starve: int, train: dict, work: Path) -> dict:
+def run_seed(seed: int, starve: int, train: dict, work: Path, include: list[str]) -> dict:
     root = work / f"seed{seed}"
     sh("git", "pwd", "init", "-t", "example", str(root), cwd=work)
     kb, _ = load_worktree(Domain.find(root))
@@ -93,7 +94,8 @@ def run_seed(seed: int, starve: int, train: dict, work: Path) -> dict:
     before = passing(root)
 
     start = time.perf_counter()
-    patch = json.loads(sh("git", "pwd", "patch", "--format", "json", cwd=root))
+    patch = json.loads(sh("git", "pwd", "patch", "--format", "json", *(a for k in include for a in ("--include", k)),
+                          cwd=root))
     targeted = yaml.safe_load(sh("git", "show", f"{patch['branch']}:{patch['patch_file']}", cwd=root))["examples"]
     commit_repair(root, starved, "targeted", targeted, train)
     after = {"targeted": passing(root)}
@@ -125,6 +127,8 @@ def run_seed(seed: int, starve: int, train: dict, work: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--include", action="append", default=[], choices=["not-learned"],
+                        help="passed to `git pwd patch --include` (the targeted repair also covers not-learned nodes)")
     parser.add_argument("--starve", type=int, default=6, help="nodes to hold out: 2/3 statements of test chains, "
                                                                "1/3 concepts they start from")
     parser.add_argument("--mode", choices=("continue", "scratch"), default="continue",
@@ -138,7 +142,7 @@ def main() -> None:
         os.environ.setdefault("PWD_GIT_CACHE", str(Path(tmp) / "cache"))
         ENV["PWD_GIT_CACHE"] = os.environ["PWD_GIT_CACHE"]
         for seed in (int(s) for s in args.seeds.split(",")):
-            results[seed] = run_seed(seed, args.starve, train, Path(tmp))
+            results[seed] = run_seed(seed, args.starve, train, Path(tmp), args.include)
             print(f"seed {seed}: {json.dumps(results[seed])}", file=sys.stderr)
     print(f"repairs trained with train: {json.dumps(train)}; {args.starve} nodes starved per seed\n")
     print("| seed | repair | examples | failed before | fixed | broken | starved probes fixed | seconds |")
