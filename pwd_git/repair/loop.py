@@ -194,7 +194,8 @@ def _flags(domain: Domain, commit: str, entry: dict) -> Flags:
 def _stop_clean(result: RepairResult, diagnosis: Diagnosis, thresholds_ok: bool, kinds: tuple[str, ...],
                 first: bool) -> None:
     """Nothing patchable is left: done when the thresholds hold, else say why nothing can be patched."""
-    wanted = " or ".join(k.replace("-", " ") for k in kinds)  # "data gap or chain break"
+    names = [{NOT_LEARNED: "not-learned node"}.get(k, k.replace("-", " ")) for k in kinds]
+    wanted = " or ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " or " + names[-1]
     if thresholds_ok and diagnosis.model_learned:
         result.reason = "nothing-to-do" if first else "done"
         result.stop = f"nothing to do: the thresholds hold on {diagnosis.commit[:10]} and no {wanted} is left to fix"
