@@ -43,7 +43,7 @@ from pwd_git.model import quiet_transformers  # noqa: E402
 from pwd_git.model.settings import TrainSettings, train_settings  # noqa: E402
 from pwd_git.model.text import turns_of  # noqa: E402
 from pwd_git.model.tiny import DEFAULT_ARCH, PREFIX_NOISE, build_model, train_tokenizer  # noqa: E402
-from pwd_git.train.loop import IGNORE, encode_records, set_determinism, train_model  # noqa: E402
+from pwd_git.train.loop import encode_records, pad_batch, set_determinism, train_model  # noqa: E402
 from pwd_git.train.pipeline import shards_for  # noqa: E402
 
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@e.x", "GIT_COMMITTER_NAME": "bench",
@@ -84,15 +84,7 @@ def old_fit(model, tokenizer, records: list[dict], settings: TrainSettings) -> N
             chunk = sorted(order[start:start + window], key=lambda i: len(encoded[i][0]))
             groups.extend(chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size))
         for g in torch.randperm(len(groups), generator=generator).tolist():
-            chunk = [encoded[i] for i in groups[g]]
-            width = max(len(ids) for ids, _ in chunk)
-            input_ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
-            labels = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, (ids, lab) in enumerate(chunk):
-                input_ids[row, : len(ids)] = torch.tensor(ids)
-                labels[row, : len(lab)] = torch.tensor(lab)
-                mask[row, : len(ids)] = 1
+            input_ids, labels, mask = pad_batch([encoded[i] for i in groups[g]], tokenizer.pad_token_id)
             model(input_ids=input_ids, attention_mask=mask, labels=labels).loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()

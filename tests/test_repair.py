@@ -316,20 +316,26 @@ def test_a_result_without_failures_has_nothing_to_fix(tested):
 
 
 class _Forge(BaseHTTPRequestHandler):
-    """A loopback stand-in for GitHub's `POST /repos/{owner}/{repo}/pulls`."""
+    """A loopback stand-in for a forge's API (here GitHub's `POST /repos/{owner}/{repo}/pulls`):
+    every request recorded (raw path, Authorization, headers by lower-case name, body), answered
+    from `answers`: (status, JSON or bytes[, extra headers])."""
 
     answers: ClassVar[list] = []
     requests: ClassVar[list] = []
 
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append({"path": self.path, "auth": self.headers["Authorization"], "body": body})
-        status, payload = type(self).answers.pop(0)
-        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).requests.append({"path": self.path, "auth": self.headers["Authorization"],
+                                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                                    "body": json.loads(raw or b"null")})
+        status, payload, *extra = type(self).answers.pop(0)
+        out = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        for key, value in {"Content-Type": "application/json", **(extra[0] if extra else {})}.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(out)))
         self.end_headers()
-        self.wfile.write(raw)
+        self.wfile.write(out)
 
     def log_message(self, *args):
         pass
@@ -549,28 +555,11 @@ def test_the_token_goes_only_to_githubs_api_or_the_configured_one(domain, monkey
 GITLAB_TOKEN = "glpat-test-secret-token-456"
 
 
-class _GitLab(BaseHTTPRequestHandler):
-    """A loopback stand-in for a forge's API: every request recorded (raw path, headers by lower-case name, body),
-    answered from `answers` (status, JSON or bytes, extra headers)."""
+class _GitLab(_Forge):
+    """The same stand-in with its own answers and requests, for a second forge in one test."""
 
     answers: ClassVar[list] = []
     requests: ClassVar[list] = []
-
-    def do_POST(self):
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        type(self).requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                                    "body": json.loads(raw or b"null")})
-        status, payload, headers = type(self).answers.pop(0)
-        out = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(status)
-        for key, value in {"Content-Type": "application/json", **headers}.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture
