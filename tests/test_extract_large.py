@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pwd_git.extract import chunks, corpus, patterns, run
+from pwd_git.extract import candidates, chunks, corpus, patterns, run
 from pwd_git.extract.chunks import chunk, stream_chunks
 from pwd_git.extract.corpus import list_sources, read_documents
 from pwd_git.extract.settings import ExtractSettings
@@ -81,7 +81,7 @@ def test_a_large_document_is_streamed_across_chunks_with_verified_quotes_and_the
     read_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.reset_peak()
     big = next(d for d in docs if d.path == "corpus/big.md")
-    [result] = run.extract_documents([big], settings)
+    [result] = candidates.extract_documents([big], settings)
     extract_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
 
