@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from pwd_git.extract.terms import Terms, objects_of, phrase_key, subjects_of
 from pwd_git.git import hash_blob
 from pwd_git.kb.checks import norm_term
 from pwd_git.kb.model import KB, slug, statement_id
@@ -35,9 +36,6 @@ _SAFE_PATH = re.compile(r"(?:concepts|chains)/extracted/[a-z0-9][a-z0-9-]*\.yaml
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 _PREDICATE = re.compile(r"[a-z][a-z0-9 '-]*[a-z0-9]")
 _TYPE = re.compile(r"[a-z0-9][a-z0-9 -]*")
-_VALUE = re.compile(r"[-+]?\d[\d.,]*(?:\s*[A-Za-zµ°%/]+(?:\s*[A-Za-z0-9/^]+)?)?")
-_DET = re.compile(r"^(?:an?|the)\s+", re.I)
-_LIST_SPLIT = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+", re.I)
 HEADER = ("# yaml-language-server: $schema=https://pwd-git.dev/schemas/{kind}.schema.json\n"
           "# Written by `git pwd extract` (see extract.lock.json). Edit freely: once you change this file,\n"
           "# extraction never rewrites it again and only proposes its additions.\n")
@@ -101,45 +99,6 @@ def read_manifest(raw: bytes | None) -> dict:
     return {"version": MANIFEST_VERSION, "documents": docs, "files": files}
 
 
-class _Terms:
-    """Union-find over normalised terms. An alias never joins two components that are each
-    defined (by a person's concept or by a sentence): "KX" after two different terms is a
-    clash to report, not a reason to make them one concept."""
-
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-        self.anchor: dict[str, str] = {}  # root -> hand concept id
-        self.defined: set[str] = set()  # roots with a definition (hand or extracted)
-
-    def find(self, key: str) -> str:
-        self.parent.setdefault(key, key)
-        while self.parent[key] != key:
-            self.parent[key] = self.parent[self.parent[key]]
-            key = self.parent[key]
-        return key
-
-    def known(self, key: str) -> bool:
-        return key in self.parent
-
-    def union(self, a: str, b: str) -> bool:
-        """False (and nothing joined) when both sides are defined."""
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return True
-        if ra in self.defined and rb in self.defined:
-            return False
-        self.parent[rb] = ra
-        if rb in self.anchor:
-            self.anchor[ra] = self.anchor.pop(rb)
-        if rb in self.defined:
-            self.defined.add(ra)
-        return True
-
-
-def phrase_key(phrase: str) -> str:
-    return norm_term(_DET.sub("", " ".join(str(phrase).replace("*", "").replace("`", "").split())))
-
-
 def plan(kb: KB, manifest: dict, results: list[dict], functional: frozenset[str], documents: dict[str, dict],
          chains: int = 0) -> Plan:
     """Merge the candidates of every document (in path order) into the files to write.
@@ -149,7 +108,7 @@ def plan(kb: KB, manifest: dict, results: list[dict], functional: frozenset[str]
     owned = {p: b for p, b in manifest["files"].items() if kb.files.get(p) == b and _SAFE_PATH.fullmatch(p)}
     out.released = sorted(set(manifest["files"]) - set(owned))
     hand = {cid: c for cid, c in kb.concepts.items() if c.loc.path not in owned}
-    terms = _Terms()
+    terms = Terms()
     for cid in sorted(hand):
         c = hand[cid]
         keys = [norm_term(c.term), *(norm_term(a) for a in c.aliases)]
@@ -259,58 +218,6 @@ def _new_id(term: str, taken: set[str]) -> str:
     return f"{base[:92]}-{hashlib.sha1(norm_term(term).encode()).hexdigest()[:6]}"
 
 
-def _subjects(s: dict, resolve) -> list[str] | None:
-    if s.get("shape") == "such-as":
-        return _resolve_list(s["subject"], resolve, trim_last=True)
-    one = resolve(s["subject"])
-    return [one] if one else None
-
-
-def _objects(s: dict, resolve) -> tuple[list[str], str | None] | None:
-    """(object ids, literal value) or None when the object names nothing known."""
-    if "value" in s and s.get("object") is None:
-        value = s["value"]
-        return ([], str(value)) if isinstance(value, (str, int, float)) and str(value).strip() else None
-    phrase = str(s.get("object") or "")
-    if s.get("shape") == "such-as":
-        words = phrase.split()
-        for n in range(len(words)):
-            found = resolve(" ".join(words[n:]))
-            if found:
-                return [found], None
-        return None
-    one = resolve(phrase)
-    if one:
-        return [one], None
-    if s.get("shape") == "import" and phrase.strip():
-        return [], phrase.strip()  # a table's object that names no concept is a literal
-    if s.get("shape") == "list":
-        many = _resolve_list(phrase, resolve, trim_last=False)
-        if many:
-            return many, None
-        if _VALUE.fullmatch(phrase.strip()):
-            return [], phrase.strip()
-    return None
-
-
-def _resolve_list(phrase: str, resolve, *, trim_last: bool) -> list[str] | None:
-    """Each item of "A, B and C" as a concept id; with `trim_last`, the last item may be followed by
-    more words ("... and chloroplasts have DNA"). None unless every item resolves."""
-    parts = [p for p in _LIST_SPLIT.split(phrase.strip()) if p]
-    if not parts:
-        return None
-    ids = []
-    for i, part in enumerate(parts):
-        found = resolve(part)
-        if found is None and trim_last and i == len(parts) - 1:
-            words = part.split()
-            found = next((f for n in range(len(words) - 1, 0, -1) if (f := resolve(" ".join(words[:n])))), None)
-        if found is None:
-            return None
-        ids.append(found)
-    return ids
-
-
 def _statement(s: dict, doc: str, resolve, by_id: dict, hand: dict, existing: dict, functional: frozenset[str],
                functional_objects: dict, out: Plan) -> None:
     quote = s.get("quote") or ""
@@ -318,12 +225,12 @@ def _statement(s: dict, doc: str, resolve, by_id: dict, hand: dict, existing: di
     if not isinstance(predicate, str) or not _PREDICATE.fullmatch(predicate) or len(predicate) > 100:
         out.dropped.append(Drop("schema", doc, f"predicate {predicate!r} is not a lower-case verb phrase", quote))
         return
-    subjects = _subjects(s, resolve)
+    subjects = subjects_of(s, resolve)
     if not subjects:
         out.dropped.append(Drop("unknown-subject", doc, f"{s.get('subject')!r} is not a concept: no sentence defines it "
                                 "and the KB does not hold it", quote))
         return
-    objects = _objects(s, resolve)
+    objects = objects_of(s, resolve)
     if objects is None:
         out.dropped.append(Drop("unknown-object", doc, f"{s.get('object', s.get('value'))!r} is not a concept: no "
                                 "sentence defines it and the KB does not hold it", quote))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 from pwd_git.extract.chunks import Chunk, normalise_ws
+from pwd_git.extract.terms import DETERMINER
 
 VERSION = "1"
 
@@ -51,7 +52,6 @@ _WORD = re.compile(r"[^\W_][\w'’+-]*", re.UNICODE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
 _EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_DET = re.compile(r"^(?:an?|the)\s+", re.I)
 _APPOSITIVE = re.compile(r"^(?P<x>[^,()]+?)\s*,\s*(?:also\s+(?:called|known\s+as|termed|named))\s+(?P<z>[^,()]+?)\s*,\s*"
                          r"(?P<rest>.+)$", re.I)
 _PAREN_ALIAS = re.compile(r"^(?P<x>[^,()]+?)\s*\(\s*(?:also\s+(?:called|known\s+as|termed|named)\s+)(?P<z>[^,()]+?)\s*\)\s*"
@@ -175,7 +175,7 @@ def _rejected(text: str) -> bool:
 
 def term_words(phrase: str) -> list[str] | None:
     """The words of `phrase` when it reads as a term (1-6 content words, no clause), else None."""
-    phrase = _DET.sub("", phrase.strip())
+    phrase = DETERMINER.sub("", phrase.strip())
     words = phrase.split()
     if not 1 <= len(words) <= 6 or any(not _WORD.fullmatch(w) for w in words):
         return None
@@ -186,7 +186,7 @@ def term_words(phrase: str) -> list[str] | None:
 
 def term(phrase: str, *, opening: bool = False) -> str:
     """A term as written, without its article; a sentence-initial capital (Mitochondria, not DNA) lowered."""
-    phrase = _DET.sub("", phrase.strip())
+    phrase = DETERMINER.sub("", phrase.strip())
     if opening and phrase[:1].isupper() and phrase[1:2].islower() and not any(c.isupper() for c in phrase.split()[0][1:]):
         phrase = phrase[0].lower() + phrase[1:]
     return phrase
