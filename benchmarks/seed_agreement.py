@@ -202,20 +202,21 @@ def print_table(results: dict[str, dict], items: list[dict], seeds: list[int], l
           f"seeds {','.join(map(str, seeds))}; {os.cpu_count()} CPUs, 1 thread per training; "
           f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end\n")
     print("| config | epochs | lr | noise | " + " | ".join(levels) + " | seed agreement (pairs) | L1+L2 agreement "
-          "| after a one-statement edit | train s wall | train s CPU |")
-    print("|---|---:|---:|---:|" + "---:|" * len(levels) + "---|---:|---:|---:|---:|")
+          "| " + " | ".join(f"{lv} agreement" for lv in levels) + " | after a one-statement edit | train s wall | train s CPU |")
+    print("|---|---:|---:|---:|" + "---:|" * len(levels) + "---|---:|" + "---:|" * len(levels) + "---:|---:|---:|")
     for name, r in results.items():
         s, runs = r["settings"], list(r["runs"].values())
         acc = [sum(run["pass"][k] for run in runs for k in ids[lv]) / (len(ids[lv]) * len(runs)) for lv in levels]
         pairs = list(itertools.combinations(runs, 2))
         seed_agree = [agreement(a["pass"], b["pass"], [i["id"] for i in items]) for a, b in pairs]
         fact_agree = [agreement(a["pass"], b["pass"], facts) for a, b in pairs]
+        level_agree = [mean([agreement(a["pass"], b["pass"], ids[lv]) for a, b in pairs]) for lv in levels]
         edits = [e["agreement"] for e in r["edited"].values()]
         trainings = runs + list(r["edited"].values())
         noise = 0.0 if r["extra"].get("old") else r["extra"].get("noise", PREFIX_NOISE)
         print(f"| {name} | {s.epochs} | {s.lr:g} | {noise:g} | " + " | ".join(f"{a:.2f}" for a in acc)
-              + f" | {mean(seed_agree):.2f} ({' '.join(f'{a:.2f}' for a in seed_agree)}) | {mean(fact_agree):.2f} "
-              f"| {mean(edits):.2f} ({' '.join(f'{a:.2f}' for a in edits)}) "
+              + f" | {mean(seed_agree):.2f} ({' '.join(f'{a:.2f}' for a in seed_agree)}) | {mean(fact_agree):.2f} | "
+              + " | ".join(f"{a:.2f}" for a in level_agree) + f" | {mean(edits):.2f} ({' '.join(f'{a:.2f}' for a in edits)}) "
               f"| {mean([t['wall'] for t in trainings]):.1f} (max {max(t['wall'] for t in trainings):.1f}) "
               f"| {mean([t['cpu'] for t in trainings]):.1f} |")
     print("\nAgreement: share of benchmark items with the same pass/fail in two trainings (seed pairs: all items; "
