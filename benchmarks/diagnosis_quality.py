@@ -43,14 +43,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from domains import write_geography  # noqa: E402
-from repair_efficiency import ENV, bench_items  # noqa: E402
+from repair_efficiency import ENV, bench_items, edit_config  # noqa: E402
 
 from pwd_git.kb.loader import Domain, load_worktree  # noqa: E402
 from pwd_git.records import family  # noqa: E402
@@ -82,14 +80,6 @@ def run_json(root: Path, rev: str, *extra: str) -> dict:
     if not proc.stdout.strip():
         raise SystemExit(f"git pwd run {rev} gave no result:\n{proc.stderr}")
     return json.loads(proc.stdout)
-
-
-def edit_config(root: Path, **sections: dict) -> None:
-    """Merge `sections` into pwd.yaml's sections (build, train, ...)."""
-    config = yaml.safe_load((root / "pwd.yaml").read_text())
-    for name, values in sections.items():
-        config[name] = {**(config.get(name) or {}), **values}
-    (root / "pwd.yaml").write_text(yaml.safe_dump(config, sort_keys=False, width=110))
 
 
 def commit_build(root: Path, message: str) -> str:
