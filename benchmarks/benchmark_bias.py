@@ -1,6 +1,6 @@
 """Can the benchmark be answered without the question? A choice-prior baseline per template.
 
-    python benchmarks/benchmark_bias.py [--domains example,geography]
+    python benchmarks/benchmark_bias.py [--domains example,geography] [--build-seeds 0,1,...]
 
 A multiple-choice item is a fair test when no choice wins on its own. For each domain (the
 example KB, and the generated geography of benchmarks/domains.py) this builds the shards and
@@ -12,7 +12,9 @@ scores every benchmark item with two question-blind baselines fitted to the trai
 
 Chance is 0.25 (four choices). A level well above chance under either baseline rewards a model
 for frequency, not knowledge, and flips with whatever shifts a model's word priors (a patch, a
-seed). Prints one table row per (level, template).
+seed). Prints one table row per (level, template). `--build-seeds` builds the benchmark once per
+`build.seed` (which draws the distractors and the choice order) and pools the items: the example
+domain has 13 two-hop items, so one build says little about its L3 prior.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import yaml  # noqa: E402
 from domains import write_geography  # noqa: E402
 
 from pwd_git.kb.loader import Domain  # noqa: E402
@@ -54,12 +57,21 @@ def domain_root(name: str, work: Path) -> Path:
     else:
         pwd(work, "init", str(root))
         write_geography(root, 0)
-    pwd(root, "build", "-q")
     return root
 
 
-def rows(root: Path) -> list[tuple[str, str, int, float, float]]:
-    shards = shards_for(Domain.find(root), None)
+def build(root: Path, seed: int) -> list[dict]:
+    """The benchmark items of a build with `build.seed: seed` (pwd.yaml edited in place)."""
+    config = yaml.safe_load((root / "pwd.yaml").read_text())
+    config["build"] = {**(config.get("build") or {}), "seed": seed}
+    (root / "pwd.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    pwd(root, "build", "-q")
+    return shards_for(Domain.find(root), None).records("bench")
+
+
+def rows(root: Path, seeds: list[int]) -> list[tuple[str, str, int, float, float]]:
+    items = [item for seed in seeds for item in build(root, seed)]
+    shards = shards_for(Domain.find(root), None)  # the last build's: build.seed changes only l2.false's wrong object
     counts = Counter(w for record in shards.records("train") for turn in turns_of(record) for w in words(turn))
     total, vocab = sum(counts.values()), len(counts) + 1
 
@@ -71,7 +83,7 @@ def rows(root: Path) -> list[tuple[str, str, int, float, float]]:
         return sum(math.log(counts[w] + 1) for w in found) / max(1, len(found))
 
     hits: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for item in shards.records("bench"):
+    for item in items:
         tally = hits[(item["level"], item["template"])]
         tally[0] += 1
         for k, score in ((1, unigram), (2, frequent)):
@@ -83,12 +95,14 @@ def rows(root: Path) -> list[tuple[str, str, int, float, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--domains", default="example,geography")
+    parser.add_argument("--build-seeds", default="0", help="comma-separated build.seed values whose items are pooled")
     args = parser.parse_args()
+    seeds = [int(s) for s in args.build_seeds.split(",")]
     print("| domain | level | template | items | unigram prior acc | frequent-words prior acc | chance |")
     print("|---|---|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory(prefix="pwd-bias-") as tmp:
         for name in args.domains.split(","):
-            for level, template, n, uni, freq in rows(domain_root(name, Path(tmp))):
+            for level, template, n, uni, freq in rows(domain_root(name, Path(tmp)), seeds):
                 print(f"| {name} | {level} | {template} | {n} | {uni:.2f} | {freq:.2f} | 0.25 |")
 
 
