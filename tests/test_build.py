@@ -338,6 +338,40 @@ def test_distractors_seen_across_seeds_cover_only_valid_ones(geo):
     assert seen == VALID_DISTRACTORS, "all valid distractors get used, none of the true endpoints"
 
 
+def _hub_domain(root: Path) -> Path:
+    """Twelve countries, four hub regions (three countries lie in each) and four rare ones (one
+    country each), one test chain per region kind: a frequency prior would pick the hubs."""
+    hubs, rare = ["north", "south", "east", "west"], ["coast", "highland", "island", "central"]
+    lies_in = {f"c{i}": hubs[i % 4] for i in range(12)} | {f"r{i}": rare[i] for i in range(4)}
+    files = {"pwd.yaml": GEO_CONFIG,
+             "concepts/countries/x.yaml": geo_concept("x", "country", [("borders", "c0"), ("borders", "r0")])}
+    for country, region in lies_in.items():
+        files[f"concepts/countries/{country}.yaml"] = geo_concept(country, "country", [("lies in", region)])
+    for region in hubs + rare:
+        files[f"concepts/regions/{region}.yaml"] = geo_concept(region, "region")
+    for name, via in (("hub", "c0"), ("rare", "r0")):
+        files[f"chains/{name}.yaml"] = (f"id: {name}\ntitle: x to a region via {via}\nsplit: test\nsteps:\n"
+                                        f"  - x.borders.{via}\n  - {via}.lies-in.{lies_in[via]}\n")
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    write(root, files)
+    return root
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_distractors_come_from_the_answers_frequency_band(tmp_path, seed):
+    """A hub answer (a region three statements name) is offered among hubs, a rare one among
+    rare ones, at L2 and L3, so no choice wins for being a frequent word."""
+    hubs, rare = {"north", "south", "east", "west"}, {"coast", "highland", "island", "central"}
+    bench = [i for items in generate(_load_geo_kb(_hub_domain(tmp_path / "d")), seed=seed).bench.values()
+             for i in items]
+    region_items = [i for i in bench if i["template"] != "hand" and i["choices"][i["answer"]] in hubs | rare]
+    assert {i["template"] for i in region_items} == {"probe.l2.complete", "chain.l3.hops"}
+    for item in region_items:
+        answer = item["choices"][item["answer"]]
+        assert set(item["choices"]) <= (hubs if answer in hubs else rare), item
+
+
 def test_value_answers_get_value_distractors_never_the_true_value(geo):
     write(geo, {"chains/alpha-capital.yaml": """
         id: alpha-capital
