@@ -563,6 +563,21 @@ def test_import_csv_tsv_and_rdf_triples(corpus):
     assert result.code == 2 and "not a CSV, TSV or RDF file" in result.err
 
 
+def test_an_imported_row_is_a_statement_without_text(corpus):
+    """A statement's `text` is the natural sentence behind l2.text training records; a CSV row
+    ("ribosome,has diameter,25 nm") or an N-Triples line is no sentence, so it stays the quote only."""
+    merge(corpus, extract_json(corpus)["branch"])
+    write(corpus, {"corpus/cells.csv": "subject,predicate,object\nmitochondrion,has diameter,1 um\n"})
+    git(corpus, "add", "-A")
+    git(corpus, "commit", "-qm", "table")
+    info = extract_json(corpus, "corpus/cells.csv")
+    mito = yaml.safe_load(git(corpus, "show", f"{info['branch']}:{FOLDER}/mitochondrion.yaml"))
+    (row,) = [r for r in mito["relations"] if r["predicate"] == "has diameter"]
+    assert "text" not in row and row["source"]["quote"] == "mitochondrion,has diameter,1 um", row
+    assert [r["text"] for r in mito["relations"] if r["predicate"] == "is part of"] == \
+        ["The mitochondrion is part of the cell."], "a sentence's statement keeps its text"
+
+
 def test_a_domain_in_a_subfolder_of_the_repository(tmp_path):
     top = tmp_path / "mono"
     top.mkdir()
