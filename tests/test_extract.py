@@ -563,6 +563,25 @@ def test_import_csv_tsv_and_rdf_triples(corpus):
     assert result.code == 2 and "not a CSV, TSV or RDF file" in result.err
 
 
+def test_names_keep_their_capitals_after_an_article_or_beside_another(tmp_path):
+    """Only a sentence's first word has a capital that may just be the sentence's: "The Danube"
+    and "North Sea" are names ("danube is defined as ..." and "north Sea" were written)."""
+    root = tmp_path / "rivers"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write(root, {"pwd.yaml": "name: rivers\npredicates:\n  flows into: {functional: true}\n",
+                 "corpus/rivers.md": "The Danube is a river that crosses ten countries.\n"
+                                     "The North Sea is a sea that borders Norway.\n"
+                                     "Glycolysis is a pathway that splits glucose.\n"
+                                     "The Danube flows into the North Sea.\n"})
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "corpus")
+    branch = extract_json(root)["branch"]
+    terms = {p: yaml.safe_load(git(root, "show", f"{branch}:{FOLDER}/{p}.yaml"))["term"]
+             for p in ("danube", "north-sea", "glycolysis")}
+    assert terms == {"danube": "Danube", "north-sea": "North Sea", "glycolysis": "glycolysis"}
+
+
 def test_an_imported_row_is_a_statement_without_text(corpus):
     """A statement's `text` is the natural sentence behind l2.text training records; a CSV row
     ("ribosome,has diameter,25 nm") or an N-Triples line is no sentence, so it stays the quote only."""
