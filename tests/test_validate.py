@@ -352,3 +352,25 @@ def test_values_in_other_scripts_get_statement_ids_of_their_own(domain):
     assert len(ids) == 6 and ids[0].startswith("c.is-part-of.cordoba"), ids
     assert "c.is-part-of.the-big-apple" in ids, "a value whose letters are ASCII keeps its slug"
     assert all(re.fullmatch(r"[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*", s) for s in ids), ids
+
+
+def test_hand_written_choices_that_read_the_same_are_an_error(domain):
+    """uniqueItems catches [b, b]; [Beta, beta] or ['b', 'b.'] is the same answer twice to a
+    reader, so the item tests nothing."""
+    write(domain, {"chains/a-to-c.yaml": """
+        id: a-to-c
+        title: a to c
+        split: test
+        steps: [a.is-part-of.b, b.is-part-of.c]
+        items:
+          - question: Which thing holds a?
+            choices: [B, c, " b. ", d]
+            answer: 0
+          - question: Which thing holds b?
+            choices: [c, b, d]
+            answer: 0
+    """})
+    res = run_cli("validate", "--format", "json", cwd=domain)
+    assert res.code == 1
+    found = [(d["line"], d["message"]) for d in diagnostics(res) if d["code"] == "same-choices"]
+    assert found == [(6, "choices 0 and 2 read the same (case, spacing or end punctuation); make them distinct")]

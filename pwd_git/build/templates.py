@@ -13,8 +13,6 @@ matching the question's words against it.
 from __future__ import annotations
 
 import re
-import string
-import unicodedata
 from functools import cache, lru_cache
 
 # --- training (chat `messages`: one user turn, one assistant turn) -----------------------
@@ -75,13 +73,6 @@ def article(phrase: str) -> str:
     if word.startswith(_A_PREFIXES) or word == "one":
         return "a"
     return "an" if word[:1] in ("a", "e", "i", "o", "u") else "a"
-
-
-def reads_as(choice: str) -> str:
-    """What an answer choice reads as: choices that differ only in case, Unicode form, spacing
-    or punctuation at their ends ("Red", "red ", "red.") are one answer, never two choices."""
-    text = " ".join(unicodedata.normalize("NFKC", choice).casefold().split())
-    return text.strip(string.punctuation + " ") or text
 
 
 COPULAS = ("is", "are", "was", "were", "refers to", "means")
