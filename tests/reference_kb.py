@@ -10,6 +10,7 @@ import re
 import unicodedata
 from collections import defaultdict
 
+from pwd_git.kb.checks import same_choices
 from pwd_git.kb.diagnostics import ERROR, WARNING, Diagnostic
 from pwd_git.kb.model import KB, Loc
 
@@ -76,6 +77,11 @@ def _check_chains(kb: KB) -> list[Diagnostic]:
             if not 0 <= item.answer < len(item.choices):
                 out.append(_diag(item.loc, ERROR, "bad-answer",
                                  f"answer index {item.answer} is outside the {len(item.choices)} choices (0-based)"))
+            same = same_choices(item.choices)  # added with the rule (fix/robust), not at 705413e
+            if same:
+                out.append(_diag(item.loc, ERROR, "same-choices",
+                                 f"choices {same[0]} and {same[1]} read the same (case, spacing or end punctuation); "
+                                 "make them distinct"))
     return out
 
 

@@ -24,7 +24,7 @@ import yaml
 from pwd_git.build import shards as shards_mod
 from pwd_git.build import units as units_mod
 from pwd_git.build.decontam import BenchIndex
-from pwd_git.build.generate import GENERATOR_VERSION, generate
+from pwd_git.build.generate import GENERATOR_VERSION, Generator, generate
 from pwd_git.build.render import ENCODER, content_id
 from pwd_git.build.templates import BENCH, TRAIN_L1, TRAIN_L2, TRAIN_L3
 from pwd_git.git import Repo
@@ -386,6 +386,38 @@ def test_value_answers_get_value_distractors_never_the_true_value(geo):
     assert item["choices"][item["answer"]] == "Betatown"
     assert len(set(item["choices"]) & {"Alphaville", "Etaburg", "Thetaport", "Iotacity"}) == 3, \
         "distractors of a value answer are other values of the same predicate"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_no_two_choices_read_the_same_and_none_reads_as_a_true_answer(geo, seed):
+    """Real data spells one value several ways ("Red", "red ", "red.") and gives a concept a
+    name another concept has as an alias: such a distractor is the answer to a reader, and a
+    "True or false" record built from it would teach that a truth is false."""
+    colours = {"alpha": "red", "beta": "Red", "gamma": "red.", "delta": " RED ", "epsilon": "blue",
+               "zeta": "Blue", "eta": "green", "theta": "white", "iota": "black"}
+    files = {}
+    for c in COUNTRIES:
+        files[f"concepts/countries/{c}.yaml"] = geo_concept(c, "country", [*RELATIONS.get(c, ()),
+                                                                            ("has colour", f"={colours[c]}")])
+    files["concepts/regions/north.yaml"] = geo_concept("north", "region").replace(
+        "type: region", "type: region\naliases: [the coast]")
+    files["concepts/regions/coast.yaml"] = geo_concept("coast", "region").replace("term: coast", "term: The coast")
+    write(geo, files)
+    kb = _load_geo_kb(geo)
+    gen, out = Generator(kb, seed), generate(kb, seed=seed)
+    probes = [gen.statement_probe(st) for st in kb.statements.values()]  # every statement, not just the chain's
+    choices = [item["choices"] for items in out.bench.values() for item in items]
+    choices += [[answer, *wrong] for _, answer, wrong, *_ in probes]
+    for texts in choices:
+        read = [" ".join(c.casefold().split()).strip(". ") for c in texts]
+        assert len(set(read)) == len(read), texts
+    assert not [p for p in probes if p[1] == "north" and "The coast" in p[2]], "'the coast' is an alias of north"
+    for rec in [r for recs in out.train.values() for r in recs if r["template"] == "l2.false"]:
+        (sid,) = rec["traces"]["statements"]
+        subject, predicate, _ = sid.split(".")
+        claim = rec["messages"][0]["content"].rsplit(" ", 1)[-1].strip(". ").casefold()
+        if predicate == "has-colour":
+            assert claim != colours[subject].strip(". ").casefold(), rec["messages"]
 
 
 def test_chain_whose_answer_type_has_too_few_other_concepts_is_an_error(geo):

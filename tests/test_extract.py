@@ -563,6 +563,40 @@ def test_import_csv_tsv_and_rdf_triples(corpus):
     assert result.code == 2 and "not a CSV, TSV or RDF file" in result.err
 
 
+def test_names_keep_their_capitals_after_an_article_or_beside_another(tmp_path):
+    """Only a sentence's first word has a capital that may just be the sentence's: "The Danube"
+    and "North Sea" are names ("danube is defined as ..." and "north Sea" were written)."""
+    root = tmp_path / "rivers"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write(root, {"pwd.yaml": "name: rivers\npredicates:\n  flows into: {functional: true}\n",
+                 "corpus/rivers.md": "The Danube is a river that crosses ten countries.\n"
+                                     "The North Sea is a sea that borders Norway.\n"
+                                     "Glycolysis is a pathway that splits glucose.\n"
+                                     "The Danube flows into the North Sea.\n"})
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "corpus")
+    branch = extract_json(root)["branch"]
+    terms = {p: yaml.safe_load(git(root, "show", f"{branch}:{FOLDER}/{p}.yaml"))["term"]
+             for p in ("danube", "north-sea", "glycolysis")}
+    assert terms == {"danube": "Danube", "north-sea": "North Sea", "glycolysis": "glycolysis"}
+
+
+def test_an_imported_row_is_a_statement_without_text(corpus):
+    """A statement's `text` is the natural sentence behind l2.text training records; a CSV row
+    ("ribosome,has diameter,25 nm") or an N-Triples line is no sentence, so it stays the quote only."""
+    merge(corpus, extract_json(corpus)["branch"])
+    write(corpus, {"corpus/cells.csv": "subject,predicate,object\nmitochondrion,has diameter,1 um\n"})
+    git(corpus, "add", "-A")
+    git(corpus, "commit", "-qm", "table")
+    info = extract_json(corpus, "corpus/cells.csv")
+    mito = yaml.safe_load(git(corpus, "show", f"{info['branch']}:{FOLDER}/mitochondrion.yaml"))
+    (row,) = [r for r in mito["relations"] if r["predicate"] == "has diameter"]
+    assert "text" not in row and row["source"]["quote"] == "mitochondrion,has diameter,1 um", row
+    assert [r["text"] for r in mito["relations"] if r["predicate"] == "is part of"] == \
+        ["The mitochondrion is part of the cell."], "a sentence's statement keeps its text"
+
+
 def test_a_domain_in_a_subfolder_of_the_repository(tmp_path):
     top = tmp_path / "mono"
     top.mkdir()

@@ -323,3 +323,54 @@ def test_near_duplicates_are_found_in_every_script_and_aliases_are_called_aliase
         ("concepts/ko2.yaml", "alias '\u1103\u1161\u1105\u1175 ' of 'ko2' nearly duplicates 'ko' at concepts/ko.yaml:1"),
         ("concepts/wide.yaml", "term 'ＢＲＩＤＧＥ' of 'wide' nearly duplicates 'bg' at concepts/bg.yaml:1"),
     }, found
+
+
+def test_values_in_other_scripts_get_statement_ids_of_their_own(domain):
+    """The id slug keeps [a-z0-9] only: Japanese or Russian values all slugged to 'x', so a
+    concept with two cities in kanji was refused as stating one statement twice."""
+    write(domain, {"concepts/c.yaml": concept("c", relations="""
+        - predicate: has color
+          value: blue
+        - predicate: is part of
+          value: 東京
+        - predicate: is part of
+          value: 大阪
+        - predicate: is part of
+          value: Москва
+        - predicate: is part of
+          value: Córdoba
+        - predicate: is part of
+          value: Cordoba
+        - predicate: is part of
+          value: The Big Apple 🍎
+    """),
+                   "chains/c-city.yaml": "id: c-city\ntitle: t\nsplit: train\nsteps: [b.is-part-of.c, c.is-part-of.cordoba]\n"})
+    res = run_cli("validate", "--format", "json", cwd=domain)
+    assert res.code == 0, res.output
+    kb, _ = load_worktree(Domain.find(domain), use_cache=False)
+    ids = sorted(s for s in kb.statements if s.startswith("c.is-part-of."))
+    assert len(ids) == 6 and ids[0].startswith("c.is-part-of.cordoba"), ids
+    assert "c.is-part-of.the-big-apple" in ids, "a value whose letters are ASCII keeps its slug"
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*", s) for s in ids), ids
+
+
+def test_hand_written_choices_that_read_the_same_are_an_error(domain):
+    """uniqueItems catches [b, b]; [Beta, beta] or ['b', 'b.'] is the same answer twice to a
+    reader, so the item tests nothing."""
+    write(domain, {"chains/a-to-c.yaml": """
+        id: a-to-c
+        title: a to c
+        split: test
+        steps: [a.is-part-of.b, b.is-part-of.c]
+        items:
+          - question: Which thing holds a?
+            choices: [B, c, " b. ", d]
+            answer: 0
+          - question: Which thing holds b?
+            choices: [c, b, d]
+            answer: 0
+    """})
+    res = run_cli("validate", "--format", "json", cwd=domain)
+    assert res.code == 1
+    found = [(d["line"], d["message"]) for d in diagnostics(res) if d["code"] == "same-choices"]
+    assert found == [(6, "choices 0 and 2 read the same (case, spacing or end punctuation); make them distinct")]

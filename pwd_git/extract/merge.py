@@ -261,7 +261,7 @@ def _statement(s: dict, doc: str, resolve, by_id: dict, hand: dict, existing: di
                 continue
             relation: dict = {"predicate": predicate}
             relation["object" if obj is not None else "value"] = target
-            if single and len(quote) <= 2000:
+            if single and len(quote) <= 2000 and s.get("shape") != "import":  # a table row is no sentence
                 relation["text"] = quote
             relation["source"] = {"doc": doc, "quote": quote}
             by_id[subject]["relations"].setdefault(sid, relation)

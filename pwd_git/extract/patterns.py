@@ -19,7 +19,7 @@ import re
 from pwd_git.extract.chunks import Chunk, normalise_ws
 from pwd_git.extract.terms import DETERMINER
 
-VERSION = "1"
+VERSION = "2"
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -185,11 +185,14 @@ def term_words(phrase: str) -> list[str] | None:
 
 
 def term(phrase: str, *, opening: bool = False) -> str:
-    """A term as written, without its article; a sentence-initial capital (Mitochondria, not DNA) lowered."""
-    phrase = DETERMINER.sub("", phrase.strip())
-    if opening and phrase[:1].isupper() and phrase[1:2].islower() and not any(c.isupper() for c in phrase.split()[0][1:]):
-        phrase = phrase[0].lower() + phrase[1:]
-    return phrase
+    """A term as written, without its article; a sentence-initial capital (Mitochondria, not DNA)
+    lowered. A capital after an article (the Danube) or beside another (North Sea) is a name's."""
+    bare = DETERMINER.sub("", phrase.strip())
+    words = bare.split()
+    if opening and bare == phrase.strip() and bare[:1].isupper() and bare[1:2].islower() \
+            and not any(c.isupper() for w in words for c in w[1:]) and not any(w[:1].isupper() for w in words[1:]):
+        bare = bare[0].lower() + bare[1:]
+    return bare
 
 
 def _alias_ok(phrase: str, abbreviation: bool) -> bool:

@@ -11,6 +11,7 @@ the first file claiming an id owns it, the first claim of a statement id wins.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 
 from pwd_git.errors import quote
@@ -33,6 +34,23 @@ def norm_term(term: str) -> str:
         text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", term).casefold())
         spaced = "".join(ch if ch.isalnum() or unicodedata.category(ch)[0] == "M" else " " for ch in text)
     return _PLURAL.sub("", spaced).replace(" ", "") or text
+
+
+def reads_as(choice: str) -> str:
+    """What an answer choice reads as: choices that differ only in case, Unicode form, spacing
+    or punctuation at their ends ("Red", "red ", "red.") are one answer, never two choices."""
+    text = " ".join(unicodedata.normalize("NFKC", choice).casefold().split())
+    return text.strip(string.punctuation + " ") or text
+
+
+def same_choices(choices: list) -> tuple[int, int] | None:
+    """The first two of `choices` that read the same, if any."""
+    seen: dict[str, int] = {}
+    for j, choice in enumerate(choices):
+        i = seen.setdefault(reads_as(str(choice)), j)
+        if i != j:
+            return i, j
+    return None
 
 
 def _closest(name: str, known: list[str]) -> str:
@@ -142,10 +160,14 @@ def _chain(ix, info, out: list) -> None:
                         f"steps do not connect: step {i} ends at {joint} but step {i + 1} starts at "
                         f"{quote(st[2])}; the object of each step must be the subject of the next", ""))
         previous = st
-    for answer, n, line, col in info.items:
+    for answer, n, line, col, same in info.items:
         if not 0 <= answer < n:
             out.append((path, line, col, ERROR, "bad-answer",
                         f"answer index {answer} is outside the {n} choices (0-based)", ""))
+        if same:
+            out.append((path, line, col, ERROR, "same-choices",
+                        f"choices {same[0]} and {same[1]} read the same (case, spacing or end punctuation); "
+                        "make them distinct", ""))
 
 
 def _patch(ix, info) -> list[tuple]:

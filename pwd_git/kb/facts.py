@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pwd_git.errors import quote
 from pwd_git.kb import walk
+from pwd_git.kb.checks import same_choices
 from pwd_git.kb.model import statement_id
 
 ERROR = "error"
@@ -39,7 +40,8 @@ def extract(kind: str, record: dict) -> dict:
     elif kind == "chain":
         out["split"] = str(data.get("split", "test"))
         out["steps"] = [(sid, *_pos(pos, "steps", i)) for i, sid in enumerate(walk.strs(data.get("steps")))]
-        out["items"] = [(item["answer"], len(item["choices"]), *_pos(pos, "items", i)) for i, item in walk.hand_items(data)]
+        out["items"] = [(item["answer"], len(item["choices"]), *_pos(pos, "items", i), same_choices(item["choices"]))
+                        for i, item in walk.hand_items(data)]
     elif kind == "patch":
         out["examples"] = [(concepts, statements, chain, *_pos(pos, "examples", i))
                            for i, _ex, concepts, statements, chain in walk.patch_examples(data)]
@@ -78,7 +80,7 @@ class FileInfo:
         self.diags: list[tuple] = []
         self.node: tuple | None = None  # (id, line, col) of a concept or chain
         self.term, self.aliases, self.rels = "", (), ()  # rels: (index, sid, predicate, object, value, line, col)
-        self.split, self.steps, self.items = "", (), ()  # steps: (sid, line, col); items: (answer, n, line, col)
+        self.split, self.steps, self.items = "", (), ()  # steps: (sid, line, col); items: (answer, n, line, col, same)
         self.examples = ()  # (concepts, statements, chain, line, col)
         self.config: dict | None = None
 

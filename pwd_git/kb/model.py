@@ -6,7 +6,9 @@ the `path:line` it came from so that any failure can be reported like a compiler
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -17,9 +19,21 @@ def slug(text: object) -> str:
     return _SLUG.sub("-", str(text).lower()).strip("-") or "x"
 
 
+def value_slug(value: object) -> str:
+    """The id form of a statement's target. A text with letters or digits of other scripts gets
+    them spelled in ASCII where they decompose ("Córdoba": cordoba) and a short hash of the text
+    ("東京": x-130016b2), so that two values never share an id because the slug dropped them."""
+    text = str(value)
+    if not any(ch.isalnum() and not ch.isascii() for ch in text):
+        return slug(text)
+    ascii_text = unicodedata.normalize("NFKD", text.casefold()).encode("ascii", "ignore").decode()
+    digest = hashlib.sha256(unicodedata.normalize("NFC", text).encode()).hexdigest()[:8]
+    return f"{_SLUG.sub('-', ascii_text).strip('-') or 'x'}-{digest}"
+
+
 def statement_id(subject: str, predicate: str, target: object) -> str:
     """Content-derived statement id: stable under reordering of relations."""
-    return f"{subject}.{slug(predicate)}.{slug(target)}"
+    return f"{subject}.{slug(predicate)}.{value_slug(target)}"
 
 
 @dataclass(frozen=True)
