@@ -164,9 +164,8 @@ def test_a_chain_whose_hop_no_longer_exists_is_not_traced(tmp_path):
     assert find_gaps(kb, _items(), {"chain"}, counts) == []
 
 
-def test_chains_that_break_on_one_pattern_share_its_compositions(tmp_path):
-    """Thirty chain breaks over one predicate pattern get one pattern's worth of compositions,
-    not thirty (each copy tilts a small model towards the demonstrated paths)."""
+def _three_paths_kb(tmp_path):
+    """Nine concepts in three is-part-of paths (a-b-c, d-e-f, g-h-i); abc and def are test chains."""
     root = tmp_path / "k"
     root.mkdir()
     git(root, "init", "-q")
@@ -180,6 +179,13 @@ def test_chains_that_break_on_one_pattern_share_its_compositions(tmp_path):
     write(root, files)
     kb, _ = load_worktree(Domain.find(root))
     counts = (Counter({c: 4 for c in "abcdefghi"}), Counter({f"{s_}.is-part-of.{o}": 5 for s_, o in links}))
+    return kb, counts
+
+
+def test_chains_that_break_on_one_pattern_share_its_compositions(tmp_path):
+    """Thirty chain breaks over one predicate pattern get one pattern's worth of compositions,
+    not thirty (each copy tilts a small model towards the demonstrated paths)."""
+    kb, counts = _three_paths_kb(tmp_path)
     items = [{"id": f"chain-{cid}", "level": "L3", "template": "chain.l3.hops",
               "traces": {"concepts": list(cid), "statements": kb.chains[cid].steps, "chain": cid}} for cid in ("abc", "def")]
     breaks = find_gaps(kb, items, {"chain-abc", "chain-def"}, counts)
@@ -188,6 +194,22 @@ def test_chains_that_break_on_one_pattern_share_its_compositions(tmp_path):
     first, second = writer.for_finding(breaks[0]), writer.for_finding(breaks[1])
     assert first[0] and all(ex["traces"]["statements"] == ["g.is-part-of.h", "h.is-part-of.i"] for ex in first[0])
     assert second == ([], None)  # covered by the first: patched, nothing written twice
+
+
+def test_a_patch_restates_the_type_of_every_concept_it_names_but_does_not_teach(tmp_path):
+    """Compositions over g-h-i name g, h and i: each gets one anchor ("g is a t."); a concept
+    the patch teaches (its own concept examples) gets none."""
+    kb, _ = _three_paths_kb(tmp_path)
+    writer = ExampleWriter(kb)
+    compositions, _ = writer.compositions("abc")
+    taught = writer.concept_examples("a")
+    anchors = writer.anchors(compositions + taught)
+    siblings = [c for ex in taught if ex["kind"] == "contrast" for c in ex["traces"]["concepts"][1:]]
+    assert len(siblings) == 2 and not set(siblings) & set("aghi")
+    assert [(ex["kind"], ex["traces"]["concepts"]) for ex in anchors] == [("anchor", [c]) for c in [*"ghi", *siblings]]
+    assert anchors[0]["messages"] == [{"role": "user", "content": "Which category does g belong to?"},
+                                      {"role": "assistant", "content": "g is a t."}]
+    assert "a" not in {c for ex in anchors for c in ex["traces"]["concepts"]}
 
 
 def test_contradictory_evidence_is_reported_not_patched(tmp_path):

@@ -4,7 +4,8 @@ Never from benchmark items or their answers, and never in the benchmark's wordin
 repaired model must still be tested on questions it has not seen (build's decontamination
 check runs on the result). Concept gaps get more surface forms and contrastive examples
 (siblings, negative constraints); chain breaks get step-by-step demonstrations over other
-KB paths with the same predicate pattern that belong to no test chain.
+KB paths with the same predicate pattern that belong to no test chain. Every other concept
+the examples name gets one anchor restating its type (`anchors`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ CONCEPT_FORMS = [
     ("Give a short definition of {term}.", "{definition}"),
     ("Which category does {term} belong to?", "{term} is {a_type}."),
 ]
+ANCHOR_FORM = CONCEPT_FORMS[4]  # "Which category does {term} belong to?"
 ALIAS_FORM = ("What else is {term} called?", "{term} is also called {alias}.")
 SIBLING_FORM = ("How does {term} differ from {other}?", "{defined} By contrast, {other_defined}")
 NEGATIVE_FORM = ("What is a common misconception about {term}?", "{constraint}")
@@ -86,6 +88,23 @@ class ExampleWriter:
         if finding.node_kind == "concept":
             return self.concept_examples(finding.node), None
         return self.statement_examples(finding.node), None
+
+    def anchors(self, examples: list[dict]) -> list[dict]:
+        """One example restating the type of every concept that `examples` name but do not
+        teach (not the subject of a concept example), in the order they are first named.
+        New sentences about an entity ("Daihaven is located in Morotrathonia") pull what the
+        model says after its name; without the anchor, a fine-tune on a patch of statements and
+        compositions broke 15-16 of a geography model's "<term> is" type probes per seed, with
+        it 3-9 (docs/performance.md, repair efficiency)."""
+        taught = {ex["traces"]["concepts"][0] for ex in examples if ex["kind"] == "concept"}
+        named = dict.fromkeys(c for ex in examples for c in ex["traces"]["concepts"] if c not in taught)
+        out = []
+        for cid in named:
+            c = self.kb.concepts[cid]
+            fields = {"term": c.term, "a_type": f"{article(c.type)} {c.type}"}
+            out.append(self._example("anchor", ANCHOR_FORM[0].format(**fields), ANCHOR_FORM[1].format(**fields),
+                                     [cid], []))
+        return out
 
     def concept_examples(self, cid: str) -> list[dict]:
         c = self.kb.concepts[cid]

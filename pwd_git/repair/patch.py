@@ -101,6 +101,7 @@ def write_patch(domain: Domain, diagnosis: Diagnosis, *, limit: int | None = Non
     if not examples:
         raise DataError("no data patch can be written for this diagnosis:\n  "
                         + "\n  ".join(f"{s.finding.location}: {s.reason}" for s in skipped))
+    examples += writer.anchors(examples)
     examples, dropped = _decontaminate(domain, diagnosis.commit, examples)
     rel = f"patches/{diagnosis.commit[:10]}-{slug(patched[0].node)[:40]}.yaml"
     content = _render(diagnosis, patched, examples)
