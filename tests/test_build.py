@@ -372,6 +372,43 @@ def test_distractors_come_from_the_answers_frequency_band(tmp_path, seed):
         assert set(item["choices"]) <= (hubs if answer in hubs else rare), item
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_namesakes_definition_and_type_are_never_wrong_choices(tmp_path, seed):
+    """Two cities called Paris, and "orange" the fruit and the colour: "Paris is defined as" is
+    answered by either Paris's definition and "orange is" by either type, so a namesake's
+    definition or type is never offered as a wrong choice."""
+    files = {"pwd.yaml": GEO_CONFIG.replace("  watches: {functional: false}\n",
+                                            "  has colour: {functional: false}\n  is mixed from: {functional: false}\n"),
+             "chains/orange.yaml": "id: orange\ntitle: t\nsplit: test\n"
+                                   "steps: [orange-fruit.has-colour.orange-colour, orange-colour.is-mixed-from.red]\n",
+             "chains/paris.yaml": "id: paris\ntitle: t\nsplit: test\n"
+                                  "steps: [paris-fr.lies-in.france, france.lies-in.europe]\n"}
+    kinds = {"fruit": ["apple", "pear", "plum", "fig"], "colour": ["red", "blue", "green", "cyan", "teal"],
+             "tree": ["oak", "elm"], "country": ["spain", "chad", "peru", "laos"], "river": ["nile"],
+             "region": ["asia", "africa", "oceania", "antarctica"], "city": ["lyon", "austin"]}
+    for ctype, cids in kinds.items():
+        for cid in cids:
+            files[f"concepts/{ctype}/{cid}.yaml"] = geo_concept(cid, ctype)
+    named = {"orange-fruit": ("fruit", "orange", [("has colour", "orange-colour")], "A round citrus fruit."),
+             "orange-colour": ("colour", "Orange", [("is mixed from", "red")], "The colour between red and yellow."),
+             "paris-fr": ("city", "Paris", [("lies in", "france")], "The capital of France on the Seine."),
+             "paris-tx": ("city", "Paris", [], "A small town in Lamar County, Texas."),
+             "france": ("country", "France", [("lies in", "europe")], "A republic in western Europe."),
+             "europe": ("region", "Europe", [], "The continent west of Asia.")}
+    for cid, (ctype, term, relations, definition) in named.items():
+        files[f"concepts/{ctype}/{cid}.yaml"] = geo_concept(cid, ctype, relations, definition).replace(
+            f"term: {cid}", f"term: {term}")
+    root = tmp_path / "d"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write(root, files)
+    bench = [i for items in generate(_load_geo_kb(root), seed=seed).bench.values() for i in items]
+    probes = {(i["traces"]["concepts"][0], i["template"]): i for i in bench if i["level"] == "L1"}
+    assert "A small town in Lamar County, Texas." not in probes[("paris-fr", "probe.l1.describe")]["choices"]
+    assert "a colour" not in probes[("orange-fruit", "probe.l1.kind")]["choices"]
+    assert "a fruit" not in probes[("orange-colour", "probe.l1.kind")]["choices"]
+
+
 def test_value_answers_get_value_distractors_never_the_true_value(geo):
     write(geo, {"chains/alpha-capital.yaml": """
         id: alpha-capital
