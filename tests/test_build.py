@@ -475,6 +475,13 @@ def test_chain_whose_answer_type_has_too_few_other_concepts_is_an_error(geo):
     assert "Traceback" not in res.output
     assert not (geo / "shards").exists()
     assert not [k for k in snapshot(geo) if k not in snap and not k.startswith(("concepts/", "chains/"))]
+    # every such chain in one run, not one per build
+    write(geo, {"chains/theta-star.yaml": "id: theta-star\ntitle: t\nsplit: test\n"
+                                          "steps: [eta.borders.theta, theta.watches.sol]\n"})
+    res = run_cli("build", cwd=geo)
+    assert res.code == 1 and "and 1 more test chain(s)" in res.err
+    assert "chains/eta-star.yaml:1: error: chain 'eta-star'" in res.err
+    assert "\n  chains/theta-star.yaml:1: chain 'theta-star' has no valid distractors" in res.err
 
 
 def test_three_concept_domain_cannot_make_a_four_option_question_until_it_grows(domain):

@@ -228,6 +228,7 @@ class Generator:
         out: dict[str, list[Unit]] = defaultdict(list)
         probed_concepts: dict[str, None] = {}
         probed_statements: dict[str, None] = {}
+        unfit: list[DataError] = []  # chains without valid distractors: all reported at once
         for chain in self.kb.chains.values():
             if chain.split != "test":
                 continue
@@ -237,7 +238,11 @@ class Generator:
                 for cid in (st.subject, st.object):
                     if cid:
                         probed_concepts.setdefault(cid)
-            hops = self.chain_item(chain, steps) if len(steps) > 1 else None
+            try:
+                hops = self.chain_item(chain, steps) if len(steps) > 1 else None
+            except DataError as e:
+                unfit.append(e)
+                continue
             if hops is None and not chain.items:
                 continue
             traces = traces_json(_path_concepts(steps), list(chain.steps), chain.id)
@@ -245,6 +250,12 @@ class Generator:
             templates = (("chain.l3.hops",) if hops else ()) + ("hand",) * len(hand)
             out["l3"].append(Unit("bench/l3", ("B3", traces, hops, hand, self.seed), "L3", _path_concepts(steps),
                                   templates))
+        if unfit:
+            first = unfit[0]
+            if len(unfit) > 1:
+                first.message += f"; and {len(unfit) - 1} more test chain(s):\n  " + "\n  ".join(
+                    f"{e.location}: {e.message}" for e in unfit[1:])
+            raise first
         for cid in probed_concepts:
             describe, kind = self.concept_probe(cid), self.kind_probe(cid)
             templates = ("probe.l1.describe",) + (("probe.l1.kind",) if kind else ())
