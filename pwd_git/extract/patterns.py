@@ -19,7 +19,7 @@ import re
 from pwd_git.extract.chunks import Chunk, normalise_ws
 from pwd_git.extract.terms import DETERMINER
 
-VERSION = "2"
+VERSION = "3"
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -115,9 +115,17 @@ def extract_chunk(chunk: Chunk, predicates: tuple[str, ...]) -> dict[str, list[d
     with its sentence as `quote`."""
     out: dict[str, list[dict]] = {"concepts": [], "aliases": [], "statements": []}
     table = _predicate_table(predicates)
-    for sentence in sentences(chunk.text):
-        read_sentence(sentence, table, out)
+    said = sentences(chunk.text)
+    names = mid_sentence_capitals(said)
+    for sentence in said:
+        read_sentence(sentence, table, out, names)
     return out
+
+
+def mid_sentence_capitals(said: list[str]) -> frozenset[str]:
+    """Words (lower-cased) the chunk writes with a capital after a sentence's first word: names
+    ("... the capital, Vienna, ..."), whose capital a sentence that opens with them keeps."""
+    return frozenset(w.lower() for sentence in said for w in _WORD.findall(clean(sentence))[1:] if w[:1].isupper())
 
 
 def _predicate_table(predicates: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -147,25 +155,28 @@ def clean(sentence: str) -> str:
     return text.rstrip().rstrip(".!").strip()
 
 
-def read_sentence(sentence: str, table: list[tuple[str, str]], out: dict[str, list[dict]]) -> None:
+def read_sentence(sentence: str, table: list[tuple[str, str]], out: dict[str, list[dict]],
+                  names: frozenset[str]) -> None:
     text = clean(sentence)
     if sentence.rstrip().endswith("?") or not text or _rejected(text):
         return
     for pattern in (_APPOSITIVE, _PAREN_ALIAS, _ABBR):
         match = pattern.match(text)
         if match and term_words(match["x"]) and _alias_ok(match["z"], pattern is _ABBR):
-            out["aliases"].append({"term": term(match["x"], opening=True), "alias": term(match["z"]), "quote": sentence})
+            out["aliases"].append({"term": term(match["x"], opening=True, names=names), "alias": term(match["z"]),
+                                   "quote": sentence})
             text = f"{match['x']} {match['rest']}"
             break
     match = _ALSO_CALLED.match(text)
     if match and term_words(match["x"]) and _alias_ok(match["z"], False):
-        out["aliases"].append({"term": term(match["x"], opening=True), "alias": term(match["z"]), "quote": sentence})
+        out["aliases"].append({"term": term(match["x"], opening=True, names=names), "alias": term(match["z"]),
+                               "quote": sentence})
         return
-    if _relation(text, sentence, table, out):
+    if _relation(text, sentence, table, out, names):
         return
     if _such_as(text, sentence, out):
         return
-    _definition(text, sentence, out)
+    _definition(text, sentence, out, names)
 
 
 def _rejected(text: str) -> bool:
@@ -184,13 +195,15 @@ def term_words(phrase: str) -> list[str] | None:
     return words
 
 
-def term(phrase: str, *, opening: bool = False) -> str:
+def term(phrase: str, *, opening: bool = False, names: frozenset[str] = frozenset()) -> str:
     """A term as written, without its article; a sentence-initial capital (Mitochondria, not DNA)
-    lowered. A capital after an article (the Danube) or beside another (North Sea) is a name's."""
+    lowered. A capital after an article (the Danube), beside another (North Sea) or on a word
+    the chunk also capitalises mid-sentence (`names`: Vienna) is a name's."""
     bare = DETERMINER.sub("", phrase.strip())
     words = bare.split()
     if opening and bare == phrase.strip() and bare[:1].isupper() and bare[1:2].islower() \
-            and not any(c.isupper() for w in words for c in w[1:]) and not any(w[:1].isupper() for w in words[1:]):
+            and not any(c.isupper() for w in words for c in w[1:]) and not any(w[:1].isupper() for w in words[1:]) \
+            and words[0].lower() not in names:
         bare = bare[0].lower() + bare[1:]
     return bare
 
@@ -201,7 +214,8 @@ def _alias_ok(phrase: str, abbreviation: bool) -> bool:
     return term_words(phrase) is not None
 
 
-def _relation(text: str, sentence: str, table: list[tuple[str, str]], out: dict[str, list[dict]]) -> bool:
+def _relation(text: str, sentence: str, table: list[tuple[str, str]], out: dict[str, list[dict]],
+              names: frozenset[str]) -> bool:
     lower = text.lower()
     for phrase, predicate in table:
         at = lower.find(f" {phrase} ")
@@ -210,7 +224,7 @@ def _relation(text: str, sentence: str, table: list[tuple[str, str]], out: dict[
             if term_words(subject):
                 obj = _OBJECT_END.sub("", obj).strip()
                 if obj:
-                    out["statements"].append({"subject": term(subject, opening=True), "predicate": predicate,
+                    out["statements"].append({"subject": term(subject, opening=True, names=names), "predicate": predicate,
                                               "object": obj, "quote": sentence, "shape": "list"})
                 return True
             at = lower.find(f" {phrase} ", at + 1)
@@ -226,12 +240,12 @@ def _such_as(text: str, sentence: str, out: dict[str, list[dict]]) -> bool:
     return True
 
 
-def _definition(text: str, sentence: str, out: dict[str, list[dict]]) -> None:
+def _definition(text: str, sentence: str, out: dict[str, list[dict]], names: frozenset[str]) -> None:
     match = _DEFINITION.match(text)
     if not match or not term_words(match["x"]):
         return
     kind = head_noun(match["y"])
-    name = term(match["x"], opening=True)
+    name = term(match["x"], opening=True, names=names)
     if kind is None or kind == name.lower():
         return
     definition = f"{match['det']} {match['y']}".strip()
