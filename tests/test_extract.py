@@ -4,6 +4,7 @@ stable ids, ownership of files, incremental and byte-identical re-runs, bad inpu
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -583,6 +584,25 @@ def test_names_keep_their_capitals_after_an_article_or_beside_another(tmp_path):
              for p in ("danube", "north-sea", "glycolysis", "vienna")}
     # a word the chunk capitalises mid-sentence is a name, also where it opens a sentence
     assert terms == {"danube": "Danube", "north-sea": "North Sea", "glycolysis": "glycolysis", "vienna": "Vienna"}
+
+
+def test_a_new_concepts_id_spells_its_term_in_ascii(tmp_path):
+    """Accents and ß decompose ("Rhône" -> rhone, not rh-ne); a term with no ASCII letter left
+    ("東京") gets a hash of its own rather than a bare "x"."""
+    root = tmp_path / "places"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write(root, {"pwd.yaml": "name: places\npredicates: {}\n",
+                 "corpus/places.md": "Rhône is a river that rises in the Alps.\n"
+                                     "Großglockner is a mountain of the Hohe Tauern.\n"})
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "corpus")
+    branch = extract_json(root)["branch"]
+    assert git(root, "ls-tree", "--name-only", f"{branch}:{FOLDER}").split() == ["grossglockner.yaml", "rhone.yaml"]
+    results = [{"doc": "corpus/x.md", "aliases": [], "statements": [], "concepts": [
+        {"term": t, "type": "city", "definition": "A city.", "quote": "q"} for t in ("東京", "大阪")]}]
+    files = sorted(plan(KB(config={}), read_manifest(None), results, frozenset(), {}).files)
+    assert len(files) == 2 and all(re.fullmatch(rf"{FOLDER}/x-[0-9a-f]{{6}}\.yaml", f) for f in files), files
 
 
 def test_an_imported_row_is_a_statement_without_text(corpus):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -209,11 +210,13 @@ def _concept_problem(c: dict) -> str | None:
 
 
 def _new_id(term: str, taken: set[str]) -> str:
-    """The slug of the term (never a path: only [a-z0-9-]); a short hash of the term on a clash."""
-    base = slug(term)[:100].strip("-") or "x"
-    if not _ID.fullmatch(base):
-        base = "x"
-    if base not in taken:
+    """The slug of the term spelled in ASCII where its letters decompose ("Rhône": rhone,
+    "Großglockner": grossglockner; never a path: only [a-z0-9-]); a short hash of the term on
+    a clash, or when no ASCII letter or digit is left ("東京")."""
+    spelled = unicodedata.normalize("NFKD", term.casefold()).encode("ascii", "ignore").decode()
+    base = slug(spelled)[:100].strip("-") or "x"
+    lost = base == "x" and any(ch.isalnum() for ch in term)  # letters of another script only
+    if _ID.fullmatch(base) and base not in taken and not lost:
         return base
     return f"{base[:92]}-{hashlib.sha1(norm_term(term).encode()).hexdigest()[:6]}"
 
