@@ -409,6 +409,29 @@ def test_a_namesakes_definition_and_type_are_never_wrong_choices(tmp_path, seed)
     assert "a fruit" not in probes[("orange-colour", "probe.l1.kind")]["choices"]
 
 
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_declared_inverse_makes_the_converse_true_for_distractors(geo, declared):
+    """alpha borders beta is stated one way; with `borders: {inverse: borders}` "beta borders
+    alpha" is true too, so the probe "beta borders ..." never offers alpha, nor does training
+    claim it false. Undeclared, alpha is an ordinary wrong country (which shows the test bites)."""
+    config = GEO_CONFIG.replace("borders: {functional: false}",
+                                "borders: {functional: false, inverse: borders}" if declared else "borders: {}")
+    write(geo, {"pwd.yaml": config,
+                "concepts/countries/beta.yaml": geo_concept("beta", "country", [("lies in", "north"), ("borders", "iota")]),
+                "chains/beta-iota.yaml": "id: beta-iota\ntitle: t\nsplit: test\n"
+                                         "steps: [beta.borders.iota, iota.lies-in.north]\n"})
+    kb = _load_geo_kb(geo)
+    offered = set()
+    for seed in range(12):
+        out = generate(kb, seed=seed)
+        (probe,) = [i for i in out.bench["l2"] if i["traces"]["statements"] == ["beta.borders.iota"]]
+        offered |= set(probe["choices"])
+        (false,) = [r for r in out.train["l2"] if r["template"] == "l2.false"
+                    and r["traces"]["statements"] == ["beta.borders.iota"]]
+        offered.add(false["messages"][0]["content"].removeprefix("True or false: beta borders ").rstrip("."))
+    assert ("alpha" in offered) is not declared
+
+
 def test_value_answers_get_value_distractors_never_the_true_value(geo):
     write(geo, {"chains/alpha-capital.yaml": """
         id: alpha-capital

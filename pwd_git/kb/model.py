@@ -123,6 +123,20 @@ class KB:
         decl = (self.config.get("predicates") or {}).get(predicate) or {}
         return bool(decl.get("functional"))
 
+    def true_targets(self) -> dict[tuple[str, str], set[str]]:
+        """(subject, predicate) -> every target the KB makes true: its statements, and the
+        converse of each statement whose predicate declares an `inverse` ("a borders b" with
+        `borders: {inverse: borders}` also makes "b borders a" true). What no distractor and
+        no "false" training claim may ever be."""
+        inverse = {p: d["inverse"] for p, d in (self.config.get("predicates") or {}).items()
+                   if isinstance(d, dict) and d.get("inverse")}
+        out: dict[tuple[str, str], set[str]] = {}
+        for st in self.statements.values():
+            out.setdefault((st.subject, st.predicate), set()).add(st.target)
+            if st.object is not None and st.predicate in inverse:
+                out.setdefault((st.object, inverse[st.predicate]), set()).add(st.subject)
+        return out
+
     def summary(self) -> dict[str, int]:
         return {
             "concepts": len(self.concepts),

@@ -60,9 +60,7 @@ class ExampleWriter:
         self.kb = kb
         self.test_statements = {s for ch in kb.chains.values() if ch.split == "test" for s in ch.steps}
         self.demonstrated: set[tuple[str, ...]] = set()  # predicate patterns with compositions written
-        self.true_targets: dict[tuple[str, str], set[str]] = {}
-        for st in kb.statements.values():
-            self.true_targets.setdefault((st.subject, st.predicate), set()).add(st.target)
+        self.true_targets = kb.true_targets()
 
     def term(self, cid: str | None) -> str:
         return self.kb.concepts[cid].term if cid else ""
