@@ -163,15 +163,19 @@ def test_text_of_html_and_pdf_documents():
 
 # -- the verb on a real repository -----------------------------------------------------------
 
-@pytest.fixture
-def corpus(tmp_path) -> Path:
-    root = tmp_path / "cells"
+def corpus_repo(root: Path, files: dict[str, str]) -> Path:
+    """A domain repo at `root` with `files` (pwd.yaml and corpus documents) committed."""
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
-    write(root, {"pwd.yaml": CONFIG, "corpus/cells.md": CELLS, "corpus/membranes.txt": MEMBRANES})
+    write(root, files)
     git(root, "add", "-A")
     git(root, "commit", "-qm", "corpus")
     return root
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    return corpus_repo(tmp_path / "cells", {"pwd.yaml": CONFIG, "corpus/cells.md": CELLS, "corpus/membranes.txt": MEMBRANES})
 
 
 def worktree(root: Path) -> dict[str, bytes]:
@@ -462,12 +466,8 @@ Polymerase is located in the nucleoplasm. Catalase is located in the lumen.
 
 
 def test_chains_from_the_statement_graph_with_a_split_that_keeps_answer_types_in_training(tmp_path):
-    root = tmp_path / "org"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    write(root, {"pwd.yaml": CONFIG + "  is located in: {functional: false}\n", "corpus/organelles.md": ORGANELLES})
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "corpus")
+    root = corpus_repo(tmp_path / "org", {"pwd.yaml": CONFIG + "  is located in: {functional: false}\n",
+                                          "corpus/organelles.md": ORGANELLES})
     info = extract_json(root)
     chains = {c["id"]: c["split"] for c in info["chains"]}
     assert sorted(chains) == ["catalase-to-peroxisome", "citrate-synthase-to-mitochondrion", "polymerase-to-nucleus",
@@ -568,17 +568,11 @@ def test_names_keep_their_capitals_after_an_article_or_beside_another(tmp_path):
     """Only a sentence's first word has a capital that may just be the sentence's: "The Danube"
     and "North Sea" are names ("danube is defined as ..." and "north Sea" were written), and so
     is "Vienna", which the text also capitalises mid-sentence."""
-    root = tmp_path / "rivers"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    write(root, {"pwd.yaml": "name: rivers\npredicates:\n  flows into: {functional: true}\n",
-                 "corpus/rivers.md": "The Danube is a river that crosses ten countries.\n"
-                                     "The North Sea is a sea that borders Norway.\n"
-                                     "Glycolysis is a pathway that splits glucose.\n"
-                                     "The Danube flows into the North Sea.\n\n"
-                                     "Vienna is a city that lies on the Danube. Millions visit Vienna each year.\n"})
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "corpus")
+    root = corpus_repo(tmp_path / "rivers", {
+        "pwd.yaml": "name: rivers\npredicates:\n  flows into: {functional: true}\n",
+        "corpus/rivers.md": "The Danube is a river that crosses ten countries.\nThe North Sea is a sea that borders Norway.\n"
+                            "Glycolysis is a pathway that splits glucose.\nThe Danube flows into the North Sea.\n\n"
+                            "Vienna is a city that lies on the Danube. Millions visit Vienna each year.\n"})
     branch = extract_json(root)["branch"]
     terms = {p: yaml.safe_load(git(root, "show", f"{branch}:{FOLDER}/{p}.yaml"))["term"]
              for p in ("danube", "north-sea", "glycolysis", "vienna")}
@@ -589,14 +583,9 @@ def test_names_keep_their_capitals_after_an_article_or_beside_another(tmp_path):
 def test_a_new_concepts_id_spells_its_term_in_ascii(tmp_path):
     """Accents and ß decompose ("Rhône" -> rhone, not rh-ne); a term with no ASCII letter left
     ("東京") gets a hash of its own rather than a bare "x"."""
-    root = tmp_path / "places"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    write(root, {"pwd.yaml": "name: places\npredicates: {}\n",
-                 "corpus/places.md": "Rhône is a river that rises in the Alps.\n"
-                                     "Großglockner is a mountain of the Hohe Tauern.\n"})
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "corpus")
+    root = corpus_repo(tmp_path / "places", {
+        "pwd.yaml": "name: places\npredicates: {}\n",
+        "corpus/places.md": "Rhône is a river that rises in the Alps.\nGroßglockner is a mountain of the Hohe Tauern.\n"})
     branch = extract_json(root)["branch"]
     assert git(root, "ls-tree", "--name-only", f"{branch}:{FOLDER}").split() == ["grossglockner.yaml", "rhone.yaml"]
     results = [{"doc": "corpus/x.md", "aliases": [], "statements": [], "concepts": [
