@@ -41,7 +41,7 @@ from domains import write_geography  # noqa: E402
 
 from pwd_git.kb.loader import Domain, load_worktree  # noqa: E402
 from pwd_git.repair.examples import ExampleWriter  # noqa: E402
-from pwd_git.repair.patch import PlainDumper, with_train_settings  # noqa: E402
+from pwd_git.repair.patch import PlainDumper, decontaminate, with_train_settings  # noqa: E402
 
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@e.x", "GIT_COMMITTER_NAME": "bench",
        "GIT_COMMITTER_EMAIL": "b@e.x"}
@@ -78,7 +78,10 @@ def init_domain(root: Path, domain: str) -> None:
 
 def passing(root: Path) -> dict[str, bool]:
     """Train if needed, test, record the note (diagnose reads it); per-item pass/fail."""
-    failed = set(json.loads(sh("git", "pwd", "test", "-q", "--format", "json", cwd=root))["failed"])
+    out = sh("git", "pwd", "test", "-q", "--format", "json", cwd=root)
+    if not out.strip():
+        raise SystemExit(f"git pwd test printed no result in {root}:\n{sh('git', 'pwd', 'test', cwd=root)}")
+    failed = set(json.loads(out)["failed"])
     return {k: k not in failed for k in bench_items(root)}
 
 
@@ -128,7 +131,9 @@ def run_seed(seed: int, starve: int, train: dict, work: Path, include: list[str]
     while len(undirected) < 10 * len(targeted):
         kind, node = rng.choice(pool)
         undirected.extend(writer.concept_examples(node) if kind == "concept" else writer.statement_examples(node))
-    commit_repair(root, starved, "random-10x", undirected[: 10 * len(targeted)], train)
+    # decontaminated as `patch` decontaminates its own examples (build would refuse a leak)
+    undirected, _ = decontaminate(Domain.find(root), starved, undirected[: 10 * len(targeted)])
+    commit_repair(root, starved, "random-10x", undirected, train)
     after["random-10x"] = passing(root)
     seconds["random-10x"] = time.perf_counter() - start
 
@@ -136,7 +141,7 @@ def run_seed(seed: int, starve: int, train: dict, work: Path, include: list[str]
     for name, now in after.items():
         fixed = {k for k, ok in now.items() if ok and not before.get(k, True)}
         broken = {k for k, ok in now.items() if not ok and before.get(k, False)}
-        rows[name] = {"examples": len(targeted) if name == "targeted" else min(len(undirected), 10 * len(targeted)),
+        rows[name] = {"examples": len(targeted) if name == "targeted" else len(undirected),
                       "failed_before": sum(1 for ok in before.values() if not ok),
                       "fixed": len(fixed), "broken": len(broken),
                       "starved_failing": sum(1 for k in probes_of_starved if not before[k]),

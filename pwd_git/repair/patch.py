@@ -102,7 +102,7 @@ def write_patch(domain: Domain, diagnosis: Diagnosis, *, limit: int | None = Non
         raise DataError("no data patch can be written for this diagnosis:\n  "
                         + "\n  ".join(f"{s.finding.location}: {s.reason}" for s in skipped))
     examples += writer.anchors(examples)
-    examples, dropped = _decontaminate(domain, diagnosis.commit, examples)
+    examples, dropped = decontaminate(domain, diagnosis.commit, examples)
     rel = f"patches/{diagnosis.commit[:10]}-{slug(patched[0].node)[:40]}.yaml"
     content = _render(diagnosis, patched, examples)
     bench = {i["id"]: i for i in shards_for(domain, diagnosis.commit).records("bench")}
@@ -121,7 +121,7 @@ def patch_files(domain: Domain, result: PatchResult, train_mode: str | None = No
     return files
 
 
-def _decontaminate(domain: Domain, commit: str, examples: list[dict]) -> tuple[list[dict], list[str]]:
+def decontaminate(domain: Domain, commit: str, examples: list[dict]) -> tuple[list[dict], list[str]]:
     """Drop any example that would leak into the benchmark (build would refuse it anyway)."""
     bench = shards_for(domain, commit).records("bench")
     records = [{"id": content_id(ex), "source": "patch", "messages": ex["messages"], "traces": ex["traces"]}
