@@ -78,10 +78,11 @@ def init_domain(root: Path, domain: str) -> None:
 
 def passing(root: Path) -> dict[str, bool]:
     """Train if needed, test, record the note (diagnose reads it); per-item pass/fail."""
-    out = sh("git", "pwd", "test", "-q", "--format", "json", cwd=root)
-    if not out.strip():
-        raise SystemExit(f"git pwd test printed no result in {root}:\n{sh('git', 'pwd', 'test', cwd=root)}")
-    failed = set(json.loads(out)["failed"])
+    proc = subprocess.run(["git", "pwd", "test", "-q", "--format", "json"], cwd=root, env=ENV, capture_output=True,
+                          text=True)
+    if not proc.stdout.strip():
+        raise SystemExit(f"git pwd test gave no result in {root} (exit {proc.returncode}):\n{proc.stderr}")
+    failed = set(json.loads(proc.stdout)["failed"])
     return {k: k not in failed for k in bench_items(root)}
 
 
@@ -161,14 +162,17 @@ def main() -> None:
                         help="how a repair is trained (train.mode of the repair commit)")
     parser.add_argument("--repair-train", default="{}", metavar="JSON",
                         help='more train settings of both repair commits, e.g. \'{"lr": 0.001}\'')
+    parser.add_argument("--work", type=Path, metavar="DIR", help="keep the domain repos here (default: a temp dir)")
     args = parser.parse_args()
     train = {"mode": args.mode, **json.loads(args.repair_train)}
     results = {}
     with tempfile.TemporaryDirectory(prefix="pwd-repair-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("PWD_GIT_CACHE", str(Path(tmp) / "cache"))
         ENV["PWD_GIT_CACHE"] = os.environ["PWD_GIT_CACHE"]
         for seed in (int(s) for s in args.seeds.split(",")):
-            results[seed] = run_seed(seed, args.starve, train, Path(tmp), args.include, args.domain)
+            results[seed] = run_seed(seed, args.starve, train, work, args.include, args.domain)
             print(f"seed {seed}: {json.dumps(results[seed])}", file=sys.stderr)
     print(f"{args.domain} domain; repairs trained with train: {json.dumps(train)}; {args.starve} nodes starved per "
           "seed\n")
