@@ -90,8 +90,9 @@ def commit_repair(root: Path, starved: str, name: str, examples: list[dict], tra
     """A branch off the starved commit holding `examples` as a patch file, with `train` settings."""
     sh("git", "checkout", "-q", "-B", f"bench/{name}", starved, cwd=root)
     (root / "patches").mkdir(exist_ok=True)
-    doc = {"description": name, "examples": examples}
-    (root / "patches" / f"{name}.yaml").write_text(yaml.dump(doc, Dumper=PlainDumper, sort_keys=False))
+    for part in range(0, len(examples), 500):  # a KB file may hold at most 1 MiB
+        doc = {"description": name, "examples": examples[part:part + 500]}
+        (root / "patches" / f"{name}-{part // 500}.yaml").write_text(yaml.dump(doc, Dumper=PlainDumper, sort_keys=False))
     (root / "pwd.yaml").write_bytes(with_train_settings(Domain.find(root), starved, train))
     sh("git", "pwd", "build", "-q", cwd=root)
     sh("git", "add", "-A", cwd=root)
