@@ -34,8 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from diagnosis_quality import ENV, commit_build, edit_config, git, log, pwd, run_json  # noqa: E402
+from diagnosis_quality import ENV, commit_build, git, log, pwd, run_json  # noqa: E402
 from domains import write_geography  # noqa: E402
+from repair_efficiency import edit_config  # noqa: E402
 
 from pwd_git.kb.loader import Domain, load_worktree  # noqa: E402
 
