@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+import yaml
 
 from pwd_git import notes
 from pwd_git.git import Repo
 from pwd_git.kb.loader import Domain, load_worktree
-from pwd_git.repair.diagnose import CHAIN_BREAK, CONTRADICTION, DATA_GAP, NOT_LEARNED, classify, find_gaps
+from pwd_git.repair.diagnose import CHAIN_BREAK, CONTRADICTION, DATA_GAP, NOT_LEARNED, classify, diagnose, find_gaps
 from pwd_git.repair.examples import ExampleWriter
+from pwd_git.repair.patch import write_patch
 from tests.conftest import git, run_cli, small_domain, snapshot, write
 
 TOKEN = "ghp_test-secret-token-123"
@@ -318,6 +320,11 @@ def test_patch_repairs_data_gaps_by_default_and_not_learned_nodes_on_request(tes
     assert "spoke" in {p["node"] for p in default["patched"]} and "bicycle" not in {p["node"] for p in default["patched"]}
     more = json.loads(run_cli("patch", "--dry-run", "--include", "not-learned", "--format", "json", cwd=tested).out)
     assert {"spoke", "bicycle"} <= {p["node"] for p in more["patched"]}
+    # anchors restate the types of the concepts a default patch names; one with not-learned nodes has none
+    diagnosed = diagnose(Domain.find(tested), run_if_missing=False)
+    kinds = [{ex["kind"] for ex in yaml.safe_load(write_patch(Domain.find(tested), diagnosed, include=include).content)
+              ["examples"]} for include in ((), ("not-learned",))]
+    assert "anchor" in kinds[0] and "anchor" not in kinds[1] and "concept" in kinds[1]
 
 
 def test_a_model_that_learned_nothing_gets_no_data_patch(tested):

@@ -93,7 +93,10 @@ class ExampleWriter:
         New sentences about an entity ("Daihaven is located in Morotrathonia") pull what the
         model says after its name; without the anchor, a fine-tune on a patch of statements and
         compositions broke 15-16 of a geography model's "<term> is" type probes per seed, with
-        it 3-9 (docs/performance.md, repair efficiency)."""
+        it 3-9 (docs/performance.md, repair efficiency). `write_patch` leaves them out of a
+        patch that also covers not-learned nodes: its own concept examples already restate
+        types and definitions, and anchors for every other named concept broke more there
+        (geography: 11 and 22 items against 8 and 8)."""
         taught = {ex["traces"]["concepts"][0] for ex in examples if ex["kind"] == "concept"}
         named = dict.fromkeys(c for ex in examples for c in ex["traces"]["concepts"] if c not in taught)
         out = []

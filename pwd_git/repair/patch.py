@@ -17,7 +17,7 @@ from pwd_git.errors import DataError, quote
 from pwd_git.git import TempIndex, branch_exists, check_branch_name, create_branch
 from pwd_git.kb.loader import Domain
 from pwd_git.kb.model import slug
-from pwd_git.repair.diagnose import PATCHED_BY_DEFAULT, Diagnosis, Finding, diagnose
+from pwd_git.repair.diagnose import NOT_LEARNED, PATCHED_BY_DEFAULT, Diagnosis, Finding, diagnose
 from pwd_git.repair.examples import ExampleWriter, Skipped
 from pwd_git.revision import at
 from pwd_git.train.pipeline import shards_for
@@ -101,7 +101,8 @@ def write_patch(domain: Domain, diagnosis: Diagnosis, *, limit: int | None = Non
     if not examples:
         raise DataError("no data patch can be written for this diagnosis:\n  "
                         + "\n  ".join(f"{s.finding.location}: {s.reason}" for s in skipped))
-    examples += writer.anchors(examples)
+    if not any(f.kind == NOT_LEARNED for f in patched):  # see ExampleWriter.anchors
+        examples += writer.anchors(examples)
     examples, dropped = decontaminate(domain, diagnosis.commit, examples)
     rel = f"patches/{diagnosis.commit[:10]}-{slug(patched[0].node)[:40]}.yaml"
     content = _render(diagnosis, patched, examples)
