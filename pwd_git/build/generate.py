@@ -80,8 +80,8 @@ class Generator:
         # Concepts that go by the same name ("orange" the fruit and the colour): each one's
         # definition and type also answer a question that names the other.
         by_name: dict[str, list[str]] = defaultdict(list)
-        for cid, c in kb.concepts.items():
-            for name in dict.fromkeys(reads_as(n) for n in (c.term, *c.aliases)):
+        for cid in kb.concepts:
+            for name in dict.fromkeys(reads_as(n) for n in self.names(cid)):
                 by_name[name].append(cid)
         self.namesakes = {cid: {o for o in by_name[reads_as(c.term)] if o != cid} for cid, c in kb.concepts.items()}
         self._rings: dict[tuple[str, str], Ring] = {}
@@ -276,7 +276,7 @@ class Generator:
         c = self.kb.concepts[cid]
         namesakes = self.namesakes[cid]
         concepts = self.kb.concepts
-        names = (c.term, *c.aliases)
+        names = self.names(cid)
 
         clues: dict[str, str] = {}
 

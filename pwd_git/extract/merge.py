@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -27,7 +26,7 @@ import yaml
 from pwd_git.extract.terms import Terms, objects_of, phrase_key, subjects_of
 from pwd_git.git import hash_blob
 from pwd_git.kb.checks import norm_term
-from pwd_git.kb.model import KB, slug, statement_id
+from pwd_git.kb.model import KB, ascii_slug, slug, statement_id
 
 MANIFEST = "extract.lock.json"
 MANIFEST_VERSION = 1
@@ -213,8 +212,7 @@ def _new_id(term: str, taken: set[str]) -> str:
     """The slug of the term spelled in ASCII where its letters decompose ("Rhône": rhone,
     "Großglockner": grossglockner; never a path: only [a-z0-9-]); a short hash of the term on
     a clash, or when no ASCII letter or digit is left ("東京")."""
-    spelled = unicodedata.normalize("NFKD", term.casefold()).encode("ascii", "ignore").decode()
-    base = slug(spelled)[:100].strip("-") or "x"
+    base = ascii_slug(term)[:100].strip("-") or "x"
     lost = base == "x" and any(ch.isalnum() for ch in term)  # letters of another script only
     if _ID.fullmatch(base) and base not in taken and not lost:
         return base

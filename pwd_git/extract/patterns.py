@@ -115,17 +115,18 @@ def extract_chunk(chunk: Chunk, predicates: tuple[str, ...]) -> dict[str, list[d
     with its sentence as `quote`."""
     out: dict[str, list[dict]] = {"concepts": [], "aliases": [], "statements": []}
     table = _predicate_table(predicates)
-    said = sentences(chunk.text)
-    names = mid_sentence_capitals(said)
-    for sentence in said:
-        read_sentence(sentence, table, out, names)
+    said = [(sentence, clean(sentence)) for sentence in sentences(chunk.text)]
+    names = mid_sentence_capitals(text for _, text in said)
+    for sentence, text in said:
+        read_sentence(sentence, text, table, out, names)
     return out
 
 
-def mid_sentence_capitals(said: list[str]) -> frozenset[str]:
-    """Words (lower-cased) the chunk writes with a capital after a sentence's first word: names
-    ("... the capital, Vienna, ..."), whose capital a sentence that opens with them keeps."""
-    return frozenset(w.lower() for sentence in said for w in _WORD.findall(clean(sentence))[1:] if w[:1].isupper())
+def mid_sentence_capitals(texts) -> frozenset[str]:
+    """Words (lower-cased) the chunk's sentences (`clean` texts) write with a capital after their
+    first word: names ("... the capital, Vienna, ..."), whose capital a sentence that opens
+    with them keeps."""
+    return frozenset(w.lower() for text in texts for w in _WORD.findall(text)[1:] if w[:1].isupper())
 
 
 def _predicate_table(predicates: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -155,9 +156,9 @@ def clean(sentence: str) -> str:
     return text.rstrip().rstrip(".!").strip()
 
 
-def read_sentence(sentence: str, table: list[tuple[str, str]], out: dict[str, list[dict]],
+def read_sentence(sentence: str, text: str, table: list[tuple[str, str]], out: dict[str, list[dict]],
                   names: frozenset[str]) -> None:
-    text = clean(sentence)
+    """The candidates of one sentence (`text` is its `clean` form) added to `out`."""
     if sentence.rstrip().endswith("?") or not text or _rejected(text):
         return
     for pattern in (_APPOSITIVE, _PAREN_ALIAS, _ABBR):

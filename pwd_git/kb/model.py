@@ -19,16 +19,22 @@ def slug(text: object) -> str:
     return _SLUG.sub("-", str(text).lower()).strip("-") or "x"
 
 
+def ascii_slug(text: str) -> str:
+    """The slug of `text` spelled in ASCII where its letters decompose ("Córdoba": cordoba,
+    "Großglockner": grossglockner); "" when nothing of it is left ("東京")."""
+    spelled = unicodedata.normalize("NFKD", text.casefold()).encode("ascii", "ignore").decode()
+    return _SLUG.sub("-", spelled).strip("-")
+
+
 def value_slug(value: object) -> str:
     """The id form of a statement's target. A text with letters or digits of other scripts gets
-    them spelled in ASCII where they decompose ("Córdoba": cordoba) and a short hash of the text
-    ("東京": x-130016b2), so that two values never share an id because the slug dropped them."""
+    its `ascii_slug` and a short hash of the text ("東京": x-130016b2), so that two values never
+    share an id because the slug dropped them."""
     text = str(value)
     if not any(ch.isalnum() and not ch.isascii() for ch in text):
         return slug(text)
-    ascii_text = unicodedata.normalize("NFKD", text.casefold()).encode("ascii", "ignore").decode()
     digest = hashlib.sha256(unicodedata.normalize("NFC", text).encode()).hexdigest()[:8]
-    return f"{_SLUG.sub('-', ascii_text).strip('-') or 'x'}-{digest}"
+    return f"{ascii_slug(text) or 'x'}-{digest}"
 
 
 def statement_id(subject: str, predicate: str, target: object) -> str:

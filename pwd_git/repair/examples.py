@@ -4,8 +4,9 @@ Never from benchmark items or their answers, and never in the benchmark's wordin
 repaired model must still be tested on questions it has not seen (build's decontamination
 check runs on the result). Concept gaps get more surface forms and contrastive examples
 (siblings, negative constraints); chain breaks get step-by-step demonstrations over other
-KB paths with the same predicate pattern that belong to no test chain. Every other concept
-the examples name gets one anchor restating its type (`anchors`).
+KB paths with the same predicate pattern that belong to no test chain. In a patch without
+not-learned nodes, every other concept the examples name gets one anchor restating its type
+(`anchors`).
 """
 
 from __future__ import annotations
