@@ -594,6 +594,17 @@ def test_a_new_concepts_id_spells_its_term_in_ascii(tmp_path):
     assert len(files) == 2 and all(re.fullmatch(rf"{FOLDER}/x-[0-9a-f]{{6}}\.yaml", f) for f in files), files
 
 
+def test_two_values_in_another_script_for_a_functional_predicate_are_a_contradiction():
+    """東京 and 大阪 both slug to "x"; they are two values (two statement ids), so a second
+    capital for a functional predicate is dropped as a contradiction, not taken for the first."""
+    statements = [{"subject": "japan", "predicate": "has capital", "value": v, "quote": f"Japan has capital {v}."}
+                  for v in ("東京", "大阪")]
+    results = [{"doc": "corpus/x.md", "aliases": [], "statements": statements, "concepts": [
+        {"term": "japan", "type": "country", "definition": "A country.", "quote": "q"}]}]
+    out = plan(KB(config={}), read_manifest(None), results, frozenset({"has capital"}), {})
+    assert [d.reason for d in out.dropped] == ["contradiction"], out.dropped
+
+
 def test_an_imported_row_is_a_statement_without_text(corpus):
     """A statement's `text` is the natural sentence behind l2.text training records; a CSV row
     ("ribosome,has diameter,25 nm") or an N-Triples line is no sentence, so it stays the quote only."""

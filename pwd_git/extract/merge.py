@@ -26,7 +26,7 @@ import yaml
 from pwd_git.extract.terms import Terms, objects_of, phrase_key, subjects_of
 from pwd_git.git import hash_blob
 from pwd_git.kb.checks import norm_term
-from pwd_git.kb.model import KB, ascii_slug, slug, statement_id
+from pwd_git.kb.model import KB, ascii_slug, statement_id, value_slug
 
 MANIFEST = "extract.lock.json"
 MANIFEST_VERSION = 1
@@ -251,7 +251,7 @@ def _statement(s: dict, doc: str, resolve, by_id: dict, hand: dict, existing: di
                 continue
             if predicate in functional:
                 held = functional_objects.get((subject, predicate))
-                if held and slug(held[0]) != slug(target):
+                if held and value_slug(held[0]) != value_slug(target):  # the statement-id rule
                     out.dropped.append(Drop("contradiction", doc, f"{subject} {predicate} {target!r}, but {held[1]} "
                                             f"says {held[0]!r} ({predicate!r} is functional)", quote))
                     continue
