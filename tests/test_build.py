@@ -149,8 +149,7 @@ def test_build_writes_train_bench_manifest_and_dataset_info(geo):
     assert "Built 17 concepts" in res.out
     shards = geo / "shards"
     assert {p.relative_to(shards).as_posix() for p in shards.rglob("*") if p.is_file()} == {
-        "MANIFEST.json", "README.md", "dataset_info.json", "train/l1.jsonl", "train/l2.jsonl", "train/l3.jsonl",
-        "train/patches.jsonl", "bench/l1.jsonl", "bench/l2.jsonl", "bench/l3.jsonl"}
+        "MANIFEST.json", "README.md", "dataset_info.json", "train/kb.jsonl", "train/patches.jsonl", "bench/items.jsonl"}
     manifest = json.loads((shards / "MANIFEST.json").read_text())
     for rel, meta in manifest["files"].items():
         data = (shards / rel).read_bytes()
@@ -159,7 +158,7 @@ def test_build_writes_train_bench_manifest_and_dataset_info(geo):
     assert manifest["generator_version"] == GENERATOR_VERSION
     assert manifest["kb"]["concepts"] == 17 and manifest["kb"]["chains"] == 2
     info = json.loads((shards / "dataset_info.json").read_text())
-    assert info["pwd_l1"]["file_name"] == "train/l1.jsonl" and info["pwd_l1"]["formatting"] == "sharegpt"
+    assert info["pwd_kb"]["file_name"] == "train/kb.jsonl" and info["pwd_kb"]["formatting"] == "sharegpt"
     assert all((shards / entry["file_name"]).is_file() for entry in info.values())
 
 
@@ -562,7 +561,7 @@ def test_two_clones_build_identical_bytes_even_with_another_hash_seed(geo, tmp_p
                           text=True)
     assert proc.returncode == 0, proc.stderr
     assert shard_files(one / "shards") == shard_files(two / "shards")
-    assert len(shard_files(one / "shards")) == 10
+    assert len(shard_files(one / "shards")) == 6
 
 
 def test_rev_build_matches_worktree_build_byte_for_byte(geo, tmp_path):
@@ -630,7 +629,7 @@ def test_build_key_follows_kb_and_build_config_only(geo):
 def test_hand_edited_shard_is_restored_by_build(geo):
     build_ok(geo)
     good = shard_files(geo / "shards")
-    (geo / "shards/train/l1.jsonl").write_text("tampered\n")
+    (geo / "shards/train/kb.jsonl").write_text("tampered\n")
     res = build_ok(geo)
     assert res.out.startswith("Cached ")
     assert shard_files(geo / "shards") == good
@@ -653,12 +652,12 @@ def test_check_fresh_and_stale(geo):
     build_ok(geo)
     assert run_cli("build", "--check", cwd=geo).code == 0
 
-    (geo / "shards/bench/l2.jsonl").write_text((geo / "shards/bench/l2.jsonl").read_text().replace("north", "south"))
+    (geo / "shards/bench/items.jsonl").write_text((geo / "shards/bench/items.jsonl").read_text().replace("north", "south"))
     res = run_cli("build", "--check", "--format", "json", cwd=geo)
     assert res.code == 1
     info = json.loads(res.out)
     assert info["fresh"] is False
-    assert info["reasons"] == ["shards/bench/l2.jsonl does not match the manifest (edited by hand?)"]
+    assert info["reasons"] == ["shards/bench/items.jsonl does not match the manifest (edited by hand?)"]
 
 
 def test_check_notices_build_config_change(geo):
@@ -682,7 +681,7 @@ def test_pre_commit_hooks_yaml_offers_build_check():
     assert hook["entry"] == "git-pwd build --check"
     assert hook["language"] == "python" and hook["pass_filenames"] is False
     files = re.compile(hook["files"])
-    for path in ("pwd.yaml", "concepts/a/b.yaml", "chains/c.yml", "patches/p.yaml", "shards/train/l1.jsonl",
+    for path in ("pwd.yaml", "concepts/a/b.yaml", "chains/c.yml", "patches/p.yaml", "shards/train/kb.jsonl",
                  "shards/MANIFEST.json", "sub/domain/concepts/x.yaml"):
         assert files.search(path), path
     for path in ("README.md", "docs/concepts.md", "src/shards.py"):
@@ -732,11 +731,11 @@ def test_pre_commit_rejects_a_commit_with_stale_shards(tmp_path):
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     assert git(root, "log", "--format=%s", "-1") == "edit coast, rebuilt"
 
-    (root / "shards/train/l2.jsonl").write_text("{}\n")  # a hand edit to a shard is rejected too
+    (root / "shards/train/kb.jsonl").write_text("{}\n")  # a hand edit to a shard is rejected too
     sh("git", "add", "shards")
     rejected = sh("git", "commit", "-qm", "hand-edit a shard")
     assert rejected.returncode != 0
-    assert "shards/train/l2.jsonl does not match the manifest" in rejected.stdout + rejected.stderr
+    assert "shards/train/kb.jsonl does not match the manifest" in rejected.stdout + rejected.stderr
 
 
 # --- incremental and parallel builds --------------------------------------------------------
@@ -811,7 +810,7 @@ def test_a_missing_or_damaged_previous_build_means_rendering_everything(geo):
     build_ok(geo)
     manifest = json.loads((geo / "shards" / "MANIFEST.json").read_text())
     builds = geo / ".git" / "pwd" / "builds"
-    (builds / manifest["build_key"] / "train" / "l1.jsonl").write_bytes(b"truncated")
+    (builds / manifest["build_key"] / "train" / "kb.jsonl").write_bytes(b"truncated")
     write(geo, {"concepts/regions/coast.yaml": geo_concept("coast", "region", definition="A shore region.")})
     build_ok(geo)
     assert shard_files(geo / "shards") == _clean_build(geo)
@@ -824,8 +823,7 @@ def test_a_missing_or_damaged_previous_build_means_rendering_everything(geo):
 def test_the_unit_cache_stays_out_of_shards(geo):
     build_ok(geo)
     assert sorted(shard_files(geo / "shards")) == [
-        "MANIFEST.json", "README.md", "bench/l1.jsonl", "bench/l2.jsonl", "bench/l3.jsonl", "dataset_info.json",
-        "train/l1.jsonl", "train/l2.jsonl", "train/l3.jsonl", "train/patches.jsonl"]
+        "MANIFEST.json", "README.md", "bench/items.jsonl", "dataset_info.json", "train/kb.jsonl", "train/patches.jsonl"]
 
 
 def test_every_line_is_the_canonical_json_of_its_record(geo):
@@ -1087,7 +1085,7 @@ def test_scratch_folders_a_killed_build_left_next_to_shards_are_removed_by_the_n
     left = [".shards-k2j3h4g5", ".shards-old-4242", ".shards-999999999-x1"]  # owners gone (an earlier pwd-git's names too)
     live = f".shards-{os.getpid()}-a1b2"  # a build of a live process on the other-filesystem path: kept
     for name in [*left, live]:
-        write(geo, {f"{name}/train/l1.jsonl": "partial\n"})
+        write(geo, {f"{name}/train/kb.jsonl": "partial\n"})
     build_ok(geo)  # shards/ is up to date: the sweep does not wait for a copy
     assert sorted(p.name for p in geo.iterdir() if p.name.startswith(".shards")) == [live]
 

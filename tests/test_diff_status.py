@@ -134,7 +134,7 @@ def _commit_geo_with_shards(root: Path) -> None:
 
 
 def _shard_diff(root: Path) -> str:
-    return subprocess.run(["git", "diff", "--", "shards/train/l2.jsonl"], cwd=root, capture_output=True, text=True,
+    return subprocess.run(["git", "diff", "--", "shards/train/kb.jsonl"], cwd=root, capture_output=True, text=True,
                           check=True).stdout
 
 
@@ -174,13 +174,14 @@ def test_git_diff_textconv_configured_by_hand(geo):
 
 def test_textconv_renders_training_and_benchmark_records(geo):
     build_ok(geo)
-    res = run_cli("textconv", "shards/bench/l3.jsonl", cwd=geo)
+    res = run_cli("textconv", "shards/bench/items.jsonl", cwd=geo)
     assert res.code == 0, res.output
     hops = next(line for line in res.out.splitlines() if line.startswith("[L3 chain.l3.hops]"))
     assert "*north" in hops and "(chains/alpha-region.yaml:1) #" in hops
-    res = run_cli("textconv", "shards/train/l1.jsonl", cwd=geo)
-    assert res.out.splitlines()[0].startswith("[L1 l1.define] What is alpha? => alpha is defined as ")
-    assert len(res.out.splitlines()) == len((geo / "shards/train/l1.jsonl").read_text().splitlines())
+    res = run_cli("textconv", "shards/train/kb.jsonl", cwd=geo)
+    assert next(line for line in res.out.splitlines() if line.startswith("[L1 ")).startswith(
+        "[L1 l1.define] What is alpha? => alpha is defined as ")
+    assert len(res.out.splitlines()) == len((geo / "shards/train/kb.jsonl").read_text().splitlines())
 
 
 # --- status ----------------------------------------------------------------------------

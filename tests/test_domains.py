@@ -33,7 +33,7 @@ def test_validates_and_builds_with_default_settings(geography):
     assert run_cli("validate", cwd=geography).code == 0
     built = run_cli("build", "-q", cwd=geography)
     assert built.code == 0, built.output
-    assert (geography / "shards" / "bench" / "l3.jsonl").stat().st_size > 0
+    assert (geography / "shards" / "bench" / "items.jsonl").stat().st_size > 0
 
 
 def test_real_world_shape(geography):

@@ -284,7 +284,7 @@ def test_patch_commits_on_a_branch_without_touching_the_worktree(tested):
     assert info["patch_file"] in files and "shards/MANIFEST.json" in files
     assert git(tested, "rev-parse", f"{info['branch']}^") == head
     patch_yaml = git(tested, "show", f"{info['branch']}:{info['patch_file']}")
-    bench = git(tested, "show", f"{info['branch']}:shards/bench/l2.jsonl")
+    bench = git(tested, "show", f"{info['branch']}:shards/bench/items.jsonl")
     for line in bench.splitlines():
         assert json.loads(line)["question"] not in patch_yaml  # never trained on the tests
     assert run_cli("validate", "--rev", info["branch"], cwd=tested).code == 0

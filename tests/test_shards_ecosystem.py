@@ -109,9 +109,8 @@ def test_an_empty_shard_file_is_not_registered_for_llama_factory(example):
     plain, patched = example
     assert manifest_of(plain)["files"]["train/patches.jsonl"]["records"] == 0
     assert (plain / "train" / "patches.jsonl").read_bytes() == b""
-    assert sorted(json.loads((plain / "dataset_info.json").read_text())) == ["pwd_l1", "pwd_l2", "pwd_l3"]
-    assert sorted(json.loads((patched / "dataset_info.json").read_text())) == ["pwd_l1", "pwd_l2", "pwd_l3",
-                                                                                "pwd_patches"]
+    assert sorted(json.loads((plain / "dataset_info.json").read_text())) == ["pwd_kb"]
+    assert sorted(json.loads((patched / "dataset_info.json").read_text())) == ["pwd_kb", "pwd_patches"]
 
 
 def test_build_restores_a_deleted_card_and_registry(tmp_path):
@@ -198,8 +197,8 @@ def test_datasets_loads_every_config_of_the_card_with_its_features(example):
     assert len(train["train"]) == sum(m["records"] for rel, m in files.items() if rel.startswith("train/"))
     assert {r["level"] for r in train["train"]} == {"L1", "L2", "L3", "patch"}
     for rel, meta in files.items():
-        part, level = rel.removesuffix(".jsonl").split("/")
-        ds = datasets.load_dataset(str(shards), f"{part}_{level}", split="train" if part == "train" else "test",
+        part, name = rel.removesuffix(".jsonl").split("/")
+        ds = datasets.load_dataset(str(shards), f"{part}_{name}", split="train" if part == "train" else "test",
                                    cache_dir=cache)
         assert len(ds) == meta["records"] and ds.features == expected[part], rel
     bench = datasets.load_dataset(str(shards), "bench", split="test", cache_dir=cache)
@@ -208,23 +207,27 @@ def test_datasets_loads_every_config_of_the_card_with_its_features(example):
 
 
 @pytest.mark.parametrize("part", ["train", "bench"])
-def test_one_json_call_over_all_files_of_a_split_with_the_card_features(example, part):
-    """`load_dataset("json", data_files=every file, features=...)`: one table, every file cast
-    to the declared types (what fails without a schema is datasets typing `[]`, see card.py)."""
+@pytest.mark.parametrize("declared", [False, True], ids=["inferred", "card-features"])
+def test_one_json_call_over_all_files_of_a_split(example, part, declared):
+    """`load_dataset("json", data_files="shards/train/*.jsonl")`, with or without the card's
+    features: one table of every record. Without them datasets types each column from the first
+    file's first block and casts the rest to it, so that block must fill `traces.statements`
+    (a file starts with the records that trace statements; see card.py)."""
     datasets = pytest.importorskip("datasets")
     for shards in example:
-        files = sorted(str(p) for p in (shards / part).glob("*.jsonl"))
-        features = datasets.Features._from_yaml_list(FEATURES[part])
-        ds = datasets.load_dataset("json", data_files=files, features=features, split="train",
-                                   cache_dir=str(shards.parent / "hf-datasets"))
+        features = datasets.Features._from_yaml_list(FEATURES[part]) if declared else None
+        ds = datasets.load_dataset("json", data_files=str(shards / part / "*.jsonl"), features=features,
+                                   split="train", cache_dir=str(shards.parent / f"hf-json-{declared}"))
         assert len(ds) == sum(m["records"] for rel, m in manifest_of(shards)["files"].items() if rel.startswith(part))
         assert ds.to_list() == records(shards, part)
+        assert ds.features == datasets.Features._from_yaml_list(FEATURES[part])
 
 
 @pytest.mark.parametrize("part", ["train", "bench"])
 def test_each_file_alone_infers_the_card_types(example, part):
     """Without a schema, datasets infers each file's types: they are the card's, except that a
-    list no record of the file fills (statements of L1 records) reads as a list of nulls."""
+    list no record of the file fills (statements of concept-only patch examples) reads as a list
+    of nulls."""
     datasets = pytest.importorskip("datasets")
     _, shards = example
     declared = datasets.Features._from_yaml_list(FEATURES[part])

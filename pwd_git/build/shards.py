@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pwd_git.build.card import card, dataset_info
 from pwd_git.build.decontam import BenchIndex, Leak, advice, merge
-from pwd_git.build.generate import GENERATOR_VERSION, Generator, Unit
+from pwd_git.build.generate import GENERATOR_VERSION, SHARD_FILES, Generator, Unit
 from pwd_git.build.prune import prune, touch
 from pwd_git.build.render import ENCODER, bench_probes, bench_questions, bench_sources, render
 from pwd_git.build.units import Job, PreviousBuild, jobs, processes, run_all, save_index
@@ -152,11 +152,11 @@ def _compile_units(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress
         n_units = n_rendered = 0
         with contextlib.closing(run_all(job, workers)) as chunks:
             for chunk in chunks:
-                if writer is None or writer.shard != chunk.shard:
+                if writer is None or writer.shard != SHARD_FILES[chunk.shard]:
                     if writer is not None:
                         files[writer.rel], entry = writer.close()
                         index_entries.append(entry)
-                    writer = _ShardWriter(tmp, chunk.shard, previous)
+                    writer = _ShardWriter(tmp, SHARD_FILES[chunk.shard], previous)
                 writer.add(chunk)
                 n_units += len(chunk.keys)
                 n_rendered += chunk.rendered
