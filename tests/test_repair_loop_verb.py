@@ -303,3 +303,22 @@ def test_include_not_learned_patches_the_nodes_the_default_loop_leaves(tmp_path,
                    lambda c, i: i["level"] == "L1" and i["traces"]["concepts"] == [target])
     configured = json.loads(run_cli("repair", "--rounds", "1", "--format", "json", cwd=root).out)
     assert [f["node"] for f in configured["rounds"][0]["patched"]] == [target]
+
+
+def test_a_ctrl_c_that_another_thread_receives_waits_for_the_round_to_be_recorded():
+    """The note-then-ref block of a kept round is not cut short by SIGINT, whichever thread the
+    kernel hands it to (here a thread started before the block, as torch's pool is), and the
+    interrupt is raised after it."""
+    from pwd_git.repair.loop import _uninterrupted
+
+    go = threading.Event()
+    sender = threading.Thread(target=lambda: go.wait() and os.kill(os.getpid(), signal.SIGINT))
+    sender.start()
+    steps = []
+    with pytest.raises(KeyboardInterrupt), _uninterrupted():
+        go.set()
+        sender.join()
+        for n in range(200_000):  # bytecodes enough for a pending interrupt to be raised
+            steps.append(n)
+    assert len(steps) == 200_000
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -286,15 +286,20 @@ def _round(domain: Domain, number: int, base: str, entry: dict, diagnosis: Diagn
 
 @contextlib.contextmanager
 def _uninterrupted() -> Iterator[None]:
-    """SIGINT held back (in the main thread) until the block is done; it is delivered after."""
+    """Ctrl-C held back until the block is done, then raised. A Python handler rather than a
+    thread's signal mask: the kernel may hand SIGINT to any thread (torch's pool among them),
+    and Python then raises it in the main thread wherever that is."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: held.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
 
 
 def _findings_text(patched: list[Finding]) -> str:
