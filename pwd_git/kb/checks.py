@@ -133,10 +133,10 @@ def _concept(ix, info, out: list) -> None:
     if not live and not ix.robj.get(cid):
         out.append((path, line, col, WARNING, "orphan-concept",
                     f"concept {quote(cid)} has no statements in or out; link it with a relation", ""))
-    for what, name in (("term", info.term), *(("alias", alias) for alias in info.aliases)):
+    for what, name, name_line, name_col in info.names():
         owner_path, owner, owner_line, _ = ix.rterm.get(norm_term(name))[0]
         if owner != cid:
-            out.append((path, line, col, WARNING, "near-duplicate-term",
+            out.append((path, name_line, name_col, WARNING, "near-duplicate-term",
                         f"{what} {quote(name)} of {quote(cid)} nearly duplicates {quote(owner)} at {owner_path}:{owner_line}; "
                         "merge the concepts or make the names distinct", ""))
 
