@@ -413,3 +413,21 @@ def test_a_definition_that_only_restates_its_name_is_no_probe_and_no_choice(tmp_
     assert all(MASK + "." not in item["choices"] for item in bench), "no choice reads only the blank"
     named = {r["messages"][1]["content"] for r in by_template(shard_records(root, "train"), "l1.name")}
     assert "HTTP 102" not in named and "ConnectionError" not in named and "KeyError" in named
+
+
+def test_a_literal_value_is_written_as_the_file_writes_it(tmp_path):
+    """YAML reads `3.10` as the float 3.1 and `yes` as True: "Python has version 3.1." and
+    "... is cacheable True." A statement's value is a literal, kept as written, ids included."""
+    root = tmp_path / "lits"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    values = {"has version": "3.10", "is cacheable": "yes", "has weight": "1.0e3", "has flag": "0x1F", "has code": "404"}
+    write(root, {"pwd.yaml": "name: lits\nmodel: {base: tiny}\n",
+                 "concepts/python.yaml": "id: python\nterm: Python\ntype: language\ndefinition: A language.\nrelations:\n"
+                                         + "".join(f"  - predicate: {p}\n    value: {v}\n" for p, v in values.items())})
+    kb = _kb(root)
+    assert sorted(kb.statements) == ["python.has-code.404", "python.has-flag.0x1f", "python.has-version.3-10",
+                                     "python.has-weight.1-0e3", "python.is-cacheable.yes"]
+    build_ok(root)
+    facts = {r["messages"][1]["content"] for r in by_template(shard_records(root, "train"), "l2.fact")}
+    assert facts == {f"Python {p} {v}." for p, v in values.items()}
