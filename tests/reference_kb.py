@@ -73,6 +73,10 @@ def _check_chains(kb: KB) -> list[Diagnostic]:
                                  f"steps do not connect: step {i} ends at {joint} but step {i + 1} starts at "
                                  f"{st.subject!r}; the object of each step must be the subject of the next"))
             previous = st
+        if chain.split == "train" and chain.items:  # added with the rule (fix/robust2), not at 705413e
+            out.append(_diag(chain.items[0].loc, WARNING, "unused-items",
+                             f"chain {chain.id!r} has split: train, so its {len(chain.items)} hand-written item(s) are "
+                             "never asked (only test chains feed the benchmark); set split: test or move the items"))
         for item in chain.items:
             if not 0 <= item.answer < len(item.choices):
                 out.append(_diag(item.loc, ERROR, "bad-answer",

@@ -231,6 +231,10 @@ LINTS = {
         "concepts/bee.yaml": "id: bee\nterm: B.\ntype: thing\ndefinition: Another b.\n"
                              "relations:\n  - predicate: is part of\n    object: c\n",
     },
+    "unused-items": {
+        "chains/b-to-c.yaml": "id: b-to-c\ntitle: b to c\nsplit: train\nsteps: [b.is-part-of.c]\nitems:\n"
+                              "  - {question: What holds b?, choices: [c, a], answer: 0}\n",
+    },
     "untested-statement": {
         "concepts/d.yaml": concept("d", relations="- predicate: is part of\n  object: e"),
         "concepts/e.yaml": concept("e"),
@@ -248,11 +252,11 @@ def test_lints_are_warnings_and_strict_makes_them_fail(domain, code):
     warned = [d for d in data["diagnostics"] if d["code"] == code]
     assert warned, data["diagnostics"]
     assert all(d["severity"] == "warning" for d in data["diagnostics"])
-    assert all(d["line"] >= 1 and d["path"].startswith("concepts/") for d in warned)
+    assert all(d["line"] >= 1 and d["path"].startswith(("concepts/", "chains/")) for d in warned)
 
     text = run_cli("validate", cwd=domain)
     assert text.code == 0
-    assert re.search(rf"^concepts/\S+\.yaml:\d+:\d+: warning: .*\[{code}\]$", text.out, re.M), text.out
+    assert re.search(rf"^(concepts|chains)/\S+\.yaml:\d+:\d+: warning: .*\[{code}\]$", text.out, re.M), text.out
     assert text.out.splitlines()[-1].startswith("ok: 0 error(s)")
 
     strict = run_cli("validate", "--strict", cwd=domain)

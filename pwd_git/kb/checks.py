@@ -160,6 +160,11 @@ def _chain(ix, info, out: list) -> None:
                         f"steps do not connect: step {i} ends at {joint} but step {i + 1} starts at "
                         f"{quote(st[2])}; the object of each step must be the subject of the next", ""))
         previous = st
+    if info.split == "train" and info.items:
+        _, _, line, col, _ = info.items[0]
+        out.append((path, line, col, WARNING, "unused-items",
+                    f"chain {quote(info.node[0])} has split: train, so its {len(info.items)} hand-written item(s) are "
+                    "never asked (only test chains feed the benchmark); set split: test or move the items", ""))
     for answer, n, line, col, same in info.items:
         if not 0 <= answer < n:
             out.append((path, line, col, ERROR, "bad-answer",
