@@ -48,15 +48,26 @@ def _brief(item: dict) -> dict:
             "source": item["source"]}
 
 
+def _field(prefix: str, value: object) -> list[str]:
+    """`prefix` + value as diff lines: a value with line breaks (a definition written as a YAML
+    block) is a `|` block, one diff line per line of text, as it reads in the file."""
+    text = str(value)
+    if "\n" not in text:
+        return [f"{prefix} {text}"]
+    indent = " " * (len(prefix) - len(prefix.lstrip()) + 2)
+    return [f"{prefix} |", *(f"{indent}{line}" for line in text.split("\n"))]
+
+
 def _render(node: object, fields: tuple[str, ...]) -> list[str]:
     lines = []
     for name in fields:
         value = getattr(node, name)
         if isinstance(value, list) and value:
             lines.append(f"{name}:")
-            lines.extend(f"  - {v}" for v in value)
+            for v in value:
+                lines += _field("  -", v)
         elif value not in (None, "", {}, []):
-            lines.append(f"{name}: {value}")
+            lines += _field(f"{name}:", value)
     return lines
 
 
@@ -78,8 +89,8 @@ def _compare(kind: str, old: dict, new: dict, old_name: str, new_name: str) -> l
         else:
             before, after = _render(a, _FIELDS[kind]), _render(b, _FIELDS[kind])
             if kind == "chain":
-                before += [f"item: {i.question} {i.choices} {i.answer}" for i in a.items]
-                after += [f"item: {i.question} {i.choices} {i.answer}" for i in b.items]
+                before += [line for i in a.items for line in _field("item:", f"{i.question} {i.choices} {i.answer}")]
+                after += [line for i in b.items for line in _field("item:", f"{i.question} {i.choices} {i.answer}")]
             if before != after:
                 diff = "\n".join(difflib.unified_diff(before, after, f"{old_name}:{a.loc.path}", f"{new_name}:{b.loc.path}",
                                                       lineterm=""))

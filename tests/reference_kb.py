@@ -73,6 +73,10 @@ def _check_chains(kb: KB) -> list[Diagnostic]:
                                  f"steps do not connect: step {i} ends at {joint} but step {i + 1} starts at "
                                  f"{st.subject!r}; the object of each step must be the subject of the next"))
             previous = st
+        if chain.split == "train" and chain.items:  # added with the rule (fix/robust2), not at 705413e
+            out.append(_diag(chain.items[0].loc, WARNING, "unused-items",
+                             f"chain {chain.id!r} has split: train, so its {len(chain.items)} hand-written item(s) are "
+                             "never asked (only test chains feed the benchmark); set split: test or move the items"))
         for item in chain.items:
             if not 0 <= item.answer < len(item.choices):
                 out.append(_diag(item.loc, ERROR, "bad-answer",
@@ -137,15 +141,16 @@ def _lints(kb: KB) -> list[Diagnostic]:
                                  "nothing exercises it"))
     seen: dict[str, tuple[str, Loc]] = {}
     for concept in kb.concepts.values():
-        for what, name in (("term", concept.term), *(("alias", a) for a in concept.aliases)):
+        names = (("term", concept.term), *(("alias", a) for a in concept.aliases))
+        for (what, name), name_loc in zip(names, concept.name_locs, strict=True):
             key = _norm_term(name)
             other = seen.get(key)
             if other and other[0] != concept.id:
-                out.append(_diag(concept.loc, WARNING, "near-duplicate-term",
+                out.append(_diag(name_loc, WARNING, "near-duplicate-term",
                                  f"{what} {name!r} of {concept.id!r} nearly duplicates {other[0]!r} at {other[1]}; "
                                  "merge the concepts or make the names distinct"))
             elif not other:
-                seen[key] = (concept.id, concept.loc)
+                seen[key] = (concept.id, name_loc)
     declared = kb.config.get("predicates") or {}
     if declared:
         for st in kb.statements.values():
@@ -254,6 +259,8 @@ def _add_concept(kb: KB, path: str, data: dict, pos: dict, diags: list[Diagnosti
         return
     concept = Concept(cid, str(data.get("term", cid)), str(data.get("type", "")), str(data.get("definition", "")),
                       _strs(data.get("aliases")), loc, source=data.get("source"))
+    concept.name_locs = [_loc(path, pos, "term") if "term" in data else loc,
+                         *(_loc(path, pos, "aliases", i) for i in range(len(concept.aliases)))]
     kb.concepts[cid] = concept
     relations = data.get("relations")
     for i, rel in enumerate(relations if isinstance(relations, list) else []):

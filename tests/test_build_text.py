@@ -350,3 +350,84 @@ def test_clue_helpers_on_edge_cases():
     assert clue("The capital of the UAE, next to Dubai and dubai-port.", ("Abu Dhabi",), ("Dubai",)) == \
         f"The capital of the UAE, next to {MASK} and {MASK}-port."
     assert clue("Dubaian food.", ("Dubai",)) == "Dubaian food."
+
+
+def _errors(root: Path) -> Path:
+    """Python's exceptions as their docstrings define them: identifier names (CamelCase,
+    snake_case) that running text spells as words, and a definition that only restates its name."""
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    concepts = {
+        "connection-error": ("ConnectionError", "Connection error."),
+        "child-process-error": ("ChildProcessError", "Child process error."),
+        "key-error": ("KeyError", "Mapping key not found."),
+        "value-error": ("ValueError", "Inappropriate argument value (of correct type)."),
+        "os-error": ("OSError", "Base class for I/O related errors."),
+        "buenos-aires": ("Buenos_Aires", "The zone of buenos aires, in the America area."),
+        "processing": ("HTTP 102", "Processing."),
+        "exception": ("Exception", "Common base class for all non-exit exceptions."),
+    }
+    files = {"pwd.yaml": "name: errors\nmodel: {base: tiny}\n"}
+    for cid, (term, definition) in concepts.items():
+        text = f"id: {cid}\nterm: {term}\ntype: exception class\ndefinition: {definition}\n"
+        if cid == "processing":
+            text += "aliases: [Processing]\n"
+        if cid != "exception":
+            text += "relations:\n  - predicate: is a subclass of\n    object: exception\n"
+        files[f"concepts/{cid}.yaml"] = text
+    for cid in concepts:
+        if cid != "exception":
+            files[f"chains/{cid}-base.yaml"] = (f"id: {cid}-base\ntitle: t\nsplit: test\n"
+                                                f"steps: [{cid}.is-a-subclass-of.exception]\n")
+    write(root, files)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "errors")
+    return root
+
+
+def test_identifier_names_are_masked_as_running_text_spells_them(tmp_path):
+    """"ConnectionError is defined as" answered by "Connection error." is a probe answerable from
+    its own words: a CamelCase or snake_case name is masked in its spaced spelling too."""
+    root = _errors(tmp_path / "errors")
+    build_ok(root)
+    describe = {i["traces"]["concepts"][0]: i for i in by_template(shard_records(root, "bench"), "probe.l1.describe")}
+    shown = [choice for item in describe.values() for choice in item["choices"]]
+    assert "Connection error." not in shown and "Child process error." not in shown
+    buenos = describe["buenos-aires"]
+    assert buenos["choices"][buenos["answer"]] == f"The zone of {MASK}, in the America area."
+    assert clue("A linked list node; a LinkedList.", ("LinkedList",)) == f"A {MASK} node; a {MASK}."
+    assert clue("The IOError alias; an I/O error, an io error.", ("IOError",)) == f"The {MASK} alias; an I/O error, an {MASK}."
+    assert clue("Ends in .rstrip, not a strip.", ("rstrip",)) == f"Ends in .{MASK}, not a strip.", "lower case: one word"
+
+
+def test_a_definition_that_only_restates_its_name_is_no_probe_and_no_choice(tmp_path):
+    """"Processing." for HTTP 102 (alias Processing), "Connection error." for ConnectionError:
+    masked, the clue is "___.", which tells no concept from another. Such a concept gets no
+    describe probe (its kind probe stays), its definition is offered as no wrong choice, and no
+    l1.name record asks "Which term means: ___."."""
+    root = _errors(tmp_path / "errors")
+    build_ok(root)
+    bench = shard_records(root, "bench")
+    described = {i["traces"]["concepts"][0] for i in by_template(bench, "probe.l1.describe")}
+    assert described == {"key-error", "value-error", "os-error", "buenos-aires", "exception"}, described
+    assert all(MASK + "." not in item["choices"] for item in bench), "no choice reads only the blank"
+    named = {r["messages"][1]["content"] for r in by_template(shard_records(root, "train"), "l1.name")}
+    assert "HTTP 102" not in named and "ConnectionError" not in named and "KeyError" in named
+
+
+def test_a_literal_value_is_written_as_the_file_writes_it(tmp_path):
+    """YAML reads `3.10` as the float 3.1 and `yes` as True: "Python has version 3.1." and
+    "... is cacheable True." A statement's value is a literal, kept as written, ids included."""
+    root = tmp_path / "lits"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    values = {"has version": "3.10", "is cacheable": "yes", "has weight": "1.0e3", "has flag": "0x1F", "has code": "404"}
+    write(root, {"pwd.yaml": "name: lits\nmodel: {base: tiny}\n",
+                 "concepts/python.yaml": "id: python\nterm: Python\ntype: language\ndefinition: A language.\nrelations:\n"
+                                         + "".join(f"  - predicate: {p}\n    value: {v}\n" for p, v in values.items())})
+    kb = _kb(root)
+    assert sorted(kb.statements) == ["python.has-code.404", "python.has-flag.0x1f", "python.has-version.3-10",
+                                     "python.has-weight.1-0e3", "python.is-cacheable.yes"]
+    build_ok(root)
+    facts = {r["messages"][1]["content"] for r in by_template(shard_records(root, "train"), "l2.fact")}
+    assert facts == {f"Python {p} {v}." for p, v in values.items()}

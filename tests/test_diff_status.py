@@ -64,6 +64,25 @@ def test_diff_lists_node_changes_with_field_diffs(geo):
     assert not any("epsilon" in line or "beta" in line.split("(")[0] for line in heads), "unchanged nodes are not listed"
 
 
+def test_diff_of_a_multi_line_definition_is_one_diff_line_per_line(geo):
+    """A definition written as a YAML block (a docstring, a pasted paragraph) has line breaks: it
+    is a `|` block in the diff with a +/- line per line of text, never one diff line whose
+    text runs on unprefixed over the next lines of the terminal."""
+    old = "First line of alpha.\nSecond line.\n\nThird paragraph."
+    write(geo, {"concepts/countries/alpha.yaml": geo_concept("alpha", "country", RELATIONS["alpha"], json.dumps(old))})
+    git(geo, "commit", "-qam", "block definition")
+    write(geo, {"concepts/countries/alpha.yaml": geo_concept("alpha", "country", RELATIONS["alpha"],
+                                                             json.dumps(old.replace("Second", "2nd")))})
+    res = run_cli("diff", "HEAD", cwd=geo)
+    assert res.code == 0, res.output
+    after = res.out.split("~ concept alpha  (concepts/countries/alpha.yaml:1)\n", 1)[1].splitlines()
+    body = after[:next(i for i, line in enumerate(after) if not line.startswith("    "))]
+    assert all(line[4:5] in "-+ @" for line in body), body
+    assert [line for line in body if line[4:5] in "-+" and line[5:7] not in ("--", "++")] == [
+        "    -  Second line.", "    +  2nd line."], body
+    assert "     definition: |" in body and "     " + "  Third paragraph." in body
+
+
 def test_diff_training_deltas_and_benchmark_items_match_real_builds(geo):
     change_geo(geo)
     git(geo, "add", "-A")

@@ -214,6 +214,16 @@ def test_a_patch_restates_the_type_of_every_concept_it_names_but_does_not_teach(
     assert "a" not in {c for ex in anchors for c in ex["traces"]["concepts"]}
 
 
+def test_contrast_questions_read_as_english_for_any_predicate(tmp_path):
+    """Predicates are third-person verb phrases ("is part of"), so "Does a is part of d?" was
+    ungrammatical for every KB; the contrast asks "Is it true that ...?"."""
+    kb = _kb(tmp_path)
+    contrasts = [ex for ex in ExampleWriter(kb).statement_examples("a.is-part-of.b") if ex["kind"] == "contrast"]
+    assert sorted([m["content"] for m in ex["messages"]] for ex in contrasts) == [
+        ["Is it true that a is part of c?", "No. a is part of b, not c."],
+        ["Is it true that a is part of d?", "No. a is part of b, not d."]]
+
+
 def test_contradictory_evidence_is_reported_not_patched(tmp_path):
     """Two objects for one subject and an undeclared predicate: name the competitor, write nothing."""
     _kb(tmp_path)  # the repo; a.yaml is rewritten below

@@ -231,6 +231,10 @@ LINTS = {
         "concepts/bee.yaml": "id: bee\nterm: B.\ntype: thing\ndefinition: Another b.\n"
                              "relations:\n  - predicate: is part of\n    object: c\n",
     },
+    "unused-items": {
+        "chains/b-to-c.yaml": "id: b-to-c\ntitle: b to c\nsplit: train\nsteps: [b.is-part-of.c]\nitems:\n"
+                              "  - {question: What holds b?, choices: [c, a], answer: 0}\n",
+    },
     "untested-statement": {
         "concepts/d.yaml": concept("d", relations="- predicate: is part of\n  object: e"),
         "concepts/e.yaml": concept("e"),
@@ -248,11 +252,11 @@ def test_lints_are_warnings_and_strict_makes_them_fail(domain, code):
     warned = [d for d in data["diagnostics"] if d["code"] == code]
     assert warned, data["diagnostics"]
     assert all(d["severity"] == "warning" for d in data["diagnostics"])
-    assert all(d["line"] >= 1 and d["path"].startswith("concepts/") for d in warned)
+    assert all(d["line"] >= 1 and d["path"].startswith(("concepts/", "chains/")) for d in warned)
 
     text = run_cli("validate", cwd=domain)
     assert text.code == 0
-    assert re.search(rf"^concepts/\S+\.yaml:\d+:\d+: warning: .*\[{code}\]$", text.out, re.M), text.out
+    assert re.search(rf"^(concepts|chains)/\S+\.yaml:\d+:\d+: warning: .*\[{code}\]$", text.out, re.M), text.out
     assert text.out.splitlines()[-1].startswith("ok: 0 error(s)")
 
     strict = run_cli("validate", "--strict", cwd=domain)
@@ -319,10 +323,24 @@ def test_near_duplicates_are_found_in_every_script_and_aliases_are_called_aliase
                    "concepts/wide.yaml": _named("wide", "ＢＲＩＤＧＥ", [])})  # full-width
     found = {(d["path"], d["message"].split(";")[0]) for d in _near_duplicates(domain)}
     assert found == {
-        ("concepts/bg2.yaml", "alias 'мост!' of 'bg2' nearly duplicates 'bg' at concepts/bg.yaml:1"),
-        ("concepts/ko2.yaml", "alias '\u1103\u1161\u1105\u1175 ' of 'ko2' nearly duplicates 'ko' at concepts/ko.yaml:1"),
-        ("concepts/wide.yaml", "term 'ＢＲＩＤＧＥ' of 'wide' nearly duplicates 'bg' at concepts/bg.yaml:1"),
+        ("concepts/bg2.yaml", "alias 'мост!' of 'bg2' nearly duplicates 'bg' at concepts/bg.yaml:5"),
+        ("concepts/ko2.yaml", "alias '\u1103\u1161\u1105\u1175 ' of 'ko2' nearly duplicates 'ko' at concepts/ko.yaml:5"),
+        ("concepts/wide.yaml", "term 'ＢＲＩＤＧＥ' of 'wide' nearly duplicates 'bg' at concepts/bg.yaml:2"),
     }, found
+
+
+def test_a_near_duplicate_name_is_reported_at_its_own_line(domain):
+    """The warning and the name it duplicates are at the term's or alias's line, not the id's: a
+    concept file often opens with a comment, and a long alias list puts the name far below."""
+    write(domain, {"concepts/omega.yaml": "# the letter\nid: omega\nterm: Greek Capital Letter Omega\ntype: thing\n"
+                                          "definition: A letter.\naliases:\n  - Omega letter\n  - \u03a9\n"
+                                          "relations:\n  - predicate: is part of\n    object: c\n",
+                   "concepts/ohm.yaml": "# the sign\nid: ohm\ntype: thing\ndefinition: A unit sign.\n"
+                                        "term: Ohm Sign\naliases: [Ohm, \u2126]\n"
+                                        "relations:\n  - predicate: is part of\n    object: c\n"})
+    [diag] = _near_duplicates(domain)
+    assert (diag["path"], diag["line"], diag["col"]) == ("concepts/omega.yaml", 8, 5), diag
+    assert diag["message"].startswith("alias 'Ω' of 'omega' nearly duplicates 'ohm' at concepts/ohm.yaml:6;"), diag
 
 
 def test_values_in_other_scripts_get_statement_ids_of_their_own(domain):

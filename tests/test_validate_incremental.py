@@ -200,7 +200,7 @@ def test_random_kbs_exercise_every_diagnostic():
     assert codes >= {"yaml", "schema", "missing-config", "duplicate-id", "id-mismatch", "duplicate-statement",
                      "missing-object", "functional-conflict", "missing-step", "broken-chain", "bad-answer",
                      "missing-trace", "missing-holdout", "orphan-concept", "untested-statement",
-                     "near-duplicate-term", "undeclared-predicate"}, codes
+                     "near-duplicate-term", "undeclared-predicate", "unused-items"}, codes
 
 
 def test_hints_name_the_closest_id():

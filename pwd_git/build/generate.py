@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from pwd_git.build.draws import Ring, draws_for
 from pwd_git.build.render import render, traces_json
-from pwd_git.build.templates import BENCH, article, clue
+from pwd_git.build.templates import BENCH, article, clue, informative
 from pwd_git.errors import DataError, quote
 from pwd_git.kb.checks import reads_as
 from pwd_git.kb.model import KB, Chain, Statement
@@ -263,9 +263,10 @@ class Generator:
             raise first
         for cid in probed_concepts:
             describe, kind = self.concept_probe(cid), self.kind_probe(cid)
-            templates = ("probe.l1.describe",) + (("probe.l1.kind",) if kind else ())
-            out["l1"].append(Unit("bench/l1", ("B1", traces_json([cid], []), describe, kind, self.seed), "L1",
-                                  [cid], templates))
+            templates = (("probe.l1.describe",) if describe else ()) + (("probe.l1.kind",) if kind else ())
+            if templates:
+                out["l1"].append(Unit("bench/l1", ("B1", traces_json([cid], []), describe, kind, self.seed), "L1",
+                                      [cid], templates))
         for sid in probed_statements:
             st = self.kb.statements[sid]
             concepts = [st.subject] + ([st.object] if st.object else [])
@@ -274,11 +275,12 @@ class Generator:
         return {name: out[name] for name in ("l2", "l3", "l1") if out.get(name)}  # SHARD_FILES' order
 
     # Bench item specs: (question, answer, wrong answers, source, fallback)
-    def concept_probe(self, cid: str) -> tuple:
+    def concept_probe(self, cid: str) -> tuple | None:
         """The "<term> is defined as" probe, other concepts' definitions as distractors (never a
         namesake's: it answers the question too). Every choice is a `clue`: the names of the
         concept it defines and of the probed concept are masked alike, so the question's words
-        are in no choice and cannot point at the answer."""
+        are in no choice and cannot point at the answer. None when the definition says nothing
+        but the concept's name (no clue is `informative`); such a definition is no distractor either."""
         c = self.kb.concepts[cid]
         namesakes = self.namesakes[cid]
         concepts = self.kb.concepts
@@ -293,12 +295,15 @@ class Generator:
             return clues[o]
 
         answer = clue(c.definition, names)
+        if not informative(answer):
+            return None
         draws = draws_for(self.seed, f"l1:{cid}")
         wrong: list[str] = []
         texts = {reads_as(answer)}  # no two choices may read the same
 
         def skip(o: str) -> bool:
-            return o == cid or o in namesakes or o in wrong or reads_as(choice(o)) in texts
+            return (o == cid or o in namesakes or o in wrong or not informative(choice(o))
+                    or reads_as(choice(o)) in texts)
 
         def fill(ring: Ring, k: int) -> None:
             for draw in draws[:k]:  # a slot at a time (the draws of Ring.pick), so the texts are known

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pwd_git.build.decontam import Probe, node_keys, probe
 from pwd_git.build.draws import rank
-from pwd_git.build.templates import TRAIN_L1, TRAIN_L2, TRAIN_L3, article, clue, define
+from pwd_git.build.templates import TRAIN_L1, TRAIN_L2, TRAIN_L3, article, clue, define, informative
 
 if TYPE_CHECKING:
     from pwd_git.build.generate import Unit
@@ -77,7 +77,7 @@ def _render_l1(spec: tuple) -> Rendered:
     fields = {"term": term, "definition": definition, "type": ctype, "a": article(ctype),
               "clue": clue(definition, names)}
     pairs = [("l1.define", TRAIN_L1["l1.define"][0].format(**fields), define(term, definition, names))]
-    for name in ("l1.name", "l1.type"):
+    for name in ("l1.name", "l1.type") if informative(fields["clue"]) else ("l1.type",):
         user, assistant = TRAIN_L1[name]
         pairs.append((name, user.format(**fields), assistant.format(**fields)))
     user, assistant = TRAIN_L1["l1.alias"]
@@ -142,7 +142,8 @@ def _render_bench(spec: tuple) -> Rendered:
     out = []
     if kind == "B1":
         _, _, describe, kinds, seed = spec
-        out.append(_bench_line("L1", "probe.l1.describe", describe, traces, seed))
+        if describe:
+            out.append(_bench_line("L1", "probe.l1.describe", describe, traces, seed))
         if kinds:
             out.append(_bench_line("L1", "probe.l1.kind", kinds, traces, seed))
     elif kind == "B2":
@@ -168,7 +169,7 @@ def _bench_field(unit: Unit, field: int) -> list:
     """One field of each benchmark item a unit holds, in order (item tuples: question .. source)."""
     kind, spec = unit.spec[0], unit.spec
     if kind == "B1":
-        return [spec[2][field]] + ([spec[3][field]] if spec[3] else [])
+        return [item[field] for item in spec[2:4] if item]
     if kind == "B2":
         return [spec[2][field]]
     return ([spec[2][field]] if spec[2] else []) + [h[field] for h in spec[3]]

@@ -129,11 +129,23 @@ def restates(definition: str, names) -> int:
     return 0
 
 
+_HUMP = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|_+")
+
+
+def spellings(name: str) -> tuple[str, ...]:
+    """`name` and, when it is written as an identifier (CamelCase, snake_case), its words
+    spaced, as running text writes them: ConnectionError is "connection error", Buenos_Aires
+    is "Buenos Aires"."""
+    spaced = " ".join(_HUMP.sub(" ", name).split())
+    return (name,) if spaced == " ".join(name.split()) else (name, spaced)
+
+
 def mask(text: str, names) -> str:
-    """`text` with every whole-word, case-insensitive mention of one of `names` replaced by MASK
-    (where two mentions overlap, the one that starts first, then the longer)."""
+    """`text` with every whole-word, case-insensitive mention of one of `names` (in any of its
+    `spellings`) replaced by MASK (where two mentions overlap, the one that starts first, then
+    the longer)."""
     low, spans = text.lower(), []
-    for name in {n for n in names if n.strip()}:
+    for name in {form for n in names if n.strip() for form in spellings(n)}:
         if len(low) != len(text):
             spans += [m.span() for m in _pattern(name).finditer(text)]
             continue
@@ -150,6 +162,12 @@ def mask(text: str, names) -> str:
             out += [text[at:start], MASK]
             at = end
     return "".join(out) + text[at:]
+
+
+def informative(text: str) -> bool:
+    """Whether a clue says anything besides the masked names: "___." (a definition that only
+    restates its name, "Processing.") tells no concept from another."""
+    return any(ch.isalnum() for ch in text.replace(MASK, ""))
 
 
 def clue(definition: str, names: tuple[str, ...], hidden=()) -> str:

@@ -12,7 +12,7 @@ from pwd_git.kb.loader import Domain
 from pwd_git.metrics import SYNTAX
 from pwd_git.output import StepProgress, echo_json, format_option, item_line, log_to_stderr
 
-_SOURCES = {"trained": "trained", "model-cache": "scored with a cached model", "notes": "answered from notes",
+_SOURCES = {"model-cache": "scored with a cached model", "notes": "answered from notes",
             "reused": "reused (same KB state)", "skipped": "skipped"}
 
 
@@ -79,9 +79,9 @@ def _print(report) -> None:
         _print_changes(report)
         _print_flips(report)
     counts = report.counts
-    done = ", ".join(f"{counts[k]} {label}" for k, label in _SOURCES.items() if counts.get(k))
+    done = "".join(f", {counts[k]} {label}" for k, label in _SOURCES.items() if counts.get(k))
     click.echo(f"\ncost: {report.commits_in_range} commit(s) in range, {report.kb_states} distinct KB state(s); "
-               f"{report.trained} trained ({done})")
+               f"{report.trained} trained{done}")
     click.echo("\ngit bisect log:")
     for line in report.bisect_log.strip().splitlines():
         click.echo(f"  {line}")

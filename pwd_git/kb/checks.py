@@ -133,10 +133,10 @@ def _concept(ix, info, out: list) -> None:
     if not live and not ix.robj.get(cid):
         out.append((path, line, col, WARNING, "orphan-concept",
                     f"concept {quote(cid)} has no statements in or out; link it with a relation", ""))
-    for what, name in (("term", info.term), *(("alias", alias) for alias in info.aliases)):
+    for what, name, name_line, name_col in info.names():
         owner_path, owner, owner_line, _ = ix.rterm.get(norm_term(name))[0]
         if owner != cid:
-            out.append((path, line, col, WARNING, "near-duplicate-term",
+            out.append((path, name_line, name_col, WARNING, "near-duplicate-term",
                         f"{what} {quote(name)} of {quote(cid)} nearly duplicates {quote(owner)} at {owner_path}:{owner_line}; "
                         "merge the concepts or make the names distinct", ""))
 
@@ -160,6 +160,11 @@ def _chain(ix, info, out: list) -> None:
                         f"steps do not connect: step {i} ends at {joint} but step {i + 1} starts at "
                         f"{quote(st[2])}; the object of each step must be the subject of the next", ""))
         previous = st
+    if info.split == "train" and info.items:
+        _, _, line, col, _ = info.items[0]
+        out.append((path, line, col, WARNING, "unused-items",
+                    f"chain {quote(info.node[0])} has split: train, so its {len(info.items)} hand-written item(s) are "
+                    "never asked (only test chains feed the benchmark); set split: test or move the items", ""))
     for answer, n, line, col, same in info.items:
         if not 0 <= answer < n:
             out.append((path, line, col, ERROR, "bad-answer",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pwd_git.errors import quote
 from pwd_git.kb import walk
-from pwd_git.kb.checks import same_choices
+from pwd_git.kb.checks import norm_term, same_choices
 from pwd_git.kb.model import statement_id
 
 ERROR = "error"
@@ -35,6 +35,8 @@ def extract(kind: str, record: dict) -> dict:
     if kind == "concept":
         out["term"] = str(data["term"]) if "term" in data else None
         out["aliases"] = walk.strs(data.get("aliases"))
+        out["name_pos"] = [_pos(pos, "term") if "term" in data else out["id_pos"],
+                           *(_pos(pos, "aliases", i) for i in range(len(out["aliases"])))]
         out["rels"] = [(i, walk.explicit_statement_id(rel), rel["predicate"], obj, None if value is None else str(value),
                         *_pos(pos, "relations", i)) for i, rel, obj, value in walk.statement_relations(data)]
     elif kind == "chain":
@@ -67,6 +69,7 @@ class FileInfo:
         "examples",
         "items",
         "kind",
+        "name_pos",
         "node",
         "path",
         "rels",
@@ -80,6 +83,7 @@ class FileInfo:
         self.diags: list[tuple] = []
         self.node: tuple | None = None  # (id, line, col) of a concept or chain
         self.term, self.aliases, self.rels = "", (), ()  # rels: (index, sid, predicate, object, value, line, col)
+        self.name_pos: tuple = ()  # (line, col) of the term, then of each alias
         self.split, self.steps, self.items = "", (), ()  # steps: (sid, line, col); items: (answer, n, line, col, same)
         self.examples = ()  # (concepts, statements, chain, line, col)
         self.config: dict | None = None
@@ -87,10 +91,21 @@ class FileInfo:
     def contribution(self) -> tuple:
         """Everything other files' diagnostics can depend on (not the local diagnostics)."""
         if self.kind == "concept":
-            return (self.path, self.kind, self.node, self.term, self.aliases, self.rels)
+            return (self.path, self.kind, self.node, self.term, self.aliases, self.name_pos, self.rels)
         if self.kind == "chain":
             return (self.path, self.kind, self.node, self.split, self.steps)
         return (self.path, self.kind, self.node)
+
+    def names(self) -> list[tuple[str, str, int, int]]:
+        """A concept's names with their positions: ("term" or "alias", name, line, col)."""
+        return [("alias" if i else "term", name, *self.name_pos[i]) for i, name in enumerate((self.term, *self.aliases))]
+
+    def name_keys(self) -> dict[str, tuple[int, int]]:
+        """Each normalised name of a concept and the (line, col) of the first name with it."""
+        out: dict[str, tuple[int, int]] = {}
+        for _, name, line, col in self.names():
+            out.setdefault(norm_term(name), (line, col))
+        return out
 
 
 def resolve(path: str, kind: str, facts: dict) -> FileInfo:
@@ -115,6 +130,7 @@ def resolve(path: str, kind: str, facts: dict) -> FileInfo:
     if kind == "concept":
         info.term = facts["term"] if facts["term"] is not None else node_id
         info.aliases = tuple(facts["aliases"])
+        info.name_pos = tuple(tuple(p) for p in facts["name_pos"])
         info.rels = tuple((i, explicit if explicit is not None else
                            statement_id(node_id, pred, obj if obj is not None else value), pred, obj, value, rl, rc)
                           for i, explicit, pred, obj, value, rl, rc in facts["rels"])

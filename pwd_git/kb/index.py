@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pwd_git.kb.checks import norm_term
 from pwd_git.kb.facts import FileInfo
 
 HINT_LIMIT = 20000  # checks._closest only suggests names in KBs smaller than this
@@ -169,8 +168,8 @@ class Index:
                 counts["concepts"] += 1
                 for i, sid, pred, obj, value, rl, rc in info.rels:
                     stmts.setdefault(sid, []).append((info.path, i, nid, pred, obj, value, rl, rc))
-                for key in {norm_term(name) for name in (info.term, *info.aliases)}:
-                    grouped["rterm"].setdefault(key, []).append((info.path, nid, info.node[1], info.node[2]))
+                for key, (line, col) in info.name_keys().items():
+                    grouped["rterm"].setdefault(key, []).append((info.path, nid, line, col))
             else:
                 test = info.split == "test"
                 counts["chains"] += 1
@@ -334,14 +333,14 @@ class Index:
                     terms_before: dict) -> None:
         """Add (sign=+1) or retract (-1) what a live concept or chain puts in the tables."""
         change = _insert if sign > 0 else _remove
-        nid, line, col = info.node
+        nid = info.node[0]
         if info.kind == "concept":
             self.counts["concepts"] += sign
             for i, sid, pred, obj, value, rl, rc in info.rels:
                 if sid not in stmts_before:
                     stmts_before[sid] = self.stmts.get(sid)
                 self.stmts.put(sid, change(self.stmts.get(sid), (info.path, i, nid, pred, obj, value, rl, rc)))
-            for key in {norm_term(name) for name in (info.term, *info.aliases)}:
+            for key, (line, col) in info.name_keys().items():
                 if key not in terms_before:
                     terms_before[key] = self.rterm.get(key)
                 self.rterm.put(key, change(self.rterm.get(key), (info.path, nid, line, col)))

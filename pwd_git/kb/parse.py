@@ -7,7 +7,7 @@ everything that depends on the path or on other files happens later, in `assembl
 from __future__ import annotations
 
 #: Bump when the record layout or the file-local checks change (invalidates caches).
-PARSER_VERSION = 4
+PARSER_VERSION = 5
 
 
 def classify(relpath: str) -> str | None:
@@ -33,7 +33,20 @@ def parse(kind: str, raw: bytes) -> dict:
         what = type(doc.data).__name__
         return {"data": None, "pos": {}, "diags": [(1, 1, "schema", f"expected a mapping at the top level, got {what}", "$")]}
     diags = [(d.line, d.col, d.code, d.message, d.json_path) for d in schema.check(kind, doc, "")]
+    if kind == "concept":
+        _values_as_written(doc)
     # Keep only the positions later checks point at: top-level keys and list items one or two down.
     pos = {p: lc for p, lc in doc.positions.items() if len(p) <= 3}
     pos.update({("key", *p): lc for p, lc in doc.key_positions.items() if len(p) == 1})
     return {"data": doc.data, "pos": pos, "diags": diags}
+
+
+def _values_as_written(doc) -> None:
+    """A statement's `value` is a literal, so generated text shows it as the file writes it:
+    `3.10` (a version) stays "3.10", `yes` "yes", `1e3` "1e3"; not the float 3.1, True or 1000.0
+    that YAML reads (the schema, checked before, accepts both)."""
+    relations = doc.data.get("relations")
+    for i, rel in enumerate(relations if isinstance(relations, list) else []):
+        written = doc.written.get(("relations", i, "value"))
+        if written is not None and isinstance(rel, dict):
+            rel["value"] = written

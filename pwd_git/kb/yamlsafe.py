@@ -58,6 +58,7 @@ class Document:
     data: object
     positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    written: dict[Path, str] = field(default_factory=dict)  # plain scalars read as numbers or booleans, as written
 
     def line_of(self, path: Path) -> int:
         """Line of the deepest known node on `path` (errors inside scalars point at them)."""
@@ -176,7 +177,10 @@ def _build(node: yaml.Node, path: Path, doc: Document, seen: set[int]) -> object
         raise YamlError(f"nesting is deeper than {MAX_DEPTH} levels; KB files are shallow mappings and lists", *_pos(node))
     doc.positions[path] = _pos(node)
     if isinstance(node, yaml.ScalarNode):
-        return _scalar(node)
+        value = _scalar(node)
+        if isinstance(value, (bool, int, float)):
+            doc.written[path] = node.value
+        return value
     if isinstance(node, yaml.SequenceNode):
         _check_tag(node, _SEQ)
         return [_build(item, (*path, i), doc, seen) for i, item in enumerate(node.value)]

@@ -38,7 +38,8 @@ STATEMENT_FORMS = [
     ("Name what {subject} {predicate}.", "{object}"),
 ]
 TEXT_FORM = ("Say it in plain words: {subject} {predicate} {object}.", "{text}")
-CONTRAST_FORM = ("Does {subject} {predicate} {other}?", "No. {subject} {predicate} {object}, not {other}.")
+#: "Is it true that", not "Does": a predicate is a third-person verb phrase ("is part of", "produces").
+CONTRAST_FORM = ("Is it true that {subject} {predicate} {other}?", "No. {subject} {predicate} {object}, not {other}.")
 COMPOSE_FORMS = [
     ("Work it out step by step: start at {start}, apply {path}. Where do you end up?",
      "{steps} So the endpoint is {answer}."),
