@@ -198,6 +198,18 @@ def test_chains_that_break_on_one_pattern_share_its_compositions(tmp_path):
     assert second == ([], None)  # covered by the first: patched, nothing written twice
 
 
+def test_a_pattern_whose_only_other_paths_cross_a_test_chain_is_not_demonstrated(tmp_path):
+    """b-c-? paths exist (d-e-f's pattern over other concepts), but every one shares a statement
+    with a test chain: a demonstration over it would teach a test's answer, so none is written,
+    and the reason says why rather than that no such path exists."""
+    kb, _ = _three_paths_kb(tmp_path)
+    del kb.statements["g.is-part-of.h"]  # g-h-i was the only path off the test chains
+    writer = ExampleWriter(kb)
+    assert writer.paths_with_pattern(["is part of", "is part of"], exclude=set(kb.chains["abc"].steps))
+    examples, reason = writer.compositions("abc")
+    assert examples == [] and "avoids every test chain's statements" in reason
+
+
 def test_a_patch_restates_the_type_of_every_concept_it_names_but_does_not_teach(tmp_path):
     """Compositions over g-h-i name g, h and i: each gets one anchor ("g is a t."); a concept
     the patch teaches (its own concept examples) gets none."""

@@ -161,8 +161,9 @@ class ExampleWriter:
             return [], None
         paths = self.paths_with_pattern(pattern, exclude=set(chain.steps) | self.test_statements)
         if not paths:
-            return [], (f"no other KB path follows the pattern {' -> '.join(pattern)} outside test chains; "
-                        "add one (e.g. a train chain) so composition can be demonstrated")
+            return [], (f"no KB path of the pattern {' -> '.join(pattern)} avoids every test chain's statements "
+                        "(a demonstration over those would teach the test's answers); add one (e.g. a train "
+                        "chain) so composition can be demonstrated")
         out = []
         for path in _pick(chain_id, [",".join(p) for p in paths], max_paths):
             steps = [self.kb.statements[s] for s in path.split(",")]
