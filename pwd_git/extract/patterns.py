@@ -59,7 +59,8 @@ _PAREN_ALIAS = re.compile(r"^(?P<x>[^,()]+?)\s*\(\s*(?:also\s+(?:called|known\s+
 _ABBR = re.compile(r"^(?P<x>[^,()]+?)\s*\(\s*(?P<z>[A-Z][A-Za-z0-9-]{0,9})\s*\)\s*(?P<rest>.+)$")
 _ALSO_CALLED = re.compile(r"^(?P<x>[^,()]+?)\s+(?:is|are)\s+also\s+(?:called|known\s+as|termed|named)\s+(?P<z>[^,()]+)$", re.I)
 _DEFINITION = re.compile(r"^(?P<x>[^,;:()]+?)\s+is\s+(?P<det>an?)\s+(?P<y>.+)$", re.I)
-_SUCH_AS = re.compile(r"(?P<y>(?:[^\W_][\w'’+-]*\s+){0,3}[^\W_][\w'’+-]*)\s*,?\s+such\s+as\s+(?P<xs>.+)$", re.I)
+_SUCH_AS = re.compile(r"(?<![\w'’+-])(?P<y>(?:[^\W_][\w'’+-]*\s+){0,3}[^\W_][\w'’+-]*)\s*,?\s+such\s+as\s+(?P<xs>.+)$",
+                      re.I)  # Y starts at a word's start: a search from inside a long token would take quadratic time
 _OBJECT_END = re.compile(r"\s*(?:,\s*(?:which|where|who|whose|a|an|the)\b|;|\s\(|:).*$", re.I)
 
 

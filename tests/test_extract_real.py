@@ -1,0 +1,21 @@
+"""The patterns backend on text nobody on the project wrote: sentences and layouts taken from
+Debian package docs (README, changelog, copyright), man pages as `man -P cat` prints them,
+pydoc's plain text and HTML manuals. Each case is a misreading that once came out of them."""
+
+from __future__ import annotations
+
+import time
+
+from pwd_git.extract import patterns
+from pwd_git.extract.chunks import Chunk
+
+
+def read(text: str, predicates: tuple[str, ...] = ()) -> dict:
+    return patterns.extract_chunk(Chunk(0, 0, text), predicates)
+
+
+def test_a_long_token_is_read_in_linear_time():
+    """A base64 image inlined in Markdown, a minified line: one 'word' of a whole chunk."""
+    start = time.perf_counter()
+    assert read("x" * 20000) == {"concepts": [], "aliases": [], "statements": []}
+    assert time.perf_counter() - start < 1  # was quadratic: about 25 s
