@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from pwd_git.extract import patterns
 from pwd_git.extract.chunks import Chunk
 
@@ -19,3 +21,12 @@ def test_a_long_token_is_read_in_linear_time():
     start = time.perf_counter()
     assert read("x" * 20000) == {"concepts": [], "aliases": [], "statements": []}
     assert time.perf_counter() - start < 1  # was quadratic: about 25 s
+
+
+@pytest.mark.parametrize("text", [
+    "Revert 17, patch doesn't work anyway. 26 is a new patch for the problem of building as non-root.",  # a changelog
+    "3.2.1 is a release with many fixes.",
+    "2023 is a year of changes.",
+])
+def test_a_number_is_no_term(text):
+    assert read(text)["concepts"] == []

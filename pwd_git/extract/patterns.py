@@ -19,7 +19,7 @@ import re
 from pwd_git.extract.chunks import Chunk, normalise_ws
 from pwd_git.extract.terms import DETERMINER
 
-VERSION = "3"
+VERSION = "4"
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -187,10 +187,11 @@ def _rejected(text: str) -> bool:
 
 
 def term_words(phrase: str) -> list[str] | None:
-    """The words of `phrase` when it reads as a term (1-6 content words, no clause), else None."""
+    """The words of `phrase` when it reads as a term (1-6 content words, no clause, a letter in
+    it: "26" or "3.2.1" is a number, not a name), else None."""
     phrase = DETERMINER.sub("", phrase.strip())
     words = phrase.split()
-    if not 1 <= len(words) <= 6 or any(not _WORD.fullmatch(w) for w in words):
+    if not 1 <= len(words) <= 6 or any(not _WORD.fullmatch(w) for w in words) or not any(c.isalpha() for c in phrase):
         return None
     if any(w.lower() in FUNCTION_WORDS for w in words) or (len(words) == 1 and words[0].lower() in _DISCOURSE):
         return None
