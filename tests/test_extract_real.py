@@ -30,3 +30,14 @@ def test_a_long_token_is_read_in_linear_time():
 ])
 def test_a_number_is_no_term(text):
     assert read(text)["concepts"] == []
+
+
+def test_headings_and_separator_lines_of_plain_text_end_a_paragraph():
+    man = "SED(1)\n\nNAME\n       sed - stream editor\n\nDESCRIPTION\n       Sed is a stream editor.\n"  # man -P cat
+    assert [(c["term"], c["quote"]) for c in read(man)["concepts"]] == [("sed", "Sed is a stream editor.")]
+    copyright_file = (" The names of the authors must not be used.\n .\n OpenLDAP is a registered trademark of the"
+                      " OpenLDAP Foundation.\n .\n Permission to copy this document is granted.\n")
+    assert [(c["term"], c["definition"], c["quote"]) for c in read(copyright_file)["concepts"]] == [
+        ("OpenLDAP", "A registered trademark of the OpenLDAP Foundation.",
+         "OpenLDAP is a registered trademark of the OpenLDAP Foundation.")]
+    assert read("Zlib is a library for compression. .")["concepts"][0]["definition"] == "A library for compression."

@@ -84,7 +84,7 @@ def sentences(text: str) -> list[str]:
             continue
         if fence:
             continue
-        if not stripped or stripped.startswith(("#", "|", ">")) or set(stripped) <= set("=-*_ "):
+        if not stripped or stripped.startswith(("#", "|", ">")) or _rule_or_heading(stripped):
             flush()
             continue
         item = _LIST_ITEM.match(line)
@@ -94,6 +94,15 @@ def sentences(text: str) -> list[str]:
         para.append(stripped)
     flush()
     return [normalise_ws(s) for s in out if s.strip()]
+
+
+def _rule_or_heading(line: str) -> bool:
+    """A line that is no prose: without a letter or digit (a rule `---`, the ` .` of a Debian
+    copyright file's blank line), or a heading in capitals with no final stop (a man page's
+    `DESCRIPTION`, `SEE ALSO`)."""
+    if not any(c.isalnum() for c in line):
+        return True
+    return sum(c.isupper() for c in line) >= 2 and not any(c.islower() for c in line) and line[-1] not in ".!?,;:"
 
 
 def split_sentences(paragraph: str) -> list[str]:
@@ -154,7 +163,7 @@ def _verb_forms(predicate: str) -> list[str]:
 def clean(sentence: str) -> str:
     """The sentence as patterns read it: no markdown emphasis or link targets, no final stop."""
     text = _EMPHASIS.sub("", _LINK.sub(r"\1", sentence))
-    return text.rstrip().rstrip(".!").strip()
+    return text.rstrip(" .!").strip()
 
 
 def read_sentence(sentence: str, text: str, table: list[tuple[str, str]], out: dict[str, list[dict]],
