@@ -41,3 +41,14 @@ def test_headings_and_separator_lines_of_plain_text_end_a_paragraph():
         ("OpenLDAP", "A registered trademark of the OpenLDAP Foundation.",
          "OpenLDAP is a registered trademark of the OpenLDAP Foundation.")]
     assert read("Zlib is a library for compression. .")["concepts"][0]["definition"] == "A library for compression."
+
+
+def test_markers_inside_words_are_text_not_emphasis():
+    def definition(text: str) -> str:
+        return read(text)["concepts"][0]["definition"]
+
+    assert definition("avalues is a vector of void * pointers.") == "A vector of void * pointers."  # libffi's manual
+    assert definition("The SIZE argument is an integer and optional unit (example: 10K is 10*1024).") == \
+        "An integer and optional unit (example: 10K is 10*1024)."  # ls(1)
+    assert definition("The *quick* enzyme is a protein that cuts **fast**.") == "A protein that cuts fast."
+    assert read("``object_hook`` is a function that is called.")["concepts"][0]["term"] == "object_hook"  # pydoc

@@ -50,7 +50,7 @@ consequence issue difference key trick solution truth conclusion upshot catch ru
 _ABBREVIATIONS = _words("e.g i.e etc al dr mr mrs ms st vs fig figs ch cf approx no vol pp ed eds")
 _WORD = re.compile(r"[^\W_][\w'’+-]*", re.UNICODE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
-_EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
+_EMPHASIS = re.compile(r"(?<!\w)(\*\*|__|\*|`+)(?=[^\s*`])(.+?)(?<=[^\s*`])\1(?!\w)")  # paired: `10*1024` is text
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _APPOSITIVE = re.compile(r"^(?P<x>[^,()]+?)\s*,\s*(?:also\s+(?:called|known\s+as|termed|named))\s+(?P<z>[^,()]+?)\s*,\s*"
                          r"(?P<rest>.+)$", re.I)
@@ -162,7 +162,7 @@ def _verb_forms(predicate: str) -> list[str]:
 
 def clean(sentence: str) -> str:
     """The sentence as patterns read it: no markdown emphasis or link targets, no final stop."""
-    text = _EMPHASIS.sub("", _LINK.sub(r"\1", sentence))
+    text = _EMPHASIS.sub(r"\2", _LINK.sub(r"\1", sentence))
     return text.rstrip(" .!").strip()
 
 
