@@ -52,3 +52,21 @@ def test_markers_inside_words_are_text_not_emphasis():
         "An integer and optional unit (example: 10K is 10*1024)."  # ls(1)
     assert definition("The *quick* enzyme is a protein that cuts **fast**.") == "A protein that cuts fast."
     assert read("``object_hook`` is a function that is called.")["concepts"][0]["term"] == "object_hook"  # pydoc
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    # single-word premodifiers listed before the class
+    ("Git is a fast, scalable, distributed revision control system with a rich command set.", [("git", "system")]),
+    ("Zstd is a fast and lossless compression algorithm.", [("zstd", "algorithm")]),
+    ("Vienna is a city, capital of Austria.", [("vienna", "city")]),  # an apposition stays cut
+    ("Cork is a city and port.", [("cork", "city")]),
+    # a participle with its preposition, any preposition, ends the head
+    ("Git is an Open Source project covered by the GNU General Public License version 2.", [("git", "project")]),
+    ("Gold is a bold red text foreground over the current line background.", [("gold", "foreground")]),
+    # a quantity is no class
+    ("The worst case expansion is a few bytes for the gzip file header.", []),
+    # a word hyphenated across a line break by groff (U+2010 HYPHEN)
+    ("The exit code argument is a GNU ex\u2010 tension.", [("exit code argument", "extension")]),
+])
+def test_the_class_a_definition_names(sentence, expected):
+    assert [(c["term"], c["type"]) for c in read(sentence)["concepts"]] == expected

@@ -40,8 +40,9 @@ likely unlikely maybe sometimes often usually rarely seldom occasionally general
 partially largely allegedly reportedly supposedly believed thought suggested hypothesized hypothesised claimed
 seems seem appears appear if unless whether although though suppose assume except than formerly once rather
 sometime somewhat arguably apparently""")
-_CUT = _words("""that which who whose where with of in on at for from by to into and or consisting made composed
-found located used containing comprising than as whose when while""")
+_CUT = (FUNCTION_WORDS - _words("very more most")) | _words("consisting made composed found located used containing comprising")
+_PARTICIPLE_PREPOSITIONS = _words("by in for with to from as on at into under over through via within")
+_COORDINATION = _words(", and or")
 _THROUGH_OF = _words("kind type sort form class variety subtype species")  # "a kind of enzyme": enzyme
 _VAGUE = _words("""thing part way example member one lot number source result matter case set group piece bit term
 name word amount means""")  # "a good source of energy" names no class
@@ -52,6 +53,7 @@ _WORD = re.compile(r"[^\W_][\w'’+-]*", re.UNICODE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
 _EMPHASIS = re.compile(r"(?<!\w)(\*\*|__|\*|`+)(?=[^\s*`])(.+?)(?<=[^\s*`])\1(?!\w)")  # paired: `10*1024` is text
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_LINE_BREAK_HYPHEN = re.compile(r"(?<=\w)\u2010 (?=[a-z])(?!(?:and|or|nor|to)\b)")  # groff's "ex‐\n tension"
 _APPOSITIVE = re.compile(r"^(?P<x>[^,()]+?)\s*,\s*(?:also\s+(?:called|known\s+as|termed|named))\s+(?P<z>[^,()]+?)\s*,\s*"
                          r"(?P<rest>.+)$", re.I)
 _PAREN_ALIAS = re.compile(r"^(?P<x>[^,()]+?)\s*\(\s*(?:also\s+(?:called|known\s+as|termed|named)\s+)(?P<z>[^,()]+?)\s*\)\s*"
@@ -161,8 +163,9 @@ def _verb_forms(predicate: str) -> list[str]:
 
 
 def clean(sentence: str) -> str:
-    """The sentence as patterns read it: no markdown emphasis or link targets, no final stop."""
-    text = _EMPHASIS.sub(r"\2", _LINK.sub(r"\1", sentence))
+    """The sentence as patterns read it: no markdown emphasis or link targets, words hyphenated at a
+    line break (U+2010, as groff's man pages break them) joined again, no final stop."""
+    text = _LINE_BREAK_HYPHEN.sub("", _EMPHASIS.sub(r"\2", _LINK.sub(r"\1", sentence)))
     return text.rstrip(" .!").strip()
 
 
@@ -266,14 +269,17 @@ def _definition(text: str, sentence: str, out: dict[str, list[dict]], names: fro
 
 
 def head_noun(phrase: str) -> str | None:
-    """The class a definition names: the last word before the first relative or prepositional
-    word ("organelle" in "double-membrane organelle that ..."); through "of" after a vague head
-    ("a kind of enzyme" -> "enzyme"). None when there is none."""
-    words = re.findall(r"[\w'’-]+|[,;:()]", phrase)
+    """The class a definition names: the last word before the first function word, punctuation or
+    participle with its preposition ("organelle" in "double-membrane organelle that ...", "project"
+    in "project covered by ...", none in "a few bytes"), after any single-word premodifiers listed
+    before it ("system" in "fast, scalable, distributed revision control system"); through "of"
+    after a vague head ("a kind of enzyme" -> "enzyme"). None when there is none."""
+    words = _after_premodifiers(re.findall(r"[\w'’-]+|[,;:()]", phrase))
     head: list[str] = []
     rest: list[str] = []
     for i, w in enumerate(words):
-        if w in ",;:()" or w.lower() in _CUT:
+        if w in ",;:()" or w.lower() in _CUT or (_participle(w) and words[i + 1:i + 2] and
+                                                  words[i + 1].lower() in _PARTICIPLE_PREPOSITIONS):
             rest = words[i:]
             break
         head.append(w)
@@ -288,6 +294,29 @@ def head_noun(phrase: str) -> str | None:
         return head_noun(" ".join(w for w in rest[1:] if w.lower() not in ("a", "an", "the")))
     word = singular(word)
     return word if re.fullmatch(r"[a-z][a-z-]{1,98}[a-z]", word) and word not in FUNCTION_WORDS else None
+
+
+def _participle(word: str) -> bool:
+    """A past participle by its regular ending ("covered", "designed"; not "bed" or "speed")."""
+    word = word.lower()
+    return len(word) > 4 and word.endswith("ed") and not word.endswith("eed")
+
+
+def _after_premodifiers(words: list[str]) -> list[str]:
+    """`words` from the last conjunct on when single words listed before it modify it ("fast,
+    scalable, distributed revision control system", "fast and lossless compression algorithm"); as
+    they are when the last conjunct is a single word too: an apposition or two classes ("city,
+    capital of Austria", "city and port")."""
+    at = 0
+    while True:
+        run = next((i for i in range(at, len(words)) if words[i] in ",;:()" or words[i].lower() in _CUT), len(words))
+        if run - at >= 2:
+            return words[at:] if at else words
+        if run - at == 0 or run == len(words) or words[run].lower() not in _COORDINATION:
+            return words
+        at = run
+        while at < len(words) and words[at].lower() in _COORDINATION:
+            at += 1
 
 
 def singular(word: str) -> str:
