@@ -70,3 +70,13 @@ def test_markers_inside_words_are_text_not_emphasis():
 ])
 def test_the_class_a_definition_names(sentence, expected):
     assert [(c["term"], c["type"]) for c in read(sentence)["concepts"]] == expected
+
+
+@pytest.mark.parametrize("sentence", [
+    "The default is a bold red text foreground over the current line background.",  # grep(1), once per colour
+    "The returned object is an iterator.",  # pydoc csv
+    "The following is a list of the options.",
+    "The given string is a path to the file.",
+])
+def test_a_subject_whose_referent_is_in_the_context_is_no_term(sentence):
+    assert read(sentence)["concepts"] == []

@@ -48,6 +48,8 @@ _VAGUE = _words("""thing part way example member one lot number source result ma
 name word amount means""")  # "a good source of energy" names no class
 _DISCOURSE = _words("""result problem point idea reason fact answer question goal aim purpose outcome effect
 consequence issue difference key trick solution truth conclusion upshot catch rule""")  # "The result is a ..."
+_CONTEXT = _words("""default following above below former latter same said aforementioned given returned resulting
+corresponding respective previous preceding remaining""")  # "The default is ...", "The returned object is ..."
 _ABBREVIATIONS = _words("e.g i.e etc al dr mr mrs ms st vs fig figs ch cf approx no vol pp ed eds")
 _WORD = re.compile(r"[^\W_][\w'’+-]*", re.UNICODE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
@@ -200,12 +202,14 @@ def _rejected(text: str) -> bool:
 
 def term_words(phrase: str) -> list[str] | None:
     """The words of `phrase` when it reads as a term (1-6 content words, no clause, a letter in
-    it: "26" or "3.2.1" is a number, not a name), else None."""
+    it: "26" or "3.2.1" is a number, not a name; not one whose referent is in the context: "the
+    result", "the default", "the returned object"), else None."""
     phrase = DETERMINER.sub("", phrase.strip())
     words = phrase.split()
     if not 1 <= len(words) <= 6 or any(not _WORD.fullmatch(w) for w in words) or not any(c.isalpha() for c in phrase):
         return None
-    if any(w.lower() in FUNCTION_WORDS for w in words) or (len(words) == 1 and words[0].lower() in _DISCOURSE):
+    if any(w.lower() in FUNCTION_WORDS for w in words) or (len(words) == 1 and words[0].lower() in _DISCOURSE) \
+            or words[0].lower() in _CONTEXT:
         return None
     return words
 
