@@ -80,3 +80,31 @@ def test_the_class_a_definition_names(sentence, expected):
 ])
 def test_a_subject_whose_referent_is_in_the_context_is_no_term(sentence):
     assert read(sentence)["concepts"] == []
+
+
+DECLARED = ("supports", "removes", "returns", "reads", "writes", "provides", "uses", "produces")
+
+
+@pytest.mark.parametrize("sentence", [
+    "SELinux support has been integrated upstream.",  # "support" is a noun here, not the verb of "supports"
+    "Explicitly disable zstd support (closes: #992505)",  # changelogs
+    "Automatically remove unused kernels on apt upgrade.",  # an imperative
+    "Please read the file INSTALL for installation instructions.",
+    "Positional options always return true.",  # an adverb is no part of the subject
+    "apt-ftparchive now reads the standard configuration files.",
+    "w filename Write the current pattern space to filename.",  # sed(1): the verb starts the next line's text
+    "The names read are handled the same way as command line arguments.",  # the object is a verb phrase
+])
+def test_no_statement_from_a_misread_verb(sentence):
+    assert read(sentence, DECLARED)["statements"] == []
+
+
+@pytest.mark.parametrize("sentence, subject, obj", [
+    ("The gzip command uses the Lempel-Ziv algorithm.", "gzip command", "the Lempel-Ziv algorithm"),
+    ("Ribosomes produce proteins.", "ribosomes", "proteins"),
+    ("Mitochondria produce ATP.", "mitochondria", "ATP"),
+    ("Modern APIs use JSON.", "Modern APIs", "JSON"),
+    ("The libffi library provides a portable interface.", "libffi library", "a portable interface"),
+])
+def test_statements_whose_verb_agrees_are_read(sentence, subject, obj):
+    assert [(s["subject"], s["object"]) for s in read(sentence, DECLARED)["statements"]] == [(subject, obj)]

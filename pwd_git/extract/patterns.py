@@ -34,7 +34,7 @@ FUNCTION_WORDS = _words("""a an the of in on at to for with by from into onto an
 being am that which who whom whose where when while than then also very it its this these those there here they them
 their he she his her we our you your i me my one each every some any all many most much more few several such other
 another no not only just so if because about over under between through during without within against among per via
-what how why do does did has have had""")
+what how why do does did has have had now always still already again ever""")
 REJECT = _words("""not no never nor neither cannot may might could would should can must possibly probably perhaps
 likely unlikely maybe sometimes often usually rarely seldom occasionally generally typically mostly mainly partly
 partially largely allegedly reportedly supposedly believed thought suggested hypothesized hypothesised claimed
@@ -50,6 +50,7 @@ _DISCOURSE = _words("""result problem point idea reason fact answer question goa
 consequence issue difference key trick solution truth conclusion upshot catch rule""")  # "The result is a ..."
 _CONTEXT = _words("""default following above below former latter same said aforementioned given returned resulting
 corresponding respective previous preceding remaining""")  # "The default is ...", "The returned object is ..."
+_IRREGULAR_PLURALS = _words("people children men women")
 _ABBREVIATIONS = _words("e.g i.e etc al dr mr mrs ms st vs fig figs ch cf approx no vol pp ed eds")
 _WORD = re.compile(r"[^\W_][\w'’+-]*", re.UNICODE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
@@ -240,14 +241,28 @@ def _relation(text: str, sentence: str, table: list[tuple[str, str]], out: dict[
         at = lower.find(f" {phrase} ")
         while at > 0:
             subject, obj = text[:at], text[at + len(phrase) + 2:]
-            if term_words(subject):
+            words = term_words(subject)
+            if words and _verb_agrees(text[at + 1:at + 1 + len(phrase)], predicate, words[-1]):
                 obj = _OBJECT_END.sub("", obj).strip()
-                if obj:
+                if obj and obj.split()[0].lower() not in FUNCTION_WORDS - {"a", "an", "the"}:  # "are handled ..."
                     out["statements"].append({"subject": term(subject, opening=True, names=names), "predicate": predicate,
                                               "object": obj, "quote": sentence, "shape": "list"})
                 return True
             at = lower.find(f" {phrase} ", at + 1)
     return False
+
+
+def _verb_agrees(written: str, predicate: str, last_word: str) -> bool:
+    """Whether the verb phrase as `written` after a subject ending in `last_word` is the sentence's
+    verb: in lower case (a capital starts the next line's text: "w filename Write ..."), and its bare
+    plural form ("support" of "supports") after a plural only (a word in -s, -a, -ae, -i, or "people"),
+    since it is a noun too ("SELinux support has been ...", "Enable zstd support")."""
+    if written[:1].isupper():
+        return False
+    if written.split()[0].lower() + "s" != predicate.split()[0]:
+        return True
+    word = last_word.lower()
+    return (word.endswith(("s", "a", "ae", "i")) and not word.endswith("ss")) or word in _IRREGULAR_PLURALS
 
 
 def _such_as(text: str, sentence: str, out: dict[str, list[dict]]) -> bool:
