@@ -4,12 +4,15 @@ pydoc's plain text and HTML manuals. Each case is a misreading that once came ou
 
 from __future__ import annotations
 
+import codecs
 import time
 
 import pytest
 
 from pwd_git.extract import patterns
 from pwd_git.extract.chunks import Chunk
+from tests.conftest import git
+from tests.test_extract import corpus_repo, extract_json
 
 
 def read(text: str, predicates: tuple[str, ...] = ()) -> dict:
@@ -108,3 +111,16 @@ def test_no_statement_from_a_misread_verb(sentence):
 ])
 def test_statements_whose_verb_agrees_are_read(sentence, subject, obj):
     assert [(s["subject"], s["object"]) for s in read(sentence, DECLARED)["statements"]] == [(subject, obj)]
+
+
+def test_a_utf16_document_is_skipped_naming_its_encoding(tmp_path):
+    """What Windows Notepad saves as "Unicode": not a binary file, a text in another encoding."""
+    root = corpus_repo(tmp_path / "d", {"pwd.yaml": "name: tools\n", "corpus/ok.txt": "Sed is a stream editor.\n"})
+    (root / "corpus/notes.txt").write_bytes("Gzip is a compression program.\r\n".encode("utf-16"))
+    (root / "corpus/page.html").write_bytes(codecs.BOM_UTF16_BE + "<p>Tar is an archiving program.</p>".encode("utf-16-be"))
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "utf-16")
+    why = {d["doc"]: (d["status"], d["reason"]) for d in extract_json(root)["documents"]}
+    for doc in ("corpus/notes.txt", "corpus/page.html"):
+        assert why[doc] == ("skipped", "UTF-16 or UTF-32 text (it opens with that byte-order mark); save it as UTF-8")
+    assert why["corpus/ok.txt"][0] == "extracted"

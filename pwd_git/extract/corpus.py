@@ -209,12 +209,14 @@ class _Unreadable(Exception):
 
 def _decode(pieces: Iterable[bytes]) -> Iterator[str]:
     """UTF-8 text, piece by piece (a BOM dropped), or _Unreadable naming the first bad byte and
-    its line, or NUL bytes in the first 8 KiB (a binary file)."""
+    its line, a UTF-16 or UTF-32 byte-order mark, or NUL bytes in the first 8 KiB (a binary file)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     lines, head, first = 0, b"", True
     for raw in _with_end(pieces):
         if raw is not None and len(head) < 8192:
             head += raw[:8192 - len(head)]
+            if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                raise _Unreadable("UTF-16 or UTF-32 text (it opens with that byte-order mark); save it as UTF-8")
             if b"\0" in head:
                 raise _Unreadable("binary content (NUL bytes) in a text document")
         try:
