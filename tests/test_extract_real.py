@@ -10,7 +10,7 @@ import time
 import pytest
 
 from pwd_git.extract import patterns
-from pwd_git.extract.chunks import Chunk
+from pwd_git.extract.chunks import Chunk, chunk, stream_chunks
 from tests.conftest import git
 from tests.test_extract import corpus_repo, extract_json
 
@@ -124,3 +124,17 @@ def test_a_utf16_document_is_skipped_naming_its_encoding(tmp_path):
     for doc in ("corpus/notes.txt", "corpus/page.html"):
         assert why[doc] == ("skipped", "UTF-16 or UTF-32 text (it opens with that byte-order mark); save it as UTF-8")
     assert why["corpus/ok.txt"][0] == "extracted"
+
+
+@pytest.mark.parametrize("line_end, blank", [("\r\n", "\r\n"), ("\n", "\f\n"), ("\n", " \t\n")])
+def test_paragraphs_end_at_blank_lines_of_any_kind(line_end, blank):
+    """Windows line ends and a form feed between pages (GNU texts) cut paragraphs as blank lines do,
+    so chunks are whole paragraphs, wherever the streamed pieces fall."""
+    paragraphs = [f"Paragraph {i} is a paragraph of the text. " * (2 + i % 5) for i in range(30)]
+    text = (line_end + blank).join(p.strip() for p in paragraphs) + line_end
+    whole = chunk(text, 1000)
+    assert len(whole) > 5
+    for c in whole:
+        assert all(part.strip() in {p.strip() for p in paragraphs} for part in c.text.split(line_end + blank)), c.text
+    for cut in range(len(paragraphs[0]) - 3, len(paragraphs[0]) + 6):
+        assert [c.text for c in stream_chunks([text[:cut], text[cut:]], 1000)] == [c.text for c in whole]
