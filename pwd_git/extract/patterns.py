@@ -244,12 +244,18 @@ def _relation(text: str, sentence: str, table: list[tuple[str, str]], out: dict[
             words = term_words(subject)
             if words and _verb_agrees(text[at + 1:at + 1 + len(phrase)], predicate, words[-1]):
                 obj = _OBJECT_END.sub("", obj).strip()
-                if obj and obj.split()[0].lower() not in FUNCTION_WORDS - {"a", "an", "the"}:  # "are handled ..."
+                if _noun_phrase_start(obj):
                     out["statements"].append({"subject": term(subject, opening=True, names=names), "predicate": predicate,
                                               "object": obj, "quote": sentence, "shape": "list"})
                 return True
             at = lower.find(f" {phrase} ", at + 1)
     return False
+
+
+def _noun_phrase_start(phrase: str) -> bool:
+    """Whether `phrase` may open a noun phrase: a word that is not a function word other than an
+    article (not "are handled ...", "for name resolution", "(Closes: ...")."""
+    return bool(_WORD.match(phrase)) and phrase.split()[0].lower() not in FUNCTION_WORDS - {"a", "an", "the"}
 
 
 def _verb_agrees(written: str, predicate: str, last_word: str) -> bool:
@@ -267,7 +273,7 @@ def _verb_agrees(written: str, predicate: str, last_word: str) -> bool:
 
 def _such_as(text: str, sentence: str, out: dict[str, list[dict]]) -> bool:
     match = _SUCH_AS.search(text)
-    if not match:
+    if not match or not _noun_phrase_start(match["xs"]):
         return False
     out["statements"].append({"subject": match["xs"].strip(), "predicate": "is a", "object": match["y"].strip(),
                               "quote": sentence, "shape": "such-as"})
@@ -291,9 +297,12 @@ def head_noun(phrase: str) -> str | None:
     """The class a definition names: the last word before the first function word, punctuation or
     participle with its preposition ("organelle" in "double-membrane organelle that ...", "project"
     in "project covered by ...", none in "a few bytes"), after any single-word premodifiers listed
-    before it ("system" in "fast, scalable, distributed revision control system"); through "of"
+    before it ("system" in "fast, scalable, distributed revision control system"; none in "fast and
+    lossless ...", see _after_premodifiers); through "of"
     after a vague head ("a kind of enzyme" -> "enzyme"). None when there is none."""
     words = _after_premodifiers(re.findall(r"[\w'’-]+|[,;:()]", phrase))
+    if words is None:
+        return None
     head: list[str] = []
     rest: list[str] = []
     for i, w in enumerate(words):
@@ -321,21 +330,24 @@ def _participle(word: str) -> bool:
     return len(word) > 4 and word.endswith("ed") and not word.endswith("eed")
 
 
-def _after_premodifiers(words: list[str]) -> list[str]:
-    """`words` from the last conjunct on when single words listed before it modify it ("fast,
-    scalable, distributed revision control system", "fast and lossless compression algorithm"); as
-    they are when the last conjunct is a single word too: an apposition or two classes ("city,
-    capital of Austria", "city and port")."""
-    at = 0
+def _after_premodifiers(words: list[str]) -> list[str] | None:
+    """`words` from the last conjunct on when single words listed with commas before it modify it
+    ("fast, scalable, distributed revision control system"); as they are when the last conjunct is a
+    single word too: an apposition or two classes ("city, capital of Austria", "city and port").
+    None when only "and"/"or" join them: "fast and lossless compression algorithm" and "integer and
+    optional unit" read alike, and only one names its class by its last word."""
+    at, comma = 0, False
     while True:
         run = next((i for i in range(at, len(words)) if words[i] in ",;:()" or words[i].lower() in _CUT), len(words))
+        if run - at >= 2 and at:
+            return words[at:] if comma else None
         if run - at >= 2:
-            return words[at:] if at else words
+            return words
         if run - at == 0 or run == len(words) or words[run].lower() not in _COORDINATION:
             return words
         at = run
         while at < len(words) and words[at].lower() in _COORDINATION:
-            at += 1
+            comma, at = comma or words[at] == ",", at + 1
 
 
 def singular(word: str) -> str:
