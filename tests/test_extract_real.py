@@ -8,10 +8,11 @@ import codecs
 import time
 
 import pytest
+import yaml
 
 from pwd_git.extract import patterns
 from pwd_git.extract.chunks import Chunk, chunk, stream_chunks
-from tests.conftest import git
+from tests.conftest import git, run_cli
 from tests.test_extract import corpus_repo, extract_json
 
 
@@ -143,3 +144,35 @@ def test_paragraphs_end_at_blank_lines_of_any_kind(line_end, blank):
         assert all(part.strip() in {p.strip() for p in paragraphs} for part in c.text.split(line_end + blank)), c.text
     for cut in range(len(paragraphs[0]) - 3, len(paragraphs[0]) + 6):
         assert [c.text for c in stream_chunks([text[:cut], text[cut:]], 1000)] == [c.text for c in whole]
+
+
+def test_real_layouts_through_the_verb(tmp_path):
+    """A man page as `man -P cat` prints it, a Debian copyright file with CRLF line ends and a form
+    feed, a README: what is written is what the documents state, and the branch validates and builds."""
+    man = ("GZIP(1)                 General Commands Manual                 GZIP(1)\n\nNAME\n       gzip - compress files\n\n"
+           "DESCRIPTION\n       Gzip is a compression program that reduces the size of files.\n"
+           "       Gzip uses the Lempel-Ziv algorithm.\n\n"
+           "       The Lempel-Ziv algorithm is a lossless, dictionary-based compression method.\n"
+           "       The default is a bold red text foreground over the line.\n")
+    copyright_file = ("Files: *\r\nCopyright: 1992-2023 Free Software Foundation\r\nLicense: GPL-3+\r\n .\r\n"
+                      " 26 is a new patch for the build.\r\n .\r\n\f\r\n OpenLDAP is a registered trademark of"
+                      " the OpenLDAP Foundation.\r\n")
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: tools\npredicates:\n  uses: {functional: false}\n",
+        "corpus/gzip.txt": man, "corpus/copyright.txt": copyright_file,
+        "corpus/README.md": "# Git\n\nGit is a fast, scalable, distributed revision control system.\n",
+    })
+    info = extract_json(root)
+    assert sorted(c["id"] for c in info["concepts"]) == ["git", "gzip", "lempel-ziv-algorithm", "openldap"]
+    assert [s["id"] for s in info["statements"]] == ["gzip.uses.lempel-ziv-algorithm"]
+    git(root, "checkout", "-q", info["branch"])
+    nodes = {p.stem: yaml.safe_load(p.read_text()) for p in (root / "concepts/extracted").glob("*.yaml")}
+    assert {cid: n["type"] for cid, n in nodes.items()} == {"git": "system", "gzip": "program",
+                                                           "lempel-ziv-algorithm": "method", "openldap": "trademark"}
+    texts = {p: " ".join((root / p).read_text().split()) for p in ("corpus/gzip.txt", "corpus/copyright.txt",
+                                                                   "corpus/README.md")}
+    for n in nodes.values():
+        for source in [n["source"], *(r["source"] for r in n.get("relations", []))]:
+            assert source["quote"] in texts[source["doc"]]
+    assert run_cli("validate", cwd=root).code == 0
+    assert run_cli("build", "-q", cwd=root).code == 0
