@@ -107,7 +107,7 @@ def _rule_or_heading(line: str) -> bool:
     `DESCRIPTION`, `SEE ALSO`)."""
     if not any(c.isalnum() for c in line):
         return True
-    return sum(c.isupper() for c in line) >= 2 and not any(c.islower() for c in line) and line[-1] not in ".!?,;:"
+    return line.upper() == line and line[-1] not in ".!?,;:" and sum(c.isupper() for c in line) >= 2
 
 
 def split_sentences(paragraph: str) -> list[str]:
@@ -168,7 +168,11 @@ def _verb_forms(predicate: str) -> list[str]:
 def clean(sentence: str) -> str:
     """The sentence as patterns read it: no markdown emphasis or link targets, words hyphenated at a
     line break (U+2010, as groff's man pages break them) joined again, no final stop."""
-    text = _LINE_BREAK_HYPHEN.sub("", _EMPHASIS.sub(r"\2", _LINK.sub(r"\1", sentence)))
+    text = _LINK.sub(r"\1", sentence) if "](" in sentence else sentence  # (the checks: most sentences have none)
+    if "*" in text or "`" in text or "__" in text:
+        text = _EMPHASIS.sub(r"\2", text)
+    if "\u2010" in text:
+        text = _LINE_BREAK_HYPHEN.sub("", text)
     return text.rstrip(" .!").strip()
 
 
