@@ -176,3 +176,16 @@ def test_real_layouts_through_the_verb(tmp_path):
             assert source["quote"] in texts[source["doc"]]
     assert run_cli("validate", cwd=root).code == 0
     assert run_cli("build", "-q", cwd=root).code == 0
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("The GNU General Public License (GPL) does govern all other use of the material.",
+     [("GNU General Public License", "GPL")]),
+    ("Adenosine triphosphate (ATP) is a molecule.", [("adenosine triphosphate", "ATP")]),
+    ("Deoxyribonucleic acid (DNA) is a molecule.", [("deoxyribonucleic acid", "DNA")]),
+    ("2011-2014 PLUMgrid 2001-2003 Sistina Software (UK) Limited.", []),  # Debian copyright files
+    ("Always use global offset table (GOT) to access external data.", []),  # GCC's NEWS
+    ("RFC 3986 (STD66): Uniform Resource Identifiers by T. Berners-Lee.", []),  # pydoc urllib.parse
+])
+def test_an_abbreviation_in_parentheses_spells_its_term(sentence, expected):
+    assert [(a["term"], a["alias"]) for a in read(sentence)["aliases"]] == expected

@@ -183,13 +183,14 @@ def read_sentence(sentence: str, text: str, table: list[tuple[str, str]], out: d
         return
     for pattern in (_APPOSITIVE, _PAREN_ALIAS, _ABBR):
         match = pattern.match(text)
-        if match and term_words(match["x"]) and _alias_ok(match["z"], pattern is _ABBR):
+        if match and term_words(match["x"]) and (_abbreviates(match["z"], match["x"]) if pattern is _ABBR
+                                                 else _alias_ok(match["z"])):
             out["aliases"].append({"term": term(match["x"], opening=True, names=names), "alias": term(match["z"]),
                                    "quote": sentence})
             text = f"{match['x']} {match['rest']}"
             break
     match = _ALSO_CALLED.match(text)
-    if match and term_words(match["x"]) and _alias_ok(match["z"], False):
+    if match and term_words(match["x"]) and _alias_ok(match["z"]):
         out["aliases"].append({"term": term(match["x"], opening=True, names=names), "alias": term(match["z"]),
                                "quote": sentence})
         return
@@ -232,10 +233,26 @@ def term(phrase: str, *, opening: bool = False, names: frozenset[str] = frozense
     return bare
 
 
-def _alias_ok(phrase: str, abbreviation: bool) -> bool:
-    if abbreviation:
-        return sum(c.isupper() for c in phrase) >= 2
+def _alias_ok(phrase: str) -> bool:
     return term_words(phrase) is not None
+
+
+def _abbreviates(abbreviation: str, phrase: str) -> bool:
+    """Whether `abbreviation` (two capitals or more) can stand for `phrase`: its ASCII letters and
+    digits occur in it in order, the first one opening it ("GNU General Public License (GPL)",
+    "adenosine triphosphate (ATP)"; not "Sistina Software (UK) Limited", "Always use global offset
+    table (GOT)", "RFC 3986 (STD66)")."""
+    if sum(c.isupper() for c in abbreviation) < 2:
+        return False
+    chars = [c.lower() for c in abbreviation if c.isascii() and c.isalnum()]
+    text = DETERMINER.sub("", phrase.strip()).lower()
+    at = 0
+    for i, c in enumerate(chars):
+        at = text.find(c, at) if i else (0 if text.startswith(c) else -1)
+        if at < 0:
+            return False
+        at += 1
+    return True
 
 
 def _relation(text: str, sentence: str, table: list[tuple[str, str]], out: dict[str, list[dict]],
