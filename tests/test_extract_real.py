@@ -189,3 +189,14 @@ def test_real_layouts_through_the_verb(tmp_path):
 ])
 def test_an_abbreviation_in_parentheses_spells_its_term(sentence, expected):
     assert [(a["term"], a["alias"]) for a in read(sentence)["aliases"]] == expected
+
+
+def test_a_declared_copula_leaves_definitions_to_the_definition_shape(tmp_path):
+    """A taxonomy declares `is a` (the predicate of 'such as' statements): its definitions still define."""
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: kinds\npredicates:\n  is a: {functional: false}\n  is: {functional: false}\n",
+        "corpus/a.txt": "The sprocket is a wheel that turns.\nA wheel is a device that rolls.\nA gear is a wheel with teeth.\n"
+                        "Wheels such as the sprocket and the gear turn.\n"})
+    info = extract_json(root)
+    assert sorted(c["id"] for c in info["concepts"]) == ["gear", "sprocket", "wheel"]
+    assert sorted(s["id"] for s in info["statements"]) == ["gear.is-a.wheel", "sprocket.is-a.wheel"]

@@ -50,6 +50,7 @@ _DISCOURSE = _words("""result problem point idea reason fact answer question goa
 consequence issue difference key trick solution truth conclusion upshot catch rule""")  # "The result is a ..."
 _CONTEXT = _words("""default following above below former latter same said aforementioned given returned resulting
 corresponding respective previous preceding remaining""")  # "The default is ...", "The returned object is ..."
+_COPULAS = frozenset({"is", "are", "is a", "is an", "are a"})
 _IRREGULAR_PLURALS = _words("people children men women")
 _ABBREVIATIONS = _words("e.g i.e etc al dr mr mrs ms st vs fig figs ch cf approx no vol pp ed eds")
 _WORD = re.compile(r"[^\W_][\w'’+-]*", re.UNICODE)
@@ -145,9 +146,12 @@ def mid_sentence_capitals(texts) -> frozenset[str]:
 
 
 def _predicate_table(predicates: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(verb phrase as written, canonical predicate), longest phrase first."""
+    """(verb phrase as written, canonical predicate), longest phrase first. A declared copula ("is",
+    "is a") is left out: "X is a Y ..." is the definition shape, which it would otherwise take over."""
     pairs = {phrase: canon for canon, phrases in BUILTIN.items() for phrase in phrases}
     for p in predicates:
+        if p in _COPULAS:
+            continue
         for phrase in _verb_forms(p):
             pairs.setdefault(phrase, p)
     return sorted(pairs.items(), key=lambda kv: (-len(kv[0]), kv[0]))
