@@ -200,3 +200,14 @@ def test_a_declared_copula_leaves_definitions_to_the_definition_shape(tmp_path):
     info = extract_json(root)
     assert sorted(c["id"] for c in info["concepts"]) == ["gear", "sprocket", "wheel"]
     assert sorted(s["id"] for s in info["statements"]) == ["gear.is-a.wheel", "sprocket.is-a.wheel"]
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("The latest directory is an alias for the latest Current release.", [("latest directory", "alias")]),  # nodejs
+    ("The world atlas is an atlas of maps.", [("world atlas", "atlas")]),
+    ("A Fibonacci sequence is a series of numbers.", [("Fibonacci sequence", "series")]),
+    ("A T cell is a type of lymphocytes.", [("T cell", "lymphocyte")]),  # through "of", a plural's singular
+])
+def test_the_head_after_a_or_an_is_already_singular(sentence, expected):
+    assert [(c["term"], c["type"]) for c in read(sentence)["concepts"]] == expected
+

@@ -344,8 +344,8 @@ def head_noun(phrase: str) -> str | None:
     if word in _THROUGH_OF:
         if not rest or rest[0].lower() != "of":
             return None
-        return head_noun(" ".join(w for w in rest[1:] if w.lower() not in ("a", "an", "the")))
-    word = singular(word)
+        kind = head_noun(" ".join(w for w in rest[1:] if w.lower() not in ("a", "an", "the")))
+        return singular(kind) if kind else None  # "a kind of enzymes"; after "a/an" the head is singular already
     return word if re.fullmatch(r"[a-z][a-z-]{1,98}[a-z]", word) and word not in FUNCTION_WORDS else None
 
 
