@@ -211,3 +211,7 @@ def test_a_declared_copula_leaves_definitions_to_the_definition_shape(tmp_path):
 def test_the_head_after_a_or_an_is_already_singular(sentence, expected):
     assert [(c["term"], c["type"]) for c in read(sentence)["concepts"]] == expected
 
+
+def test_reference_style_markdown_links_read_as_their_text():
+    found = read("Librsvg is part of the [GNOME platform][platform].")["statements"]  # librsvg's README
+    assert [(s["subject"], s["object"]) for s in found] == [("librsvg", "the GNOME platform")]

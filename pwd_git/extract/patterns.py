@@ -56,7 +56,7 @@ _ABBREVIATIONS = _words("e.g i.e etc al dr mr mrs ms st vs fig figs ch cf approx
 _WORD = re.compile(r"[^\W_][\w'’+-]*", re.UNICODE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
 _EMPHASIS = re.compile(r"(?<!\w)(\*\*|__|\*|`+)(?=[^\s*`])(.+?)(?<=[^\s*`])\1(?!\w)")  # paired: `10*1024` is text
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]*)\](?:\([^)]*\)|\[[^\]]*\])")  # [text](url), [text][ref], [text][]
 _LINE_BREAK_HYPHEN = re.compile(r"(?<=\w)\u2010 (?=[a-z])(?!(?:and|or|nor|to)\b)")  # groff's "ex‐\n tension"
 _APPOSITIVE = re.compile(r"^(?P<x>[^,()]+?)\s*,\s*(?:also\s+(?:called|known\s+as|termed|named))\s+(?P<z>[^,()]+?)\s*,\s*"
                          r"(?P<rest>.+)$", re.I)
@@ -172,7 +172,7 @@ def _verb_forms(predicate: str) -> list[str]:
 def clean(sentence: str) -> str:
     """The sentence as patterns read it: no markdown emphasis or link targets, words hyphenated at a
     line break (U+2010, as groff's man pages break them) joined again, no final stop."""
-    text = _LINK.sub(r"\1", sentence) if "](" in sentence else sentence  # (the checks: most sentences have none)
+    text = _LINK.sub(r"\1", sentence) if "](" in sentence or "][" in sentence else sentence  # (most have none)
     if "*" in text or "`" in text or "__" in text:
         text = _EMPHASIS.sub(r"\2", text)
     if "\u2010" in text:
