@@ -71,6 +71,7 @@ def test_markers_inside_words_are_text_not_emphasis():
     ("Gold is a bold red text foreground over the current line background.", [("gold", "foreground")]),
     # a quantity is no class
     ("The worst case expansion is a few bytes for the gzip file header.", []),
+    ("The der field is a pointer inside the buffer.", [("der field", "pointer")]),  # libtasn1's manual (PDF)
     # a word hyphenated across a line break by groff (U+2010 HYPHEN)
     ("The exit code argument is a GNU ex\u2010 tension.", [("exit code argument", "extension")]),
 ])
@@ -83,6 +84,7 @@ def test_the_class_a_definition_names(sentence, expected):
     "The returned object is an iterator.",  # pydoc csv
     "The following is a list of the options.",
     "The given string is a path to the file.",
+    "The output is an allocated value of the data.",  # libtasn1's manual, once per function
 ])
 def test_a_subject_whose_referent_is_in_the_context_is_no_term(sentence):
     assert read(sentence)["concepts"] == []

@@ -34,7 +34,9 @@ FUNCTION_WORDS = _words("""a an the of in on at to for with by from into onto an
 being am that which who whom whose where when while than then also very it its this these those there here they them
 their he she his her we our you your i me my one each every some any all many most much more few several such other
 another no not only just so if because about over under between through during without within against among per via
-what how why do does did has have had now always still already again ever""")
+what how why do does did has have had now always still already again ever inside outside across along around near
+behind beyond toward towards upon like unlike after before since until beside besides beneath underneath throughout amid
+despite""")
 REJECT = _words("""not no never nor neither cannot may might could would should can must possibly probably perhaps
 likely unlikely maybe sometimes often usually rarely seldom occasionally generally typically mostly mainly partly
 partially largely allegedly reportedly supposedly believed thought suggested hypothesized hypothesised claimed
@@ -49,7 +51,7 @@ name word amount means""")  # "a good source of energy" names no class
 _DISCOURSE = _words("""result problem point idea reason fact answer question goal aim purpose outcome effect
 consequence issue difference key trick solution truth conclusion upshot catch rule""")  # "The result is a ..."
 _CONTEXT = _words("""default following above below former latter same said aforementioned given returned resulting
-corresponding respective previous preceding remaining""")  # "The default is ...", "The returned object is ..."
+corresponding respective previous preceding remaining output input return""")  # "The default is ...", "The output is ..."
 _COPULAS = frozenset({"is", "are", "is a", "is an", "are a"})
 _IRREGULAR_PLURALS = _words("people children men women")
 _ABBREVIATIONS = _words("e.g i.e etc al dr mr mrs ms st vs fig figs ch cf approx no vol pp ed eds")
