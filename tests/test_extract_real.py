@@ -217,3 +217,16 @@ def test_the_head_after_a_or_an_is_already_singular(sentence, expected):
 def test_reference_style_markdown_links_read_as_their_text():
     found = read("Librsvg is part of the [GNOME platform][platform].")["statements"]  # librsvg's README
     assert [(s["subject"], s["object"]) for s in found] == [("librsvg", "the GNOME platform")]
+
+
+def test_a_table_that_is_not_of_triples_is_skipped_with_its_columns(tmp_path):
+    """distro-info's debian.csv: a real table, but no subject, predicate and object columns to import."""
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: tables\n",
+        "corpus/debian.csv": "version,codename,series,created,release,eol\n1.1,Buzz,buzz,1993-08-16,1996-06-17,1997-06-05\n",
+        "corpus/triples.tsv": "subject\tpredicate\tobject\nbuzz\tis part of\tdebian\n"})
+    why = {d["doc"]: (d["status"], d["reason"]) for d in extract_json(root)["documents"]}
+    assert why["corpus/debian.csv"] == ("skipped", "not a table of triples: its first row has no subject, predicate or "
+                                        "object column (it has version, codename, series, created, release, ...); see "
+                                        "docs/extract.md, Structured import")
+    assert why["corpus/triples.tsv"][0] == "extracted"

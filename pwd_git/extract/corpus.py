@@ -255,6 +255,12 @@ def document_text(path: str, raw: bytes) -> tuple[str | None, str | None]:
         text = html_text(text)
     if not text.strip():
         return None, "no text"
+    if kind in ("csv", "tsv"):
+        from pwd_git.extract.structured import header_problem
+
+        problem = header_problem(kind, text)
+        if problem:
+            return None, problem
     return text, None
 
 
