@@ -325,8 +325,8 @@ def head_noun(phrase: str) -> str | None:
     participle with its preposition ("organelle" in "double-membrane organelle that ...", "project"
     in "project covered by ...", none in "a few bytes"), after any single-word premodifiers listed
     before it ("system" in "fast, scalable, distributed revision control system"; none in "fast and
-    lossless ...", see _after_premodifiers); through "of"
-    after a vague head ("a kind of enzyme" -> "enzyme"). None when there is none."""
+    lossless ...", see _after_premodifiers); through "of" after a vague head ("a kind of enzyme" ->
+    "enzyme"). None when there is none."""
     words = _after_premodifiers(re.findall(r"[\w'’-]+|[,;:()]", phrase))
     if words is None:
         return None

@@ -45,9 +45,15 @@ def rdf_text(raw: bytes, fmt: str) -> tuple[str | None, str | None]:
     return ("\n".join(lines) + "\n", None) if lines else (None, "no triples")
 
 
+def _table(kind: str, text: str):
+    """A CSV/TSV reader past its first row, and that row's column names (stripped, lower case)."""
+    reader = csv.reader(io.StringIO(text), delimiter="\t" if kind == "tsv" else ",")
+    return reader, [h.strip().lower() for h in next(reader, [])]
+
+
 def header_problem(kind: str, text: str) -> str | None:
     """Why a CSV/TSV document is no table of triples (its first row lacks a column `rows` needs), or None."""
-    header = [h.strip().lower() for h in next(csv.reader(io.StringIO(text), delimiter="\t" if kind == "tsv" else ","), [])]
+    _, header = _table(kind, text)
     missing = [k for k in COLUMNS if k not in header]
     if not missing:
         return None
@@ -62,9 +68,8 @@ def rows(kind: str, text: str) -> list[tuple[str, str, str, str, bool]]:
     if kind == "rdf":
         return _rdf_rows(text)
     lines = text.splitlines()
-    reader = csv.reader(io.StringIO(text), delimiter="\t" if kind == "tsv" else ",")
-    header = [h.strip().lower() for h in next(reader, [])]
-    if not set(COLUMNS) <= set(header):
+    reader, header = _table(kind, text)
+    if header_problem(kind, text):
         return []
     at = [header.index(k) for k in COLUMNS]
     out = []
