@@ -190,13 +190,13 @@ def read_sentence(sentence: str, text: str, table: list[tuple[str, str]], out: d
     for pattern in (_APPOSITIVE, _PAREN_ALIAS, _ABBR):
         match = pattern.match(text)
         if match and term_words(match["x"]) and (_abbreviates(match["z"], match["x"]) if pattern is _ABBR
-                                                 else _alias_ok(match["z"])):
+                                                 else term_words(match["z"])):
             out["aliases"].append({"term": term(match["x"], opening=True, names=names), "alias": term(match["z"]),
                                    "quote": sentence})
             text = f"{match['x']} {match['rest']}"
             break
     match = _ALSO_CALLED.match(text)
-    if match and term_words(match["x"]) and _alias_ok(match["z"]):
+    if match and term_words(match["x"]) and term_words(match["z"]):
         out["aliases"].append({"term": term(match["x"], opening=True, names=names), "alias": term(match["z"]),
                                "quote": sentence})
         return
@@ -237,10 +237,6 @@ def term(phrase: str, *, opening: bool = False, names: frozenset[str] = frozense
             and words[0].lower() not in names:
         bare = bare[0].lower() + bare[1:]
     return bare
-
-
-def _alias_ok(phrase: str) -> bool:
-    return term_words(phrase) is not None
 
 
 def _abbreviates(abbreviation: str, phrase: str) -> bool:
