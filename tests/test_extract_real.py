@@ -230,3 +230,13 @@ def test_a_table_that_is_not_of_triples_is_skipped_with_its_columns(tmp_path):
                                         "object column (it has version, codename, series, created, release, ...); see "
                                         "docs/extract.md, Structured import")
     assert why["corpus/triples.tsv"][0] == "extracted"
+
+
+def test_html_with_a_broken_marked_section_is_read_as_browsers_read_it(tmp_path):
+    """`<![` that opens no CDATA or conditional section made html.parser raise: exit 3, internal error."""
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: pages\n",
+        "corpus/page.html": "<html><body><p>The sprocket is a wheel that turns.</p><p>Write a<![0] to the port.</p>"
+                            "<p><![if !supportLists]>- <![endif]>A gear is a wheel with teeth.</p></body></html>\n"})
+    info = extract_json(root)
+    assert sorted(c["id"] for c in info["concepts"]) == ["gear", "sprocket"]

@@ -309,6 +309,15 @@ class _TextParser(HTMLParser):
         if not self.skip:
             self.parts.append(data)
 
+    def parse_marked_section(self, i: int, report: int = 1) -> int:
+        """`<![` that opens no marked section (`a<![0]`, `<![foo[`), which HTMLParser refuses with an
+        AssertionError, is a bogus comment up to the next `>`, as browsers read it."""
+        try:
+            return super().parse_marked_section(i, report)
+        except AssertionError:
+            end = self.rawdata.find(">", i + 3)
+            return end + 1 if end >= 0 else len(self.rawdata)
+
 
 def html_text(markup: str) -> str:
     """The visible text of an HTML page, one block (paragraph, heading, list item) per paragraph."""
