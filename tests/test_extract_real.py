@@ -240,3 +240,14 @@ def test_html_with_a_broken_marked_section_is_read_as_browsers_read_it(tmp_path)
                             "<p><![if !supportLists]>- <![endif]>A gear is a wheel with teeth.</p></body></html>\n"})
     info = extract_json(root)
     assert sorted(c["id"] for c in info["concepts"]) == ["gear", "sprocket"]
+
+
+def test_a_table_with_a_field_over_the_csv_limit_is_skipped_naming_its_line(tmp_path):
+    """A 200 kB quoted field (a document pasted into a cell): csv.Error was an internal error, exit 3."""
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: tables\n",
+        "corpus/big.csv": "subject,predicate,object\nribosome,is part of,cell\nribosome,definition,\"" + "x " * 100000 + "\"\n",
+        "corpus/ok.txt": "The sprocket is a wheel that turns.\n"})
+    why = {d["doc"]: (d["status"], d["reason"]) for d in extract_json(root)["documents"]}
+    assert why["corpus/big.csv"] == ("skipped", "not readable as CSV (line 3: field larger than field limit (131072))")
+    assert why["corpus/ok.txt"][0] == "extracted"

@@ -256,9 +256,9 @@ def document_text(path: str, raw: bytes) -> tuple[str | None, str | None]:
     if not text.strip():
         return None, "no text"
     if kind in ("csv", "tsv"):
-        from pwd_git.extract.structured import header_problem
+        from pwd_git.extract.structured import table_problem
 
-        problem = header_problem(kind, text)
+        problem = table_problem(kind, text)
         if problem:
             return None, problem
     return text, None

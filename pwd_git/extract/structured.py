@@ -45,16 +45,26 @@ def rdf_text(raw: bytes, fmt: str) -> tuple[str | None, str | None]:
     return ("\n".join(lines) + "\n", None) if lines else (None, "no triples")
 
 
-def _table(kind: str, text: str):
-    """A CSV/TSV reader past its first row, and that row's column names (stripped, lower case)."""
-    reader = csv.reader(io.StringIO(text), delimiter="\t" if kind == "tsv" else ",")
-    return reader, [h.strip().lower() for h in next(reader, [])]
+def _reader(kind: str, text: str):
+    return csv.reader(io.StringIO(text), delimiter="\t" if kind == "tsv" else ",")
 
 
-def header_problem(kind: str, text: str) -> str | None:
-    """Why a CSV/TSV document is no table of triples (its first row lacks a column `rows` needs), or None."""
-    _, header = _table(kind, text)
-    missing = [k for k in COLUMNS if k not in header]
+def _missing(reader) -> tuple[list[str], list[str]]:
+    """A table's first row (its column names, stripped, lower case) and the COLUMNS it lacks."""
+    header = [h.strip().lower() for h in next(reader, [])]
+    return header, [k for k in COLUMNS if k not in header]
+
+
+def table_problem(kind: str, text: str) -> str | None:
+    """Why a CSV/TSV document is no table of triples, or None: a row the csv module cannot read (a
+    field over its 128 KiB limit), or a first row without a column `rows` needs."""
+    reader = _reader(kind, text)
+    try:
+        header, missing = _missing(reader)
+        for _ in reader:
+            pass
+    except csv.Error as exc:
+        return f"not readable as {kind.upper()} (line {reader.line_num}: {exc})"
     if not missing:
         return None
     found = ", ".join(h for h in header[:5] if h) + (", ..." if len(header) > 5 else "")
@@ -68,8 +78,9 @@ def rows(kind: str, text: str) -> list[tuple[str, str, str, str, bool]]:
     if kind == "rdf":
         return _rdf_rows(text)
     lines = text.splitlines()
-    reader, header = _table(kind, text)
-    if header_problem(kind, text):
+    reader = _reader(kind, text)
+    header, missing = _missing(reader)
+    if missing:
         return []
     at = [header.index(k) for k in COLUMNS]
     out = []
