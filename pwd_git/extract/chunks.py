@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 CHUNKER_VERSION = "1"  # in each chunk's hash, which names its text (a cached answer stays valid for the same text)
-CHUNKING_VERSION = "2"  # how documents are cut into chunks: in the document cache's key
+CHUNKING_VERSION = "3"  # how documents are cut into chunks: in the document cache's key
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Chunk:
         return hashlib.sha256(f"{CHUNKER_VERSION}\0{self.text}".encode()).hexdigest()[:32]
 
 
-_BLANK = re.compile(r"\n[ \t]*\n")
+_BLANK = re.compile(r"\n[ \t\r\f\v]*\n")  # a blank line, CRLF (Windows) and form feeds too
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -136,7 +136,7 @@ def _anchor(paragraph_end: str, max_chars: int) -> bool:
 
 
 _NONBLANK = re.compile(r"\S")
-_TAIL = re.compile(r"\n[ \t]*\Z")
+_TAIL = re.compile(r"\n[ \t\r\f\v]*\Z")
 
 
 def _cut(window: str) -> int:

@@ -209,12 +209,14 @@ class _Unreadable(Exception):
 
 def _decode(pieces: Iterable[bytes]) -> Iterator[str]:
     """UTF-8 text, piece by piece (a BOM dropped), or _Unreadable naming the first bad byte and
-    its line, or NUL bytes in the first 8 KiB (a binary file)."""
+    its line, a UTF-16 or UTF-32 byte-order mark, or NUL bytes in the first 8 KiB (a binary file)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     lines, head, first = 0, b"", True
     for raw in _with_end(pieces):
         if raw is not None and len(head) < 8192:
             head += raw[:8192 - len(head)]
+            if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                raise _Unreadable("UTF-16 or UTF-32 text (it opens with that byte-order mark); save it as UTF-8")
             if b"\0" in head:
                 raise _Unreadable("binary content (NUL bytes) in a text document")
         try:
@@ -253,6 +255,12 @@ def document_text(path: str, raw: bytes) -> tuple[str | None, str | None]:
         text = html_text(text)
     if not text.strip():
         return None, "no text"
+    if kind in ("csv", "tsv"):
+        from pwd_git.extract.structured import table_problem
+
+        problem = table_problem(kind, text)
+        if problem:
+            return None, problem
     return text, None
 
 
@@ -300,6 +308,15 @@ class _TextParser(HTMLParser):
     def handle_data(self, data: str) -> None:
         if not self.skip:
             self.parts.append(data)
+
+    def parse_marked_section(self, i: int, report: int = 1) -> int:
+        """`<![` that opens no marked section (`a<![0]`, `<![foo[`), which HTMLParser refuses with an
+        AssertionError, is a bogus comment up to the next `>`, as browsers read it."""
+        try:
+            return super().parse_marked_section(i, report)
+        except AssertionError:
+            end = self.rawdata.find(">", i + 3)
+            return end + 1 if end >= 0 else len(self.rawdata)
 
 
 def html_text(markup: str) -> str:

@@ -19,7 +19,7 @@ import re
 from pwd_git.extract.chunks import Chunk, normalise_ws
 from pwd_git.extract.terms import DETERMINER
 
-VERSION = "3"
+VERSION = "4"
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -34,24 +34,32 @@ FUNCTION_WORDS = _words("""a an the of in on at to for with by from into onto an
 being am that which who whom whose where when while than then also very it its this these those there here they them
 their he she his her we our you your i me my one each every some any all many most much more few several such other
 another no not only just so if because about over under between through during without within against among per via
-what how why do does did has have had""")
+what how why do does did has have had now always still already again ever inside outside across along around near
+behind beyond toward towards upon like unlike after before since until beside besides beneath underneath throughout amid
+despite""")
 REJECT = _words("""not no never nor neither cannot may might could would should can must possibly probably perhaps
 likely unlikely maybe sometimes often usually rarely seldom occasionally generally typically mostly mainly partly
 partially largely allegedly reportedly supposedly believed thought suggested hypothesized hypothesised claimed
 seems seem appears appear if unless whether although though suppose assume except than formerly once rather
 sometime somewhat arguably apparently""")
-_CUT = _words("""that which who whose where with of in on at for from by to into and or consisting made composed
-found located used containing comprising than as whose when while""")
+_CUT = (FUNCTION_WORDS - _words("very more most")) | _words("consisting made composed found located used containing comprising")
+_PARTICIPLE_PREPOSITIONS = _words("by in for with to from as on at into under over through via within")
+_COORDINATION = _words(", and or")
 _THROUGH_OF = _words("kind type sort form class variety subtype species")  # "a kind of enzyme": enzyme
 _VAGUE = _words("""thing part way example member one lot number source result matter case set group piece bit term
 name word amount means""")  # "a good source of energy" names no class
 _DISCOURSE = _words("""result problem point idea reason fact answer question goal aim purpose outcome effect
 consequence issue difference key trick solution truth conclusion upshot catch rule""")  # "The result is a ..."
+_CONTEXT = _words("""default following above below former latter same said aforementioned given returned resulting
+corresponding respective previous preceding remaining output input return""")  # "The default is ...", "The output is ..."
+_COPULAS = frozenset({"is", "are", "is a", "is an", "are a"})
+_IRREGULAR_PLURALS = _words("people children men women")
 _ABBREVIATIONS = _words("e.g i.e etc al dr mr mrs ms st vs fig figs ch cf approx no vol pp ed eds")
 _WORD = re.compile(r"[^\W_][\w'’+-]*", re.UNICODE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
-_EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_EMPHASIS = re.compile(r"(?<!\w)(\*\*|__|\*|`+)(?=[^\s*`])(.+?)(?<=[^\s*`])\1(?!\w)")  # paired: `10*1024` is text
+_LINK = re.compile(r"\[([^\]]*)\](?:\([^)]*\)|\[[^\]]*\])")  # [text](url), [text][ref], [text][]
+_LINE_BREAK_HYPHEN = re.compile(r"(?<=\w)\u2010 (?=[a-z])(?!(?:and|or|nor|to)\b)")  # groff's "ex‐\n tension"
 _APPOSITIVE = re.compile(r"^(?P<x>[^,()]+?)\s*,\s*(?:also\s+(?:called|known\s+as|termed|named))\s+(?P<z>[^,()]+?)\s*,\s*"
                          r"(?P<rest>.+)$", re.I)
 _PAREN_ALIAS = re.compile(r"^(?P<x>[^,()]+?)\s*\(\s*(?:also\s+(?:called|known\s+as|termed|named)\s+)(?P<z>[^,()]+?)\s*\)\s*"
@@ -59,7 +67,8 @@ _PAREN_ALIAS = re.compile(r"^(?P<x>[^,()]+?)\s*\(\s*(?:also\s+(?:called|known\s+
 _ABBR = re.compile(r"^(?P<x>[^,()]+?)\s*\(\s*(?P<z>[A-Z][A-Za-z0-9-]{0,9})\s*\)\s*(?P<rest>.+)$")
 _ALSO_CALLED = re.compile(r"^(?P<x>[^,()]+?)\s+(?:is|are)\s+also\s+(?:called|known\s+as|termed|named)\s+(?P<z>[^,()]+)$", re.I)
 _DEFINITION = re.compile(r"^(?P<x>[^,;:()]+?)\s+is\s+(?P<det>an?)\s+(?P<y>.+)$", re.I)
-_SUCH_AS = re.compile(r"(?P<y>(?:[^\W_][\w'’+-]*\s+){0,3}[^\W_][\w'’+-]*)\s*,?\s+such\s+as\s+(?P<xs>.+)$", re.I)
+_SUCH_AS = re.compile(r"(?<![\w'’+-])(?P<y>(?:[^\W_][\w'’+-]*\s+){0,3}[^\W_][\w'’+-]*)\s*,?\s+such\s+as\s+(?P<xs>.+)$",
+                      re.I)  # Y starts at a word's start: a search from inside a long token would take quadratic time
 _OBJECT_END = re.compile(r"\s*(?:,\s*(?:which|where|who|whose|a|an|the)\b|;|\s\(|:).*$", re.I)
 
 
@@ -83,7 +92,7 @@ def sentences(text: str) -> list[str]:
             continue
         if fence:
             continue
-        if not stripped or stripped.startswith(("#", "|", ">")) or set(stripped) <= set("=-*_ "):
+        if not stripped or stripped.startswith(("#", "|", ">")) or _rule_or_heading(stripped):
             flush()
             continue
         item = _LIST_ITEM.match(line)
@@ -93,6 +102,15 @@ def sentences(text: str) -> list[str]:
         para.append(stripped)
     flush()
     return [normalise_ws(s) for s in out if s.strip()]
+
+
+def _rule_or_heading(line: str) -> bool:
+    """A line that is no prose: without a letter or digit (a rule `---`, the ` .` of a Debian
+    copyright file's blank line), or a heading in capitals with no final stop (a man page's
+    `DESCRIPTION`, `SEE ALSO`)."""
+    if not any(c.isalnum() for c in line):
+        return True
+    return line.upper() == line and line[-1] not in ".!?,;:" and sum(c.isupper() for c in line) >= 2
 
 
 def split_sentences(paragraph: str) -> list[str]:
@@ -130,9 +148,12 @@ def mid_sentence_capitals(texts) -> frozenset[str]:
 
 
 def _predicate_table(predicates: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(verb phrase as written, canonical predicate), longest phrase first."""
+    """(verb phrase as written, canonical predicate), longest phrase first. A declared copula ("is",
+    "is a") is left out: "X is a Y ..." is the definition shape, which it would otherwise take over."""
     pairs = {phrase: canon for canon, phrases in BUILTIN.items() for phrase in phrases}
     for p in predicates:
+        if p in _COPULAS:
+            continue
         for phrase in _verb_forms(p):
             pairs.setdefault(phrase, p)
     return sorted(pairs.items(), key=lambda kv: (-len(kv[0]), kv[0]))
@@ -151,9 +172,14 @@ def _verb_forms(predicate: str) -> list[str]:
 
 
 def clean(sentence: str) -> str:
-    """The sentence as patterns read it: no markdown emphasis or link targets, no final stop."""
-    text = _EMPHASIS.sub("", _LINK.sub(r"\1", sentence))
-    return text.rstrip().rstrip(".!").strip()
+    """The sentence as patterns read it: no markdown emphasis or link targets, words hyphenated at a
+    line break (U+2010, as groff's man pages break them) joined again, no final stop."""
+    text = _LINK.sub(r"\1", sentence) if "](" in sentence or "][" in sentence else sentence  # (most have none)
+    if "*" in text or "`" in text or "__" in text:
+        text = _EMPHASIS.sub(r"\2", text)
+    if "\u2010" in text:
+        text = _LINE_BREAK_HYPHEN.sub("", text)
+    return text.rstrip(" .!").strip()
 
 
 def read_sentence(sentence: str, text: str, table: list[tuple[str, str]], out: dict[str, list[dict]],
@@ -163,13 +189,14 @@ def read_sentence(sentence: str, text: str, table: list[tuple[str, str]], out: d
         return
     for pattern in (_APPOSITIVE, _PAREN_ALIAS, _ABBR):
         match = pattern.match(text)
-        if match and term_words(match["x"]) and _alias_ok(match["z"], pattern is _ABBR):
+        if match and term_words(match["x"]) and (_abbreviates(match["z"], match["x"]) if pattern is _ABBR
+                                                 else term_words(match["z"])):
             out["aliases"].append({"term": term(match["x"], opening=True, names=names), "alias": term(match["z"]),
                                    "quote": sentence})
             text = f"{match['x']} {match['rest']}"
             break
     match = _ALSO_CALLED.match(text)
-    if match and term_words(match["x"]) and _alias_ok(match["z"], False):
+    if match and term_words(match["x"]) and term_words(match["z"]):
         out["aliases"].append({"term": term(match["x"], opening=True, names=names), "alias": term(match["z"]),
                                "quote": sentence})
         return
@@ -186,12 +213,15 @@ def _rejected(text: str) -> bool:
 
 
 def term_words(phrase: str) -> list[str] | None:
-    """The words of `phrase` when it reads as a term (1-6 content words, no clause), else None."""
+    """The words of `phrase` when it reads as a term (1-6 content words, no clause, a letter in
+    it: "26" or "3.2.1" is a number, not a name; not one whose referent is in the context: "the
+    result", "the default", "the returned object"), else None."""
     phrase = DETERMINER.sub("", phrase.strip())
     words = phrase.split()
-    if not 1 <= len(words) <= 6 or any(not _WORD.fullmatch(w) for w in words):
+    if not 1 <= len(words) <= 6 or any(not _WORD.fullmatch(w) for w in words) or not any(c.isalpha() for c in phrase):
         return None
-    if any(w.lower() in FUNCTION_WORDS for w in words) or (len(words) == 1 and words[0].lower() in _DISCOURSE):
+    if any(w.lower() in FUNCTION_WORDS for w in words) or (len(words) == 1 and words[0].lower() in _DISCOURSE) \
+            or words[0].lower() in _CONTEXT:
         return None
     return words
 
@@ -209,10 +239,22 @@ def term(phrase: str, *, opening: bool = False, names: frozenset[str] = frozense
     return bare
 
 
-def _alias_ok(phrase: str, abbreviation: bool) -> bool:
-    if abbreviation:
-        return sum(c.isupper() for c in phrase) >= 2
-    return term_words(phrase) is not None
+def _abbreviates(abbreviation: str, phrase: str) -> bool:
+    """Whether `abbreviation` (two capitals or more) can stand for `phrase`: its ASCII letters and
+    digits occur in it in order, the first one opening it ("GNU General Public License (GPL)",
+    "adenosine triphosphate (ATP)"; not "Sistina Software (UK) Limited", "Always use global offset
+    table (GOT)", "RFC 3986 (STD66)")."""
+    if sum(c.isupper() for c in abbreviation) < 2:
+        return False
+    chars = [c.lower() for c in abbreviation if c.isascii() and c.isalnum()]
+    text = DETERMINER.sub("", phrase.strip()).lower()
+    at = 0
+    for i, c in enumerate(chars):
+        at = text.find(c, at) if i else (0 if text.startswith(c) else -1)
+        if at < 0:
+            return False
+        at += 1
+    return True
 
 
 def _relation(text: str, sentence: str, table: list[tuple[str, str]], out: dict[str, list[dict]],
@@ -222,9 +264,10 @@ def _relation(text: str, sentence: str, table: list[tuple[str, str]], out: dict[
         at = lower.find(f" {phrase} ")
         while at > 0:
             subject, obj = text[:at], text[at + len(phrase) + 2:]
-            if term_words(subject):
+            words = term_words(subject)
+            if words and _verb_agrees(text[at + 1:at + 1 + len(phrase)], predicate, words[-1]):
                 obj = _OBJECT_END.sub("", obj).strip()
-                if obj:
+                if _noun_phrase_start(obj):
                     out["statements"].append({"subject": term(subject, opening=True, names=names), "predicate": predicate,
                                               "object": obj, "quote": sentence, "shape": "list"})
                 return True
@@ -232,9 +275,28 @@ def _relation(text: str, sentence: str, table: list[tuple[str, str]], out: dict[
     return False
 
 
+def _noun_phrase_start(phrase: str) -> bool:
+    """Whether `phrase` may open a noun phrase: a word that is not a function word other than an
+    article (not "are handled ...", "for name resolution", "(Closes: ...")."""
+    return bool(_WORD.match(phrase)) and phrase.split()[0].lower() not in FUNCTION_WORDS - {"a", "an", "the"}
+
+
+def _verb_agrees(written: str, predicate: str, last_word: str) -> bool:
+    """Whether the verb phrase as `written` after a subject ending in `last_word` is the sentence's
+    verb: in lower case (a capital starts the next line's text: "w filename Write ..."), and its bare
+    plural form ("support" of "supports") after a plural only (a word in -s, -a, -ae, -i, or "people"),
+    since it is a noun too ("SELinux support has been ...", "Enable zstd support")."""
+    if written[:1].isupper():
+        return False
+    if written.split()[0].lower() + "s" != predicate.split()[0]:
+        return True
+    word = last_word.lower()
+    return (word.endswith(("s", "a", "ae", "i")) and not word.endswith("ss")) or word in _IRREGULAR_PLURALS
+
+
 def _such_as(text: str, sentence: str, out: dict[str, list[dict]]) -> bool:
     match = _SUCH_AS.search(text)
-    if not match:
+    if not match or not _noun_phrase_start(match["xs"]):
         return False
     out["statements"].append({"subject": match["xs"].strip(), "predicate": "is a", "object": match["y"].strip(),
                               "quote": sentence, "shape": "such-as"})
@@ -255,14 +317,20 @@ def _definition(text: str, sentence: str, out: dict[str, list[dict]], names: fro
 
 
 def head_noun(phrase: str) -> str | None:
-    """The class a definition names: the last word before the first relative or prepositional
-    word ("organelle" in "double-membrane organelle that ..."); through "of" after a vague head
-    ("a kind of enzyme" -> "enzyme"). None when there is none."""
-    words = re.findall(r"[\w'’-]+|[,;:()]", phrase)
+    """The class a definition names: the last word before the first function word, punctuation or
+    participle with its preposition ("organelle" in "double-membrane organelle that ...", "project"
+    in "project covered by ...", none in "a few bytes"), after any single-word premodifiers listed
+    before it ("system" in "fast, scalable, distributed revision control system"; none in "fast and
+    lossless ...", see _after_premodifiers); through "of" after a vague head ("a kind of enzyme" ->
+    "enzyme"). None when there is none."""
+    words = _after_premodifiers(re.findall(r"[\w'’-]+|[,;:()]", phrase))
+    if words is None:
+        return None
     head: list[str] = []
     rest: list[str] = []
     for i, w in enumerate(words):
-        if w in ",;:()" or w.lower() in _CUT:
+        if w in ",;:()" or w.lower() in _CUT or (_participle(w) and words[i + 1:i + 2] and
+                                                  words[i + 1].lower() in _PARTICIPLE_PREPOSITIONS):
             rest = words[i:]
             break
         head.append(w)
@@ -274,9 +342,35 @@ def head_noun(phrase: str) -> str | None:
     if word in _THROUGH_OF:
         if not rest or rest[0].lower() != "of":
             return None
-        return head_noun(" ".join(w for w in rest[1:] if w.lower() not in ("a", "an", "the")))
-    word = singular(word)
+        kind = head_noun(" ".join(w for w in rest[1:] if w.lower() not in ("a", "an", "the")))
+        return singular(kind) if kind else None  # "a kind of enzymes"; after "a/an" the head is singular already
     return word if re.fullmatch(r"[a-z][a-z-]{1,98}[a-z]", word) and word not in FUNCTION_WORDS else None
+
+
+def _participle(word: str) -> bool:
+    """A past participle by its regular ending ("covered", "designed"; not "bed" or "speed")."""
+    word = word.lower()
+    return len(word) > 4 and word.endswith("ed") and not word.endswith("eed")
+
+
+def _after_premodifiers(words: list[str]) -> list[str] | None:
+    """`words` from the last conjunct on when single words listed with commas before it modify it
+    ("fast, scalable, distributed revision control system"); as they are when the last conjunct is a
+    single word too: an apposition or two classes ("city, capital of Austria", "city and port").
+    None when only "and"/"or" join them: "fast and lossless compression algorithm" and "integer and
+    optional unit" read alike, and only one names its class by its last word."""
+    at, comma = 0, False
+    while True:
+        run = next((i for i in range(at, len(words)) if words[i] in ",;:()" or words[i].lower() in _CUT), len(words))
+        if run - at >= 2 and at:
+            return words[at:] if comma else None
+        if run - at >= 2:
+            return words
+        if run - at == 0 or run == len(words) or words[run].lower() not in _COORDINATION:
+            return words
+        at = run
+        while at < len(words) and words[at].lower() in _COORDINATION:
+            comma, at = comma or words[at] == ",", at + 1
 
 
 def singular(word: str) -> str:

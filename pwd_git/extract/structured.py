@@ -23,6 +23,7 @@ DEFINITION = {"definition", "http://www.w3.org/2000/01/rdf-schema#comment", "htt
               "http://purl.org/dc/terms/description"}
 ALIAS = {"alias", "also called", "http://www.w3.org/2004/02/skos/core#altLabel"}
 LABEL = {"label", "http://www.w3.org/2000/01/rdf-schema#label", "http://www.w3.org/2004/02/skos/core#prefLabel"}
+COLUMNS = ("subject", "predicate", "object")  # a CSV/TSV table's header names these
 RDF_SUFFIXES = {".ttl": "turtle", ".nt": "nt", ".jsonld": "json-ld", ".rdf": "xml"}
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -44,16 +45,44 @@ def rdf_text(raw: bytes, fmt: str) -> tuple[str | None, str | None]:
     return ("\n".join(lines) + "\n", None) if lines else (None, "no triples")
 
 
+def _reader(kind: str, text: str):
+    return csv.reader(io.StringIO(text), delimiter="\t" if kind == "tsv" else ",")
+
+
+def _missing(reader) -> tuple[list[str], list[str]]:
+    """A table's first row (its column names, stripped, lower case) and the COLUMNS it lacks."""
+    header = [h.strip().lower() for h in next(reader, [])]
+    return header, [k for k in COLUMNS if k not in header]
+
+
+def table_problem(kind: str, text: str) -> str | None:
+    """Why a CSV/TSV document is no table of triples, or None: a row the csv module cannot read (a
+    field over its 128 KiB limit), or a first row without a column `rows` needs."""
+    reader = _reader(kind, text)
+    try:
+        header, missing = _missing(reader)
+        for _ in reader:
+            pass
+    except csv.Error as exc:
+        return f"not readable as {kind.upper()} (line {reader.line_num}: {exc})"
+    if not missing:
+        return None
+    found = ", ".join(h for h in header[:5] if h) + (", ..." if len(header) > 5 else "")
+    names = " or ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
+    return (f"not a table of triples: its first row has no {names} column" + (f" (it has {found})" if found else "")
+            + "; see docs/extract.md, Structured import")
+
+
 def rows(kind: str, text: str) -> list[tuple[str, str, str, str, bool]]:
     """(subject, predicate, object, quote line, object is a resource) per triple."""
     if kind == "rdf":
         return _rdf_rows(text)
     lines = text.splitlines()
-    reader = csv.reader(io.StringIO(text), delimiter="\t" if kind == "tsv" else ",")
-    header = [h.strip().lower() for h in next(reader, [])]
-    if not {"subject", "predicate", "object"} <= set(header):
+    reader = _reader(kind, text)
+    header, missing = _missing(reader)
+    if missing:
         return []
-    at = [header.index(k) for k in ("subject", "predicate", "object")]
+    at = [header.index(k) for k in COLUMNS]
     out = []
     for row in reader:
         line = lines[reader.line_num - 1] if reader.line_num - 1 < len(lines) else ""

@@ -1,0 +1,253 @@
+"""The patterns backend on text nobody on the project wrote: sentences and layouts taken from
+Debian package docs (README, changelog, copyright), man pages as `man -P cat` prints them,
+pydoc's plain text and HTML manuals. Each case is a misreading that once came out of them."""
+
+from __future__ import annotations
+
+import codecs
+import time
+
+import pytest
+import yaml
+
+from pwd_git.extract import patterns
+from pwd_git.extract.chunks import Chunk, chunk, stream_chunks
+from tests.conftest import git, run_cli
+from tests.test_extract import corpus_repo, extract_json
+
+
+def read(text: str, predicates: tuple[str, ...] = ()) -> dict:
+    return patterns.extract_chunk(Chunk(0, 0, text), predicates)
+
+
+def test_a_long_token_is_read_in_linear_time():
+    """A base64 image inlined in Markdown, a minified line: one 'word' of a whole chunk."""
+    start = time.perf_counter()
+    assert read("x" * 20000) == {"concepts": [], "aliases": [], "statements": []}
+    assert time.perf_counter() - start < 1  # was quadratic: about 25 s
+
+
+@pytest.mark.parametrize("text", [
+    "Revert 17, patch doesn't work anyway. 26 is a new patch for the problem of building as non-root.",  # a changelog
+    "3.2.1 is a release with many fixes.",
+    "2023 is a year of changes.",
+])
+def test_a_number_is_no_term(text):
+    assert read(text)["concepts"] == []
+
+
+def test_headings_and_separator_lines_of_plain_text_end_a_paragraph():
+    man = "SED(1)\n\nNAME\n       sed - stream editor\n\nDESCRIPTION\n       Sed is a stream editor.\n"  # man -P cat
+    assert [(c["term"], c["quote"]) for c in read(man)["concepts"]] == [("sed", "Sed is a stream editor.")]
+    copyright_file = (" The names of the authors must not be used.\n .\n OpenLDAP is a registered trademark of the"
+                      " OpenLDAP Foundation.\n .\n Permission to copy this document is granted.\n")
+    assert [(c["term"], c["definition"], c["quote"]) for c in read(copyright_file)["concepts"]] == [
+        ("OpenLDAP", "A registered trademark of the OpenLDAP Foundation.",
+         "OpenLDAP is a registered trademark of the OpenLDAP Foundation.")]
+    assert read("Zlib is a library for compression. .")["concepts"][0]["definition"] == "A library for compression."
+
+
+def test_markers_inside_words_are_text_not_emphasis():
+    def definition(text: str) -> str:
+        return read(text)["concepts"][0]["definition"]
+
+    assert definition("avalues is a vector of void * pointers.") == "A vector of void * pointers."  # libffi's manual
+    assert definition("The SIZE argument is an integer with an optional unit (example: 10K is 10*1024).") == \
+        "An integer with an optional unit (example: 10K is 10*1024)."  # after ls(1)
+    assert definition("The *quick* enzyme is a protein that cuts **fast**.") == "A protein that cuts fast."
+    assert read("``object_hook`` is a function that is called.")["concepts"][0]["term"] == "object_hook"  # pydoc
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    # single-word premodifiers listed before the class
+    ("Git is a fast, scalable, distributed revision control system with a rich command set.", [("git", "system")]),
+    ("Zstd is a fast, lossless compression algorithm.", [("zstd", "algorithm")]),
+    ("Zstd is a fast and lossless compression algorithm.", []),  # read as "an integer and optional unit" is:
+    ("The SIZE argument is an integer and optional unit (example: 10K is 10*1024).", []),  # no class told
+    ("Vienna is a city, capital of Austria.", [("vienna", "city")]),  # an apposition stays cut
+    ("Cork is a city and port.", [("cork", "city")]),
+    # a participle with its preposition, any preposition, ends the head
+    ("Git is an Open Source project covered by the GNU General Public License version 2.", [("git", "project")]),
+    ("Gold is a bold red text foreground over the current line background.", [("gold", "foreground")]),
+    # a quantity is no class
+    ("The worst case expansion is a few bytes for the gzip file header.", []),
+    ("The der field is a pointer inside the buffer.", [("der field", "pointer")]),  # libtasn1's manual (PDF)
+    # a word hyphenated across a line break by groff (U+2010 HYPHEN)
+    ("The exit code argument is a GNU ex\u2010 tension.", [("exit code argument", "extension")]),
+])
+def test_the_class_a_definition_names(sentence, expected):
+    assert [(c["term"], c["type"]) for c in read(sentence)["concepts"]] == expected
+
+
+@pytest.mark.parametrize("sentence", [
+    "The default is a bold red text foreground over the current line background.",  # grep(1), once per colour
+    "The returned object is an iterator.",  # pydoc csv
+    "The following is a list of the options.",
+    "The given string is a path to the file.",
+    "The output is an allocated value of the data.",  # libtasn1's manual, once per function
+])
+def test_a_subject_whose_referent_is_in_the_context_is_no_term(sentence):
+    assert read(sentence)["concepts"] == []
+
+
+DECLARED = ("supports", "removes", "returns", "reads", "writes", "provides", "uses", "produces")
+
+
+@pytest.mark.parametrize("sentence", [
+    "SELinux support has been integrated upstream.",  # "support" is a noun here, not the verb of "supports"
+    "Explicitly disable zstd support (closes: #992505)",  # changelogs
+    "Automatically remove unused kernels on apt upgrade.",  # an imperative
+    "Please read the file INSTALL for installation instructions.",
+    "Positional options always return true.",  # an adverb is no part of the subject
+    "apt-ftparchive now reads the standard configuration files.",
+    "w filename Write the current pattern space to filename.",  # sed(1): the verb starts the next line's text
+    "The names read are handled the same way as command line arguments.",  # the object is a verb phrase
+    "Enable brotli support (Closes: #940129)",
+    "PPC uses -mlong-double-64 to prevent test failures (Closes: #641907)",
+    "Parameters of such functions are treated as being attacker-controlled, such as for annotating system calls.",
+])
+def test_no_statement_from_a_misread_verb(sentence):
+    assert read(sentence, DECLARED)["statements"] == []
+
+
+@pytest.mark.parametrize("sentence, subject, obj", [
+    ("The gzip command uses the Lempel-Ziv algorithm.", "gzip command", "the Lempel-Ziv algorithm"),
+    ("Ribosomes produce proteins.", "ribosomes", "proteins"),
+    ("Mitochondria produce ATP.", "mitochondria", "ATP"),
+    ("Modern APIs use JSON.", "Modern APIs", "JSON"),
+    ("The libffi library provides a portable interface.", "libffi library", "a portable interface"),
+])
+def test_statements_whose_verb_agrees_are_read(sentence, subject, obj):
+    assert [(s["subject"], s["object"]) for s in read(sentence, DECLARED)["statements"]] == [(subject, obj)]
+
+
+def test_a_utf16_document_is_skipped_naming_its_encoding(tmp_path):
+    """What Windows Notepad saves as "Unicode": not a binary file, a text in another encoding."""
+    root = corpus_repo(tmp_path / "d", {"pwd.yaml": "name: tools\n", "corpus/ok.txt": "Sed is a stream editor.\n"})
+    (root / "corpus/notes.txt").write_bytes("Gzip is a compression program.\r\n".encode("utf-16"))
+    (root / "corpus/page.html").write_bytes(codecs.BOM_UTF16_BE + "<p>Tar is an archiving program.</p>".encode("utf-16-be"))
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "utf-16")
+    why = {d["doc"]: (d["status"], d["reason"]) for d in extract_json(root)["documents"]}
+    for doc in ("corpus/notes.txt", "corpus/page.html"):
+        assert why[doc] == ("skipped", "UTF-16 or UTF-32 text (it opens with that byte-order mark); save it as UTF-8")
+    assert why["corpus/ok.txt"][0] == "extracted"
+
+
+@pytest.mark.parametrize("line_end, blank", [("\r\n", "\r\n"), ("\n", "\f\n"), ("\n", " \t\n")])
+def test_paragraphs_end_at_blank_lines_of_any_kind(line_end, blank):
+    """Windows line ends and a form feed between pages (GNU texts) cut paragraphs as blank lines do,
+    so chunks are whole paragraphs, wherever the streamed pieces fall."""
+    paragraphs = [f"Paragraph {i} is a paragraph of the text. " * (2 + i % 5) for i in range(30)]
+    text = (line_end + blank).join(p.strip() for p in paragraphs) + line_end
+    whole = chunk(text, 1000)
+    assert len(whole) > 5
+    for c in whole:
+        assert all(part.strip() in {p.strip() for p in paragraphs} for part in c.text.split(line_end + blank)), c.text
+    for cut in range(len(paragraphs[0]) - 3, len(paragraphs[0]) + 6):
+        assert [c.text for c in stream_chunks([text[:cut], text[cut:]], 1000)] == [c.text for c in whole]
+
+
+def test_real_layouts_through_the_verb(tmp_path):
+    """A man page as `man -P cat` prints it, a Debian copyright file with CRLF line ends and a form
+    feed, a README: what is written is what the documents state, and the branch validates and builds."""
+    man = ("GZIP(1)                 General Commands Manual                 GZIP(1)\n\nNAME\n       gzip - compress files\n\n"
+           "DESCRIPTION\n       Gzip is a compression program that reduces the size of files.\n"
+           "       Gzip uses the Lempel-Ziv algorithm.\n\n"
+           "       The Lempel-Ziv algorithm is a lossless, dictionary-based compression method.\n"
+           "       The default is a bold red text foreground over the line.\n")
+    copyright_file = ("Files: *\r\nCopyright: 1992-2023 Free Software Foundation\r\nLicense: GPL-3+\r\n .\r\n"
+                      " 26 is a new patch for the build.\r\n .\r\n\f\r\n OpenLDAP is a registered trademark of"
+                      " the OpenLDAP Foundation.\r\n")
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: tools\npredicates:\n  uses: {functional: false}\n",
+        "corpus/gzip.txt": man, "corpus/copyright.txt": copyright_file,
+        "corpus/README.md": "# Git\n\nGit is a fast, scalable, distributed revision control system.\n",
+    })
+    info = extract_json(root)
+    assert sorted(c["id"] for c in info["concepts"]) == ["git", "gzip", "lempel-ziv-algorithm", "openldap"]
+    assert [s["id"] for s in info["statements"]] == ["gzip.uses.lempel-ziv-algorithm"]
+    git(root, "checkout", "-q", info["branch"])
+    nodes = {p.stem: yaml.safe_load(p.read_text()) for p in (root / "concepts/extracted").glob("*.yaml")}
+    assert {cid: n["type"] for cid, n in nodes.items()} == {"git": "system", "gzip": "program",
+                                                           "lempel-ziv-algorithm": "method", "openldap": "trademark"}
+    texts = {p: " ".join((root / p).read_text().split()) for p in ("corpus/gzip.txt", "corpus/copyright.txt",
+                                                                   "corpus/README.md")}
+    for n in nodes.values():
+        for source in [n["source"], *(r["source"] for r in n.get("relations", []))]:
+            assert source["quote"] in texts[source["doc"]]
+    assert run_cli("validate", cwd=root).code == 0
+    assert run_cli("build", "-q", cwd=root).code == 0
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("The GNU General Public License (GPL) does govern all other use of the material.",
+     [("GNU General Public License", "GPL")]),
+    ("Adenosine triphosphate (ATP) is a molecule.", [("adenosine triphosphate", "ATP")]),
+    ("Deoxyribonucleic acid (DNA) is a molecule.", [("deoxyribonucleic acid", "DNA")]),
+    ("2011-2014 PLUMgrid 2001-2003 Sistina Software (UK) Limited.", []),  # Debian copyright files
+    ("Always use global offset table (GOT) to access external data.", []),  # GCC's NEWS
+    ("RFC 3986 (STD66): Uniform Resource Identifiers by T. Berners-Lee.", []),  # pydoc urllib.parse
+])
+def test_an_abbreviation_in_parentheses_spells_its_term(sentence, expected):
+    assert [(a["term"], a["alias"]) for a in read(sentence)["aliases"]] == expected
+
+
+def test_a_declared_copula_leaves_definitions_to_the_definition_shape(tmp_path):
+    """A taxonomy declares `is a` (the predicate of 'such as' statements): its definitions still define."""
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: kinds\npredicates:\n  is a: {functional: false}\n  is: {functional: false}\n",
+        "corpus/a.txt": "The sprocket is a wheel that turns.\nA wheel is a device that rolls.\nA gear is a wheel with teeth.\n"
+                        "Wheels such as the sprocket and the gear turn.\n"})
+    info = extract_json(root)
+    assert sorted(c["id"] for c in info["concepts"]) == ["gear", "sprocket", "wheel"]
+    assert sorted(s["id"] for s in info["statements"]) == ["gear.is-a.wheel", "sprocket.is-a.wheel"]
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("The latest directory is an alias for the latest Current release.", [("latest directory", "alias")]),  # nodejs
+    ("The world atlas is an atlas of maps.", [("world atlas", "atlas")]),
+    ("A Fibonacci sequence is a series of numbers.", [("Fibonacci sequence", "series")]),
+    ("A T cell is a type of lymphocytes.", [("T cell", "lymphocyte")]),  # through "of", a plural's singular
+])
+def test_the_head_after_a_or_an_is_already_singular(sentence, expected):
+    assert [(c["term"], c["type"]) for c in read(sentence)["concepts"]] == expected
+
+
+def test_reference_style_markdown_links_read_as_their_text():
+    found = read("Librsvg is part of the [GNOME platform][platform].")["statements"]  # librsvg's README
+    assert [(s["subject"], s["object"]) for s in found] == [("librsvg", "the GNOME platform")]
+
+
+def test_a_table_that_is_not_of_triples_is_skipped_with_its_columns(tmp_path):
+    """distro-info's debian.csv: a real table, but no subject, predicate and object columns to import."""
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: tables\n",
+        "corpus/debian.csv": "version,codename,series,created,release,eol\n1.1,Buzz,buzz,1993-08-16,1996-06-17,1997-06-05\n",
+        "corpus/triples.tsv": "subject\tpredicate\tobject\nbuzz\tis part of\tdebian\n"})
+    why = {d["doc"]: (d["status"], d["reason"]) for d in extract_json(root)["documents"]}
+    assert why["corpus/debian.csv"] == ("skipped", "not a table of triples: its first row has no subject, predicate or "
+                                        "object column (it has version, codename, series, created, release, ...); see "
+                                        "docs/extract.md, Structured import")
+    assert why["corpus/triples.tsv"][0] == "extracted"
+
+
+def test_html_with_a_broken_marked_section_is_read_as_browsers_read_it(tmp_path):
+    """`<![` that opens no CDATA or conditional section made html.parser raise: exit 3, internal error."""
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: pages\n",
+        "corpus/page.html": "<html><body><p>The sprocket is a wheel that turns.</p><p>Write a<![0] to the port.</p>"
+                            "<p><![if !supportLists]>- <![endif]>A gear is a wheel with teeth.</p></body></html>\n"})
+    info = extract_json(root)
+    assert sorted(c["id"] for c in info["concepts"]) == ["gear", "sprocket"]
+
+
+def test_a_table_with_a_field_over_the_csv_limit_is_skipped_naming_its_line(tmp_path):
+    """A 200 kB quoted field (a document pasted into a cell): csv.Error was an internal error, exit 3."""
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: tables\n",
+        "corpus/big.csv": "subject,predicate,object\nribosome,is part of,cell\nribosome,definition,\"" + "x " * 100000 + "\"\n",
+        "corpus/ok.txt": "The sprocket is a wheel that turns.\n"})
+    why = {d["doc"]: (d["status"], d["reason"]) for d in extract_json(root)["documents"]}
+    assert why["corpus/big.csv"] == ("skipped", "not readable as CSV (line 3: field larger than field limit (131072))")
+    assert why["corpus/ok.txt"][0] == "extracted"
