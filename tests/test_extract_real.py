@@ -5,7 +5,11 @@ pydoc's plain text and HTML manuals. Each case is a misreading that once came ou
 from __future__ import annotations
 
 import codecs
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -132,6 +136,17 @@ def test_a_utf16_document_is_skipped_naming_its_encoding(tmp_path):
     for doc in ("corpus/notes.txt", "corpus/page.html"):
         assert why[doc] == ("skipped", "UTF-16 or UTF-32 text (it opens with that byte-order mark); save it as UTF-8")
     assert why["corpus/ok.txt"][0] == "extracted"
+
+
+def test_a_broken_pdf_is_one_skip_line_and_no_library_noise(tmp_path):
+    """pypdf logs what it repairs (with no file name); the user gets our one line per document."""
+    root = corpus_repo(tmp_path / "d", {"pwd.yaml": "name: tools\n", "corpus/ok.txt": "Sed is a stream editor.\n",
+                                        "corpus/cut.pdf": "%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"})
+    proc = subprocess.run([sys.executable, "-m", "pwd_git", "extract", "--dry-run"], cwd=root, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert proc.returncode == 0, proc.stderr
+    assert "corpus/cut.pdf: skipped: not a readable PDF" in proc.stdout
+    assert all(line.startswith(("reading ", "extracting ")) for line in proc.stderr.splitlines()), proc.stderr
 
 
 @pytest.mark.parametrize("line_end, blank", [("\r\n", "\r\n"), ("\n", "\f\n"), ("\n", " \t\n")])

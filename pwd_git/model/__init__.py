@@ -7,7 +7,7 @@ import warnings
 
 #: The libraries whose log records below ERROR pwd-git hides unless --debug.
 THIRD_PARTY_LOGGERS = ("transformers", "peft", "torch", "huggingface_hub", "accelerate", "datasets", "tokenizers",
-                       "trl", "bitsandbytes", "lm_eval")
+                       "trl", "bitsandbytes", "lm_eval", "pypdf", "rdflib")
 _debug = False
 
 
