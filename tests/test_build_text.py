@@ -5,6 +5,7 @@ take "an"."""
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -431,3 +432,39 @@ def test_a_literal_value_is_written_as_the_file_writes_it(tmp_path):
     build_ok(root)
     facts = {r["messages"][1]["content"] for r in by_template(shard_records(root, "train"), "l2.fact")}
     assert facts == {f"Python {p} {v}." for p, v in values.items()}
+
+
+def test_an_item_whose_question_shows_its_answer_is_not_asked(tmp_path):
+    """"Complete the statement: America/Argentina/Buenos_Aires is in area" with the choice
+    America is answered by copying a word of the question: no such L2 probe or multi-hop item.
+    A hop left without a probe is judged by its training data alone (diagnose)."""
+    root = tmp_path / "zones"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    files = {"pwd.yaml": "name: zones\nmodel: {base: tiny}\n"}
+    areas = ["America", "Europe", "Asia", "Africa", "Oceania"]
+    for area in areas:
+        files[f"concepts/{area.lower()}.yaml"] = f"id: {area.lower()}\nterm: {area}\ntype: area\ndefinition: A region.\n"
+    zones = {"ba": ("America/Argentina/Buenos_Aires", "america", None), "cordoba": ("America/Argentina/Cordoba", "america", "ba"),
+             "paris": ("Europe/Paris", "europe", None), "city": ("Capital Federal", None, "ba")}
+    for zid, (term, area, link) in zones.items():
+        rel = (f"  - {{predicate: is in area, object: {area}}}\n" if area else "") + (
+            f"  - {{predicate: follows the rules of, object: {link}}}\n" if link else "")
+        files[f"concepts/{zid}.yaml"] = f"id: {zid}\nterm: {term}\ntype: zone\ndefinition: A time zone.\nrelations:\n{rel}"
+    chains = {"ba-area": ["ba.is-in-area.america"], "paris-area": ["paris.is-in-area.europe"],
+              "cordoba-area": ["cordoba.follows-the-rules-of.ba", "ba.is-in-area.america"],
+              "city-area": ["city.follows-the-rules-of.ba", "ba.is-in-area.america"]}
+    for cid, steps in chains.items():
+        files[f"chains/{cid}.yaml"] = f"id: {cid}\ntitle: t\nsplit: test\nsteps: [{', '.join(steps)}]\n"
+    write(root, files)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "zones")
+    build_ok(root)
+    bench = shard_records(root, "bench")
+    probed = {i["traces"]["statements"][0] for i in by_template(bench, "probe.l2.complete")}
+    assert "paris.is-in-area.europe" not in probed and "ba.is-in-area.america" not in probed
+    assert "cordoba.follows-the-rules-of.ba" in probed
+    assert {i["traces"]["chain"] for i in by_template(bench, "chain.l3.hops")} == {"city-area"}
+    for item in bench:
+        answer = item["choices"][item["answer"]]
+        assert not re.search(rf"(?<!\w){re.escape(answer)}(?!\w)", item["question"], re.I), item

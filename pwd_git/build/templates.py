@@ -164,6 +164,13 @@ def mask(text: str, names) -> str:
     return "".join(out) + text[at:]
 
 
+def mentions(text: str, name: str) -> bool:
+    """Whether `text` names `name` as whole words, in any of its `spellings`: an answer the
+    question already shows ("America/Argentina/Buenos_Aires is in area": America) is found by
+    matching the question's words against the choices, not by knowing the fact."""
+    return mask(text, (name,)) != text
+
+
 def informative(text: str) -> bool:
     """Whether a clue says anything besides the masked names: "___." (a definition that only
     restates its name, "Processing.") tells no concept from another."""
