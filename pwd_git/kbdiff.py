@@ -58,6 +58,11 @@ def _field(prefix: str, value: object) -> list[str]:
     return [f"{prefix} |", *(f"{indent}{line}" for line in text.split("\n"))]
 
 
+def _item_lines(chain) -> list[str]:
+    """A chain's hand-written items as diff lines."""
+    return [line for i in chain.items for line in _field("item:", f"{i.question} {i.choices} {i.answer}")]
+
+
 def _render(node: object, fields: tuple[str, ...]) -> list[str]:
     lines = []
     for name in fields:
@@ -89,8 +94,7 @@ def _compare(kind: str, old: dict, new: dict, old_name: str, new_name: str) -> l
         else:
             before, after = _render(a, _FIELDS[kind]), _render(b, _FIELDS[kind])
             if kind == "chain":
-                before += [line for i in a.items for line in _field("item:", f"{i.question} {i.choices} {i.answer}")]
-                after += [line for i in b.items for line in _field("item:", f"{i.question} {i.choices} {i.answer}")]
+                before, after = before + _item_lines(a), after + _item_lines(b)
             if before != after:
                 diff = "\n".join(difflib.unified_diff(before, after, f"{old_name}:{a.loc.path}", f"{new_name}:{b.loc.path}",
                                                       lineterm=""))
