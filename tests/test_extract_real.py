@@ -264,5 +264,6 @@ def test_a_table_with_a_field_over_the_csv_limit_is_skipped_naming_its_line(tmp_
         "corpus/big.csv": "subject,predicate,object\nribosome,is part of,cell\nribosome,definition,\"" + "x " * 100000 + "\"\n",
         "corpus/ok.txt": "The sprocket is a wheel that turns.\n"})
     why = {d["doc"]: (d["status"], d["reason"]) for d in extract_json(root)["documents"]}
-    assert why["corpus/big.csv"] == ("skipped", "not readable as CSV (line 3: field larger than field limit (131072))")
+    status, reason = why["corpus/big.csv"]
+    assert status == "skipped" and reason.startswith("not readable as CSV (line 3: "), reason  # the rest is csv's words
     assert why["corpus/ok.txt"][0] == "extracted"
