@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from http.server import HTTPServer
 from pathlib import Path
 
@@ -204,6 +203,29 @@ def test_a_round_whose_training_fails_keeps_the_earlier_rounds(looped, monkeypat
     assert git(clone, "for-each-ref") == refs and _user_state(clone) == before
 
 
+_FIRST_STEP = "test: first training step done"
+# The real CLI, with training held after its first real step until the signal comes: a round on a
+# fast machine trains in well under a second, so a signal timed by a sleep could land after it.
+_HELD_AFTER_FIRST_STEP = f"""
+import sys, time
+import pwd_git.train.loop as loop
+real = loop.train_model
+def held(*args, on_step=None, **kwargs):
+    def step(n, total, loss):
+        if on_step:
+            on_step(n, total, loss)
+        if n == 1:
+            print({_FIRST_STEP!r}, file=sys.stderr, flush=True)
+            for _ in range(1200):
+                time.sleep(0.05)
+    return real(*args, on_step=step, **kwargs)
+loop.train_model = held
+sys.argv = ["git-pwd", *sys.argv[1:]]
+from pwd_git.cli import main
+main()
+"""
+
+
 def test_ctrl_c_leaves_completed_rounds_and_nothing_half_written(looped, tmp_path):
     """A real SIGINT to a real `git pwd repair` while round 2 trains."""
     root, start = looped["root"], looped["start"]
@@ -213,13 +235,12 @@ def test_ctrl_c_leaves_completed_rounds_and_nothing_half_written(looped, tmp_pat
     git(clone, "fetch", "-q", "origin", "refs/notes/*:refs/notes/*")
     before = _user_state(clone)
     env = {**os.environ, **GIT_ENV, **_env(looped, "cache-after-round-1"), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "pwd_git", "repair", "--rounds", "3"], cwd=clone, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", _HELD_AFTER_FIRST_STEP, "repair", "--rounds", "3"], cwd=clone,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
     for line in proc.stderr:
         lines.append(line)
-        if line.startswith("round 2:"):  # round 1 is on the branch; round 2 is training now
-            time.sleep(0.5)
+        if line.startswith(_FIRST_STEP) and any(x.startswith("round 2:") for x in lines):  # round 2 is training
             proc.send_signal(signal.SIGINT)
             break
     rest = proc.communicate(timeout=120)
