@@ -108,35 +108,6 @@ class ParseCache:
         os.replace(tmp, self.path)
 
 
-def _walk(root: Path) -> list[tuple[str, os.stat_result]]:
-    """KB files under `root` with their stat, paths relative and '/'-separated."""
-    found = []
-    config = root / CONFIG_FILE
-    if config.is_symlink():
-        check_link(root, CONFIG_FILE)
-    if config.is_file():
-        found.append((CONFIG_FILE, config.stat()))
-    # Plain strings, not Path objects: this runs for every file on every (warm) run.
-    stack = [(os.path.join(root, d), d) for d in KB_DIRS]
-    while stack:
-        folder, rel_folder = stack.pop()
-        if os.path.islink(folder):
-            check_link(root, rel_folder)
-        try:
-            entries = list(os.scandir(folder))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in entries:
-            rel = f"{rel_folder}/{entry.name}"
-            if entry.is_symlink():
-                check_link(root, rel)
-            if entry.is_dir(follow_symlinks=False):
-                stack.append((entry.path, rel))
-            elif entry.is_file() and classify(rel):
-                found.append((rel, entry.stat()))
-    return found
-
-
 # -- symlinks: refused when they leave the repository, the same way in the worktree and in commits --
 
 def check_link(root: str | Path, rel: str) -> None:
@@ -235,7 +206,9 @@ def worktree_records(domain: Domain, *, use_cache: bool = True,
     fresh_stats = {}
     racy = time.time_ns() - RACY_NS
     if files is None:
-        files = [(rel, (st.st_mtime_ns, st.st_size, st.st_ino)) for rel, st in _walk(domain.root)]
+        from pwd_git.kb.stamps import file_stamps, scan  # stamps builds on this module's KB_DIRS and check_link
+
+        files = file_stamps(scan(domain.root))
     for rel, stamp in files:
         known = cache.stats.get(rel)
         raw = None
