@@ -827,14 +827,19 @@ def test_the_unit_cache_stays_out_of_shards(geo):
 
 
 def test_every_line_is_the_canonical_json_of_its_record(geo):
-    """Lines are written by hand for speed: they must be exactly what the canonical encoder writes."""
+    """Lines are written by hand for speed: they must be exactly what the canonical encoder writes.
+    Generated text is `flat` (no tab or line separator left), a hand-written item is as written."""
     tricky = 'Says "hi" \\ back\\slash\ttab, ünïcødé, emoji 😀, line\u2028sep, </script> & {braces}.'
     term, alias, definition = (json.dumps(t, ensure_ascii=False) for t in ('co"ast', "küste", tricky))  # YAML
+    question = "Crossing one frontier out of alpha, which region can a traveller end up in?"
     write(geo, {"concepts/regions/coast.yaml": f"id: coast\nterm: {term}\ntype: region\n"
-                                                f"aliases: [{alias}]\ndefinition: {definition}\n"})
+                                                f"aliases: [{alias}]\ndefinition: {definition}\n",
+                "chains/alpha-region.yaml": TEST_CHAIN.replace(question, json.dumps(question.replace(" ", "\t", 1)
+                                                                                    .replace(", ", ",\u2028")))})
     build_ok(geo)
     lines = [line for p in sorted((geo / "shards").rglob("*.jsonl")) for line in p.read_text().split("\n")[:-1]]
     assert any("😀" in line for line in lines) and any("\u2028" in line for line in lines)
+    assert [json.loads(line)["template"] for line in lines if "\u2028" in line or "\\t" in line] == ["hand"]
     for line in lines:
         assert line == ENCODER.encode(json.loads(line)), line
 

@@ -468,3 +468,29 @@ def test_an_item_whose_question_shows_its_answer_is_not_asked(tmp_path):
     for item in bench:
         answer = item["choices"][item["answer"]]
         assert not re.search(rf"(?<!\w){re.escape(answer)}(?!\w)", item["question"], re.I), item
+
+
+def test_a_definition_written_on_several_lines_is_one_line_in_every_generated_text(tmp_path):
+    """A YAML `|` block keeps its line breaks, a folded `>` one those of its blank lines and its
+    last: generated questions, answers and choices are written with runs of whitespace as one
+    space, wherever the definition or a statement's `text` shows up."""
+    root = _chem(tmp_path / "chem")
+    write(root, {
+        "concepts/oxygen.yaml": "id: oxygen\nterm: oxygen\ntype: element\naliases: [O2]\ndefinition: |\n"
+                                "  Oxygen is a reactive gas\n  that most   life breathes.\nrelations:\n"
+                                "  - predicate: reacts with\n    object: hydrogen\n    text: |\n"
+                                "      Oxygen burns\n      in hydrogen.\n",
+        "concepts/helium.yaml": "id: helium\nterm: helium\ntype: element\ndefinition: >\n  A noble gas\n\n"
+                                "  lighter than air, unlike radon.\n"})
+    build_ok(root)
+    train, bench = shard_records(root, "train"), shard_records(root, "bench")
+    texts = [m["content"] for r in train for m in r["messages"]] + [t for b in bench for t in (b["question"], *b["choices"])]
+    assert len(texts) > 50
+    assert [t for t in texts if t != " ".join(t.split())] == []
+    define = {r["traces"]["concepts"][0]: r["messages"][1]["content"] for r in by_template(train, "l1.define")}
+    assert define["oxygen"] == "Oxygen is a reactive gas that most life breathes."
+    assert define["helium"] == "helium is defined as A noble gas lighter than air, unlike radon."
+    (text,) = by_template(train, "l2.text")
+    assert text["messages"][1]["content"] == "Oxygen burns in hydrogen."
+    (oxygen,) = [i for i in by_template(bench, "probe.l1.describe") if i["traces"]["concepts"] == ["oxygen"]]
+    assert oxygen["choices"][oxygen["answer"]] == "a reactive gas that most life breathes."

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pwd_git.build.decontam import Probe, node_keys, probe
 from pwd_git.build.draws import rank
-from pwd_git.build.templates import TRAIN_L1, TRAIN_L2, TRAIN_L3, article, clue, define, informative
+from pwd_git.build.templates import TRAIN_L1, TRAIN_L2, TRAIN_L3, article, clue, define, flat, informative
 
 if TYPE_CHECKING:
     from pwd_git.build.generate import Unit
@@ -58,10 +58,11 @@ _TRAIN_TAIL = ',"role":"assistant"}],"source":'
 
 def _render_train(level: str, pairs: list[tuple[str, str, str]], traces: str, source: str) -> Rendered:
     """Records of (template, user, assistant) sharing traces and source, written directly as
-    canonical JSON (the same bytes as ENCODER.encode of the record dict)."""
+    canonical JSON (the same bytes as ENCODER.encode of the record dict), each text `flat`."""
     head, src, sha256 = _TRAIN_HEAD[level], _TRAIN_TAIL + _STR(source), hashlib.sha256
     lines, ids, texts = [], [], []
     for template, user, assistant in pairs:
+        user, assistant = flat(user), flat(assistant)
         body = (head + _STR(user) + _TRAIN_MID + _STR(assistant) + src + ',"template":' + _STR(template)
                 + ',"traces":' + traces + "}")
         rid = sha256(body.encode()).hexdigest()[:16]
@@ -118,8 +119,10 @@ def _render_patch(spec: tuple) -> Rendered:
 
 
 def _bench_line(level: str, template: str, item: tuple, traces: str, seed: int) -> tuple[str, str]:
+    """A generated benchmark item's id and line, its question and choices `flat`."""
     question, answer, wrong, source, fallback = item
-    choices = rank(seed, question, [answer, *wrong])
+    question, answer = flat(question), flat(answer)
+    choices = rank(seed, question, [answer, *map(flat, wrong)])
     body = ('{"answer":' + str(choices.index(answer)) + ',"choices":' + ENCODER.encode(choices)
             + ',"distractor_fallback":' + ("true" if fallback else "false") + ',"hand_index":-1,"level":' + _STR(level)
             + ',"question":' + _STR(question) + ',"source":' + _STR(source) + ',"template":' + _STR(template)

@@ -3,8 +3,9 @@ benchmark must check that the model learned the KB, not that it memorised a ques
 
 Benchmark prompts end exactly where the answer starts; scoring appends " " + choice.
 
-The text helpers below are the rules every template follows: the article before a type
-(`article`), a definition that already starts with its own term ("Abu Dhabi is a city.") is
+The text helpers below are the rules every template follows: generated text is one line
+(`flat`: a definition written as a YAML `|` block keeps its line breaks), the article before a
+type (`article`), a definition that already starts with its own term ("Abu Dhabi is a city.") is
 not repeated after "X is defined as" (`restates`), and a definition offered as an answer
 choice never shows the concepts it describes (`clue`), so no choice can be picked by
 matching the question's words against it.
@@ -57,6 +58,13 @@ QUOTED = {
 
 
 # --- text rules ----------------------------------------------------------------------------
+
+def flat(text: str) -> str:
+    """`text` on one line, each run of whitespace one space: a definition or `text` written as a
+    YAML `|` block (or folded with blank lines) keeps its line breaks, which would end up inside
+    prompts, answers and choices. The writers of every generated record apply it (render.py)."""
+    return " ".join(text.split())
+
 
 #: Prefixes whose sound goes against their first letter: a silent h takes "an", a vowel
 #: letter sounded "yu" or "w" takes "a". Acronyms ("an MRI") and numbers are not guessed at.
