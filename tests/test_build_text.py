@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -494,3 +495,18 @@ def test_a_definition_written_on_several_lines_is_one_line_in_every_generated_te
     assert text["messages"][1]["content"] == "Oxygen burns in hydrogen."
     (oxygen,) = [i for i in by_template(bench, "probe.l1.describe") if i["traces"]["concepts"] == ["oxygen"]]
     assert oxygen["choices"][oxygen["answer"]] == "a reactive gas that most life breathes."
+
+
+def test_the_manifest_counts_the_records_the_shards_hold(tmp_path):
+    """A concept whose clue is only its name ("Connection error.") gets no l1.name record: the
+    build summary, the manifest's counts and the dataset card count the records written."""
+    root = _errors(tmp_path / "errors")
+    res = build_ok(root)
+    manifest = json.loads((root / "shards" / "MANIFEST.json").read_text())
+    train = shard_records(root, "train")
+    assert manifest["files"]["train/kb.jsonl"]["records"] == len(train)
+    assert manifest["counts"]["train"] == dict(Counter(r["level"] for r in train))
+    assert manifest["counts"]["templates"] == dict(Counter(r["template"] for r in train + shard_records(root, "bench")))
+    assert manifest["counts"]["train_per_concept"] == dict(Counter(c for r in train for c in r["traces"]["concepts"]))
+    assert f"L1 {sum(r['level'] == 'L1' for r in train)}," in res.out
+

@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from pwd_git.build.draws import Ring, draws_for
-from pwd_git.build.render import render, traces_json
+from pwd_git.build.render import render, traces_json, train_templates
 from pwd_git.build.templates import BENCH, article, clue, informative, mentions
 from pwd_git.errors import DataError, quote
 from pwd_git.kb.checks import reads_as
@@ -198,9 +198,8 @@ class Generator:
         return shards
 
     def concept_unit(self, c) -> Unit:
-        templates = ("l1.define", "l1.name", "l1.type") + ("l1.alias",) * len(c.aliases)
         spec = ("L1", c.id, c.term, c.definition, c.type, tuple(c.aliases), str(c.loc))
-        return Unit("train/l1", spec, "L1", [c.id], templates)
+        return Unit("train/l1", spec, "L1", [c.id], train_templates(spec))
 
     def statement_unit(self, st: Statement) -> Unit:
         wrong, _ = self.wrong_targets(f"tf:{st.id}", st.subject, st.predicate, self.targets[(st.subject, st.predicate)],
@@ -208,11 +207,9 @@ class Generator:
                                       self.kb.concepts[st.object].type if st.object else None, strict=False)
         wrong_text = (self.term(wrong[0]) if st.object else wrong[0]) if wrong else None
         concepts = [st.subject] + ([st.object] if st.object else [])
-        templates = ("l2.fact", "l2.qa", "l2.cloze", "l2.true") + (("l2.text",) if st.text else ()) \
-            + (("l2.false",) if wrong else ())
         spec = ("L2", st.id, tuple(concepts), self.term(st.subject), st.predicate, self.target_text(st), st.text or "",
                 wrong_text, str(st.loc))
-        return Unit("train/l2", spec, "L2", concepts, templates)
+        return Unit("train/l2", spec, "L2", concepts, train_templates(spec))
 
     def chain_demo_unit(self, chain: Chain) -> Unit:
         steps = [self.kb.statements[s] for s in chain.steps]
