@@ -510,3 +510,34 @@ def test_the_manifest_counts_the_records_the_shards_hold(tmp_path):
     assert manifest["counts"]["train_per_concept"] == dict(Counter(c for r in train for c in r["traces"]["concepts"]))
     assert f"L1 {sum(r['level'] == 'L1' for r in train)}," in res.out
 
+
+def _fillers(kb, predicate: str, target: str) -> set[str]:
+    """The subjects that make "____ <predicate> <target>" true: the test's own reading of the truth."""
+    return {s for (s, p), targets in kb.true_targets().items() if p == predicate and target in targets}
+
+
+@pytest.mark.parametrize("inverse", [False, True])
+def test_a_cloze_is_written_only_where_its_blank_has_one_true_answer(atlas, inverse):
+    """"Fill in the blank: ____ is located in the continent of Africa." is true of the DRC,
+    Angola and Zambia: a record answering it with one of them teaches that the others are wrong.
+    Such a blank gets no cloze; Europe's (the UK alone) does. Saint Vincent is the one country
+    stated to border the UK, but with the border declared symmetric (`inverse`) the UK bordering
+    Angola makes Angola border the UK too: then that blank has two answers, and no cloze."""
+    border = BORDER.replace(" ", "-")
+    config = CONFIG.replace(f"{BORDER}: {{functional: false}}", f"{BORDER}: {{functional: false, inverse: {BORDER}}}")
+    write(atlas, {"pwd.yaml": config if inverse else CONFIG,
+                  "concepts/svg.yaml": atlas_concept("svg").replace(
+                      "relations:", f"relations:\n  - predicate: {BORDER}\n    object: uk"),
+                  "concepts/uk.yaml": atlas_concept("uk").replace(
+                      "relations:", f"relations:\n  - predicate: {BORDER}\n    object: angola")})
+    kb = _kb(atlas)
+    out = generate(kb)
+    cloze = {r["traces"]["statements"][0] for r in by_template(out.train["l2"], "l2.cloze")}
+    unique = {sid for sid, st in kb.statements.items() if _fillers(kb, st.predicate, st.target) == {st.subject}}
+    assert cloze == unique
+    assert f"uk.{LOCATED.replace(' ', '-')}.europe" in cloze and "london.is-the-capital-city-of.uk" in cloze
+    assert not {sid for sid in cloze if sid.endswith((".africa", f"{border}.angola"))}, "three true answers each"
+    assert (f"svg.{border}.uk" in cloze) is not inverse
+    for rec in by_template(out.train["l2"], "l2.cloze"):
+        st = kb.statements[rec["traces"]["statements"][0]]
+        assert rec["messages"][1]["content"] == kb.concepts[st.subject].term

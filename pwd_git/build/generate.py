@@ -66,6 +66,12 @@ class Generator:
         for cid in sorted(kb.concepts):
             self.by_type[kb.concepts[cid].type].append(cid)
         self.targets: dict[tuple[str, str], set[str]] = defaultdict(set, kb.true_targets())
+        # (predicate, target) -> every subject the KB makes true of it: the answers to the blank of
+        # "Fill in the blank: ____ <predicate> <object>.", which a cloze record asks only when there is one.
+        self.fillers: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for (subject, predicate), targets in self.targets.items():
+            for target in targets:
+                self.fillers[(predicate, target)].add(subject)
         self.values_by_predicate: dict[str, set[str]] = defaultdict(set)
         degree: Counter = Counter()
         for st in kb.statements.values():
@@ -207,8 +213,9 @@ class Generator:
                                       self.kb.concepts[st.object].type if st.object else None, strict=False)
         wrong_text = (self.term(wrong[0]) if st.object else wrong[0]) if wrong else None
         concepts = [st.subject] + ([st.object] if st.object else [])
+        cloze = self.fillers[(st.predicate, st.target)] == {st.subject}
         spec = ("L2", st.id, tuple(concepts), self.term(st.subject), st.predicate, self.target_text(st), st.text or "",
-                wrong_text, str(st.loc))
+                wrong_text, cloze, str(st.loc))
         return Unit("train/l2", spec, "L2", concepts, train_templates(spec))
 
     def chain_demo_unit(self, chain: Chain) -> Unit:

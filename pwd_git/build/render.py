@@ -75,15 +75,15 @@ def _render_train(level: str, pairs: list[tuple[str, str, str]], traces: str, so
 def train_templates(spec: tuple) -> tuple[str, ...]:
     """The templates of a training unit's records, in order, from its spec alone: one list for
     what `render` writes and what the build counts (`Unit.templates`). A concept whose clue says
-    nothing but its name gets no l1.name; a statement gets l2.text with a `text`, l2.false with a
-    wrong target."""
+    nothing but its name gets no l1.name; a statement gets l2.cloze only when its subject is the
+    blank's one true answer (the spec's flag), l2.text with a `text`, l2.false with a wrong target."""
     if spec[0] == "L1":
         _, _, term, definition, _, aliases, _ = spec
         named = informative(clue(definition, (term, *aliases)))
         return ("l1.define",) + ("l1.name",) * named + ("l1.type",) + ("l1.alias",) * len(aliases)
     if spec[0] == "L2":
-        _, _, _, _, _, _, text, wrong, _ = spec
-        return ("l2.fact", "l2.qa", "l2.cloze", "l2.true") + ("l2.text",) * bool(text) \
+        _, _, _, _, _, _, text, wrong, cloze, _ = spec
+        return ("l2.fact", "l2.qa") + ("l2.cloze",) * cloze + ("l2.true",) + ("l2.text",) * bool(text) \
             + ("l2.false",) * (wrong is not None)
     return ("l3.demo",)
 
@@ -103,7 +103,7 @@ def _render_l1(spec: tuple) -> Rendered:
 
 
 def _render_l2(spec: tuple) -> Rendered:
-    _, sid, concepts, subject, predicate, target, text, wrong, source = spec
+    _, sid, concepts, subject, predicate, target, text, wrong, _, source = spec
     fields = {"subject": subject, "predicate": predicate, "object": target, "text": text, "wrong": wrong}
     pairs = []
     for name in train_templates(spec):
