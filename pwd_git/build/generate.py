@@ -73,11 +73,14 @@ class Generator:
             for target in targets:
                 self.fillers[(predicate, target)].add(subject)
         self.values_by_predicate: dict[str, set[str]] = defaultdict(set)
+        self.objects_by_predicate: dict[str, set[str]] = defaultdict(set)  # "predicate\0type" -> objects
         degree: Counter = Counter()
         for st in kb.statements.values():
             degree.update([st.subject] + ([st.object] if st.object else []))
             if st.value is not None:
                 self.values_by_predicate[st.predicate].add(st.value)
+            else:
+                self.objects_by_predicate[f"{st.predicate}\0{kb.concepts[st.object].type}"].add(st.object)
         # A concept's frequency band: floor(log2(statements naming it + 1)). A benchmark answer
         # gets distractors from its own band first, so a hub (named by many statements, so a
         # frequent word in the training text, the end of many chains) is offered among hubs and
@@ -108,6 +111,8 @@ class Generator:
                 pool = self.by_band.get(name, [])
             elif kind == "values":
                 pool = sorted(self.values_by_predicate.get(name, ()))
+            elif kind == "objects":
+                pool = sorted(self.objects_by_predicate.get(name, ()))
             elif kind == "all-values":
                 pool = sorted({v for vs in self.values_by_predicate.values() for v in vs})
             elif kind == "all-concepts":
@@ -128,19 +133,19 @@ class Generator:
     def target_text(self, st: Statement) -> str:
         return self.term(st.object) if st.object is not None else str(st.value)
 
-    def wrong_targets(self, key: str, st_subject: str, predicate: str, true_targets: set[str], answer_is_concept: bool,
-                      answer_type: str | None, strict: bool, like: str | None = None) -> tuple[list[str], bool]:
-        """Distractor ids (or values): same type first, never a true answer, and none that reads
-        as a true answer or as another distractor ("Red" beside "red", a term that is an alias of
-        the answer); with `like` (the answer's id), from the answer's frequency band first
-        (`band_rings`). Returns (ids, used_fallback)."""
-        k, draws = N_CHOICES - 1, draws_for(self.seed, key)
+    def wrong_targets(self, key: str, subject: str, true_targets: set[str], answer_is_concept: bool, rings: list[Ring],
+                      fallback: Ring | None = None, k: int = N_CHOICES - 1) -> tuple[list[str], bool]:
+        """Up to `k` distractor ids (or values) for the item `key`, from `rings` in order, then
+        from `fallback` if they hold too few: never a true answer (nor the subject), and none that
+        reads as a true answer or as another distractor ("Red" beside "red", a term that is an
+        alias of the answer). Returns (ids, whether `fallback` was needed)."""
+        draws = draws_for(self.seed, key)
         shown = self.term if answer_is_concept else str
         read = {reads_as(name) for t in true_targets for name in (self.names(t) if answer_is_concept else (t,))}
         picked: list[str] = []
 
         def skip(c: str) -> bool:
-            return c in true_targets or c in picked or (answer_is_concept and c == st_subject) or reads_as(shown(c)) in read
+            return c in true_targets or c in picked or (answer_is_concept and c == subject) or reads_as(shown(c)) in read
 
         def fill(ring: Ring, n: int) -> None:  # a slot at a time (the draws of Ring.pick), so what each reads as is known
             for draw in draws[:n]:
@@ -148,18 +153,33 @@ class Generator:
                     picked.append(c)
                     read.add(reads_as(shown(c)))
 
-        if not answer_is_concept:
-            fill(self._ring("values", predicate), k)
-            if len(picked) < k and not strict:  # strict (L3): only values of the same predicate
-                fill(self._ring("all-values", ""), k - len(picked))
-            return picked, False
-        for ring in [self._ring("type", answer_type)] if like is None else self.band_rings(answer_type, self.band[like]):
+        for ring in rings:
             if len(picked) < k:
                 fill(ring, k - len(picked))
-        if len(picked) == k or strict:
+        if len(picked) == k or fallback is None:
             return picked, False
-        fill(self._ring("all-concepts", ""), k - len(picked))
+        fill(fallback, k - len(picked))
         return picked, True
+
+    def answer_rings(self, st: Statement, strict: bool) -> tuple[list[Ring], Ring | None]:
+        """Where a benchmark item whose answer is `st`'s target draws its distractors, and its
+        fallback: a concept's type, from the answer's frequency band outwards (`band_rings`),
+        then (unless `strict`, as L3 is) any concept, flagged; a value, the values of its
+        predicate, then (unless `strict`) any value: values have no type to fall back from."""
+        if st.object is None:
+            return [self._ring("values", st.predicate)] + ([] if strict else [self._ring("all-values", "")]), None
+        rings = self.band_rings(self.kb.concepts[st.object].type, self.band[st.object])
+        return rings, None if strict else self._ring("all-concepts", "")
+
+    def false_rings(self, st: Statement) -> list[Ring]:
+        """Where `st`'s l2.false claim draws its target: the targets its own predicate has for
+        other subjects (objects of the object's type), then other concepts of that type. Never
+        another predicate's values or another type ("mRNA is transcribed by 2000 nt"): a claim
+        that is false for a reason no one needs to learn teaches nothing, so none is written."""
+        if st.object is None:
+            return [self._ring("values", st.predicate)]
+        ctype = self.kb.concepts[st.object].type
+        return [self._ring("objects", f"{st.predicate}\0{ctype}"), self._ring("type", ctype)]
 
     def band_rings(self, ctype: str, band: int) -> list[Ring]:
         """The rings of `ctype`'s frequency bands, nearest to `band` first: the band itself, then
@@ -171,9 +191,13 @@ class Generator:
 
     # -- plan -------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Build the distractor rings of every type up front (before forking workers that share them)."""
+        """Build the distractor rings of every type and predicate up front (before forking workers that share them)."""
         for ctype in self.by_type:
             self._ring("type", ctype)
+        for predicate in self.values_by_predicate:
+            self._ring("values", predicate)
+        for name in self.objects_by_predicate:
+            self._ring("objects", name)
         for name in self.by_band:
             self._ring("band", name)
         self._ring("types", "")
@@ -208,9 +232,8 @@ class Generator:
         return Unit("train/l1", spec, "L1", [c.id], train_templates(spec))
 
     def statement_unit(self, st: Statement) -> Unit:
-        wrong, _ = self.wrong_targets(f"tf:{st.id}", st.subject, st.predicate, self.targets[(st.subject, st.predicate)],
-                                      st.object is not None,
-                                      self.kb.concepts[st.object].type if st.object else None, strict=False)
+        wrong, _ = self.wrong_targets(f"tf:{st.id}", st.subject, self.targets[(st.subject, st.predicate)],
+                                      st.object is not None, self.false_rings(st), k=1)
         wrong_text = (self.term(wrong[0]) if st.object else wrong[0]) if wrong else None
         concepts = [st.subject] + ([st.object] if st.object else [])
         cloze = self.fillers[(st.predicate, st.target)] == {st.subject}
@@ -342,10 +365,8 @@ class Generator:
         as diagnose allows (a hop without a probe is judged by its training data)."""
         if mentions(f"{self.term(st.subject)} {st.predicate}", self.target_text(st)):
             return None
-        true_targets = self.targets[(st.subject, st.predicate)]
-        answer_type = self.kb.concepts[st.object].type if st.object else None
-        wrong, fallback = self.wrong_targets(f"l2:{st.id}", st.subject, st.predicate, true_targets, st.object is not None,
-                                             answer_type, strict=False, like=st.object)
+        wrong, fallback = self.wrong_targets(f"l2:{st.id}", st.subject, self.targets[(st.subject, st.predicate)],
+                                             st.object is not None, *self.answer_rings(st, strict=False))
         question = BENCH["probe.l2.complete"].format(subject=self.term(st.subject), predicate=st.predicate)
         wrong_text = tuple(self.term(w) for w in wrong) if st.object else tuple(wrong)
         return (question, self.target_text(st), wrong_text, str(st.loc), fallback)
@@ -361,8 +382,8 @@ class Generator:
         for st in steps:
             frontier = {t for s in frontier for t in self.targets.get((s, st.predicate), ())}
         answer_type = self.kb.concepts[last.object].type if last.object else None
-        wrong, _ = self.wrong_targets(f"l3:{chain.id}", steps[0].subject, last.predicate, frontier,
-                                      last.object is not None, answer_type, strict=True, like=last.object)
+        wrong, _ = self.wrong_targets(f"l3:{chain.id}", steps[0].subject, frontier, last.object is not None,
+                                      *self.answer_rings(last, strict=True))
         if len(wrong) < N_CHOICES - 1:
             kind = f"concepts of type {quote(answer_type)}" if answer_type else f"values of '{last.predicate}'"
             raise DataError(
