@@ -541,3 +541,48 @@ def test_a_cloze_is_written_only_where_its_blank_has_one_true_answer(atlas, inve
     for rec in by_template(out.train["l2"], "l2.cloze"):
         st = kb.statements[rec["traces"]["statements"][0]]
         assert rec["messages"][1]["content"] == kb.concepts[st.subject].term
+
+
+def _name_words(name: str) -> set[str]:
+    """The words an identifier is made of ("ConnectionResetError": connection, reset, error)."""
+    return {w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+", name)}
+
+
+def test_a_definition_that_repeats_most_of_an_identifier_names_words_masks_them(tmp_path):
+    """"ConnectionResetError is defined as" answered by "Connection reset by the peer." is
+    picked by matching two of the name's three words against the choices, though the name is
+    not there whole. A text that repeats most (more than half) of an identifier's words shows
+    each of them as the blank, the probed concept's and every choice's own name alike; one
+    that then says nothing ("Broken pipe.") is no probe and no l1.name. Half is not most:
+    "Mapping key not found." for KeyError stays as written."""
+    root = _errors(tmp_path / "errors")
+    added = {"connection-reset-error": ("ConnectionResetError", "Connection reset by the peer."),
+             "connection-aborted-error": ("ConnectionAbortedError", "Connection aborted by the software of the host."),
+             "max-document-mb": ("max_document_mb", "The maximum document size in MB that an upload may have."),
+             "broken-pipe-error": ("BrokenPipeError", "Broken pipe.")}
+    files = {}
+    for cid, (term, definition) in added.items():
+        files[f"concepts/{cid}.yaml"] = (f"id: {cid}\nterm: {term}\ntype: exception class\ndefinition: {definition}\n"
+                                         "relations:\n  - predicate: is a subclass of\n    object: exception\n")
+        files[f"chains/{cid}-base.yaml"] = f"id: {cid}-base\ntitle: t\nsplit: test\nsteps: [{cid}.is-a-subclass-of.exception]\n"
+    write(root, files)
+    build_ok(root)
+    kb = _kb(root)
+    describe = {i["traces"]["concepts"][0]: i for i in by_template(shard_records(root, "bench"), "probe.l1.describe")}
+    answer = {cid: item["choices"][item["answer"]] for cid, item in describe.items()}
+    assert answer["connection-reset-error"] == f"{MASK} {MASK} by the peer."
+    assert answer["connection-aborted-error"] == f"{MASK} {MASK} by the software of the host."
+    assert answer["max-document-mb"] == f"The maximum {MASK} size in {MASK} that an upload may have."
+    assert answer["key-error"] == "Mapping key not found."
+    assert "broken-pipe-error" not in describe
+    named = {r["messages"][1]["content"] for r in by_template(shard_records(root, "train"), "l1.name")}
+    assert "BrokenPipeError" not in named and "ConnectionResetError" in named
+    for cid, item in describe.items():
+        name = _name_words(kb.concepts[cid].term)
+        for choice in item["choices"]:
+            shown = {w.decode() for w in words(choice)} & name
+            assert len(name) < 2 or 2 * len(shown) <= len(name), (cid, choice)
+    assert clue("Connection reset; the connection was reset.", ("ConnectionResetError",)) == \
+        f"{MASK} {MASK}; the {MASK} was {MASK}."
+    assert clue("The max document MB limit.", ("max_document_mb",)) == f"The {MASK} limit."
+    assert clue("An I/O error; an io error.", ("IOError",)) == f"An I/O error; an {MASK}.", "the rest is half the name"
