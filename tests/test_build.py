@@ -447,6 +447,51 @@ def test_value_answers_get_value_distractors_never_the_true_value(geo):
         "distractors of a value answer are other values of the same predicate"
 
 
+def _claims(kb, out) -> dict[str, str]:
+    """statement id -> the target its l2.false record claims ("True or false: <subject> <predicate> <claim>.")."""
+    claims = {}
+    for rec in by_template(out.train["l2"], "l2.false"):
+        st = kb.statements[rec["traces"]["statements"][0]]
+        claim = rec["messages"][0]["content"].removeprefix(f"True or false: {kb.concepts[st.subject].term} {st.predicate} ")
+        claims[st.id] = claim.removesuffix(".")
+    return claims
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_false_claim_takes_a_target_its_own_predicate_uses(tmp_path, seed):
+    """"mRNA is transcribed by hexokinase" is false for a reason no one needs to learn: the
+    false claim of a statement names another target of the same predicate (another RNA
+    polymerase; another value of `has length`), else a concept of the object's type (another
+    place), and none at all rather than another predicate's value (the one motto)."""
+    config = GEO_CONFIG.replace("  watches: {functional: false}\n", "  is transcribed by: {functional: true}\n"
+                                "  has length: {functional: true}\n  has motto: {functional: true}\n"
+                                "  is stored in: {functional: true}\n")
+    transcribed = {"rrna": "pol1", "mrna": "pol2", "snrna": "pol2", "trna": "pol3", "srna": "pol3"}
+    lengths = {"rrna": "=5000 nt", "mrna": "=2000 nt", "trna": "=76 nt", "srna": "=120 nt"}
+    files = {"pwd.yaml": config}
+    for rna, pol in transcribed.items():
+        relations = [("is transcribed by", pol), ("is stored in", "nucleus")]
+        relations += [("has length", lengths[rna])] if rna in lengths else []
+        relations += [("has motto", "=Onward")] if rna == "mrna" else []
+        files[f"concepts/rna/{rna}.yaml"] = geo_concept(rna, "rna", relations)
+    for enzyme in ["pol1", "pol2", "pol3", "hexokinase", "catalase", "rubisco", "helicase", "ligase", "primase"]:
+        files[f"concepts/enzymes/{enzyme}.yaml"] = geo_concept(enzyme, "enzyme")
+    for place in ["nucleus", "cytosol", "vacuole"]:
+        files[f"concepts/places/{place}.yaml"] = geo_concept(place, "place")
+    root = tmp_path / "rna"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write(root, files)
+    kb = _load_geo_kb(root)
+    claims = _claims(kb, generate(kb, seed=seed))
+    for rna, pol in transcribed.items():
+        assert claims[f"{rna}.is-transcribed-by.{pol}"] in {"pol1", "pol2", "pol3"} - {pol}
+        assert claims[f"{rna}.is-stored-in.nucleus"] in {"cytosol", "vacuole"}
+    for rna, length in lengths.items():
+        assert claims[f"{rna}.has-length.{length[1:].replace(' ', '-')}"] in {v[1:] for v in lengths.values()} - {length[1:]}
+    assert "mrna.has-motto.onward" not in claims and "mrna.has-motto.onward" in kb.statements
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_no_two_choices_read_the_same_and_none_reads_as_a_true_answer(geo, seed):
     """Real data spells one value several ways ("Red", "red ", "red.") and gives a concept a
@@ -827,14 +872,19 @@ def test_the_unit_cache_stays_out_of_shards(geo):
 
 
 def test_every_line_is_the_canonical_json_of_its_record(geo):
-    """Lines are written by hand for speed: they must be exactly what the canonical encoder writes."""
+    """Lines are written by hand for speed: they must be exactly what the canonical encoder writes.
+    Generated text is `flat` (no tab or line separator left), a hand-written item is as written."""
     tricky = 'Says "hi" \\ back\\slash\ttab, ünïcødé, emoji 😀, line\u2028sep, </script> & {braces}.'
     term, alias, definition = (json.dumps(t, ensure_ascii=False) for t in ('co"ast', "küste", tricky))  # YAML
+    question = "Crossing one frontier out of alpha, which region can a traveller end up in?"
     write(geo, {"concepts/regions/coast.yaml": f"id: coast\nterm: {term}\ntype: region\n"
-                                                f"aliases: [{alias}]\ndefinition: {definition}\n"})
+                                                f"aliases: [{alias}]\ndefinition: {definition}\n",
+                "chains/alpha-region.yaml": TEST_CHAIN.replace(question, json.dumps(question.replace(" ", "\t", 1)
+                                                                                    .replace(", ", ",\u2028")))})
     build_ok(geo)
     lines = [line for p in sorted((geo / "shards").rglob("*.jsonl")) for line in p.read_text().split("\n")[:-1]]
     assert any("😀" in line for line in lines) and any("\u2028" in line for line in lines)
+    assert [json.loads(line)["template"] for line in lines if "\u2028" in line or "\\t" in line] == ["hand"]
     for line in lines:
         assert line == ENCODER.encode(json.loads(line)), line
 

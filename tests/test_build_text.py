@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -468,3 +469,120 @@ def test_an_item_whose_question_shows_its_answer_is_not_asked(tmp_path):
     for item in bench:
         answer = item["choices"][item["answer"]]
         assert not re.search(rf"(?<!\w){re.escape(answer)}(?!\w)", item["question"], re.I), item
+
+
+def test_a_definition_written_on_several_lines_is_one_line_in_every_generated_text(tmp_path):
+    """A YAML `|` block keeps its line breaks, a folded `>` one those of its blank lines and its
+    last: generated questions, answers and choices are written with runs of whitespace as one
+    space, wherever the definition or a statement's `text` shows up."""
+    root = _chem(tmp_path / "chem")
+    write(root, {
+        "concepts/oxygen.yaml": "id: oxygen\nterm: oxygen\ntype: element\naliases: [O2]\ndefinition: |\n"
+                                "  Oxygen is a reactive gas\n  that most   life breathes.\nrelations:\n"
+                                "  - predicate: reacts with\n    object: hydrogen\n    text: |\n"
+                                "      Oxygen burns\n      in hydrogen.\n",
+        "concepts/helium.yaml": "id: helium\nterm: helium\ntype: element\ndefinition: >\n  A noble gas\n\n"
+                                "  lighter than air, unlike radon.\n"})
+    build_ok(root)
+    train, bench = shard_records(root, "train"), shard_records(root, "bench")
+    texts = [m["content"] for r in train for m in r["messages"]] + [t for b in bench for t in (b["question"], *b["choices"])]
+    assert len(texts) > 50
+    assert [t for t in texts if t != " ".join(t.split())] == []
+    define = {r["traces"]["concepts"][0]: r["messages"][1]["content"] for r in by_template(train, "l1.define")}
+    assert define["oxygen"] == "Oxygen is a reactive gas that most life breathes."
+    assert define["helium"] == "helium is defined as A noble gas lighter than air, unlike radon."
+    (text,) = by_template(train, "l2.text")
+    assert text["messages"][1]["content"] == "Oxygen burns in hydrogen."
+    (oxygen,) = [i for i in by_template(bench, "probe.l1.describe") if i["traces"]["concepts"] == ["oxygen"]]
+    assert oxygen["choices"][oxygen["answer"]] == "a reactive gas that most life breathes."
+
+
+def test_the_manifest_counts_the_records_the_shards_hold(tmp_path):
+    """A concept whose clue is only its name ("Connection error.") gets no l1.name record: the
+    build summary, the manifest's counts and the dataset card count the records written."""
+    root = _errors(tmp_path / "errors")
+    res = build_ok(root)
+    manifest = json.loads((root / "shards" / "MANIFEST.json").read_text())
+    train = shard_records(root, "train")
+    assert manifest["files"]["train/kb.jsonl"]["records"] == len(train)
+    assert manifest["counts"]["train"] == dict(Counter(r["level"] for r in train))
+    assert manifest["counts"]["templates"] == dict(Counter(r["template"] for r in train + shard_records(root, "bench")))
+    assert manifest["counts"]["train_per_concept"] == dict(Counter(c for r in train for c in r["traces"]["concepts"]))
+    assert f"L1 {sum(r['level'] == 'L1' for r in train)}," in res.out
+
+
+def _fillers(kb, predicate: str, target: str) -> set[str]:
+    """The subjects that make "____ <predicate> <target>" true: the test's own reading of the truth."""
+    return {s for (s, p), targets in kb.true_targets().items() if p == predicate and target in targets}
+
+
+@pytest.mark.parametrize("inverse", [False, True])
+def test_a_cloze_is_written_only_where_its_blank_has_one_true_answer(atlas, inverse):
+    """"Fill in the blank: ____ is located in the continent of Africa." is true of the DRC,
+    Angola and Zambia: a record answering it with one of them teaches that the others are wrong.
+    Such a blank gets no cloze; Europe's (the UK alone) does. Saint Vincent is the one country
+    stated to border the UK, but with the border declared symmetric (`inverse`) the UK bordering
+    Angola makes Angola border the UK too: then that blank has two answers, and no cloze."""
+    border = BORDER.replace(" ", "-")
+    config = CONFIG.replace(f"{BORDER}: {{functional: false}}", f"{BORDER}: {{functional: false, inverse: {BORDER}}}")
+    write(atlas, {"pwd.yaml": config if inverse else CONFIG,
+                  "concepts/svg.yaml": atlas_concept("svg").replace(
+                      "relations:", f"relations:\n  - predicate: {BORDER}\n    object: uk"),
+                  "concepts/uk.yaml": atlas_concept("uk").replace(
+                      "relations:", f"relations:\n  - predicate: {BORDER}\n    object: angola")})
+    kb = _kb(atlas)
+    out = generate(kb)
+    cloze = {r["traces"]["statements"][0] for r in by_template(out.train["l2"], "l2.cloze")}
+    unique = {sid for sid, st in kb.statements.items() if _fillers(kb, st.predicate, st.target) == {st.subject}}
+    assert cloze == unique
+    assert f"uk.{LOCATED.replace(' ', '-')}.europe" in cloze and "london.is-the-capital-city-of.uk" in cloze
+    assert not {sid for sid in cloze if sid.endswith((".africa", f"{border}.angola"))}, "three true answers each"
+    assert (f"svg.{border}.uk" in cloze) is not inverse
+    for rec in by_template(out.train["l2"], "l2.cloze"):
+        st = kb.statements[rec["traces"]["statements"][0]]
+        assert rec["messages"][1]["content"] == kb.concepts[st.subject].term
+
+
+def _name_words(name: str) -> set[str]:
+    """The words an identifier is made of ("ConnectionResetError": connection, reset, error)."""
+    return {w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+", name)}
+
+
+def test_a_definition_that_repeats_most_of_an_identifier_names_words_masks_them(tmp_path):
+    """"ConnectionResetError is defined as" answered by "Connection reset by the peer." is
+    picked by matching two of the name's three words against the choices, though the name is
+    not there whole. A text that repeats most (more than half) of an identifier's words shows
+    each of them as the blank, the probed concept's and every choice's own name alike; one
+    that then says nothing ("Broken pipe.") is no probe and no l1.name. Half is not most:
+    "Mapping key not found." for KeyError stays as written."""
+    root = _errors(tmp_path / "errors")
+    added = {"connection-reset-error": ("ConnectionResetError", "Connection reset by the peer."),
+             "connection-aborted-error": ("ConnectionAbortedError", "Connection aborted by the software of the host."),
+             "max-document-mb": ("max_document_mb", "The maximum document size in MB that an upload may have."),
+             "broken-pipe-error": ("BrokenPipeError", "Broken pipe.")}
+    files = {}
+    for cid, (term, definition) in added.items():
+        files[f"concepts/{cid}.yaml"] = (f"id: {cid}\nterm: {term}\ntype: exception class\ndefinition: {definition}\n"
+                                         "relations:\n  - predicate: is a subclass of\n    object: exception\n")
+        files[f"chains/{cid}-base.yaml"] = f"id: {cid}-base\ntitle: t\nsplit: test\nsteps: [{cid}.is-a-subclass-of.exception]\n"
+    write(root, files)
+    build_ok(root)
+    kb = _kb(root)
+    describe = {i["traces"]["concepts"][0]: i for i in by_template(shard_records(root, "bench"), "probe.l1.describe")}
+    answer = {cid: item["choices"][item["answer"]] for cid, item in describe.items()}
+    assert answer["connection-reset-error"] == f"{MASK} {MASK} by the peer."
+    assert answer["connection-aborted-error"] == f"{MASK} {MASK} by the software of the host."
+    assert answer["max-document-mb"] == f"The maximum {MASK} size in {MASK} that an upload may have."
+    assert answer["key-error"] == "Mapping key not found."
+    assert "broken-pipe-error" not in describe
+    named = {r["messages"][1]["content"] for r in by_template(shard_records(root, "train"), "l1.name")}
+    assert "BrokenPipeError" not in named and "ConnectionResetError" in named
+    for cid, item in describe.items():
+        name = _name_words(kb.concepts[cid].term)
+        for choice in item["choices"]:
+            shown = {w.decode() for w in words(choice)} & name
+            assert len(name) < 2 or 2 * len(shown) <= len(name), (cid, choice)
+    assert clue("Connection reset; the connection was reset.", ("ConnectionResetError",)) == \
+        f"{MASK} {MASK}; the {MASK} was {MASK}."
+    assert clue("The max document MB limit.", ("max_document_mb",)) == f"The {MASK} limit."
+    assert clue("An I/O error; an io error.", ("IOError",)) == f"An I/O error; an {MASK}.", "the rest is half the name"

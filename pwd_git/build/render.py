@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pwd_git.build.decontam import Probe, node_keys, probe
 from pwd_git.build.draws import rank
-from pwd_git.build.templates import TRAIN_L1, TRAIN_L2, TRAIN_L3, article, clue, define, informative
+from pwd_git.build.templates import TRAIN_L1, TRAIN_L2, TRAIN_L3, article, clue, define, flat, informative
 
 if TYPE_CHECKING:
     from pwd_git.build.generate import Unit
@@ -58,10 +58,11 @@ _TRAIN_TAIL = ',"role":"assistant"}],"source":'
 
 def _render_train(level: str, pairs: list[tuple[str, str, str]], traces: str, source: str) -> Rendered:
     """Records of (template, user, assistant) sharing traces and source, written directly as
-    canonical JSON (the same bytes as ENCODER.encode of the record dict)."""
+    canonical JSON (the same bytes as ENCODER.encode of the record dict), each text `flat`."""
     head, src, sha256 = _TRAIN_HEAD[level], _TRAIN_TAIL + _STR(source), hashlib.sha256
     lines, ids, texts = [], [], []
     for template, user, assistant in pairs:
+        user, assistant = flat(user), flat(assistant)
         body = (head + _STR(user) + _TRAIN_MID + _STR(assistant) + src + ',"template":' + _STR(template)
                 + ',"traces":' + traces + "}")
         rid = sha256(body.encode()).hexdigest()[:16]
@@ -71,30 +72,41 @@ def _render_train(level: str, pairs: list[tuple[str, str, str]], traces: str, so
     return Rendered("".join(lines), ids, texts)
 
 
+def train_templates(spec: tuple) -> tuple[str, ...]:
+    """The templates of a training unit's records, in order, from its spec alone: one list for
+    what `render` writes and what the build counts (`Unit.templates`). A concept whose clue says
+    nothing but its name gets no l1.name; a statement gets l2.cloze only when its subject is the
+    blank's one true answer (the spec's flag), l2.text with a `text`, l2.false with a wrong target."""
+    if spec[0] == "L1":
+        _, _, term, definition, _, aliases, _ = spec
+        named = informative(clue(definition, (term, *aliases)))
+        return ("l1.define",) + ("l1.name",) * named + ("l1.type",) + ("l1.alias",) * len(aliases)
+    if spec[0] == "L2":
+        _, _, _, _, _, _, text, wrong, cloze, _ = spec
+        return ("l2.fact", "l2.qa") + ("l2.cloze",) * cloze + ("l2.true",) + ("l2.text",) * bool(text) \
+            + ("l2.false",) * (wrong is not None)
+    return ("l3.demo",)
+
+
 def _render_l1(spec: tuple) -> Rendered:
     _, cid, term, definition, ctype, aliases, source = spec
     names = (term, *aliases)
     fields = {"term": term, "definition": definition, "type": ctype, "a": article(ctype),
               "clue": clue(definition, names)}
-    pairs = [("l1.define", TRAIN_L1["l1.define"][0].format(**fields), define(term, definition, names))]
-    for name in ("l1.name", "l1.type") if informative(fields["clue"]) else ("l1.type",):
+    templates = train_templates(spec)
+    pairs = []
+    for name, alias in zip(templates, (None,) * (len(templates) - len(aliases)) + aliases, strict=True):  # aliases last
         user, assistant = TRAIN_L1[name]
-        pairs.append((name, user.format(**fields), assistant.format(**fields)))
-    user, assistant = TRAIN_L1["l1.alias"]
-    for alias in aliases:
-        pairs.append(("l1.alias", user.format(**fields), assistant.format(alias=alias, **fields)))
+        answer = define(term, definition, names) if name == "l1.define" else assistant.format(alias=alias, **fields)
+        pairs.append((name, user.format(**fields), answer))
     return _render_train("L1", pairs, traces_json([cid], []), source)
 
 
 def _render_l2(spec: tuple) -> Rendered:
-    _, sid, concepts, subject, predicate, target, text, wrong, source = spec
-    fields = {"subject": subject, "predicate": predicate, "object": target, "text": text}
-    names = ["l2.fact", "l2.qa", "l2.cloze", "l2.true"] + (["l2.text"] if text else [])
-    if wrong is not None:
-        fields["wrong"] = wrong
-        names.append("l2.false")
+    _, sid, concepts, subject, predicate, target, text, wrong, _, source = spec
+    fields = {"subject": subject, "predicate": predicate, "object": target, "text": text, "wrong": wrong}
     pairs = []
-    for name in names:
+    for name in train_templates(spec):
         user, assistant = TRAIN_L2[name]
         pairs.append((name, user.format(**fields), assistant.format(**fields)))
     return _render_train("L2", pairs, traces_json(list(concepts), [sid]), source)
@@ -118,8 +130,10 @@ def _render_patch(spec: tuple) -> Rendered:
 
 
 def _bench_line(level: str, template: str, item: tuple, traces: str, seed: int) -> tuple[str, str]:
+    """A generated benchmark item's id and line, its question and choices `flat`."""
     question, answer, wrong, source, fallback = item
-    choices = rank(seed, question, [answer, *wrong])
+    question, answer = flat(question), flat(answer)
+    choices = rank(seed, question, [answer, *map(flat, wrong)])
     body = ('{"answer":' + str(choices.index(answer)) + ',"choices":' + ENCODER.encode(choices)
             + ',"distractor_fallback":' + ("true" if fallback else "false") + ',"hand_index":-1,"level":' + _STR(level)
             + ',"question":' + _STR(question) + ',"source":' + _STR(source) + ',"template":' + _STR(template)

@@ -3,8 +3,9 @@ benchmark must check that the model learned the KB, not that it memorised a ques
 
 Benchmark prompts end exactly where the answer starts; scoring appends " " + choice.
 
-The text helpers below are the rules every template follows: the article before a type
-(`article`), a definition that already starts with its own term ("Abu Dhabi is a city.") is
+The text helpers below are the rules every template follows: generated text is one line
+(`flat`: a definition written as a YAML `|` block keeps its line breaks), the article before a
+type (`article`), a definition that already starts with its own term ("Abu Dhabi is a city.") is
 not repeated after "X is defined as" (`restates`), and a definition offered as an answer
 choice never shows the concepts it describes (`clue`), so no choice can be picked by
 matching the question's words against it.
@@ -57,6 +58,13 @@ QUOTED = {
 
 
 # --- text rules ----------------------------------------------------------------------------
+
+def flat(text: str) -> str:
+    """`text` on one line, each run of whitespace one space: a definition or `text` written as a
+    YAML `|` block (or folded with blank lines) keeps its line breaks, which would end up inside
+    prompts, answers and choices. The writers of every generated record apply it (render.py)."""
+    return " ".join(text.split())
+
 
 #: Prefixes whose sound goes against their first letter: a silent h takes "an", a vowel
 #: letter sounded "yu" or "w" takes "a". Acronyms ("an MRI") and numbers are not guessed at.
@@ -140,22 +148,45 @@ def spellings(name: str) -> tuple[str, ...]:
     return (name,) if spaced == " ".join(name.split()) else (name, spaced)
 
 
+#: Words an identifier may hold that say nothing of what it names ("time_to_live"): never masked alone.
+_FUNCTION_WORDS = frozenset({"a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "and", "or", "is"})
+
+
+def _spans(text: str, low: str, name: str) -> list[tuple[int, int]]:
+    """Where `name` occurs in `text` (`low` its lower case) as whole words, any case, any
+    whitespace between its words."""
+    if len(low) != len(text):
+        return [m.span() for m in _pattern(name).finditer(text)]
+    parts, out = name.lower().split(), []
+    i = low.find(parts[0])
+    while i >= 0:
+        end = _at(low, i, parts) if i == 0 or not _is_word(low[i - 1]) else -1
+        if end >= 0:
+            out.append((i, end))
+        i = low.find(parts[0], max(end, i + 1))
+    return out
+
+
 def mask(text: str, names) -> str:
     """`text` with every whole-word, case-insensitive mention of one of `names` (in any of its
-    `spellings`) replaced by MASK (where two mentions overlap, the one that starts first, then
-    the longer)."""
-    low, spans = text.lower(), []
-    for name in {form for n in names if n.strip() for form in spellings(n)}:
-        if len(low) != len(text):
-            spans += [m.span() for m in _pattern(name).finditer(text)]
-            continue
-        parts = name.lower().split()
-        i = low.find(parts[0])
-        while i >= 0:
-            end = _at(low, i, parts) if i == 0 or not _is_word(low[i - 1]) else -1
-            if end >= 0:
-                spans.append((i, end))
-            i = low.find(parts[0], max(end, i + 1))
+    `spellings`) replaced by MASK; and where the rest of `text` repeats most (more than half) of
+    the words of a name written as an identifier (two or more, function words aside), each of
+    those words too: "Connection reset by the peer." shows ConnectionResetError as plainly as
+    "Connection reset error." would. Where two mentions overlap, the one that starts first wins,
+    then the longer."""
+    low, spans, partial = text.lower(), [], []
+    for name in {n for n in names if n.strip()}:
+        forms = spellings(name)
+        for form in forms:
+            spans += _spans(text, low, form)
+        words = dict.fromkeys(w for w in forms[-1].lower().split() if w not in _FUNCTION_WORDS) if len(forms) > 1 else ()
+        if len(words) > 1:
+            partial.append([_spans(text, low, w) for w in words])
+    whole = list(spans)
+    for found in partial:
+        found = [[(a, b) for a, b in word if not any(s <= a and b <= e for s, e in whole)] for word in found]
+        if 2 * sum(map(bool, found)) > len(found):
+            spans += [span for word in found for span in word]
     out, at = [], 0
     for start, end in sorted(spans, key=lambda span: (span[0], -span[1])):
         if start >= at:
@@ -165,9 +196,10 @@ def mask(text: str, names) -> str:
 
 
 def mentions(text: str, name: str) -> bool:
-    """Whether `text` names `name` as whole words, in any of its `spellings`: an answer the
-    question already shows ("America/Argentina/Buenos_Aires is in area": America) is found by
-    matching the question's words against the choices, not by knowing the fact."""
+    """Whether `text` names `name` as `mask` finds it (whole words, in any of its `spellings`, or
+    most of an identifier's words): an answer the question already shows
+    ("America/Argentina/Buenos_Aires is in area": America) is found by matching the question's
+    words against the choices, not by knowing the fact."""
     return mask(text, (name,)) != text
 
 
