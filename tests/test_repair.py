@@ -236,6 +236,25 @@ def test_contrast_questions_read_as_english_for_any_predicate(tmp_path):
         ["Is it true that a is part of d?", "No. a is part of b, not d."]]
 
 
+def test_patch_examples_are_one_line_like_the_builds_records(tmp_path):
+    """A definition written as a YAML `|` block keeps its line breaks in the KB; the examples a
+    patch writes from it (concept forms, sibling contrasts) have none, as the build's own don't."""
+    root = tmp_path / "k"
+    root.mkdir()
+    git(root, "init", "-q")
+    files = {"pwd.yaml": "name: k\npredicates: {is part of: {functional: false}}\n"}
+    for c in "abc":
+        files[f"concepts/{c}.yaml"] = f"id: {c}\nterm: {c}\ntype: t\ndefinition: |\n  The {c},\n  on two lines.\n"
+    write(root, files)
+    kb, diags = load_worktree(Domain.find(root))
+    assert "\n" in kb.concepts["a"].definition and not [d for d in diags if d.severity == "error"]
+    examples = ExampleWriter(kb).concept_examples("a")
+    assert {ex["kind"] for ex in examples} >= {"concept", "contrast"}
+    texts = [m["content"] for ex in examples for m in ex["messages"]]
+    assert any("The a, on two lines." in t for t in texts)
+    assert not [t for t in texts if "\n" in t or "  " in t]
+
+
 def test_contradictory_evidence_is_reported_not_patched(tmp_path):
     """Two objects for one subject and an undeclared predicate: name the competitor, write nothing."""
     _kb(tmp_path)  # the repo; a.yaml is rewritten below

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from pwd_git.build.templates import article, define
+from pwd_git.build.templates import article, define, flat
 from pwd_git.kb.model import KB, Statement
 from pwd_git.repair.diagnose import CHAIN_BREAK, Finding
 
@@ -72,8 +72,9 @@ class ExampleWriter:
 
     @staticmethod
     def _example(kind: str, user: str, assistant: str, concepts: list[str], statements: list[str]) -> dict:
+        """One example, its texts on one line as the build's generated records are (`flat`)."""
         return {"kind": kind, "traces": {"concepts": concepts, "statements": statements, "chain": None},
-                "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]}
+                "messages": [{"role": "user", "content": flat(user)}, {"role": "assistant", "content": flat(assistant)}]}
 
     def for_finding(self, finding: Finding) -> tuple[list[dict], str | None]:
         """(examples, reason when none can be written); ([], None): the finding is covered by
