@@ -149,18 +149,36 @@ def test_a_broken_pdf_is_one_skip_line_and_no_library_noise(tmp_path):
     assert all(line.startswith(("reading ", "extracting ")) for line in proc.stderr.splitlines()), proc.stderr
 
 
-@pytest.mark.parametrize("line_end, blank", [("\r\n", "\r\n"), ("\n", "\f\n"), ("\n", " \t\n")])
+@pytest.mark.parametrize("line_end, blank", [("\r\n", "\r\n"), ("\n", "\f\n"), ("\n", " \t\n"), ("\r", "\r"),
+                                             ("\r", " \f\r")])
 def test_paragraphs_end_at_blank_lines_of_any_kind(line_end, blank):
-    """Windows line ends and a form feed between pages (GNU texts) cut paragraphs as blank lines do,
-    so chunks are whole paragraphs, wherever the streamed pieces fall."""
+    """Windows line ends, a lone CR (classic Mac OS files) and a form feed between pages (GNU texts)
+    cut paragraphs as blank lines do, so chunks are whole paragraphs, wherever the streamed pieces
+    fall, and each chunk knows its line."""
     paragraphs = [f"Paragraph {i} is a paragraph of the text. " * (2 + i % 5) for i in range(30)]
     text = (line_end + blank).join(p.strip() for p in paragraphs) + line_end
     whole = chunk(text, 1000)
     assert len(whole) > 5
     for c in whole:
         assert all(part.strip() in {p.strip() for p in paragraphs} for part in c.text.split(line_end + blank)), c.text
+        assert c.line == 1 + text.count(line_end, 0, c.start)
     for cut in range(len(paragraphs[0]) - 3, len(paragraphs[0]) + 6):
         assert [c.text for c in stream_chunks([text[:cut], text[cut:]], 1000)] == [c.text for c in whole]
+
+
+def test_lone_cr_line_ends_through_the_verb(tmp_path):
+    """A classic Mac OS file (lines ended by CR alone): its bad byte is named on its line."""
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: mac\n",
+        "corpus/notes.txt": "The sprocket is a wheel that turns.\r\rA gear is a wheel with teeth.\r"})
+    (root / "corpus/roman.txt").write_bytes(b"Old notes.\rA second line.\rThe caf\x8e is a place.\r")  # Mac OS Roman
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "classic Mac OS files")
+    info = extract_json(root)
+    why = {d["doc"]: (d["status"], d["reason"]) for d in info["documents"]}
+    assert why["corpus/roman.txt"] == ("skipped", "not UTF-8 (byte 0x8e at line 3); save it as UTF-8")
+    assert why["corpus/notes.txt"][0] == "extracted"
+    assert sorted(c["id"] for c in info["concepts"]) == ["gear", "sprocket"]
 
 
 def test_real_layouts_through_the_verb(tmp_path):

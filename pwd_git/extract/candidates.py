@@ -16,7 +16,7 @@ from array import array
 from pathlib import Path
 
 from pwd_git.extract import patterns
-from pwd_git.extract.chunks import normalise_ws
+from pwd_git.extract.chunks import line_ends, normalise_ws
 from pwd_git.extract.corpus import Document
 from pwd_git.extract.settings import ExtractSettings
 
@@ -167,7 +167,7 @@ def keep_verified(found: dict[str, list[dict]], chunk_text: str, result: dict, *
 def _line_of(quote: str, text: str) -> int:
     """The line (from 0) of `text` on which the whitespace-normalised `quote` begins."""
     found = re.search(r"\s+".join(map(re.escape, quote.split(" "))), text)
-    return text.count("\n", 0, found.start()) if found else 0
+    return line_ends(text, 0, found.start()) if found else 0
 
 
 class DocCache:
