@@ -167,18 +167,21 @@ def test_paragraphs_end_at_blank_lines_of_any_kind(line_end, blank):
 
 
 def test_lone_cr_line_ends_through_the_verb(tmp_path):
-    """A classic Mac OS file (lines ended by CR alone): its bad byte is named on its line."""
+    """A classic Mac OS file (lines ended by CR alone): its bad byte is named on its line, and a table
+    is read row by row (csv took it for one row with line breaks in unquoted fields, and skipped it)."""
     root = corpus_repo(tmp_path / "d", {
         "pwd.yaml": "name: mac\n",
-        "corpus/notes.txt": "The sprocket is a wheel that turns.\r\rA gear is a wheel with teeth.\r"})
+        "corpus/notes.txt": "The sprocket is a wheel that turns.\r\rA gear is a wheel with teeth.\r",
+        "corpus/triples.csv": "subject,predicate,object\rribosome,type,structure\r"
+                              "ribosome,definition,A complex that makes proteins.\r"})
     (root / "corpus/roman.txt").write_bytes(b"Old notes.\rA second line.\rThe caf\x8e is a place.\r")  # Mac OS Roman
     git(root, "add", "-A")
     git(root, "commit", "-qm", "classic Mac OS files")
     info = extract_json(root)
     why = {d["doc"]: (d["status"], d["reason"]) for d in info["documents"]}
     assert why["corpus/roman.txt"] == ("skipped", "not UTF-8 (byte 0x8e at line 3); save it as UTF-8")
-    assert why["corpus/notes.txt"][0] == "extracted"
-    assert sorted(c["id"] for c in info["concepts"]) == ["gear", "sprocket"]
+    assert why["corpus/notes.txt"][0] == why["corpus/triples.csv"][0] == "extracted"
+    assert sorted(c["id"] for c in info["concepts"]) == ["gear", "ribosome", "sprocket"]
 
 
 def test_real_layouts_through_the_verb(tmp_path):
@@ -285,3 +288,39 @@ def test_a_table_with_a_field_over_the_csv_limit_is_skipped_naming_its_line(tmp_
     status, reason = why["corpus/big.csv"]
     assert status == "skipped" and reason.startswith("not readable as CSV (line 3: "), reason  # the rest is csv's words
     assert why["corpus/ok.txt"][0] == "extracted"
+
+
+def test_a_csv_with_an_unterminated_quote_is_skipped_naming_the_line_it_opens(tmp_path):
+    """csv reads an unclosed quote to the end of the file as one field: the rows after it were lost
+    without a word. The document is skipped instead, naming where the quote opens."""
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: tables\n",
+        "corpus/open.csv": "subject,predicate,object\nribosome,is part of,cell\nribosome,definition,\"A complex "
+                           "that makes proteins.\nribosome,type,structure\nnucleus,is part of,cell\n",
+        "corpus/later.tsv": "subject\tpredicate\tobject\n\"ribo\nsome\"\tis part of\t\"cell\nnucleus\tis part of\tcell\n",
+        "corpus/ok.txt": "The sprocket is a wheel that turns.\n"})
+    info = extract_json(root)
+    why = {d["doc"]: (d["status"], d["reason"]) for d in info["documents"]}
+    for doc, line in (("corpus/open.csv", 3), ("corpus/later.tsv", 3)):  # in later.tsv, after a closed one
+        status, reason = why[doc]
+        assert status == "skipped" and reason.startswith(f"not readable as {doc[-3:].upper()} (line {line}: "), reason
+    assert [c["id"] for c in info["concepts"]] == ["sprocket"] and info["statements"] == []
+
+
+def test_an_imported_row_quotes_its_own_text(tmp_path):
+    """A row's quote was the line at csv's line count in str.splitlines(), which also cuts at U+2028
+    and form feeds: after one in a field, every later row quoted another row. A row whose quoted
+    field holds a line break has no line to quote: it is dropped (quote-not-found), as documented."""
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: tables\n",
+        "corpus/t.csv": "subject,predicate,object\nribosome,type,structure\n"
+                        "ribosome,definition,A complex that makes proteins.\u2028It is in every cell.\n"
+                        "cell,type,unit\ncell,definition,The unit of life.\nribosome,is part of,cell\n"
+                        "\"cyto\nsol\",is part of,cell\n"})
+    info = extract_json(root)
+    git(root, "checkout", "-q", info["branch"])
+    nodes = {p.stem: yaml.safe_load(p.read_text()) for p in (root / "concepts/extracted").glob("*.yaml")}
+    assert nodes["cell"]["source"]["quote"] == "cell,definition,The unit of life."
+    assert [r["source"]["quote"] for r in nodes["ribosome"]["relations"]] == ["ribosome,is part of,cell"]
+    assert nodes["ribosome"]["source"]["quote"] == "ribosome,definition,A complex that makes proteins. It is in every cell."
+    assert [(d["reason"], d["doc"]) for d in info["dropped"]] == [("quote-not-found", "corpus/t.csv")]

@@ -149,7 +149,7 @@ def keep_verified(found: dict[str, list[dict]], chunk_text: str, result: dict, *
     row), looked up in a dict, so a 100k-row table is not searched 100k times."""
     rows: dict[str, int] = {}
     if by_line:
-        for n, row in enumerate(chunk_text.splitlines()):
+        for n, row in enumerate(_LINE_BREAK.split(chunk_text)):
             rows.setdefault(normalise_ws(row), n)
     haystack = "" if by_line else normalise_ws(chunk_text)
     for kind in ("concepts", "aliases", "statements"):
@@ -162,6 +162,9 @@ def keep_verified(found: dict[str, list[dict]], chunk_text: str, result: dict, *
                 what = cand.get("term") or cand.get("subject") or "?"
                 drop = {"reason": "quote-not-found", "detail": f"{kind[:-1]} {str(what)[:80]!r}", "quote": q[:200]}
                 result["dropped"].append(drop if by_line else {**drop, "line": 0})
+
+
+_LINE_BREAK = re.compile(r"\r\n?|\n")  # where a table's lines end, as csv reads them (not at U+2028 or a form feed)
 
 
 def _line_of(quote: str, text: str) -> int:
