@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import codecs
 import os
+import pydoc
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -288,6 +290,28 @@ def test_a_table_with_a_field_over_the_csv_limit_is_skipped_naming_its_line(tmp_
     status, reason = why["corpus/big.csv"]
     assert status == "skipped" and reason.startswith("not readable as CSV (line 3: "), reason  # the rest is csv's words
     assert why["corpus/ok.txt"][0] == "extracted"
+
+
+def test_a_pydoc_page_reads_class_docstrings_as_prose(tmp_path):
+    """`pydoc threading > threading.txt`: a class's docstrings sit behind pydoc's ` |  ` gutter, which
+    was read as a table row, so they were all lost; a pipe table is still no prose."""
+    page = pydoc.render_doc(threading, renderer=pydoc.plaintext)
+    assert "\n     |      *kwargs* is a dictionary of keyword arguments for the target\n" in page  # two lines
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: pydoc\n",
+        "corpus/table.md": "| A gear is a wheel with teeth. | A cog is a wheel. |\n|---|---|\n"
+                           "|  A sprocket is a wheel that turns.  |  A pulley is a wheel with a groove.\n"})
+    (root / "corpus/threading.txt").write_text(page)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "a pydoc page")
+    info = extract_json(root)
+    assert {"args", "kwargs"} <= {c["id"] for c in info["concepts"]}
+    assert not {"gear", "cog", "sprocket", "pulley"} & {c["id"] for c in info["concepts"]}
+    git(root, "checkout", "-q", info["branch"])
+    node = yaml.safe_load((root / "concepts/extracted/kwargs.yaml").read_text())
+    assert (node["type"], node["definition"]) == ("dictionary", "A dictionary of keyword arguments for the target "
+                                                  "invocation.")  # the gutter is no part of the text
+    assert node["source"]["quote"] in " ".join(page.split())  # but is of the quote, which is verbatim
 
 
 def test_a_csv_with_an_unterminated_quote_is_skipped_naming_the_line_it_opens(tmp_path):
