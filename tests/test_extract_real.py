@@ -18,7 +18,7 @@ import yaml
 
 from pwd_git.extract import patterns
 from pwd_git.extract.chunks import Chunk, chunk, stream_chunks
-from tests.conftest import git, run_cli
+from tests.conftest import git, run_cli, snapshot
 from tests.test_extract import corpus_repo, extract_json
 
 
@@ -348,3 +348,31 @@ def test_an_imported_row_quotes_its_own_text(tmp_path):
     assert [r["source"]["quote"] for r in nodes["ribosome"]["relations"]] == ["ribosome,is part of,cell"]
     assert nodes["ribosome"]["source"]["quote"] == "ribosome,definition,A complex that makes proteins. It is in every cell."
     assert [(d["reason"], d["doc"]) for d in info["dropped"]] == [("quote-not-found", "corpus/t.csv")]
+
+
+@pytest.mark.parametrize("files", [
+    {"corpus/notes.md": "# Notes\n\nNothing here says what anything is.\n"},
+    {"corpus/scan.pdf": "%PDF-1.4\n", "corpus/big.csv": "version,codename\n1.1,buzz\n"},  # every document skipped
+])
+def test_a_corpus_that_yields_nothing_is_one_error_and_no_branch(tmp_path, files):
+    """It committed a branch holding only extract.lock.json."""
+    root = corpus_repo(tmp_path / "d", {"pwd.yaml": "name: empty\n", **files})
+    before, refs = snapshot(root), git(root, "for-each-ref")
+    result = run_cli("extract", "-q", cwd=root)
+    assert result.code == 1 and result.err.startswith("error: nothing to extract: "), result.output
+    assert "hint: " in result.err and "Traceback" not in result.output
+    assert (snapshot(root), git(root, "for-each-ref")) == (before, refs)
+    dry = run_cli("extract", "-q", "--dry-run", cwd=root)  # a dry run reports it, document by document
+    assert dry.code == 0 and all(f"{doc}: " in dry.out for doc in files) and "nothing to commit: " in dry.out
+
+
+def test_a_corpus_whose_candidates_are_all_dropped_commits_nothing(tmp_path):
+    """The dropped candidates are the report (exit 0, as for any run that drops some); the branch held
+    only extract.lock.json."""
+    root = corpus_repo(tmp_path / "d", {"pwd.yaml": "name: dropped\n",
+                                        "corpus/t.tsv": "subject\tpredicate\tobject\nbuzz\tis part of\tdebian\n"})
+    before, refs = snapshot(root), git(root, "for-each-ref")
+    info = extract_json(root)
+    assert (info["branch"], info["yields_nothing"], info["dropped_counts"]) == (None, True, {"unknown-subject": 1})
+    assert (snapshot(root), git(root, "for-each-ref")) == (before, refs)
+    assert "nothing to commit: " in run_cli("extract", cwd=root).out
