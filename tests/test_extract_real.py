@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import codecs
 import os
+import pydoc
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import yaml
 
 from pwd_git.extract import patterns
 from pwd_git.extract.chunks import Chunk, chunk, stream_chunks
-from tests.conftest import git, run_cli
+from tests.conftest import git, run_cli, snapshot
 from tests.test_extract import corpus_repo, extract_json
 
 
@@ -149,18 +151,39 @@ def test_a_broken_pdf_is_one_skip_line_and_no_library_noise(tmp_path):
     assert all(line.startswith(("reading ", "extracting ")) for line in proc.stderr.splitlines()), proc.stderr
 
 
-@pytest.mark.parametrize("line_end, blank", [("\r\n", "\r\n"), ("\n", "\f\n"), ("\n", " \t\n")])
+@pytest.mark.parametrize("line_end, blank", [("\r\n", "\r\n"), ("\n", "\f\n"), ("\n", " \t\n"), ("\r", "\r"),
+                                             ("\r", " \f\r")])
 def test_paragraphs_end_at_blank_lines_of_any_kind(line_end, blank):
-    """Windows line ends and a form feed between pages (GNU texts) cut paragraphs as blank lines do,
-    so chunks are whole paragraphs, wherever the streamed pieces fall."""
+    """Windows line ends, a lone CR (classic Mac OS files) and a form feed between pages (GNU texts)
+    cut paragraphs as blank lines do, so chunks are whole paragraphs, wherever the streamed pieces
+    fall, and each chunk knows its line."""
     paragraphs = [f"Paragraph {i} is a paragraph of the text. " * (2 + i % 5) for i in range(30)]
     text = (line_end + blank).join(p.strip() for p in paragraphs) + line_end
     whole = chunk(text, 1000)
     assert len(whole) > 5
     for c in whole:
         assert all(part.strip() in {p.strip() for p in paragraphs} for part in c.text.split(line_end + blank)), c.text
+        assert c.line == 1 + text.count(line_end, 0, c.start)
     for cut in range(len(paragraphs[0]) - 3, len(paragraphs[0]) + 6):
         assert [c.text for c in stream_chunks([text[:cut], text[cut:]], 1000)] == [c.text for c in whole]
+
+
+def test_lone_cr_line_ends_through_the_verb(tmp_path):
+    """A classic Mac OS file (lines ended by CR alone): its bad byte is named on its line, and a table
+    is read row by row (csv took it for one row with line breaks in unquoted fields, and skipped it)."""
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: mac\n",
+        "corpus/notes.txt": "The sprocket is a wheel that turns.\r\rA gear is a wheel with teeth.\r",
+        "corpus/triples.csv": "subject,predicate,object\rribosome,type,structure\r"
+                              "ribosome,definition,A complex that makes proteins.\r"})
+    (root / "corpus/roman.txt").write_bytes(b"Old notes.\rA second line.\rThe caf\x8e is a place.\r")  # Mac OS Roman
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "classic Mac OS files")
+    info = extract_json(root)
+    why = {d["doc"]: (d["status"], d["reason"]) for d in info["documents"]}
+    assert why["corpus/roman.txt"] == ("skipped", "not UTF-8 (byte 0x8e at line 3); save it as UTF-8")
+    assert why["corpus/notes.txt"][0] == why["corpus/triples.csv"][0] == "extracted"
+    assert sorted(c["id"] for c in info["concepts"]) == ["gear", "ribosome", "sprocket"]
 
 
 def test_real_layouts_through_the_verb(tmp_path):
@@ -267,3 +290,89 @@ def test_a_table_with_a_field_over_the_csv_limit_is_skipped_naming_its_line(tmp_
     status, reason = why["corpus/big.csv"]
     assert status == "skipped" and reason.startswith("not readable as CSV (line 3: "), reason  # the rest is csv's words
     assert why["corpus/ok.txt"][0] == "extracted"
+
+
+def test_a_pydoc_page_reads_class_docstrings_as_prose(tmp_path):
+    """`pydoc threading > threading.txt`: a class's docstrings sit behind pydoc's ` |  ` gutter, which
+    was read as a table row, so they were all lost; a pipe table is still no prose."""
+    page = pydoc.render_doc(threading, renderer=pydoc.plaintext)
+    assert "\n     |      *kwargs* is a dictionary of keyword arguments for the target\n" in page  # two lines
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: pydoc\n",
+        "corpus/table.md": "| A gear is a wheel with teeth. | A cog is a wheel. |\n|---|---|\n"
+                           "|  A sprocket is a wheel that turns.  |  A pulley is a wheel with a groove.\n"})
+    (root / "corpus/threading.txt").write_text(page)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "a pydoc page")
+    info = extract_json(root)
+    assert {"args", "kwargs"} <= {c["id"] for c in info["concepts"]}
+    assert not {"gear", "cog", "sprocket", "pulley"} & {c["id"] for c in info["concepts"]}
+    git(root, "checkout", "-q", info["branch"])
+    node = yaml.safe_load((root / "concepts/extracted/kwargs.yaml").read_text())
+    assert (node["type"], node["definition"]) == ("dictionary", "A dictionary of keyword arguments for the target "
+                                                  "invocation.")  # the gutter is no part of the text
+    assert node["source"]["quote"] in " ".join(page.split())  # but is of the quote, which is verbatim
+
+
+def test_a_csv_with_an_unterminated_quote_is_skipped_naming_the_line_it_opens(tmp_path):
+    """csv reads an unclosed quote to the end of the file as one field: the rows after it were lost
+    without a word. The document is skipped instead, naming where the quote opens."""
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: tables\n",
+        "corpus/open.csv": "subject,predicate,object\nribosome,is part of,cell\nribosome,definition,\"A complex "
+                           "that makes proteins.\nribosome,type,structure\nnucleus,is part of,cell\n",
+        "corpus/later.tsv": "subject\tpredicate\tobject\n\"ribo\nsome\"\tis part of\t\"cell\nnucleus\tis part of\tcell\n",
+        "corpus/ok.txt": "The sprocket is a wheel that turns.\n"})
+    info = extract_json(root)
+    why = {d["doc"]: (d["status"], d["reason"]) for d in info["documents"]}
+    for doc, line in (("corpus/open.csv", 3), ("corpus/later.tsv", 3)):  # in later.tsv, after a closed one
+        status, reason = why[doc]
+        assert status == "skipped" and reason.startswith(f"not readable as {doc[-3:].upper()} (line {line}: "), reason
+    assert [c["id"] for c in info["concepts"]] == ["sprocket"] and info["statements"] == []
+
+
+def test_an_imported_row_quotes_its_own_text(tmp_path):
+    """A row's quote was the line at csv's line count in str.splitlines(), which also cuts at U+2028
+    and form feeds: after one in a field, every later row quoted another row. A row whose quoted
+    field holds a line break has no line to quote: it is dropped (quote-not-found), as documented."""
+    root = corpus_repo(tmp_path / "d", {
+        "pwd.yaml": "name: tables\n",
+        "corpus/t.csv": "subject,predicate,object\nribosome,type,structure\n"
+                        "ribosome,definition,A complex that makes proteins.\u2028It is in every cell.\n"
+                        "cell,type,unit\ncell,definition,The unit of life.\nribosome,is part of,cell\n"
+                        "\"cyto\nsol\",is part of,cell\n"})
+    info = extract_json(root)
+    git(root, "checkout", "-q", info["branch"])
+    nodes = {p.stem: yaml.safe_load(p.read_text()) for p in (root / "concepts/extracted").glob("*.yaml")}
+    assert nodes["cell"]["source"]["quote"] == "cell,definition,The unit of life."
+    assert [r["source"]["quote"] for r in nodes["ribosome"]["relations"]] == ["ribosome,is part of,cell"]
+    assert nodes["ribosome"]["source"]["quote"] == "ribosome,definition,A complex that makes proteins. It is in every cell."
+    assert [(d["reason"], d["doc"]) for d in info["dropped"]] == [("quote-not-found", "corpus/t.csv")]
+
+
+@pytest.mark.parametrize("files", [
+    {"corpus/notes.md": "# Notes\n\nNothing here says what anything is.\n"},
+    {"corpus/scan.pdf": "%PDF-1.4\n", "corpus/big.csv": "version,codename\n1.1,buzz\n"},  # every document skipped
+])
+def test_a_corpus_that_yields_nothing_is_one_error_and_no_branch(tmp_path, files):
+    """It committed a branch holding only extract.lock.json."""
+    root = corpus_repo(tmp_path / "d", {"pwd.yaml": "name: empty\n", **files})
+    before, refs = snapshot(root), git(root, "for-each-ref")
+    result = run_cli("extract", "-q", cwd=root)
+    assert result.code == 1 and result.err.startswith("error: nothing to extract: "), result.output
+    assert "hint: " in result.err and "Traceback" not in result.output
+    assert (snapshot(root), git(root, "for-each-ref")) == (before, refs)
+    dry = run_cli("extract", "-q", "--dry-run", cwd=root)  # a dry run reports it, document by document
+    assert dry.code == 0 and all(f"{doc}: " in dry.out for doc in files) and "nothing to commit: " in dry.out
+
+
+def test_a_corpus_whose_candidates_are_all_dropped_commits_nothing(tmp_path):
+    """The dropped candidates are the report (exit 0, as for any run that drops some); the branch held
+    only extract.lock.json."""
+    root = corpus_repo(tmp_path / "d", {"pwd.yaml": "name: dropped\n",
+                                        "corpus/t.tsv": "subject\tpredicate\tobject\nbuzz\tis part of\tdebian\n"})
+    before, refs = snapshot(root), git(root, "for-each-ref")
+    info = extract_json(root)
+    assert (info["branch"], info["yields_nothing"], info["dropped_counts"]) == (None, True, {"unknown-subject": 1})
+    assert (snapshot(root), git(root, "for-each-ref")) == (before, refs)
+    assert "nothing to commit: " in run_cli("extract", cwd=root).out

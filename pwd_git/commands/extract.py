@@ -91,6 +91,8 @@ def _print(result, dry_run: bool) -> None:
     summary = f"{len(p.concepts)} concept(s), {len(p.statements)} statement(s), {len(p.chains)} chain(s)"
     if not result.changed:
         click.echo(f"nothing new: the KB at {result.base[:10]} already holds this extraction ({summary})")
+    elif result.yields_nothing:
+        click.echo(f"nothing to commit: {result.nothing()}")
     elif result.existing_branch:
         click.echo(f"already extracted on branch {result.branch} ({result.commit[:10]}): {summary}")
     elif dry_run:

@@ -16,7 +16,7 @@ from array import array
 from pathlib import Path
 
 from pwd_git.extract import patterns
-from pwd_git.extract.chunks import normalise_ws
+from pwd_git.extract.chunks import line_ends, normalise_ws
 from pwd_git.extract.corpus import Document
 from pwd_git.extract.settings import ExtractSettings
 
@@ -149,7 +149,7 @@ def keep_verified(found: dict[str, list[dict]], chunk_text: str, result: dict, *
     row), looked up in a dict, so a 100k-row table is not searched 100k times."""
     rows: dict[str, int] = {}
     if by_line:
-        for n, row in enumerate(chunk_text.splitlines()):
+        for n, row in enumerate(_LINE_BREAK.split(chunk_text)):
             rows.setdefault(normalise_ws(row), n)
     haystack = "" if by_line else normalise_ws(chunk_text)
     for kind in ("concepts", "aliases", "statements"):
@@ -164,10 +164,13 @@ def keep_verified(found: dict[str, list[dict]], chunk_text: str, result: dict, *
                 result["dropped"].append(drop if by_line else {**drop, "line": 0})
 
 
+_LINE_BREAK = re.compile(r"\r\n?|\n")  # where a table's lines end, as csv reads them (not at U+2028 or a form feed)
+
+
 def _line_of(quote: str, text: str) -> int:
     """The line (from 0) of `text` on which the whitespace-normalised `quote` begins."""
     found = re.search(r"\s+".join(map(re.escape, quote.split(" "))), text)
-    return text.count("\n", 0, found.start()) if found else 0
+    return line_ends(text, 0, found.start()) if found else 0
 
 
 class DocCache:

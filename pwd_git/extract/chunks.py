@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 CHUNKER_VERSION = "1"  # in each chunk's hash, which names its text (a cached answer stays valid for the same text)
-CHUNKING_VERSION = "3"  # how documents are cut into chunks: in the document cache's key
+CHUNKING_VERSION = "4"  # how documents are cut into chunks: in the document cache's key
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,12 @@ class Chunk:
         return hashlib.sha256(f"{CHUNKER_VERSION}\0{self.text}".encode()).hexdigest()[:32]
 
 
-_BLANK = re.compile(r"\n[ \t\r\f\v]*\n")  # a blank line, CRLF (Windows) and form feeds too
+# A line ends at LF, at CRLF's LF (Windows) or at a lone CR (classic Mac OS); a blank line may hold
+# spaces, tabs and form feeds. A CR at the end of a streamed piece may be CRLF's: a blank line that ends
+# there is still one (the paragraph before it ends where the blank line starts), and _line_at does not
+# count the LF that may follow as a line of its own.
+_LINE_END = r"(?:\n|\r(?!\n))"
+_BLANK = re.compile(rf"{_LINE_END}(?:[ \t\f\v]|\r(?=\n))*{_LINE_END}")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -65,6 +70,7 @@ class _Chunker:
         self.start: int | None = None  # the chunk being packed: [start, end)
         self.end = 0
         self.mark, self.mark_line = 0, 1  # a known offset and its line (moves forward only)
+        self.after_cr = False  # the text before `mark` ends with a CR (counted; a LF next is its CRLF's)
         self.index = 0
         self.held = 0  # the most text held at once (a check that memory stays bounded)
         self.out: list[Chunk] = []
@@ -124,7 +130,10 @@ class _Chunker:
         self.start = None
 
     def _line_at(self, offset: int) -> int:
-        self.mark_line += self.buf.count("\n", self.mark - self.base, offset - self.base)
+        start, end = self.mark - self.base, offset - self.base
+        if start < end:
+            self.mark_line += line_ends(self.buf, start, end) - (self.after_cr and self.buf[start] == "\n")
+            self.after_cr = self.buf[end - 1] == "\r"
         self.mark = offset
         return self.mark_line
 
@@ -136,7 +145,12 @@ def _anchor(paragraph_end: str, max_chars: int) -> bool:
 
 
 _NONBLANK = re.compile(r"\S")
-_TAIL = re.compile(r"\n[ \t\r\f\v]*\Z")
+_TAIL = re.compile(r"[\n\r][ \t\r\f\v]*\Z")
+
+
+def line_ends(text: str, start: int = 0, end: int | None = None) -> int:
+    """How many lines end in text[start:end]: at LF, CRLF or a lone CR (classic Mac OS files)."""
+    return text.count("\n", start, end) + text.count("\r", start, end) - text.count("\r\n", start, end)
 
 
 def _cut(window: str) -> int:

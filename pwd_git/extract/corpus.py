@@ -211,7 +211,7 @@ def _decode(pieces: Iterable[bytes]) -> Iterator[str]:
     """UTF-8 text, piece by piece (a BOM dropped), or _Unreadable naming the first bad byte and
     its line, a UTF-16 or UTF-32 byte-order mark, or NUL bytes in the first 8 KiB (a binary file)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    lines, head, first = 0, b"", True
+    lines, head, first, after_cr = 0, b"", True, False  # after_cr: the last piece ended with a CR (counted)
     for raw in _with_end(pieces):
         if raw is not None and len(head) < 8192:
             head += raw[:8192 - len(head)]
@@ -222,14 +222,21 @@ def _decode(pieces: Iterable[bytes]) -> Iterator[str]:
         try:
             text = decoder.decode(raw or b"", final=raw is None)
         except UnicodeDecodeError as exc:
-            line = lines + exc.object[:exc.start].count(b"\n") + 1
+            before = exc.object[:exc.start]
+            line = lines + _line_ends(before) - (after_cr and before[:1] == b"\n") + 1
             raise _Unreadable(f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at line {line}); save it as UTF-8") from None
-        if raw is not None:
-            lines += raw.count(b"\n")
+        if raw:
+            lines += _line_ends(raw) - (after_cr and raw[:1] == b"\n")
+            after_cr = raw.endswith(b"\r")
         if first and text:
             text, first = text.removeprefix("\ufeff"), False
         if text:
             yield text
+
+
+def _line_ends(raw: bytes) -> int:
+    """Lines ended in `raw`: at LF, CRLF or a lone CR (classic Mac OS files), as chunks.line_ends counts."""
+    return raw.count(b"\n") + raw.count(b"\r") - raw.count(b"\r\n")
 
 
 def _with_end(pieces: Iterable[bytes]) -> Iterator[bytes | None]:

@@ -59,6 +59,20 @@ class ExtractResult:
     def changed(self) -> bool:
         return bool(self.plan.files or self.plan.removed or self.manifest_changed)
 
+    @property
+    def yields_nothing(self) -> bool:
+        """A change whose commit would hold extract.lock.json and nothing else: no document gave a node,
+        a proposal or a statement the KB already has, and no earlier extraction is removed or kept."""
+        p = self.plan
+        return self.changed and not (p.concepts or p.proposals or p.known or p.removed or p.kept)
+
+    def nothing(self) -> str:
+        """What an extraction that yields nothing says of its documents."""
+        skipped = sum(d.status == "skipped" for d in self.documents)
+        return (f"the corpus at {self.base[:10]} yields no concept or statement ({len(self.documents)} document(s)"
+                + (f", {skipped} skipped" if skipped else "")
+                + (f"; {len(self.plan.dropped)} candidate(s) dropped" if self.plan.dropped else "") + ")")
+
     def drop_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(d.reason for d in self.plan.dropped).items()))
 
@@ -66,7 +80,7 @@ class ExtractResult:
         p = self.plan
         return {
             "base": self.base, "backend": self.backend, "branch": self.branch, "commit": self.commit,
-            "changed": self.changed, "existing_branch": self.existing_branch,
+            "changed": self.changed, "yields_nothing": self.yields_nothing, "existing_branch": self.existing_branch,
             "documents": [d.as_dict() for d in self.documents], "uncommitted": self.uncommitted,
             "files": {"added_or_changed": sorted(p.files), "removed": p.removed, "unchanged": p.unchanged,
                       "kept": p.kept, "released": p.released},
@@ -79,7 +93,8 @@ class ExtractResult:
 def extract(domain: Domain, paths: tuple[str, ...] = (), *, rev: str = "HEAD", branch: str | None = None,
             dry_run: bool = False, log: Callable[[str], None] = lambda _m: None) -> ExtractResult:
     """Extract the corpus committed at `rev` into concept files, committed on a new branch
-    (nothing written with `dry_run`, nor when the KB already holds exactly this extraction)."""
+    (nothing written with `dry_run`, nor when the KB already holds exactly this extraction, nor
+    when it yields nothing: then a DataError if no document gave a single candidate)."""
     if branch is not None:
         check_branch_name(domain.repo, branch)
     if not domain.repo.has_commits():
@@ -162,6 +177,13 @@ def extract(domain: Domain, paths: tuple[str, ...] = (), *, rev: str = "HEAD", b
                         uncommitted=[p[len(prefix):] for p in not_in_commit])
     out.manifest_changed = (manifest_raw or b"") != the_plan.manifest
     if not out.changed:
+        return out
+    if out.yields_nothing:  # never a branch holding only the lock file
+        if not (dry_run or the_plan.dropped):  # (dropped candidates are the report: exit 0, as for any run)
+            shapes = "; the patterns backend reads only the sentence shapes docs/extract.md lists" if \
+                settings.backend == "patterns" else ""
+            raise DataError(f"nothing to extract: {out.nothing()}",
+                            hint=f"`git pwd extract --dry-run` lists each document and why it gave nothing{shapes}")
         return out
     files = {**the_plan.files, MANIFEST: the_plan.manifest}
     _check_valid(records, files, the_plan)

@@ -17,6 +17,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
+
+from pwd_git.extract.chunks import line_ends
 
 TYPE = {"type", "is a", "rdf:type", "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"}
 DEFINITION = {"definition", "http://www.w3.org/2000/01/rdf-schema#comment", "http://www.w3.org/2004/02/skos/core#definition",
@@ -45,26 +48,72 @@ def rdf_text(raw: bytes, fmt: str) -> tuple[str | None, str | None]:
     return ("\n".join(lines) + "\n", None) if lines else (None, "no triples")
 
 
-def _reader(kind: str, text: str):
-    return csv.reader(io.StringIO(text), delimiter="\t" if kind == "tsv" else ",")
+class _Lines:
+    """A table's physical lines as csv should read them (ended by LF, CRLF or a lone CR), counted,
+    those of the row being read kept (its quote), and the last one given a line end: so a row that
+    csv still returns once the lines have run out is one whose quoted field never closed."""
+
+    def __init__(self, text: str):
+        self.lines = io.StringIO(text, newline="")
+        self.n = 0  # lines read
+        self.row: list[str] = []  # the lines of the row being read
+        self.done = False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.lines.readline()
+        if not line:
+            self.done = True
+            raise StopIteration
+        self.n += 1
+        self.row.append(line)
+        return line if line.endswith(("\n", "\r")) else line + "\n"
 
 
-def _missing(reader) -> tuple[list[str], list[str]]:
-    """A table's first row (its column names, stripped, lower case) and the COLUMNS it lacks."""
-    header = [h.strip().lower() for h in next(reader, [])]
-    return header, [k for k in COLUMNS if k not in header]
+class _TableError(Exception):
+    """A row csv cannot read, or a quote that never closes: the document is no table to import."""
+
+    def __init__(self, kind: str, line: int, problem: str):
+        super().__init__(f"not readable as {kind.upper()} (line {line}: {problem})")
+
+
+def _records(kind: str, text: str) -> Iterator[tuple[list[str], str]]:
+    """(fields, the row's text) per row of a CSV/TSV table, in one pass; _TableError for a row csv
+    cannot read (a field over its 128 KiB limit) or a quoted field still open at the end (csv would
+    take the rest of the file as that field: every row after it would be lost without a word)."""
+    lines = _Lines(text)
+    reader = csv.reader(lines, delimiter="\t" if kind == "tsv" else ",")
+    try:
+        for fields in reader:
+            if lines.done:  # the row's last field is the rest of the file, from the line its quote opens
+                opened = lines.n - line_ends(fields[-1]) + 1
+                raise _TableError(kind, opened, "a quoted field opens on this line and is never closed")
+            yield fields, "".join(lines.row).rstrip("\r\n")
+            lines.row.clear()
+    except csv.Error as exc:
+        raise _TableError(kind, lines.n, str(exc)) from None
+
+
+def _columns(header: list[str]) -> tuple[list[str], list[str]]:
+    """A table's first row as column names (stripped, lower case) and the COLUMNS it lacks."""
+    names = [h.strip().lower() for h in header]
+    return names, [k for k in COLUMNS if k not in names]
 
 
 def table_problem(kind: str, text: str) -> str | None:
     """Why a CSV/TSV document is no table of triples, or None: a row the csv module cannot read (a
-    field over its 128 KiB limit), or a first row without a column `rows` needs."""
-    reader = _reader(kind, text)
+    field over its 128 KiB limit), a quote that never closes, or a first row without a column `rows`
+    needs. The document is then skipped, so `rows` never meets a problem (and parses it again only
+    when it is extracted: the check runs on every run, for unchanged documents too)."""
+    records = _records(kind, text)
     try:
-        header, missing = _missing(reader)
-        for _ in reader:
+        header, missing = _columns(next(records, ([], ""))[0])
+        for _ in records:
             pass
-    except csv.Error as exc:
-        return f"not readable as {kind.upper()} (line {reader.line_num}: {exc})"
+    except _TableError as exc:
+        return str(exc)
     if not missing:
         return None
     found = ", ".join(h for h in header[:5] if h) + (", ..." if len(header) > 5 else "")
@@ -74,21 +123,17 @@ def table_problem(kind: str, text: str) -> str | None:
 
 
 def rows(kind: str, text: str) -> list[tuple[str, str, str, str, bool]]:
-    """(subject, predicate, object, quote line, object is a resource) per triple."""
+    """(subject, predicate, object, quote line, object is a resource) per triple; the quote is the
+    row's text (a row with a line break in a field spans lines, so its quote is no line)."""
     if kind == "rdf":
         return _rdf_rows(text)
-    lines = text.splitlines()
-    reader = _reader(kind, text)
-    header, missing = _missing(reader)
+    records = _records(kind, text)
+    header, missing = _columns(next(records, ([], ""))[0])
     if missing:
         return []
     at = [header.index(k) for k in COLUMNS]
-    out = []
-    for row in reader:
-        line = lines[reader.line_num - 1] if reader.line_num - 1 < len(lines) else ""
-        if len(row) > max(at) and all(row[i].strip() for i in at):
-            out.append((row[at[0]].strip(), row[at[1]].strip(), row[at[2]].strip(), line, True))
-    return out
+    return [(row[at[0]].strip(), row[at[1]].strip(), row[at[2]].strip(), line, True) for row, line in records
+            if len(row) > max(at) and all(row[i].strip() for i in at)]
 
 
 _NT = re.compile(r'^(<[^>]*>|_:\S+)\s+<([^>]*)>\s+(<[^>]*>|_:\S+|"(?:[^"\\]|\\.)*"(?:@[\w-]+|\^\^<[^>]*>)?)\s*\.\s*$')
