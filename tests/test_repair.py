@@ -255,6 +255,23 @@ def test_patch_examples_are_one_line_like_the_builds_records(tmp_path):
     assert not [t for t in texts if "\n" in t or "  " in t]
 
 
+def test_a_contrast_names_another_object_of_the_same_predicate_first(tmp_path):
+    """As the build's l2.false claims do: "Is it true that a is part of d?" (d is something parts
+    belong to), not a concept that only shares the type."""
+    root = tmp_path / "k"
+    root.mkdir()
+    git(root, "init", "-q")
+    files = {"pwd.yaml": "name: k\npredicates: {is part of: {functional: false}}\n"}
+    for c in "abcdefgh":
+        files[f"concepts/{c}.yaml"] = f"id: {c}\nterm: {c}\ntype: t\ndefinition: The {c}.\n"
+    for subject, whole in ("ab", "cd", "ef"):
+        files[f"concepts/{subject}.yaml"] += f"relations:\n  - {{predicate: is part of, object: {whole}}}\n"
+    write(root, files)
+    kb, _ = load_worktree(Domain.find(root))
+    contrasts = [ex for ex in ExampleWriter(kb).statement_examples("a.is-part-of.b") if ex["kind"] == "contrast"]
+    assert sorted(ex["traces"]["concepts"][-1] for ex in contrasts) == ["d", "f"]
+
+
 def test_contradictory_evidence_is_reported_not_patched(tmp_path):
     """Two objects for one subject and an undeclared predicate: name the competitor, write nothing."""
     _kb(tmp_path)  # the repo; a.yaml is rewritten below

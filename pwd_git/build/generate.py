@@ -73,14 +73,12 @@ class Generator:
             for target in targets:
                 self.fillers[(predicate, target)].add(subject)
         self.values_by_predicate: dict[str, set[str]] = defaultdict(set)
-        self.objects_by_predicate: dict[str, set[str]] = defaultdict(set)  # "predicate\0type" -> objects
+        self.objects_by_predicate = {f"{p}\0{t}": objs for (p, t), objs in kb.objects_by_predicate().items()}
         degree: Counter = Counter()
         for st in kb.statements.values():
             degree.update([st.subject] + ([st.object] if st.object else []))
             if st.value is not None:
                 self.values_by_predicate[st.predicate].add(st.value)
-            else:
-                self.objects_by_predicate[f"{st.predicate}\0{kb.concepts[st.object].type}"].add(st.object)
         # A concept's frequency band: floor(log2(statements naming it + 1)). A benchmark answer
         # gets distractors from its own band first, so a hub (named by many statements, so a
         # frequent word in the training text, the end of many chains) is offered among hubs and

@@ -143,6 +143,16 @@ class KB:
                 out.setdefault((st.object, inverse[st.predicate]), set()).add(st.subject)
         return out
 
+    def objects_by_predicate(self) -> dict[tuple[str, str], set[str]]:
+        """(predicate, object type) -> the concepts of that type the predicate points at: where a
+        false claim about a statement takes its wrong object first (the build's l2.false, a
+        patch's contrast), so it is false for a reason worth learning, not for its type."""
+        out: dict[tuple[str, str], set[str]] = {}
+        for st in self.statements.values():
+            if st.object is not None:
+                out.setdefault((st.predicate, self.concepts[st.object].type), set()).add(st.object)
+        return out
+
     def summary(self) -> dict[str, int]:
         return {
             "concepts": len(self.concepts),

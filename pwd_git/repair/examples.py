@@ -63,6 +63,7 @@ class ExampleWriter:
         self.test_statements = {s for ch in kb.chains.values() if ch.split == "test" for s in ch.steps}
         self.demonstrated: set[tuple[str, ...]] = set()  # predicate patterns with compositions written
         self.true_targets = kb.true_targets()
+        self.objects_by_predicate = kb.objects_by_predicate()
 
     def term(self, cid: str | None) -> str:
         return self.kb.concepts[cid].term if cid else ""
@@ -143,9 +144,12 @@ class ExampleWriter:
         if st.object:
             true = self.true_targets[(st.subject, st.predicate)]
             kind = self.kb.concepts[st.object].type
+            used = self.objects_by_predicate.get((st.predicate, kind), set())
             others = [o for o in self.kb.concepts
                       if self.kb.concepts[o].type == kind and o not in true and o != st.subject]
-            for other in _pick(sid, others, 2):
+            # the build's l2.false rule: another object of this predicate first, then any of the type
+            picked = _pick(sid, [o for o in others if o in used], 2)
+            for other in picked + _pick(sid, [o for o in others if o not in used], 2 - len(picked)):
                 out.append(self._example("contrast", CONTRAST_FORM[0].format(other=self.term(other), **fields),
                                          CONTRAST_FORM[1].format(other=self.term(other), **fields),
                                          [*concepts, other], [sid]))
