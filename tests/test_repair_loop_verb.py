@@ -207,18 +207,20 @@ _FIRST_STEP = "test: first training step done"
 # The real CLI, with training held after its first real step until the signal comes: a round on a
 # fast machine trains in well under a second, so a signal timed by a sleep could land after it.
 _HELD_AFTER_FIRST_STEP = f"""
-import sys, time
+import subprocess, sys, time
 import pwd_git.train.loop as loop
 real = loop.train_model
 def held(*args, on_step=None, **kwargs):
     def step(n, total, loss):
         if on_step:
             on_step(n, total, loss)
-        if n == 1:
+        if n == 1 and kept_a_round():  # round 1, should it train here, is not held
             print({_FIRST_STEP!r}, file=sys.stderr, flush=True)
             for _ in range(1200):
                 time.sleep(0.05)
     return real(*args, on_step=step, **kwargs)
+def kept_a_round():
+    return bool(subprocess.run(["git", "for-each-ref", "refs/heads/pwd/repair/"], capture_output=True).stdout)
 loop.train_model = held
 sys.argv = ["git-pwd", *sys.argv[1:]]
 from pwd_git.cli import main
