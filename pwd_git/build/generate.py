@@ -98,6 +98,8 @@ class Generator:
                 by_name[name].append(cid)
         self.namesakes = {cid: {o for o in by_name[reads_as(c.term)] if o != cid} for cid, c in kb.concepts.items()}
         self._rings: dict[tuple[str, str], Ring] = {}
+        self._true_reads: dict[tuple[str, str], frozenset[str]] = {}  # wrong_targets' memo, per (subject, predicate)
+        self._spent: set[tuple[tuple[str, str], int]] = set()  # ((subject, predicate), id(ring)) that ring holds none
         self.holdout = set((kb.config.get("build") or {}).get("holdout") or [])
 
     def _ring(self, kind: str, name: str) -> Ring:
@@ -132,24 +134,46 @@ class Generator:
         return self.term(st.object) if st.object is not None else str(st.value)
 
     def wrong_targets(self, key: str, subject: str, true_targets: set[str], answer_is_concept: bool, rings: list[Ring],
-                      fallback: Ring | None = None, k: int = N_CHOICES - 1) -> tuple[list[str], bool]:
+                      fallback: Ring | None = None, k: int = N_CHOICES - 1,
+                      pair: tuple[str, str] | None = None) -> tuple[list[str], bool]:
         """Up to `k` distractor ids (or values) for the item `key`, from `rings` in order, then
         from `fallback` if they hold too few: never a true answer (nor the subject), and none that
         reads as a true answer or as another distractor ("Red" beside "red", a term that is an
-        alias of the answer). Returns (ids, whether `fallback` was needed)."""
+        alias of the answer). Returns (ids, whether `fallback` was needed).
+
+        `pair`: the (subject, predicate) whose targets `true_targets` are. What they read as, and
+        which rings they leave nothing in, are then kept for the pair's other statements: a hub
+        with thousands of objects would otherwise rebuild the one and walk the other's every
+        point once per statement (quadratic)."""
         draws = draws_for(self.seed, key)
         shown = self.term if answer_is_concept else str
-        read = {reads_as(name) for t in true_targets for name in (self.names(t) if answer_is_concept else (t,))}
+        read = self._true_reads.get(pair) if pair else None
+        if read is None:
+            read = frozenset(reads_as(name) for t in true_targets
+                             for name in (self.names(t) if answer_is_concept else (t,)))
+            if pair:
+                self._true_reads[pair] = read
         picked: list[str] = []
+        picked_reads: set[str] = set()
 
         def skip(c: str) -> bool:
-            return c in true_targets or c in picked or (answer_is_concept and c == subject) or reads_as(shown(c)) in read
+            if c in true_targets or c in picked or (answer_is_concept and c == subject):
+                return True
+            r = reads_as(shown(c))
+            return r in read or r in picked_reads
 
         def fill(ring: Ring, n: int) -> None:  # a slot at a time (the draws of Ring.pick), so what each reads as is known
+            if pair and (pair, id(ring)) in self._spent:
+                return
+            before = len(picked)
             for draw in draws[:n]:
-                for c in ring.pick((draw,), 1, skip):
-                    picked.append(c)
-                    read.add(reads_as(shown(c)))
+                got = ring.pick((draw,), 1, skip)
+                if not got:  # every candidate is rejected: so would the next draw's be
+                    if pair and not before:  # (rejected for the pair's targets alone)
+                        self._spent.add((pair, id(ring)))
+                    return
+                picked.append(got[0])
+                picked_reads.add(reads_as(shown(got[0])))
 
         for ring in rings:
             if len(picked) < k:
@@ -231,7 +255,7 @@ class Generator:
 
     def statement_unit(self, st: Statement) -> Unit:
         wrong, _ = self.wrong_targets(f"tf:{st.id}", st.subject, self.targets[(st.subject, st.predicate)],
-                                      st.object is not None, self.false_rings(st), k=1)
+                                      st.object is not None, self.false_rings(st), k=1, pair=(st.subject, st.predicate))
         wrong_text = (self.term(wrong[0]) if st.object else wrong[0]) if wrong else None
         concepts = [st.subject] + ([st.object] if st.object else [])
         cloze = self.fillers[(st.predicate, st.target)] == {st.subject}
@@ -364,7 +388,8 @@ class Generator:
         if mentions(f"{self.term(st.subject)} {st.predicate}", self.target_text(st)):
             return None
         wrong, fallback = self.wrong_targets(f"l2:{st.id}", st.subject, self.targets[(st.subject, st.predicate)],
-                                             st.object is not None, *self.answer_rings(st, strict=False))
+                                             st.object is not None, *self.answer_rings(st, strict=False),
+                                             pair=(st.subject, st.predicate))
         question = BENCH["probe.l2.complete"].format(subject=self.term(st.subject), predicate=st.predicate)
         wrong_text = tuple(self.term(w) for w in wrong) if st.object else tuple(wrong)
         return (question, self.target_text(st), wrong_text, str(st.loc), fallback)
