@@ -417,6 +417,17 @@ def test_a_definition_that_only_restates_its_name_is_no_probe_and_no_choice(tmp_
     assert "HTTP 102" not in named and "ConnectionError" not in named and "KeyError" in named
 
 
+def test_a_name_of_underscores_alone_builds(tmp_path):
+    """`term: _` (the schema allows any string): an identifier with no words to space, so it is
+    masked as written, and the build does not stop with an internal error."""
+    root = _errors(tmp_path / "errors")
+    write(root, {"concepts/key-error.yaml": (root / "concepts/key-error.yaml").read_text().replace("KeyError", "_")})
+    build_ok(root)
+    describe = by_template(shard_records(root, "bench"), "probe.l1.describe")
+    assert any(i["traces"]["concepts"][0] == "key-error" and " _ is defined as" in i["question"] for i in describe)
+    assert clue("The _ of a _name.", ("_",)) == f"The {MASK} of a _name."
+
+
 def test_a_literal_value_is_written_as_the_file_writes_it(tmp_path):
     """YAML reads `3.10` as the float 3.1 and `yes` as True: "Python has version 3.1." and
     "... is cacheable True." A statement's value is a literal, kept as written, ids included."""

@@ -145,7 +145,7 @@ def spellings(name: str) -> tuple[str, ...]:
     spaced, as running text writes them: ConnectionError is "connection error", Buenos_Aires
     is "Buenos Aires"."""
     spaced = " ".join(_HUMP.sub(" ", name).split())
-    return (name,) if spaced == " ".join(name.split()) else (name, spaced)
+    return (name,) if spaced in ("", " ".join(name.split())) else (name, spaced)  # "_" has no words to space
 
 
 #: Words an identifier may hold that say nothing of what it names ("time_to_live"): never masked alone.
