@@ -250,7 +250,8 @@ class Generator:
         return shards
 
     def concept_unit(self, c) -> Unit:
-        spec = ("L1", c.id, c.term, c.definition, c.type, tuple(c.aliases), str(c.loc))
+        spec = ("L1", c.id, c.term, c.definition, c.type, tuple(c.aliases), clue(c.definition, (c.term, *c.aliases)),
+                str(c.loc))
         return Unit("train/l1", spec, "L1", [c.id], train_templates(spec))
 
     def statement_unit(self, st: Statement) -> Unit:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pwd_git.build.decontam import Probe, node_keys, probe
 from pwd_git.build.draws import rank
-from pwd_git.build.templates import TRAIN_L1, TRAIN_L2, TRAIN_L3, article, clue, define, flat, informative
+from pwd_git.build.templates import TRAIN_L1, TRAIN_L2, TRAIN_L3, article, define, flat, informative
 
 if TYPE_CHECKING:
     from pwd_git.build.generate import Unit
@@ -74,13 +74,13 @@ def _render_train(level: str, pairs: list[tuple[str, str, str]], traces: str, so
 
 def train_templates(spec: tuple) -> tuple[str, ...]:
     """The templates of a training unit's records, in order, from its spec alone: one list for
-    what `render` writes and what the build counts (`Unit.templates`). A concept whose clue says
-    nothing but its name gets no l1.name; a statement gets l2.cloze only when its subject is the
-    blank's one true answer (the spec's flag), l2.text with a `text`, l2.false with a wrong target."""
+    what `render` writes and what the build counts (`Unit.templates`). A concept whose clue (in
+    its spec: masking is the costly part of planning) says nothing but its name gets no l1.name;
+    a statement gets l2.cloze only when its subject is the blank's one true answer (the spec's
+    flag), l2.text with a `text`, l2.false with a wrong target."""
     if spec[0] == "L1":
-        _, _, term, definition, _, aliases, _ = spec
-        named = informative(clue(definition, (term, *aliases)))
-        return ("l1.define",) + ("l1.name",) * named + ("l1.type",) + ("l1.alias",) * len(aliases)
+        _, _, _, _, _, aliases, the_clue, _ = spec
+        return ("l1.define",) + ("l1.name",) * informative(the_clue) + ("l1.type",) + ("l1.alias",) * len(aliases)
     if spec[0] == "L2":
         _, _, _, _, _, _, text, wrong, cloze, _ = spec
         return ("l2.fact", "l2.qa") + ("l2.cloze",) * cloze + ("l2.true",) + ("l2.text",) * bool(text) \
@@ -89,10 +89,9 @@ def train_templates(spec: tuple) -> tuple[str, ...]:
 
 
 def _render_l1(spec: tuple) -> Rendered:
-    _, cid, term, definition, ctype, aliases, source = spec
+    _, cid, term, definition, ctype, aliases, the_clue, source = spec
     names = (term, *aliases)
-    fields = {"term": term, "definition": definition, "type": ctype, "a": article(ctype),
-              "clue": clue(definition, names)}
+    fields = {"term": term, "definition": definition, "type": ctype, "a": article(ctype), "clue": the_clue}
     templates = train_templates(spec)
     pairs = []
     for name, alias in zip(templates, (None,) * (len(templates) - len(aliases)) + aliases, strict=True):  # aliases last
