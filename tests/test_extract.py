@@ -104,8 +104,8 @@ def test_markdown_structure_is_not_read_as_sentences():
             "A cell is a unit of life, e.g. in animals. Dr. Smith said so. It is J. Doe's view.\n")
     found = read(text)
     assert [c["term"] for c in found["concepts"]] == ["cell"]
-    assert patterns.sentences(text) == ["A cell is a unit of life, e.g. in animals.", "Dr. Smith said so.",
-                                        "It is J. Doe's view."]
+    assert [quote for quote, _ in patterns.said(text)] == ["A cell is a unit of life, e.g. in animals.", "Dr. Smith said so.",
+                                                           "It is J. Doe's view."]
 
 
 def test_chunks_are_verbatim_slices_with_stable_hashes():

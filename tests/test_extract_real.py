@@ -366,6 +366,37 @@ def test_a_corpus_that_yields_nothing_is_one_error_and_no_branch(tmp_path, files
     assert dry.code == 0 and all(f"{doc}: " in dry.out for doc in files) and "nothing to commit: " in dry.out
 
 
+def test_a_new_document_that_yields_nothing_commits_no_lock_file_alone(tmp_path):
+    """After an extraction is merged, a committed document with nothing to extract changed only
+    extract.lock.json: that is "nothing new" (exit 0), not a branch holding the lock file alone."""
+    from tests.test_extract import CELLS, CONFIG
+
+    root = corpus_repo(tmp_path / "d", {"pwd.yaml": CONFIG, "corpus/cells.md": CELLS})
+    git(root, "merge", "-q", extract_json(root)["branch"])
+    (root / "corpus/notes.md").write_text("# Notes\n\nNothing here says what anything is.\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "notes")
+    before, refs = snapshot(root), git(root, "for-each-ref")
+    info = extract_json(root)
+    assert (info["branch"], info["yields_nothing"]) == (None, True), info
+    assert (snapshot(root), git(root, "for-each-ref")) == (before, refs)
+    assert "nothing new: " in run_cli("extract", cwd=root).out
+
+
+def test_a_named_document_that_is_not_committed_is_named_in_the_error(tmp_path):
+    """`git pwd import corpus/extra.csv` before committing it said the corpus yields nothing."""
+    from tests.test_extract import CELLS, CONFIG
+
+    root = corpus_repo(tmp_path / "d", {"pwd.yaml": CONFIG, "corpus/cells.md": CELLS})
+    (root / "corpus/extra.csv").write_text("subject,predicate,object\ncytosol,type,fluid\n")
+    before, refs = snapshot(root), git(root, "for-each-ref")
+    for verb in (("extract", "corpus/extra.csv"), ("import", "corpus/extra.csv"), ("extract", "corpus/missing.md")):
+        result = run_cli(*verb, cwd=root)
+        assert result.code == 2 and f"'{verb[1]}' is not in the corpus at " in result.err, result.output
+        assert ("not committed yet" in result.err) == (verb[1] == "corpus/extra.csv") and "Traceback" not in result.output
+    assert (snapshot(root), git(root, "for-each-ref")) == (before, refs)
+
+
 def test_a_corpus_whose_candidates_are_all_dropped_commits_nothing(tmp_path):
     """The dropped candidates are the report (exit 0, as for any run that drops some); the branch held
     only extract.lock.json."""

@@ -89,7 +89,7 @@ def _print(result, dry_run: bool) -> None:
     for path in p.removed:
         click.echo(f"D {path}")
     summary = f"{len(p.concepts)} concept(s), {len(p.statements)} statement(s), {len(p.chains)} chain(s)"
-    if not result.changed:
+    if not result.changed or (result.yields_nothing and not result.found_nothing):
         click.echo(f"nothing new: the KB at {result.base[:10]} already holds this extraction ({summary})")
     elif result.yields_nothing:
         click.echo(f"nothing to commit: {result.nothing()}")

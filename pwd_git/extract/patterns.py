@@ -20,7 +20,7 @@ import re
 from pwd_git.extract.chunks import Chunk, normalise_ws
 from pwd_git.extract.terms import DETERMINER
 
-VERSION = "4"
+VERSION = "5"
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -73,11 +73,6 @@ _SUCH_AS = re.compile(r"(?<![\w'’+-])(?P<y>(?:[^\W_][\w'’+-]*\s+){0,3}[^\W_]
 _OBJECT_END = re.compile(r"\s*(?:,\s*(?:which|where|who|whose|a|an|the)\b|;|\s\(|:).*$", re.I)
 
 
-def sentences(text: str) -> list[str]:
-    """The quotes of a chunk's sentences (see said)."""
-    return [quote for quote, _ in said(text)]
-
-
 def said(text: str) -> list[tuple[str, str]]:
     """(quote, sentence) for each sentence of a chunk, whitespace-normalised, markdown structure
     (headings, code, tables) left out and list markers dropped. The quote is a verbatim
@@ -121,7 +116,8 @@ def said(text: str) -> list[tuple[str, str]]:
 
 
 _GUTTER = re.compile(r"[ \t]*\|(?: {2}|[ \t]*$)")  # pydoc's ` |  ` (a class section's; once per nested class)
-_DELIMITER_ROW = re.compile(r"[ \t]*\|?(?:[ \t]*:?-+:?[ \t]*\|)+(?:[ \t]*:?-+:?[ \t]*)?")  # `|---|:--:|`
+#: `|---|:--:|`, matched on the stripped line (spaces before an optional first bar would backtrack quadratically)
+_DELIMITER_ROW = re.compile(r"\|?(?:[ \t]*:?-+:?[ \t]*\|)+(?:[ \t]*:?-+:?[ \t]*)?")
 
 
 def _table_row(line: str) -> bool:
@@ -139,7 +135,7 @@ def _pipe_tables(lines: list[str]) -> set[int]:
         if line.lstrip().startswith("|"):
             run.append(i)
             continue
-        if any(_DELIMITER_ROW.fullmatch(lines[j]) for j in run):
+        if any(_DELIMITER_ROW.fullmatch(lines[j].strip()) for j in run):
             out.update(run)
         run = []
     return out

@@ -61,13 +61,19 @@ class ExtractResult:
 
     @property
     def yields_nothing(self) -> bool:
-        """A change whose commit would hold extract.lock.json and nothing else: no document gave a node,
-        a proposal or a statement the KB already has, and no earlier extraction is removed or kept."""
+        """A change whose commit would hold extract.lock.json and nothing else (no concept file added,
+        changed, removed, or kept for a chain that steps through it): never committed."""
+        return self.changed and not (self.plan.files or self.plan.removed or self.plan.kept)
+
+    @property
+    def found_nothing(self) -> bool:
+        """No document gave a single node: no concept, proposal or statement the KB already has,
+        nothing kept from an earlier extraction."""
         p = self.plan
-        return self.changed and not (p.concepts or p.proposals or p.known or p.removed or p.kept)
+        return not (p.concepts or p.proposals or p.known or p.kept)
 
     def nothing(self) -> str:
-        """What an extraction that yields nothing says of its documents."""
+        """What an extraction that found nothing says of its documents."""
         skipped = sum(d.status == "skipped" for d in self.documents)
         return (f"the corpus at {self.base[:10]} yields no concept or statement ({len(self.documents)} document(s)"
                 + (f", {skipped} skipped" if skipped else "")
@@ -94,7 +100,8 @@ def extract(domain: Domain, paths: tuple[str, ...] = (), *, rev: str = "HEAD", b
             dry_run: bool = False, log: Callable[[str], None] = lambda _m: None) -> ExtractResult:
     """Extract the corpus committed at `rev` into concept files, committed on a new branch
     (nothing written with `dry_run`, nor when the KB already holds exactly this extraction, nor
-    when it yields nothing: then a DataError if no document gave a single candidate)."""
+    when only extract.lock.json would change: then a DataError if no document gave a single
+    candidate). A named path that is not in the commit is a PwdError naming it."""
     if branch is not None:
         check_branch_name(domain.repo, branch)
     if not domain.repo.has_commits():
@@ -116,6 +123,12 @@ def extract(domain: Domain, paths: tuple[str, ...] = (), *, rev: str = "HEAD", b
     sources = list_sources(domain, base, settings.corpus)
     chosen = named(sources, settings.corpus, paths)
     not_in_commit = uncommitted(domain.repo, [prefix + root for root in settings.corpus])
+    for path in (p.strip("/") for p in paths):
+        if not any(s.path == path or s.path.startswith(path + "/") for s in sources):
+            pending = any(u[len(prefix):] == path or u[len(prefix):].startswith(path + "/") for u in not_in_commit)
+            raise PwdError(f"{quote(path)} is not in the corpus at {base[:10]}" + (" (not committed yet)" if pending else ""),
+                           hint="extract reads documents from a commit: `git add` and commit them first" if pending
+                           else "name a document or folder committed under the corpus")
     if not sources:
         where = ", ".join(f"{root}/" for root in settings.corpus)
         raise DataError(f"the corpus is empty: {rev} has no documents in {where}" + (
@@ -179,7 +192,7 @@ def extract(domain: Domain, paths: tuple[str, ...] = (), *, rev: str = "HEAD", b
     if not out.changed:
         return out
     if out.yields_nothing:  # never a branch holding only the lock file
-        if not (dry_run or the_plan.dropped):  # (dropped candidates are the report: exit 0, as for any run)
+        if out.found_nothing and not (dry_run or the_plan.dropped):  # (dropped candidates are the report: exit 0)
             shapes = "; the patterns backend reads only the sentence shapes docs/extract.md lists" if \
                 settings.backend == "patterns" else ""
             raise DataError(f"nothing to extract: {out.nothing()}",
