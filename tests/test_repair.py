@@ -352,6 +352,26 @@ def test_patch_commits_on_a_branch_without_touching_the_worktree(tested):
     assert again.code == 1 and "already exists" in again.err
 
 
+def test_setting_train_mode_changes_only_the_train_line_of_pwd_yaml(tmp_path):
+    """ruamel folded every line over 80 columns (descriptions, flow mappings) and left trailing
+    spaces: a patch's pwd.yaml diff showed lines the patch never meant to change."""
+    from pwd_git.repair.patch import with_train_settings
+
+    long = "Installed packages, their sections, priorities and dependencies (from the package database)."
+    config = (f"# a comment\nname: k\ndescription: {long}\npredicates:\n"
+              "  depends on: {functional: false, description: the package needs another package installed to work}\n"
+              "build:\n  holdout: [" + ", ".join(f"node-number-{i}.depends-on.other-{i}" for i in range(8)) + "]\n"
+              "train: {epochs: 12}\n")
+    root = tmp_path / "k"
+    root.mkdir()
+    git(root, "init", "-q")
+    write(root, {"pwd.yaml": config})
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "c")
+    out = with_train_settings(Domain.find(root), git(root, "rev-parse", "HEAD"), {"mode": "continue"}).decode()
+    assert out == config.replace("train: {epochs: 12}", "train: {epochs: 12, mode: continue}")
+
+
 def test_patch_dry_run_creates_nothing(tested):
     refs = git(tested, "for-each-ref")
     result = run_cli("patch", "--dry-run", cwd=tested)

@@ -162,6 +162,7 @@ def with_train_settings(domain: Domain, commit: str, settings: dict) -> bytes:
     text = domain.repo.git("show", f"{commit}:{prefix}pwd.yaml")
     rt = YAML()
     rt.preserve_quotes = True
+    rt.width = 1 << 16  # never re-wrap the user's long lines (ruamel's default folds at 80 columns)
     config = rt.load(text)
     if config.get("train") is None:
         config["train"] = {}
