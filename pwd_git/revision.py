@@ -71,7 +71,9 @@ class Revision:
 
     @property
     def errors(self) -> list[Diagnostic]:
-        return [d for d in self.loaded[1] if d.severity == "error"]
+        """The KB's errors, files that do not parse first: their nodes are missing, so the errors
+        of every chain and relation that names them follow from these."""
+        return sorted((d for d in self.loaded[1] if d.severity == "error"), key=lambda d: d.code != "yaml")
 
     @property
     def config(self) -> dict:
@@ -85,7 +87,7 @@ class Revision:
             more = f"\n... and {len(errors) - 5} more" if len(errors) > 5 else ""
             where = f" at {self.commit[:10]}" if self.commit else ""
             raise DataError(f"the KB{where} does not validate ({len(errors)} error(s)):\n{shown}{more}",
-                            hint="run `git pwd validate` and fix the errors, then build again")
+                            hint="run `git pwd validate`, fix the errors and commit the fix")
         return self.kb
 
     @cached_property

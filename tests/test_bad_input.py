@@ -469,3 +469,20 @@ def test_patch_refuses_an_invalid_branch_name_before_doing_anything(domain, name
     assert "already exists" not in res.err and "Traceback" not in res.output
     assert git(domain, "branch", "--list") == branches
     assert not (domain / ".git" / "pwd" / "patches").exists()
+
+
+def test_a_file_that_does_not_parse_is_the_first_error_a_verb_shows(tmp_path, monkeypatch):
+    """spoke.yaml breaks, so the chain's step spoke.is-part-of.wheel "is not a statement" (with a
+    did-you-mean): the verbs that refuse an invalid KB show the YAML error first, the cause."""
+    from tests.conftest import small_domain
+
+    monkeypatch.setenv("PWD_GIT_CACHE", str(tmp_path / "cache"))
+    root = small_domain(tmp_path / "bikes")
+    spoke = (root / "concepts/parts/spoke.yaml").read_text()
+    write(root, {"concepts/parts/spoke.yaml": spoke.replace("    object: wheel", "   object: wheel\n  - [")})
+    git(root, "commit", "-qam", "broken yaml")
+    result = run_cli("train", cwd=root)
+    assert result.code == 1 and "Traceback" not in result.output, result.output
+    listed = [line for line in result.err.splitlines() if ": error: " in line]
+    assert len(listed) >= 2 and listed[0].startswith("concepts/parts/spoke.yaml:") and listed[0].endswith("[yaml]"), listed
+    assert any(line.startswith("chains/spoke-to-bike.yaml:") for line in listed[1:])
