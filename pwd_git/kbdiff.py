@@ -4,6 +4,7 @@ diffs, per-concept training-record deltas and benchmark items added or removed."
 from __future__ import annotations
 
 import difflib
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -60,7 +61,8 @@ def _field(prefix: str, value: object) -> list[str]:
 
 def _item_lines(chain) -> list[str]:
     """A chain's hand-written items as diff lines."""
-    return [line for i in chain.items for line in _field("item:", f"{i.question} {i.choices} {i.answer}")]
+    return [line for i in chain.items
+            for line in _field("item:", f"{i.question} {json.dumps(i.choices, ensure_ascii=False)} {i.answer}")]
 
 
 def _render(node: object, fields: tuple[str, ...]) -> list[str]:
@@ -71,6 +73,10 @@ def _render(node: object, fields: tuple[str, ...]) -> list[str]:
             lines.append(f"{name}:")
             for v in value:
                 lines += _field("  -", v)
+        elif isinstance(value, dict) and value:  # `source: {doc, quote}`, as the file writes it
+            lines.append(f"{name}:")
+            for key, v in value.items():
+                lines += _field(f"  {key}:", v)
         elif value not in (None, "", {}, []):
             lines += _field(f"{name}:", value)
     return lines

@@ -83,6 +83,21 @@ def test_diff_of_a_multi_line_definition_is_one_diff_line_per_line(geo):
     assert "     definition: |" in body and "     " + "  Third paragraph." in body
 
 
+def test_diff_of_a_source_shows_its_fields_as_the_file_writes_them(geo):
+    """An extracted node's `source: {doc, quote}` was shown as a Python dict."""
+    concept = geo_concept("alpha", "country", RELATIONS["alpha"])
+    sourced = concept + "source: {doc: corpus/atlas.md, quote: Alpha is a country.}\n"
+    write(geo, {"concepts/countries/alpha.yaml": sourced})
+    git(geo, "commit", "-qam", "sourced")
+    write(geo, {"concepts/countries/alpha.yaml": sourced.replace("Alpha is a country.", "Alpha is a small country.")})
+    res = run_cli("diff", "HEAD", cwd=geo)
+    assert res.code == 0, res.output
+    lines = res.out.splitlines()
+    assert "     source:" in lines and "     " + "  doc: corpus/atlas.md" in lines
+    assert "    -  quote: Alpha is a country." in lines and "    +  quote: Alpha is a small country." in lines
+    assert not [line for line in lines if "{'" in line]
+
+
 def test_diff_training_deltas_and_benchmark_items_match_real_builds(geo):
     change_geo(geo)
     git(geo, "add", "-A")

@@ -41,8 +41,9 @@ def model(directory: Path, rev: str | None, fmt: str) -> None:
         echo_json({"path": str(result.path), "model_key": result.model_key, "base": result.base,
                    "merged": result.merged, "commit": result.commit})
         return
-    how = "LoRA merged into its base" if result.merged else "the tiny model"
-    click.echo(f"exported model {result.model_key[:12]} ({result.base}, {how}) to {result.path}")
+    how = ("the tiny model" if result.base == "tiny" else
+           f"{result.base}, LoRA merged into it" if result.merged else f"{result.base}, every weight fine-tuned")
+    click.echo(f"exported model {result.model_key[:12]} ({how}) to {result.path}")
 
 
 @export.command("lm-eval")

@@ -29,7 +29,7 @@ def status(fmt: str) -> None:
         echo_json(info)
         return
     kb = info["kb"]
-    click.echo(f"domain {info['domain']} at {domain.root}")
+    click.echo(f"domain {info['domain'] or '(pwd.yaml names none)'} at {domain.root}")
     click.echo(f"  KB: {kb['concepts']} concepts, {kb['statements']} statements, {kb['chains']} chains "
                f"({kb['test_chains']} test), {kb['patch_examples']} patch examples")
     click.echo(f"  validate: {info['errors']} error(s), {info['warnings']} warning(s)")

@@ -22,7 +22,7 @@ def print_report(report, verbose: bool = False) -> None:
         click.echo(f"threshold: {failure}")
     if verdict.p_value is not None:
         click.echo(f"against baseline {str(verdict.baseline)[:10]}: {len(verdict.regressed_items)} item(s) regressed, "
-                   f"{len(verdict.fixed_items)} fixed (McNemar p={verdict.p_value:.4f})")
+                   f"{len(verdict.fixed_items)} fixed (paired McNemar test of a regression: p={verdict.p_value:.4f})")
         weak = sorted(c for c, v in m["concepts"].items() if v["acc"] < 1.0)
         shown = len(verdict.regressed_items) if verbose else 10
         for item_id in verdict.regressed_items[:shown]:

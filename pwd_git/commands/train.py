@@ -17,7 +17,7 @@ def train(rev: str | None, quiet: bool, fmt: str) -> None:
 
     model.base in pwd.yaml picks the model: `tiny` (default) builds a small decoder-only transformer
     and a byte-level BPE tokenizer from the domain's own shards and trains it from
-    scratch, offline, in seconds on a CPU; a Hugging Face id (already in the local
+    scratch, offline, in a few minutes on a CPU; a Hugging Face id (already in the local
     cache), a local folder or a .gguf file is fine-tuned with LoRA (peft).
     Artifacts go to a content-addressed cache ($XDG_CACHE_HOME/pwd-git/models), never
     into git; an unchanged KB + config is a cache hit and trains nothing.
