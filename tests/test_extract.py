@@ -394,6 +394,10 @@ def test_an_empty_corpus_or_a_path_outside_it_is_one_clear_error(tmp_path, corpu
     assert "Traceback" not in result.output and snapshot(empty) == before
     result = run_cli("extract", "../elsewhere", cwd=corpus)
     assert result.code == 2 and "is not in the corpus" in result.err
+    result = run_cli("extract", "/etc/passwd", cwd=corpus)  # named as given, not as 'etc/passwd'
+    assert result.code == 2 and "'/etc/passwd' is not in the corpus" in result.err, result.output
+    result = run_cli("extract", "/corpus", cwd=corpus)  # an absolute path is not the domain's corpus/
+    assert result.code == 2 and "'/corpus' is not in the corpus" in result.err, result.output
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     git(fresh, "init", "-q", "-b", "main")

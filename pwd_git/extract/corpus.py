@@ -104,10 +104,11 @@ def named(sources: list[Source], roots: tuple[str, ...], paths: tuple[str, ...])
         return {s.path for s in sources}
     folders = [root.strip("/") for root in roots]
     wanted = [p.strip("/") for p in paths]
-    for p in wanted:
-        if not any(p == f or p.startswith(f + "/") or f.startswith(p + "/") for f in folders):
-            raise PwdError(f"{quote(p)} is not in the corpus ({', '.join(folders)})",
-                           hint="give documents under the folders pwd.yaml's extract.corpus names")
+    for given, p in zip(paths, wanted, strict=True):
+        if given.startswith("/") or not any(p == f or p.startswith(f + "/") or f.startswith(p + "/") for f in folders):
+            raise PwdError(f"{quote(given)} is not in the corpus ({', '.join(folders)})",
+                           hint="give documents under the folders pwd.yaml's extract.corpus names, relative to the "
+                                "domain root")
     return {s.path for s in sources if any(s.path == p or s.path.startswith(p + "/") for p in wanted)}
 
 
