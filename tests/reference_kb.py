@@ -156,15 +156,17 @@ def _lints(kb: KB) -> list[Diagnostic]:
         for st in kb.statements.values():
             if st.predicate not in declared:
                 out.append(_diag(st.loc, WARNING, "undeclared-predicate",
-                                 f"predicate '{st.predicate}' is not declared under predicates: in pwd.yaml"))
+                                 f"predicate '{st.predicate}' is not declared under predicates: in pwd.yaml"
+                                 f"{_closest(st.predicate, declared)}"))
     return out
 
 
 def _closest(name: str, known) -> str:
     import difflib
 
-    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.8) if len(known) < 20000 else []
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    folded = {k.casefold(): k for k in known} if len(known) < 20000 else {}
+    match = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.8)
+    return f" (did you mean {folded[match[0]]!r}?)" if match else ""
 
 
 

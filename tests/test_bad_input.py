@@ -286,6 +286,15 @@ def test_relation_typo_gets_a_suggestion(domain):
     assert_one_error(res, "concepts/c.yaml", "6:5", "'mitochondrian', which does not exist (did you mean 'mitochondrion'?)")
 
 
+@pytest.mark.parametrize(("written", "meant"), [("is prt of", "is part of"), ("has colour", "has color")])
+def test_an_undeclared_predicate_near_a_declared_one_gets_a_suggestion(domain, written, meant):
+    write(domain, {"concepts/c.yaml": concept("c", relations=f"- predicate: {written}\n  value: blue")})
+    res = validate_unchanged(domain)
+    warnings = [line for line in res.output.splitlines() if "[undeclared-predicate]" in line]
+    assert res.code == 0 and len(warnings) == 1, res.output
+    assert warnings[0].startswith("concepts/c.yaml:") and f"(did you mean '{meant}'?)" in warnings[0], warnings[0]
+
+
 def test_chain_whose_steps_do_not_connect(domain):
     write(domain, {"chains/bad.yaml": "id: bad\ntitle: bad\nsplit: test\nsteps:\n  - a.is-part-of.b\n  - c.has-color.blue\n"})
     res = validate_unchanged(domain)

@@ -53,11 +53,13 @@ def same_choices(choices: list) -> tuple[int, int] | None:
     return None
 
 
-def _closest(name: str, known: list[str]) -> str:
+def _closest(name: str, known) -> str:
+    """A "did you mean" for a name not among `known`: the closest, case aside ("Depends On")."""
     import difflib
 
-    match = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
-    return f" (did you mean {quote(match[0])}?)" if match else ""
+    folded = {k.casefold(): k for k in known}
+    match = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.8)
+    return f" (did you mean {quote(folded[match[0]])}?)" if match else ""
 
 
 def file_diagnostics(ix, path: str) -> list[tuple]:
@@ -121,7 +123,8 @@ def _concept(ix, info, out: list) -> None:
                         f"statement {quote(sid)} is on no chain and touches no probed concept; nothing exercises it", ""))
         if declared and predicate not in declared:
             out.append((path, rl, rc, WARNING, "undeclared-predicate",
-                        f"predicate {quote(predicate)} is not declared under predicates: in pwd.yaml", ""))
+                        f"predicate {quote(predicate)} is not declared under predicates: in pwd.yaml"
+                        f"{_closest(predicate, declared)}", ""))
     for predicate, group in groups.items():
         if len({target for _, target, _, _ in group}) > 1:
             _, first_target, first_line, _ = group[0]
