@@ -495,3 +495,18 @@ def test_a_file_that_does_not_parse_is_the_first_error_a_verb_shows(tmp_path, mo
     listed = [line for line in result.err.splitlines() if ": error: " in line]
     assert len(listed) >= 2 and listed[0].startswith("concepts/parts/spoke.yaml:") and listed[0].endswith("[yaml]"), listed
     assert any(line.startswith("chains/spoke-to-bike.yaml:") for line in listed[1:])
+
+
+def test_errors_only_shows_the_error_among_many_warnings(domain):
+    """The pre-commit hook's view: 170 untested-statement warnings drowned one missing-object error."""
+    files = {f"concepts/w{i}.yaml": concept(f"w{i}", relations=f"- predicate: has color\n  value: c{i}") for i in range(6)}
+    files["concepts/c.yaml"] = concept("c", relations="- predicate: is part of\n  object: nowhere")
+    write(domain, files)
+    full = validate_unchanged(domain)
+    res = validate_unchanged(domain, "--errors-only")
+    warned = len([line for line in full.output.splitlines() if ": warning: " in line])
+    assert warned >= 6 and ": warning: " not in res.output, full.output
+    assert_one_error(res, "concepts/c.yaml", "6:5", "'nowhere', which does not exist")
+    assert f"1 error(s), {warned} warning(s)" in res.output
+    strict = validate_unchanged(domain, "--errors-only", "--strict")  # warnings that fail are shown
+    assert strict.code == 1 and len([line for line in strict.output.splitlines() if ": warning: " in line]) == warned

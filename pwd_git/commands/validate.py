@@ -14,13 +14,15 @@ from pwd_git.output import echo_json, format_option
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--rev", metavar="REV", help="Validate a committed revision (read from git, no checkout).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--errors-only", is_flag=True,
+              help="Print only the errors (the summary still counts the warnings): what the pre-commit hook shows.")
 @click.option("--no-cache", is_flag=True, help="Re-parse and re-check every file instead of using .git/pwd/cache.")
 @click.option("--untracked/--no-untracked", default=None,
               help="Include KB files git does not track. Default: yes, except under pre-commit "
                    "(PRE_COMMIT=1), where only what the commit will contain is checked.")
 @format_option("json")
-def validate(paths: tuple[str, ...], rev: str | None, strict: bool, no_cache: bool, untracked: bool | None,
-             fmt: str) -> None:
+def validate(paths: tuple[str, ...], rev: str | None, strict: bool, errors_only: bool, no_cache: bool,
+             untracked: bool | None, fmt: str) -> None:
     """Check the knowledge base: YAML, schemas, references, chains, lints.
 
     The whole KB is always checked (a deleted concept breaks relations in other
@@ -38,11 +40,12 @@ def validate(paths: tuple[str, ...], rev: str | None, strict: bool, no_cache: bo
     domain = Domain.find(".")
     report = run_validate(domain, rev=rev, paths=list(paths) or None, use_cache=not no_cache, untracked=untracked)
     failed = bool(report.errors) or (strict and bool(report.warnings))
+    shown = [d for d in report.diagnostics if d.severity == "error" or not errors_only or strict]
     if fmt == "json":
         echo_json({"ok": not failed, "summary": report.summary, "errors": len(report.errors),
-                   "warnings": len(report.warnings), "diagnostics": [d.as_dict() for d in report.diagnostics]})
+                   "warnings": len(report.warnings), "diagnostics": [d.as_dict() for d in shown]})
     else:
-        click.echo("\n".join(diag.render() for diag in report.diagnostics) or None, nl=bool(report.diagnostics))
+        click.echo("\n".join(diag.render() for diag in shown) or None, nl=bool(shown))
         s = report.summary
         verdict = click.style("FAILED", fg="red") if failed else click.style("ok", fg="green")
         click.echo(f"{verdict}: {len(report.errors)} error(s), {len(report.warnings)} warning(s) in "
