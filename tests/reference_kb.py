@@ -61,11 +61,12 @@ def _check_chains(kb: KB) -> list[Diagnostic]:
         for i, (sid, loc) in enumerate(zip(chain.steps, chain.step_locs, strict=True)):
             st = kb.statements.get(sid)
             if st is None:
-                previous = None
+                joint, previous = previous.object if previous is not None else None, None
                 if not _STEP.match(sid):
                     continue  # malformed: the schema already reported it
+                known = [k for k in kb.statements if joint is None or k.startswith(joint + ".")]
                 out.append(_diag(loc, ERROR, "missing-step",
-                                 f"chain step {i + 1} {sid!r} is not a statement in the KB{_closest(sid, kb.statements)}"))
+                                 f"chain step {i + 1} {sid!r} is not a statement in the KB{_closest(sid, known)}"))
                 continue
             if previous is not None and previous.object != st.subject:
                 joint = previous.object if previous.object is not None else f"the value {previous.value!r}"

@@ -510,3 +510,16 @@ def test_errors_only_shows_the_error_among_many_warnings(domain):
     assert f"1 error(s), {warned} warning(s)" in res.output
     strict = validate_unchanged(domain, "--errors-only", "--strict")  # warnings that fail are shown
     assert strict.code == 1 and len([line for line in strict.output.splitlines() if ": warning: " in line]) == warned
+
+
+def test_a_missing_steps_suggestion_continues_the_chain(domain):
+    """Step 2 of a-to-c must start where step 1 ends (b): 'x.is-part-of.c' is the closest id, but
+    following it would break the chain; 'b.is-part-of.d' continues it."""
+    write(domain, {"concepts/b.yaml": concept("b"),
+                   "concepts/x.yaml": concept("x", relations="- predicate: is part of\n  object: c")})
+    res = validate_unchanged(domain)
+    line = assert_one_error(res, "chains/a-to-c.yaml", "6:5", "chain step 2 'b.is-part-of.c' is not a statement")
+    assert "did you mean" not in line, line
+    write(domain, {"concepts/d.yaml": concept("d"),
+                   "concepts/b.yaml": concept("b", relations="- predicate: is part of\n  object: d")})
+    assert_one_error(validate_unchanged(domain), "chains/a-to-c.yaml", "6:5", "(did you mean 'b.is-part-of.d'?)")

@@ -150,10 +150,12 @@ def _chain(ix, info, out: list) -> None:
     for i, (sid, line, col) in enumerate(info.steps):
         st = ix.statement(sid)
         if st is None:
-            previous = None
+            joint, previous = previous[4] if previous is not None else None, None
             if not _STEP.match(sid):
                 continue  # malformed: the schema already reported it
-            hint = _closest(sid, ix.statement_ids()) if ix.counts["statements"] < 20000 else ""
+            # a suggestion must continue the chain: after a step ending at X, only X's statements
+            known = [k for k in ix.statement_ids() if joint is None or k.startswith(joint + ".")]
+            hint = _closest(sid, known) if ix.counts["statements"] < 20000 else ""
             out.append((path, line, col, ERROR, "missing-step",
                         f"chain step {i + 1} {quote(sid)} is not a statement in the KB{hint}", ""))
             continue
