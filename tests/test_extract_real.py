@@ -334,20 +334,23 @@ def test_a_csv_with_an_unterminated_quote_is_skipped_naming_the_line_it_opens(tm
 def test_an_imported_row_quotes_its_own_text(tmp_path):
     """A row's quote was the line at csv's line count in str.splitlines(), which also cuts at U+2028
     and form feeds: after one in a field, every later row quoted another row. A row whose quoted
-    field holds a line break has no line to quote: it is dropped (quote-not-found), as documented."""
+    field holds a line break (a spreadsheet's multi-line cell) quotes its lines, whitespace
+    normalised, from the line it begins on; the rows after it keep their own lines."""
     root = corpus_repo(tmp_path / "d", {
         "pwd.yaml": "name: tables\n",
         "corpus/t.csv": "subject,predicate,object\nribosome,type,structure\n"
                         "ribosome,definition,A complex that makes proteins.\u2028It is in every cell.\n"
-                        "cell,type,unit\ncell,definition,The unit of life.\nribosome,is part of,cell\n"
-                        "\"cyto\nsol\",is part of,cell\n"})
+                        "cell,type,unit\ncell,definition,\"The unit\nof life.\"\nribosome,is part of,cell\n"
+                        "water,type,fluid\nwater,definition,A clear liquid.\n"})
     info = extract_json(root)
     git(root, "checkout", "-q", info["branch"])
     nodes = {p.stem: yaml.safe_load(p.read_text()) for p in (root / "concepts/extracted").glob("*.yaml")}
-    assert nodes["cell"]["source"]["quote"] == "cell,definition,The unit of life."
+    assert nodes["cell"]["source"]["quote"] == 'cell,definition,"The unit of life."'
+    assert nodes["cell"]["definition"] == "The unit\nof life."  # the field as written; the build flattens it
     assert [r["source"]["quote"] for r in nodes["ribosome"]["relations"]] == ["ribosome,is part of,cell"]
     assert nodes["ribosome"]["source"]["quote"] == "ribosome,definition,A complex that makes proteins. It is in every cell."
-    assert [(d["reason"], d["doc"]) for d in info["dropped"]] == [("quote-not-found", "corpus/t.csv")]
+    assert nodes["water"]["source"]["quote"] == "water,definition,A clear liquid."
+    assert info["dropped"] == []
 
 
 @pytest.mark.parametrize("files", [

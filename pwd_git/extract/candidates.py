@@ -145,17 +145,19 @@ def _batches(items, size: int):
 def keep_verified(found: dict[str, list[dict]], chunk_text: str, result: dict, *, by_line: bool = False) -> None:
     """Move each candidate whose quote occurs verbatim (whitespace-normalised) in the chunk into
     `result`, with `line`: the chunk's line (from 0) where the quote begins; the others go to
-    `result["dropped"]` as quote-not-found. `by_line`: a quote must be a whole line (a table
-    row), looked up in a dict, so a 100k-row table is not searched 100k times."""
+    `result["dropped"]` as quote-not-found. `by_line`: a quote is a table row, whole lines (more
+    than one where a quoted field holds a line break), found by its first line in a dict, so a
+    100k-row table is not searched 100k times."""
     rows: dict[str, int] = {}
-    if by_line:
-        for n, row in enumerate(_LINE_BREAK.split(chunk_text)):
-            rows.setdefault(normalise_ws(row), n)
+    lines = _LINE_BREAK.split(chunk_text) if by_line else []
+    for n, row in enumerate(lines):
+        rows.setdefault(normalise_ws(row), n)
     haystack = "" if by_line else normalise_ws(chunk_text)
     for kind in ("concepts", "aliases", "statements"):
         for cand in found.get(kind, []):
-            q = normalise_ws(str(cand.get("quote") or ""))
-            line = rows.get(q) if by_line else (_line_of(q, chunk_text) if q and q in haystack else None)
+            raw = str(cand.get("quote") or "")
+            q = normalise_ws(raw)
+            line = _row_line(raw, q, rows, lines) if by_line else (_line_of(q, chunk_text) if q and q in haystack else None)
             if q and line is not None:
                 result[kind].append({**cand, "quote": q, "line": line})
             else:
@@ -165,6 +167,15 @@ def keep_verified(found: dict[str, list[dict]], chunk_text: str, result: dict, *
 
 
 _LINE_BREAK = re.compile(r"\r\n?|\n")  # where a table's lines end, as csv reads them (not at U+2028 or a form feed)
+
+
+def _row_line(raw: str, quote: str, rows: dict[str, int], lines: list[str]) -> int | None:
+    """The line (from 0) where the table row `raw` begins, if its lines are the document's there."""
+    parts = _LINE_BREAK.split(raw)
+    n = rows.get(normalise_ws(parts[0]))
+    if n is None or not quote:
+        return None
+    return n if len(parts) == 1 or normalise_ws(" ".join(lines[n:n + len(parts)])) == quote else None
 
 
 def _line_of(quote: str, text: str) -> int:
