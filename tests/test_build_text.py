@@ -14,7 +14,7 @@ import pytest
 
 from pwd_git.build.decontam import words
 from pwd_git.build.generate import generate
-from pwd_git.build.templates import MASK, article, clue, restates
+from pwd_git.build.templates import MASK, article, clue, define, restates, sentence
 from pwd_git.kb.loader import Domain, load_worktree
 from tests.conftest import git, run_cli, snapshot, write
 from tests.test_build import build_ok, by_template, shard_records
@@ -352,6 +352,17 @@ def test_clue_helpers_on_edge_cases():
     assert clue("The capital of the UAE, next to Dubai and dubai-port.", ("Abu Dhabi",), ("Dubai",)) == \
         f"The capital of the UAE, next to {MASK} and {MASK}-port."
     assert clue("Dubaian food.", ("Dubai",)) == "Dubaian food."
+
+
+def test_a_definition_stated_on_its_own_ends_as_a_sentence():
+    """l1.define's answer (and a patch's sibling contrast, which goes on after it) ends with a
+    period when the definition has none: "... - runtime By contrast, ..." ran on."""
+    names = ("libfoo",)
+    assert define("libfoo", "Shared library - runtime", names) == "libfoo is defined as Shared library - runtime."
+    assert define("libfoo", "libfoo is a shared library", names) == "libfoo is a shared library."
+    for done in ("A library.", "Is it a library?", "A library!", '"A library."', "(A library.)", "A library.\n"):
+        assert define("x", done, names) == f"x is defined as {done}", done
+    assert sentence("A library  \n") == "A library."
 
 
 def _errors(root: Path) -> Path:

@@ -6,9 +6,9 @@ Benchmark prompts end exactly where the answer starts; scoring appends " " + cho
 The text helpers below are the rules every template follows: generated text is one line
 (`flat`: a definition written as a YAML `|` block keeps its line breaks), the article before a
 type (`article`), a definition that already starts with its own term ("Abu Dhabi is a city.") is
-not repeated after "X is defined as" (`restates`), and a definition offered as an answer
-choice never shows the concepts it describes (`clue`), so no choice can be picked by
-matching the question's words against it.
+not repeated after "X is defined as" (`restates`), "X is defined as ..." ends as a sentence
+(`sentence`), and a definition offered as an answer choice never shows the concepts it
+describes (`clue`), so no choice can be picked by matching the question's words against it.
 """
 
 from __future__ import annotations
@@ -215,12 +215,24 @@ def clue(definition: str, names: tuple[str, ...], hidden=()) -> str:
     return mask(definition[restates(definition, names):], (*names, *hidden))
 
 
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s*$")
+
+
+def sentence(text: str) -> str:
+    """`text` ending as a sentence does: a period added unless it already ends in . ! or ?
+    (closing quotes and brackets after them aside). A definition is often a noun phrase with no
+    final period ("Shared library - runtime"); a text that goes on after it ("By contrast, ...")
+    would otherwise run on from it."""
+    return text if _SENTENCE_END.search(text) else text.rstrip() + "."
+
+
 def define(term: str, definition: str, names: tuple[str, ...]) -> str:
-    """l1.define's answer: "<term> is defined as <definition>", or the definition alone when it
-    already says what the term is ("Abu Dhabi is a city.", not "Abu Dhabi is defined as Abu Dhabi is a city.")."""
+    """l1.define's answer, one `sentence`: "<term> is defined as <definition>", or the definition
+    alone when it already says what the term is ("Abu Dhabi is a city.", not "Abu Dhabi is defined
+    as Abu Dhabi is a city.")."""
     if restates(definition, names):
-        return RESTATED_DEFINITION.format(definition=definition)
-    return TRAIN_L1["l1.define"][1].format(term=term, definition=definition)
+        return sentence(RESTATED_DEFINITION.format(definition=definition))
+    return sentence(TRAIN_L1["l1.define"][1].format(term=term, definition=definition))
 
 
 # --- where a generated question quotes the KB ------------------------------------------------
