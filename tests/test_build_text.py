@@ -565,6 +565,19 @@ def test_a_cloze_is_written_only_where_its_blank_has_one_true_answer(atlas, inve
         assert rec["messages"][1]["content"] == kb.concepts[st.subject].term
 
 
+def test_which_term_means_is_asked_only_of_a_clue_one_concept_has(atlas):
+    """"Which term means: the continent east of here." has three answers when three concepts are
+    defined alike (as written, or once their own names are masked: "Europe is the continent ...").
+    A record answering it with one teaches that the others are wrong: such clues get no l1.name."""
+    write(atlas, {"concepts/europe.yaml": atlas_concept("europe", definition="Europe is the continent east of here."),
+                  "concepts/asia.yaml": atlas_concept("asia", definition="The continent east of here."),
+                  "concepts/oceania.yaml": atlas_concept("oceania", definition="the continent east of here")})
+    out = generate(_kb(atlas))
+    named = {r["traces"]["concepts"][0] for r in by_template(out.train["l1"], "l1.name")}
+    assert named == set(ATLAS) - {"europe", "asia", "oceania"}
+    assert {r["traces"]["concepts"][0] for r in by_template(out.train["l1"], "l1.define")} == set(ATLAS)
+
+
 def _name_words(name: str) -> set[str]:
     """The words an identifier is made of ("ConnectionResetError": connection, reset, error)."""
     return {w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+", name)}

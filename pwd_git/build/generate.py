@@ -97,6 +97,11 @@ class Generator:
             for name in dict.fromkeys(reads_as(n) for n in self.names(cid)):
                 by_name[name].append(cid)
         self.namesakes = {cid: {o for o in by_name[reads_as(c.term)] if o != cid} for cid, c in kb.concepts.items()}
+        # Each concept's clue (masking is the costly part of planning L1: done once, here) and how
+        # many concepts share what it reads as: "Which term means: <clue>" has one answer only
+        # when one concept has that clue (duplicated definitions give several), so l1.name asks it then.
+        self.clues = {cid: clue(c.definition, (c.term, *c.aliases)) for cid, c in kb.concepts.items()}
+        self.clue_count = Counter(reads_as(text) for text in self.clues.values())
         self._rings: dict[tuple[str, str], Ring] = {}
         self._true_reads: dict[tuple[str, str], frozenset[str]] = {}  # wrong_targets' memo, per (subject, predicate)
         self._spent: set[tuple[tuple[str, str], int]] = set()  # ((subject, predicate), id(ring)) that ring holds none
@@ -250,8 +255,10 @@ class Generator:
         return shards
 
     def concept_unit(self, c) -> Unit:
-        spec = ("L1", c.id, c.term, c.definition, c.type, tuple(c.aliases), clue(c.definition, (c.term, *c.aliases)),
-                str(c.loc))
+        """The concept's training records; its clue is in the spec only when it is unique (else "")."""
+        the_clue = self.clues[c.id]
+        spec = ("L1", c.id, c.term, c.definition, c.type, tuple(c.aliases),
+                the_clue if self.clue_count[reads_as(the_clue)] == 1 else "", str(c.loc))
         return Unit("train/l1", spec, "L1", [c.id], train_templates(spec))
 
     def statement_unit(self, st: Statement) -> Unit:

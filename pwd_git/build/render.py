@@ -75,7 +75,8 @@ def _render_train(level: str, pairs: list[tuple[str, str, str]], traces: str, so
 def train_templates(spec: tuple) -> tuple[str, ...]:
     """The templates of a training unit's records, in order, from its spec alone: one list for
     what `render` writes and what the build counts (`Unit.templates`). A concept whose clue (in
-    its spec: masking is the costly part of planning) says nothing but its name gets no l1.name;
+    its spec: masking is the costly part of planning) says nothing but its name, or is another
+    concept's clue too ("" in the spec: the question would have several answers), gets no l1.name;
     a statement gets l2.cloze only when its subject is the blank's one true answer (the spec's
     flag), l2.text with a `text`, l2.false with a wrong target."""
     if spec[0] == "L1":
