@@ -277,6 +277,38 @@ def test_hand_written_items_are_included_as_written(geo):
     assert hand["traces"]["chain"] == "alpha-region"
 
 
+def test_chains_asking_the_same_question_with_the_same_choices_give_one_item(tmp_path):
+    """Two test chains from one start along one pattern to one endpoint give the same question
+    and (with three possible distractors) the same choices: one item, of the first chain in id
+    order (chains/z/s-a.yaml, though chains/a/s-b.yaml comes first on disk), traced to it alone.
+    The other keeps its hand item, and its hops keep their probes."""
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    files = {"pwd.yaml": "name: pkgs\npredicates: {depends on: {functional: false}, is in section: {functional: true}}\n"
+                         "model: {base: tiny}\n",
+             "concepts/s.yaml": concept("s", "package", "- {predicate: depends on, object: m1}\n"
+                                                        "- {predicate: depends on, object: m2}"),
+             "concepts/m1.yaml": concept("m1", "package", "- {predicate: is in section, object: libs}"),
+             "concepts/m2.yaml": concept("m2", "package", "- {predicate: is in section, object: libs}"),
+             "chains/z/s-a.yaml": "id: s-a\ntitle: t\nsplit: test\nsteps: [s.depends-on.m1, m1.is-in-section.libs]\n",
+             "chains/a/s-b.yaml": "id: s-b\ntitle: t\nsplit: test\nsteps: [s.depends-on.m2, m2.is-in-section.libs]\n"
+                                  "items:\n  - {question: Which section holds what s needs?, choices: [libs, admin],"
+                                  " answer: 0}\n"}
+    for section in ("libs", "admin", "devel", "python"):
+        files[f"concepts/{section}.yaml"] = concept(section, "section")
+    write(root, files)
+    build_ok(root)
+    bench = shard_records(root, "bench")
+    (hops,) = by_template(bench, "chain.l3.hops")
+    assert hops["traces"]["chain"] == "s-a" and hops["traces"]["statements"] == ["s.depends-on.m1",
+                                                                                 "m1.is-in-section.libs"]
+    assert hops["source"] == "chains/z/s-a.yaml:1"
+    assert [i["traces"]["chain"] for i in by_template(bench, "hand")] == ["s-b"]
+    assert {sid for i in by_template(bench, "probe.l2.complete") for sid in i["traces"]["statements"]} == {
+        "s.depends-on.m1", "m1.is-in-section.libs", "s.depends-on.m2", "m2.is-in-section.libs"}
+
+
 def test_benchmark_wording_never_appears_in_training(geo):
     build_ok(geo)
     train, bench = shard_records(geo, "train"), shard_records(geo, "bench")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from pwd_git.build.draws import Ring, draws_for
 from pwd_git.build.render import render, traces_json, train_templates
-from pwd_git.build.templates import BENCH, article, clue, informative, mentions
+from pwd_git.build.templates import BENCH, article, clue, flat, informative, mentions
 from pwd_git.errors import DataError, quote
 from pwd_git.kb.checks import reads_as
 from pwd_git.kb.model import KB, Chain, Statement
@@ -286,11 +286,18 @@ class Generator:
         return Unit("train/patches", spec, "patch", list(ex.concepts), (spec[1],), cacheable=False)
 
     def bench_units(self) -> dict[str, list[Unit]]:
-        """Test chains (multi-hop and hand items), then probes of every concept and statement on their paths."""
+        """Test chains (multi-hop and hand items), then probes of every concept and statement on their paths.
+
+        Chains from one start along one predicate pattern ask the same question; when the choices
+        are the same too, the items are identical and only the first chain's (in id order, which
+        moving files does not change) is asked: the others get no multi-hop item, as a chain whose
+        question shows its answer does not (their hand items and the probes of their hops stay)."""
         out: dict[str, list[Unit]] = defaultdict(list)
         probed_concepts: dict[str, None] = {}
         probed_statements: dict[str, None] = {}
         unfit: list[DataError] = []  # chains without valid distractors: all reported at once
+        planned: list[tuple[Chain, list[Statement], tuple | None, tuple | None]] = []  # chain, steps, item, asked
+        asker: dict[tuple, str] = {}  # what an item asks (`_asked`) -> the least chain id asking it
         for chain in self.kb.chains.values():
             if chain.split != "test":
                 continue
@@ -305,6 +312,13 @@ class Generator:
             except DataError as e:
                 unfit.append(e)
                 continue
+            asked = _asked(hops) if hops else None
+            planned.append((chain, steps, hops, asked))
+            if asked:
+                asker[asked] = min(asker.get(asked, chain.id), chain.id)
+        for chain, steps, hops, asked in planned:
+            if asked and asker[asked] != chain.id:
+                hops = None
             if hops is None and not chain.items:
                 continue
             traces = traces_json(_path_concepts(steps), list(chain.steps), chain.id)
@@ -425,6 +439,13 @@ class Generator:
                                                  path=" -> ".join(s.predicate for s in steps))
         wrong_text = tuple(self.term(w) for w in wrong) if last.object else tuple(wrong)
         return (question, self.target_text(last), wrong_text, str(chain.loc), False)
+
+
+def _asked(item: tuple) -> tuple[str, frozenset[str]]:
+    """What a generated item asks, as its record shows it: the question and the set of choices
+    (their order is a function of these, `draws.rank`)."""
+    question, answer, wrong = item[:3]
+    return flat(question), frozenset(map(flat, (answer, *wrong)))
 
 
 def _path_concepts(steps: list[Statement]) -> list[str]:
