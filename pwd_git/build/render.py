@@ -179,14 +179,31 @@ def render(spec: tuple) -> Rendered:
     return _RENDER[spec[0]](spec)
 
 
-def _bench_field(unit: Unit, field: int) -> list:
-    """One field of each benchmark item a unit holds, in order (item tuples: question .. source)."""
+def _bench_items(unit: Unit) -> list[tuple]:
+    """The item tuples of a benchmark unit, in order: (question, answer, wrong answers, source,
+    fallback) generated, (question, choices, answer index, source) hand-written."""
     kind, spec = unit.spec[0], unit.spec
     if kind == "B1":
-        return [item[field] for item in spec[2:4] if item]
+        return [item for item in spec[2:4] if item]
     if kind == "B2":
-        return [spec[2][field]]
-    return ([spec[2][field]] if spec[2] else []) + [h[field] for h in spec[3]]
+        return [spec[2]]
+    return ([spec[2]] if spec[2] else []) + list(spec[3])
+
+
+def _bench_field(unit: Unit, field: int) -> list:
+    """One field of each benchmark item a unit holds, in order (item tuples: question .. source)."""
+    return [item[field] for item in _bench_items(unit)]
+
+
+def bench_answers(unit: Unit) -> list[tuple[str, list[str]]]:
+    """(answer, choices) of each benchmark item a unit holds, in order, as its record shows them."""
+    out = []
+    for template, item in zip(unit.templates, _bench_items(unit), strict=True):
+        if template == "hand":
+            out.append((item[1][item[2]], list(item[1])))
+        else:
+            out.append((flat(item[1]), [flat(item[1]), *map(flat, item[2])]))
+    return out
 
 
 def bench_questions(unit: Unit) -> list[str]:
