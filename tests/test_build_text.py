@@ -365,6 +365,39 @@ def test_a_definition_stated_on_its_own_ends_as_a_sentence():
     assert sentence("A library  \n") == "A library."
 
 
+def test_a_version_number_in_a_name_is_masked_in_the_clues(tmp_path):
+    """"python3.11 is defined as": only the answer said "3.11" ("version 3.11"), and tk8.6-dev's
+    definition "v8.6". A dotted number in a name is masked wherever a clue has it whole, in the
+    concept's own definition and, as the probed name's, in every other choice; a number that only
+    contains it ("13.11", "3.11.2") is another number."""
+    assert clue("Shared runtime (version 3.11).", ("libpython3.11",)) == f"Shared runtime (version {MASK})."
+    assert clue("Tk toolkit v8.6 - files, not 18.6 or 8.6.1", ("tk8.6-dev",)) == \
+        f"Tk toolkit v{MASK} - files, not 18.6 or 8.6.1"
+    assert clue("Python 3.11 headers", ("libfoo",), ("python3.11",)) == f"Python {MASK} headers"
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    git(root, "init", "-q")
+    packages = {"python3-11": ("python3.11", "Interactive language (version 3.11)", "tk8-6-dev"),
+                "tk8-6-dev": ("tk8.6-dev", "Tk toolkit for Tcl v8.6 - development files", "libbar"),
+                "libpython3-11": ("libpython3.11", "Shared Python runtime library (version 3.11)", None),
+                "libbar": ("libbar", "Bar runtime, release 13.11 of 3.11.2", None),
+                "libbaz": ("libbaz", "Baz runtime", None)}
+    files = {"pwd.yaml": "name: pkgs\npredicates: {depends on: {functional: false}}\n",
+             "chains/c.yaml": "id: c\ntitle: t\nsplit: test\nsteps: [python3-11.depends-on.tk8-6-dev, "
+                              "tk8-6-dev.depends-on.libbar]\n"}
+    for cid, (term, definition, needs) in packages.items():
+        files[f"concepts/{cid}.yaml"] = f"id: {cid}\nterm: {term}\ntype: package\ndefinition: {definition}\n" + (
+            f"relations:\n  - {{predicate: depends on, object: {needs}}}\n" if needs else "")
+    write(root, files)
+    describe = by_template(generate(_kb(root)).bench["l1"], "probe.l1.describe")
+    assert len(describe) == 3
+    for item in describe:
+        assert not [c for c in item["choices"] if re.search(r"(?<![\d.])(3\.11|8\.6)(?!\d|\.\d)", c)], item
+    assert {c for item in describe for c in item["choices"]} >= {
+        f"Interactive language (version {MASK})", f"Tk toolkit for Tcl v{MASK} - development files",
+        "Bar runtime, release 13.11 of 3.11.2"}
+
+
 def _errors(root: Path) -> Path:
     """Python's exceptions as their docstrings define them: identifier names (CamelCase,
     snake_case) that running text spells as words, and a definition that only restates its name."""

@@ -209,10 +209,26 @@ def informative(text: str) -> bool:
     return any(ch.isalnum() for ch in text.replace(MASK, ""))
 
 
+_VERSION = re.compile(r"\d+(?:\.\d+)+")
+
+
+@lru_cache(maxsize=1024)
+def _version_pattern(version: str) -> re.Pattern:
+    """`version` as a whole number: not inside another ("13.11", "3.11.2"), letters around it
+    allowed ("v3.11")."""
+    return re.compile(r"(?<![\d.])" + re.escape(version) + r"(?!\d|\.\d)")
+
+
 def clue(definition: str, names: tuple[str, ...], hidden=()) -> str:
     """The definition as a clue to its concept: without a leading "<term> is", and with the
-    concept's names (and `hidden` ones: the names a question shows) masked."""
-    return mask(definition[restates(definition, names):], (*names, *hidden))
+    concept's names (and `hidden` ones: the names a question shows) masked, and so is each
+    dotted version number in those names ("python3.11": 3.11, "tk8.6-dev": 8.6) wherever the
+    text has it whole ("version 3.11", "v8.6"): among the choices of "python3.11 is defined
+    as", only the answer would say 3.11."""
+    text = mask(definition[restates(definition, names):], (*names, *hidden))
+    for version in dict.fromkeys(v for name in (*names, *hidden) for v in _VERSION.findall(name)):
+        text = _version_pattern(version).sub(MASK, text)
+    return text
 
 
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s*$")
