@@ -268,6 +268,8 @@ def _sentences_kb(tmp_path):
     files["concepts/b.yaml"] += "relations:\n  - {predicate: depends on, object: c}\n"
     files["chains/abc.yaml"] = ("id: abc\ntitle: t\nsplit: test\nsteps: [a.depends-on.b, b.depends-on.c]\n"
                                 "negative_constraints: [a does not depend on itself]\n")
+    files["chains/ab.yaml"] = ("id: ab\ntitle: t\nsplit: test\nsteps: [a.depends-on.b]\n"
+                               "negative_constraints: [a does not depend on itself]\n")
     write(root, files)
     kb, diags = load_worktree(Domain.find(root))
     assert not [d for d in diags if d.severity == "error"]
@@ -286,7 +288,8 @@ def test_a_sibling_contrast_ends_the_first_definition_before_going_on(tmp_path):
 
 
 def test_a_negative_constraint_answers_what_does_not_hold_never_a_misconception(tmp_path):
-    """A negative constraint is true ("a does not depend on itself"): it is no misconception."""
+    """A negative constraint is true ("a does not depend on itself"): it is no misconception. Two
+    chains stating it teach it once."""
     negatives = [ex for ex in ExampleWriter(_sentences_kb(tmp_path)).concept_examples("a") if ex["kind"] == "negative"]
     assert [[m["content"] for m in ex["messages"]] for ex in negatives] == [
         ["What does not hold for a?", "a does not depend on itself."]]

@@ -130,12 +130,11 @@ class ExampleWriter:
                                                             **fields),
                                      [cid, other], []))
         names = [n.lower() for n in (c.term, *c.aliases)]
-        for chain in self.kb.chains.values():
-            for constraint in chain.negative_constraints:
-                if any(n in constraint.lower() for n in names):
-                    out.append(self._example("negative", NEGATIVE_FORM[0].format(**fields),
-                                             NEGATIVE_FORM[1].format(constraint=sentence(constraint), **fields),
-                                             [cid], []))
+        constraints = dict.fromkeys(c for chain in self.kb.chains.values() for c in chain.negative_constraints)
+        for constraint in constraints:  # chains through one concept often state the same one: taught once
+            if any(n in constraint.lower() for n in names):
+                out.append(self._example("negative", NEGATIVE_FORM[0].format(**fields),
+                                         NEGATIVE_FORM[1].format(constraint=sentence(constraint), **fields), [cid], []))
         return out
 
     def statement_examples(self, sid: str) -> list[dict]:
