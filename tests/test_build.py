@@ -23,6 +23,7 @@ import yaml
 
 from pwd_git.build import shards as shards_mod
 from pwd_git.build import units as units_mod
+from pwd_git.build.blind import blind_score
 from pwd_git.build.decontam import BenchIndex
 from pwd_git.build.generate import GENERATOR_VERSION, Generator, generate
 from pwd_git.build.render import ENCODER, content_id
@@ -275,6 +276,93 @@ def test_hand_written_items_are_included_as_written(geo):
     assert hand["choices"] == written["choices"] and hand["answer"] == written["answer"]
     assert hand["source"] == "chains/alpha-region.yaml:8"
     assert hand["traces"]["chain"] == "alpha-region"
+
+
+def test_chains_asking_the_same_question_with_the_same_choices_give_one_item(tmp_path):
+    """Two test chains from one start along one pattern to one endpoint give the same question
+    and (with three possible distractors) the same choices: one item, of the first chain in id
+    order (chains/z/s-a.yaml, though chains/a/s-b.yaml comes first on disk), traced to it alone.
+    The other keeps its hand item, and its hops keep their probes."""
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    files = {"pwd.yaml": "name: pkgs\npredicates: {depends on: {functional: false}, is in section: {functional: true}}\n"
+                         "model: {base: tiny}\n",
+             "concepts/s.yaml": concept("s", "package", "- {predicate: depends on, object: m1}\n"
+                                                        "- {predicate: depends on, object: m2}"),
+             "concepts/m1.yaml": concept("m1", "package", "- {predicate: is in section, object: libs}"),
+             "concepts/m2.yaml": concept("m2", "package", "- {predicate: is in section, object: libs}"),
+             "chains/z/s-a.yaml": "id: s-a\ntitle: t\nsplit: test\nsteps: [s.depends-on.m1, m1.is-in-section.libs]\n",
+             "chains/a/s-b.yaml": "id: s-b\ntitle: t\nsplit: test\nsteps: [s.depends-on.m2, m2.is-in-section.libs]\n"
+                                  "items:\n  - {question: Which section holds what s needs?, choices: [libs, admin],"
+                                  " answer: 0}\n"}
+    for section in ("libs", "admin", "devel", "python"):
+        files[f"concepts/{section}.yaml"] = concept(section, "section")
+    write(root, files)
+    build_ok(root)
+    bench = shard_records(root, "bench")
+    (hops,) = by_template(bench, "chain.l3.hops")
+    assert hops["traces"]["chain"] == "s-a" and hops["traces"]["statements"] == ["s.depends-on.m1",
+                                                                                 "m1.is-in-section.libs"]
+    assert hops["source"] == "chains/z/s-a.yaml:1"
+    assert [i["traces"]["chain"] for i in by_template(bench, "hand")] == ["s-b"]
+    assert {sid for i in by_template(bench, "probe.l2.complete") for sid in i["traces"]["statements"]} == {
+        "s.depends-on.m1", "m1.is-in-section.libs", "s.depends-on.m2", "m2.is-in-section.libs"}
+
+
+SECTIONS = ("libs", "admin", "devel", "python")
+
+
+def _packages(root: Path, chains: int, sections: tuple[str, ...]) -> Path:
+    """`chains` test chains p<i> -> lib<i> -> the section lib<i> is in (sections[i % len]), four sections."""
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    files = {"pwd.yaml": "name: pkgs\npredicates: {depends on: {functional: false}, is in section: {functional: true}}\n"
+                         "model: {base: tiny}\n"}
+    for section in SECTIONS:
+        files[f"concepts/{section}.yaml"] = concept(section, "section")
+    for i in range(chains):
+        section = sections[i % len(sections)]
+        files[f"concepts/p{i}.yaml"] = concept(f"p{i}", "package", f"- {{predicate: depends on, object: lib{i}}}")
+        files[f"concepts/lib{i}.yaml"] = concept(f"lib{i}", "package", f"- {{predicate: is in section, object: {section}}}")
+        files[f"chains/c{i}.yaml"] = (f"id: c{i}\ntitle: t\nsplit: test\n"
+                                      f"steps: [p{i}.depends-on.lib{i}, lib{i}.is-in-section.{section}]\n")
+    files["chains/c0.yaml"] += "items:\n  - {question: Where is what p0 needs filed?, choices: [libs, admin], answer: 0}\n"
+    write(root, files)
+    return root
+
+
+@pytest.mark.parametrize(("chains", "sections", "warned"), [
+    (22, ("libs",), ["probe.l2.complete", "chain.l3.hops"]),  # every item's answer is libs: a blind guess passes
+    (9, ("libs",), []),  # too few items of each template (18 L2, 9 L3) to tell a prior from chance
+    (22, SECTIONS, []),  # as many items end in each section: the guess is at chance
+])
+def test_a_template_that_a_question_blind_guess_passes_is_a_build_warning(tmp_path, chains, sections, warned):
+    """Real data is skewed (most dependencies are libraries): when picking the choice that is most
+    often the answer of the other items, without reading the question, scores above 0.5 and twice
+    chance, the build warns (stderr and the manifest's `warnings`, so `--format json` too) and goes on."""
+    root = _packages(tmp_path / "pkgs", chains, sections)
+    res = build_ok(root, "--format", "json")
+    warnings = json.loads(res.out)["manifest"]["warnings"]
+    assert warnings == json.loads((root / "shards" / "MANIFEST.json").read_text())["warnings"]
+    assert [w["template"] for w in warnings] == warned
+    assert [line for line in res.err.splitlines() if line.startswith("warning:")] == [
+        f"warning: {w['message']}" for w in warnings]
+    if warned:
+        hops = warnings[1]
+        assert (hops["code"], hops["level"], hops["items"], hops["answer"], hops["answer_items"], hops["blind"],
+                hops["chance"]) == ("blind-prior", "L3", 22, "libs", 22, 1.0, 0.25)
+        assert hops["message"].startswith("benchmark template chain.l3.hops (L3, 22 items): a guess that never "
+                                          "reads the question scores 1.00 (chance 0.25): 'libs' is the answer of 22")
+        assert "add test chains that end at other answers" in hops["message"]
+        assert build_ok(root).err.count("warning: benchmark template") == 2, "said again by a cached build"
+
+
+def test_the_blind_score_leaves_the_item_out_and_splits_ties():
+    """An answer no other item has is no prior (leave-one-out); a tie is a coin among the tied."""
+    assert blind_score([("a", ["a", "b"]), ("b", ["b", "a"])]) == 0.0
+    assert blind_score([("a", ["a", "b"])] * 3 + [("b", ["a", "b"])]) == 0.75
+    assert blind_score([("a", ["a", "b"]), ("a", ["a", "c"]), ("b", ["b", "a"])]) == 0.5  # 1/2 + 1 + 0
 
 
 def test_benchmark_wording_never_appears_in_training(geo):

@@ -14,7 +14,7 @@ import pytest
 
 from pwd_git.build.decontam import words
 from pwd_git.build.generate import generate
-from pwd_git.build.templates import MASK, article, clue, restates
+from pwd_git.build.templates import MASK, article, clue, define, restates, sentence
 from pwd_git.kb.loader import Domain, load_worktree
 from tests.conftest import git, run_cli, snapshot, write
 from tests.test_build import build_ok, by_template, shard_records
@@ -354,6 +354,50 @@ def test_clue_helpers_on_edge_cases():
     assert clue("Dubaian food.", ("Dubai",)) == "Dubaian food."
 
 
+def test_a_definition_stated_on_its_own_ends_as_a_sentence():
+    """l1.define's answer (and a patch's sibling contrast, which goes on after it) ends with a
+    period when the definition has none: "... - runtime By contrast, ..." ran on."""
+    names = ("libfoo",)
+    assert define("libfoo", "Shared library - runtime", names) == "libfoo is defined as Shared library - runtime."
+    assert define("libfoo", "libfoo is a shared library", names) == "libfoo is a shared library."
+    for done in ("A library.", "Is it a library?", "A library!", '"A library."', "(A library.)", "A library.\n"):
+        assert define("x", done, names) == f"x is defined as {done}", done
+    assert sentence("A library  \n") == "A library."
+
+
+def test_a_version_number_in_a_name_is_masked_in_the_clues(tmp_path):
+    """"python3.11 is defined as": only the answer said "3.11" ("version 3.11"), and tk8.6-dev's
+    definition "v8.6". A dotted number in a name is masked wherever a clue has it whole, in the
+    concept's own definition and, as the probed name's, in every other choice; a number that only
+    contains it ("13.11", "3.11.2") is another number."""
+    assert clue("Shared runtime (version 3.11).", ("libpython3.11",)) == f"Shared runtime (version {MASK})."
+    assert clue("Tk toolkit v8.6 - files, not 18.6 or 8.6.1", ("tk8.6-dev",)) == \
+        f"Tk toolkit v{MASK} - files, not 18.6 or 8.6.1"
+    assert clue("Python 3.11 headers", ("libfoo",), ("python3.11",)) == f"Python {MASK} headers"
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    git(root, "init", "-q")
+    packages = {"python3-11": ("python3.11", "Interactive language (version 3.11)", "tk8-6-dev"),
+                "tk8-6-dev": ("tk8.6-dev", "Tk toolkit for Tcl v8.6 - development files", "libbar"),
+                "libpython3-11": ("libpython3.11", "Shared Python runtime library (version 3.11)", None),
+                "libbar": ("libbar", "Bar runtime, release 13.11 of 3.11.2", None),
+                "libbaz": ("libbaz", "Baz runtime", None)}
+    files = {"pwd.yaml": "name: pkgs\npredicates: {depends on: {functional: false}}\n",
+             "chains/c.yaml": "id: c\ntitle: t\nsplit: test\nsteps: [python3-11.depends-on.tk8-6-dev, "
+                              "tk8-6-dev.depends-on.libbar]\n"}
+    for cid, (term, definition, needs) in packages.items():
+        files[f"concepts/{cid}.yaml"] = f"id: {cid}\nterm: {term}\ntype: package\ndefinition: {definition}\n" + (
+            f"relations:\n  - {{predicate: depends on, object: {needs}}}\n" if needs else "")
+    write(root, files)
+    describe = by_template(generate(_kb(root)).bench["l1"], "probe.l1.describe")
+    assert len(describe) == 3
+    for item in describe:
+        assert not [c for c in item["choices"] if re.search(r"(?<![\d.])(3\.11|8\.6)(?!\d|\.\d)", c)], item
+    assert {c for item in describe for c in item["choices"]} >= {
+        f"Interactive language (version {MASK})", f"Tk toolkit for Tcl v{MASK} - development files",
+        "Bar runtime, release 13.11 of 3.11.2"}
+
+
 def _errors(root: Path) -> Path:
     """Python's exceptions as their docstrings define them: identifier names (CamelCase,
     snake_case) that running text spells as words, and a definition that only restates its name."""
@@ -552,6 +596,19 @@ def test_a_cloze_is_written_only_where_its_blank_has_one_true_answer(atlas, inve
     for rec in by_template(out.train["l2"], "l2.cloze"):
         st = kb.statements[rec["traces"]["statements"][0]]
         assert rec["messages"][1]["content"] == kb.concepts[st.subject].term
+
+
+def test_which_term_means_is_asked_only_of_a_clue_one_concept_has(atlas):
+    """"Which term means: the continent east of here." has three answers when three concepts are
+    defined alike (as written, or once their own names are masked: "Europe is the continent ...").
+    A record answering it with one teaches that the others are wrong: such clues get no l1.name."""
+    write(atlas, {"concepts/europe.yaml": atlas_concept("europe", definition="Europe is the continent east of here."),
+                  "concepts/asia.yaml": atlas_concept("asia", definition="The continent east of here."),
+                  "concepts/oceania.yaml": atlas_concept("oceania", definition="the continent east of here")})
+    out = generate(_kb(atlas))
+    named = {r["traces"]["concepts"][0] for r in by_template(out.train["l1"], "l1.name")}
+    assert named == set(ATLAS) - {"europe", "asia", "oceania"}
+    assert {r["traces"]["concepts"][0] for r in by_template(out.train["l1"], "l1.define")} == set(ATLAS)
 
 
 def _name_words(name: str) -> set[str]:

@@ -255,6 +255,46 @@ def test_patch_examples_are_one_line_like_the_builds_records(tmp_path):
     assert not [t for t in texts if "\n" in t or "  " in t]
 
 
+def _sentences_kb(tmp_path):
+    """Definitions without a final period (as real package descriptions are) and a chain whose
+    negative constraint names a."""
+    root = tmp_path / "k"
+    root.mkdir()
+    git(root, "init", "-q")
+    files = {"pwd.yaml": "name: k\npredicates: {depends on: {functional: false}}\n"}
+    for c in "abc":
+        files[f"concepts/{c}.yaml"] = f"id: {c}\nterm: {c}\ntype: t\ndefinition: Shared library of {c} - runtime\n"
+    files["concepts/a.yaml"] += "relations:\n  - {predicate: depends on, object: b}\n"
+    files["concepts/b.yaml"] += "relations:\n  - {predicate: depends on, object: c}\n"
+    files["chains/abc.yaml"] = ("id: abc\ntitle: t\nsplit: test\nsteps: [a.depends-on.b, b.depends-on.c]\n"
+                                "negative_constraints: [a does not depend on itself]\n")
+    files["chains/ab.yaml"] = ("id: ab\ntitle: t\nsplit: test\nsteps: [a.depends-on.b]\n"
+                               "negative_constraints: [a does not depend on itself]\n")
+    write(root, files)
+    kb, diags = load_worktree(Domain.find(root))
+    assert not [d for d in diags if d.severity == "error"]
+    return kb
+
+
+def test_a_sibling_contrast_ends_the_first_definition_before_going_on(tmp_path):
+    """"...of a - runtime By contrast, ..." ran on: a definition without a final period ends
+    its sentence (the build's l1.define answer too, `templates.define`)."""
+    contrasts = [ex for ex in ExampleWriter(_sentences_kb(tmp_path)).concept_examples("a") if ex["kind"] == "contrast"]
+    assert contrasts
+    for ex in contrasts:
+        other = ex["traces"]["concepts"][1]
+        assert ex["messages"][1]["content"] == (f"a is defined as Shared library of a - runtime. By contrast, {other} "
+                                                f"is defined as Shared library of {other} - runtime.")
+
+
+def test_a_negative_constraint_answers_what_does_not_hold_never_a_misconception(tmp_path):
+    """A negative constraint is true ("a does not depend on itself"): it is no misconception. Two
+    chains stating it teach it once."""
+    negatives = [ex for ex in ExampleWriter(_sentences_kb(tmp_path)).concept_examples("a") if ex["kind"] == "negative"]
+    assert [[m["content"] for m in ex["messages"]] for ex in negatives] == [
+        ["What does not hold for a?", "a does not depend on itself."]]
+
+
 def test_a_contrast_names_another_object_of_the_same_predicate_first(tmp_path):
     """As the build's l2.false claims do: "Is it true that a is part of d?" (d is something parts
     belong to), not a concept that only shares the type."""

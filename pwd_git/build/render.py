@@ -75,7 +75,8 @@ def _render_train(level: str, pairs: list[tuple[str, str, str]], traces: str, so
 def train_templates(spec: tuple) -> tuple[str, ...]:
     """The templates of a training unit's records, in order, from its spec alone: one list for
     what `render` writes and what the build counts (`Unit.templates`). A concept whose clue (in
-    its spec: masking is the costly part of planning) says nothing but its name gets no l1.name;
+    its spec: masking is the costly part of planning) says nothing but its name, or is another
+    concept's clue too ("" in the spec: the question would have several answers), gets no l1.name;
     a statement gets l2.cloze only when its subject is the blank's one true answer (the spec's
     flag), l2.text with a `text`, l2.false with a wrong target."""
     if spec[0] == "L1":
@@ -178,14 +179,31 @@ def render(spec: tuple) -> Rendered:
     return _RENDER[spec[0]](spec)
 
 
-def _bench_field(unit: Unit, field: int) -> list:
-    """One field of each benchmark item a unit holds, in order (item tuples: question .. source)."""
+def _bench_items(unit: Unit) -> list[tuple]:
+    """The item tuples of a benchmark unit, in order: (question, answer, wrong answers, source,
+    fallback) generated, (question, choices, answer index, source) hand-written."""
     kind, spec = unit.spec[0], unit.spec
     if kind == "B1":
-        return [item[field] for item in spec[2:4] if item]
+        return [item for item in spec[2:4] if item]
     if kind == "B2":
-        return [spec[2][field]]
-    return ([spec[2][field]] if spec[2] else []) + [h[field] for h in spec[3]]
+        return [spec[2]]
+    return ([spec[2]] if spec[2] else []) + list(spec[3])
+
+
+def _bench_field(unit: Unit, field: int) -> list:
+    """One field of each benchmark item a unit holds, in order (item tuples: question .. source)."""
+    return [item[field] for item in _bench_items(unit)]
+
+
+def bench_answers(unit: Unit) -> list[tuple[str, list[str]]]:
+    """(answer, choices) of each benchmark item a unit holds, in order, as its record shows them."""
+    out = []
+    for template, item in zip(unit.templates, _bench_items(unit), strict=True):
+        if template == "hand":
+            out.append((item[1][item[2]], list(item[1])))
+        else:
+            out.append((flat(item[1]), [flat(item[1]), *map(flat, item[2])]))
+    return out
 
 
 def bench_questions(unit: Unit) -> list[str]:

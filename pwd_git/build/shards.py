@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pwd_git.build.blind import blind_prior
 from pwd_git.build.card import card, dataset_info
 from pwd_git.build.decontam import BenchIndex, Leak, advice, merge
 from pwd_git.build.generate import GENERATOR_VERSION, SHARD_FILES, Generator, Unit
@@ -41,6 +43,7 @@ CARD = "README.md"  # the dataset card (pwd_git.build.card)
 DATASET_INFO = "dataset_info.json"  # LLaMA-Factory's registry (pwd_git.build.card)
 MANIFEST_FORMAT = 1
 LEAK_LIMIT = 20  # leaks (benchmark item, training record) one failed build reports
+log = logging.getLogger(__name__)
 
 
 def dumps(obj: object) -> str:
@@ -96,6 +99,8 @@ def build(domain: Domain, rev: str | None = None, *, to_worktree: bool | None = 
         _compile(kb, key, cache_root, path, progress, domain.prefix)
         prune(cache_root)
     manifest = json.loads((path / MANIFEST).read_text())
+    for warning in manifest["warnings"]:
+        log.warning("%s", warning["message"])
     if to_worktree:
         _sweep(domain.root)
     if to_worktree and not _worktree_matches(domain.root / SHARDS_DIR, path, manifest):
@@ -177,7 +182,7 @@ def _compile_units(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress
                             + "\n  ".join(leak.render() for leak in found), hint=advice(found, index.ngram))
         counts = {"train": dict(sorted(levels["train"].items())), "bench": dict(sorted(levels["bench"].items())),
                   "templates": dict(sorted(templates.items())), "train_per_concept": dict(sorted(per_concept.items()))}
-        manifest = _manifest(kb, key, files, counts)
+        manifest = _manifest(kb, key, files, counts, blind_prior(u for units in bench.values() for u in units))
         (tmp / DATASET_INFO).write_text(json.dumps(dataset_info(files), indent=2, sort_keys=True) + "\n")
         (tmp / CARD).write_text(card(str(kb.config["name"]), files), encoding="utf-8")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -256,7 +261,7 @@ def _leak(index: BenchIndex, bench_refs: list, sources: dict, i: int, rid: str, 
                 probe.node if probe else None)
 
 
-def _manifest(kb: KB, key: BuildKey, files: dict, counts: dict) -> dict:
+def _manifest(kb: KB, key: BuildKey, files: dict, counts: dict, warnings: list[dict]) -> dict:
     shards_hash = hashlib.sha256(dumps(files).encode()).hexdigest()
     return {
         "format": MANIFEST_FORMAT,
@@ -268,6 +273,7 @@ def _manifest(kb: KB, key: BuildKey, files: dict, counts: dict) -> dict:
         "kb": kb.summary(),
         "files": files,
         "counts": counts,
+        "warnings": warnings,  # what the build says of the data without failing on it (pwd_git.build.blind)
     }
 
 

@@ -6,9 +6,9 @@ Benchmark prompts end exactly where the answer starts; scoring appends " " + cho
 The text helpers below are the rules every template follows: generated text is one line
 (`flat`: a definition written as a YAML `|` block keeps its line breaks), the article before a
 type (`article`), a definition that already starts with its own term ("Abu Dhabi is a city.") is
-not repeated after "X is defined as" (`restates`), and a definition offered as an answer
-choice never shows the concepts it describes (`clue`), so no choice can be picked by
-matching the question's words against it.
+not repeated after "X is defined as" (`restates`), "X is defined as ..." ends as a sentence
+(`sentence`), and a definition offered as an answer choice never shows the concepts it
+describes (`clue`), so no choice can be picked by matching the question's words against it.
 """
 
 from __future__ import annotations
@@ -209,18 +209,46 @@ def informative(text: str) -> bool:
     return any(ch.isalnum() for ch in text.replace(MASK, ""))
 
 
+_VERSION = re.compile(r"\d+(?:\.\d+)+")
+
+
+@lru_cache(maxsize=1024)
+def _version_pattern(version: str) -> re.Pattern:
+    """`version` as a whole number: not inside another ("13.11", "3.11.2"), letters around it
+    allowed ("v3.11")."""
+    return re.compile(r"(?<![\d.])" + re.escape(version) + r"(?!\d|\.\d)")
+
+
 def clue(definition: str, names: tuple[str, ...], hidden=()) -> str:
     """The definition as a clue to its concept: without a leading "<term> is", and with the
-    concept's names (and `hidden` ones: the names a question shows) masked."""
-    return mask(definition[restates(definition, names):], (*names, *hidden))
+    concept's names (and `hidden` ones: the names a question shows) masked, and so is each
+    dotted version number in those names ("python3.11": 3.11, "tk8.6-dev": 8.6) wherever the
+    text has it whole ("version 3.11", "v8.6"): among the choices of "python3.11 is defined
+    as", only the answer would say 3.11."""
+    text = mask(definition[restates(definition, names):], (*names, *hidden))
+    for version in dict.fromkeys(v for name in (*names, *hidden) for v in _VERSION.findall(name)):
+        text = _version_pattern(version).sub(MASK, text)
+    return text
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s*$")
+
+
+def sentence(text: str) -> str:
+    """`text` ending as a sentence does: a period added unless it already ends in . ! or ?
+    (closing quotes and brackets after them aside). A definition is often a noun phrase with no
+    final period ("Shared library - runtime"); a text that goes on after it ("By contrast, ...")
+    would otherwise run on from it."""
+    return text if _SENTENCE_END.search(text) else text.rstrip() + "."
 
 
 def define(term: str, definition: str, names: tuple[str, ...]) -> str:
-    """l1.define's answer: "<term> is defined as <definition>", or the definition alone when it
-    already says what the term is ("Abu Dhabi is a city.", not "Abu Dhabi is defined as Abu Dhabi is a city.")."""
+    """l1.define's answer, one `sentence`: "<term> is defined as <definition>", or the definition
+    alone when it already says what the term is ("Abu Dhabi is a city.", not "Abu Dhabi is defined
+    as Abu Dhabi is a city.")."""
     if restates(definition, names):
-        return RESTATED_DEFINITION.format(definition=definition)
-    return TRAIN_L1["l1.define"][1].format(term=term, definition=definition)
+        return sentence(RESTATED_DEFINITION.format(definition=definition))
+    return sentence(TRAIN_L1["l1.define"][1].format(term=term, definition=definition))
 
 
 # --- where a generated question quotes the KB ------------------------------------------------

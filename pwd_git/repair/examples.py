@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from pwd_git.build.templates import article, define, flat
+from pwd_git.build.templates import article, define, flat, sentence
 from pwd_git.kb.model import KB, Statement
 from pwd_git.repair.diagnose import CHAIN_BREAK, Finding
 
@@ -28,7 +28,10 @@ CONCEPT_FORMS = [
 ANCHOR_FORM = CONCEPT_FORMS[4]  # "Which category does {term} belong to?"
 ALIAS_FORM = ("What else is {term} called?", "{term} is also called {alias}.")
 SIBLING_FORM = ("How does {term} differ from {other}?", "{defined} By contrast, {other_defined}")
-NEGATIVE_FORM = ("What is a common misconception about {term}?", "{constraint}")
+#: A negative constraint is a true sentence about what does not hold ("The nucleolus is not
+#: enclosed by its own membrane"), so it answers a question about what is not the case, never
+#: one asking for a misconception (a false belief).
+NEGATIVE_FORM = ("What does not hold for {term}?", "{constraint}")
 STATEMENT_FORMS = [
     ("Recall the fact about {subject} and '{predicate}'.", "{subject} {predicate} {object}."),
     ("State what {subject} {predicate}.", "{subject} {predicate} {object}."),
@@ -127,11 +130,11 @@ class ExampleWriter:
                                                             **fields),
                                      [cid, other], []))
         names = [n.lower() for n in (c.term, *c.aliases)]
-        for chain in self.kb.chains.values():
-            for constraint in chain.negative_constraints:
-                if any(n in constraint.lower() for n in names):
-                    out.append(self._example("negative", NEGATIVE_FORM[0].format(**fields),
-                                             NEGATIVE_FORM[1].format(constraint=constraint, **fields), [cid], []))
+        constraints = dict.fromkeys(c for chain in self.kb.chains.values() for c in chain.negative_constraints)
+        for constraint in constraints:  # chains through one concept often state the same one: taught once
+            if any(n in constraint.lower() for n in names):
+                out.append(self._example("negative", NEGATIVE_FORM[0].format(**fields),
+                                         NEGATIVE_FORM[1].format(constraint=sentence(constraint), **fields), [cid], []))
         return out
 
     def statement_examples(self, sid: str) -> list[dict]:

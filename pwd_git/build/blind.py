@@ -1,0 +1,74 @@
+"""Benchmark templates that a question-blind guess passes: a build warning, not an error.
+
+Real data is skewed: most dependencies of Debian packages are libraries, so most multi-hop
+items end in the section `libs`, and most probed concepts are packages. A guess that never
+reads the question, "the choice that is most often the answer elsewhere", then passes the
+level, and its score measures that prior, not whether the model learned the KB. The data is
+not wrong, so the build goes on; it says so, per template, in the manifest's `warnings` (and as
+a warning on stderr each time the build is used, `shards.build`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+
+from pwd_git.build.generate import Unit
+from pwd_git.build.render import bench_answers
+from pwd_git.kb.checks import reads_as
+
+CODE = "blind-prior"
+MIN_ITEMS = 20  # fewer items of a template: too few to tell a prior from chance
+BOUND = 0.5  # warn above this blind score, and above twice chance (0.25 with four choices)
+HINTS = {
+    "chain.l3.hops": "add test chains that end at other answers (other endpoints, predicates or types)",
+    "probe.l2.complete": "add test chains through statements whose targets differ",
+    "probe.l1.kind": "add test chains through concepts of other types",
+    "hand": "vary the answers of the hand-written items",
+}
+
+
+def blind_score(items: list[tuple[str, list[str]]]) -> float:
+    """The expected accuracy of picking, in each item, the choice that is the answer of the most
+    *other* items (leave-one-out, so an answer that occurs once is no prior; ties split evenly):
+    `items` are (answer, choices) as `reads_as` reads them. O(items x choices)."""
+    answers = Counter(answer for answer, _ in items)
+    score = 0.0
+    for answer, choices in items:
+        seen = [answers[c] - (c == answer) for c in choices]
+        top = max(seen)
+        if seen[choices.index(answer)] == top:
+            score += 1 / seen.count(top)
+    return score / len(items) if items else 0.0
+
+
+def blind_prior(units: Iterable[Unit]) -> list[dict]:
+    """A warning per benchmark template of at least MIN_ITEMS items that a question-blind guess
+    answers (`blind_score` above BOUND and twice chance), in the order the templates first occur."""
+    per: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
+    shown: dict[str, dict[str, str]] = defaultdict(dict)  # template -> reads_as(answer) -> first text
+    level: dict[str, str] = {}
+    for unit in units:
+        for template, (answer, choices) in zip(unit.templates, bench_answers(unit), strict=True):
+            read = reads_as(answer)
+            per[template].append((read, [reads_as(c) for c in choices]))
+            shown[template].setdefault(read, answer)
+            level.setdefault(template, unit.level)
+    out = []
+    for template, items in per.items():
+        if len(items) < MIN_ITEMS:
+            continue
+        blind = blind_score(items)
+        chance = sum(1 / len(choices) for _, choices in items) / len(items)
+        if blind <= max(BOUND, 2 * chance):
+            continue
+        (top, k), = Counter(answer for answer, _ in items).most_common(1)
+        answer = shown[template][top]
+        hint = HINTS.get(template, "vary the test chains")
+        out.append({"code": CODE, "template": template, "level": level[template], "items": len(items),
+                    "answer": answer, "answer_items": k, "blind": round(blind, 2), "chance": round(chance, 2),
+                    "message": f"benchmark template {template} ({level[template]}, {len(items)} items): a guess "
+                               f"that never reads the question scores {blind:.2f} (chance {chance:.2f}): {answer!r} "
+                               f"is the answer of {k} of them, and the guess picks the choice most often the answer "
+                               f"of the other items, so the score measures that prior, not the KB; {hint} [{CODE}]"})
+    return out
