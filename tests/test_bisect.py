@@ -235,7 +235,7 @@ def test_kill_9_during_a_training_step_cannot_poison_the_next_bisect(trained, tm
             children = descendants(proc.pid)
             stepping = any("bisect-step" in processes().get(p, (0, "", ""))[2] for p in children)
             if stepping and cached(False) and cached(True):
-                break  # GOOD's model is in the cache and the step is training the next one
+                break  # GOOD's and BAD's models are in the cache and the step is training the next one
             time.sleep(0.2)
         time.sleep(1)
         assert proc.poll() is None, "the bisect ended before its first step trained"
@@ -260,7 +260,7 @@ def test_kill_9_during_a_training_step_cannot_poison_the_next_bisect(trained, tm
     finally:
         for pid in alive(children):
             os.kill(pid, signal.SIGKILL)
-    assert len(cached(False)) == 1, "the step of the killed session went on training"  # GOOD's model only
+    assert len(cached(False)) == 2, "the step of the killed session went on training"  # GOOD's and BAD's only
     assert not cached(True), "the step left a partial model behind"
 
 
