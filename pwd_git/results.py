@@ -12,6 +12,7 @@ failed items) stands in for running the tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from pwd_git import notes
@@ -55,18 +56,23 @@ class ResultsStore:
         self._all: dict[str, list[dict]] | None = None
 
     def all(self) -> dict[str, list[dict]]:
+        """Every commit's valid lines, oldest first by their `time`: a `cat_sort_uniq` merge sorts
+        a note's lines as text, so note order is not the order they were written in."""
         if self._all is None:
-            self._all = notes.read_all(self.repo)
+            self._all = {commit: sorted(entries, key=_written)
+                         for commit, entries in notes.read_all(self.repo).items()}
         return self._all
 
     def lines(self, commit: str, run_key: str | None = None) -> list[dict]:
-        """The valid lines recorded on `commit` (of one run key, when given), oldest first."""
+        """The valid lines recorded on `commit` (of one run key, when given), oldest first: the
+        last one is the commit's latest verdict (what `log`, `report` and `diagnose` show)."""
         return [e for e in self.all().get(commit, []) if run_key is None or e.get("run_key") == run_key]
 
     def reusable(self, ident: RunIdentity, prefer: str | None = None) -> tuple[str, dict] | None:
-        """(commit, line) of a recorded result with this identity: on `prefer` if it has one."""
+        """(commit, line) of a recorded result with this identity: on `prefer` if it has one,
+        its latest line there."""
         for commit, entries in sorted(self.all().items(), key=lambda kv: kv[0] != prefer):
-            for entry in entries:
+            for entry in reversed(entries):
                 if ident.matches(entry):
                     return commit, entry
         return None
@@ -74,6 +80,18 @@ class ResultsStore:
     def record(self, commit: str, entry: dict) -> None:
         notes.append(self.repo, commit, entry)
         self._all = None
+
+
+_UNDATED = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _written(entry: dict) -> datetime:
+    """When a line was written (its `time`); a line without a readable one sorts first."""
+    try:
+        when = datetime.fromisoformat(str(entry.get("time")))
+    except ValueError:
+        return _UNDATED
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 NEAREST_DEPTH = 64  # how far back along first parents the default baseline is looked for

@@ -113,13 +113,13 @@ def test_bisect_names_the_commit_that_cut_the_training_budget(trained):
 
 
 @pytest.mark.slow
-def test_bisect_trains_at_most_log2_of_the_kb_states_plus_one(trained):
+def test_bisect_trains_at_most_log2_of_the_kb_states_plus_two(trained):
     _history, res, *_ = trained
     report = json.loads(res.out)
     assert report["commits_in_range"] == N_COMMITS - 1
     distinct = report["kb_states"]
     assert distinct < N_COMMITS  # README-only commits and the merge share KB states
-    assert report["trained"] <= math.ceil(math.log2(distinct)) + 1, report["steps"]
+    assert report["trained"] <= math.ceil(math.log2(distinct)) + 2, report["steps"]  # GOOD, BAD, then the steps
     assert report["unchanged"] > 0  # commits with their parent's KB state were never tested
 
 
@@ -235,7 +235,7 @@ def test_kill_9_during_a_training_step_cannot_poison_the_next_bisect(trained, tm
             children = descendants(proc.pid)
             stepping = any("bisect-step" in processes().get(p, (0, "", ""))[2] for p in children)
             if stepping and cached(False) and cached(True):
-                break  # GOOD's model is in the cache and the step is training the next one
+                break  # GOOD's and BAD's models are in the cache and the step is training the next one
             time.sleep(0.2)
         time.sleep(1)
         assert proc.poll() is None, "the bisect ended before its first step trained"
@@ -260,7 +260,7 @@ def test_kill_9_during_a_training_step_cannot_poison_the_next_bisect(trained, tm
     finally:
         for pid in alive(children):
             os.kill(pid, signal.SIGKILL)
-    assert len(cached(False)) == 1, "the step of the killed session went on training"  # GOOD's model only
+    assert len(cached(False)) == 2, "the step of the killed session went on training"  # GOOD's and BAD's only
     assert not cached(True), "the step left a partial model behind"
 
 
@@ -558,6 +558,84 @@ def test_bad_that_is_not_worse_than_good(tmp_path, cache):
     assert_one_error(res, 1, "is not worse than GOOD", "try another --metric")
     assert_clean(history.root, before)
     assert not has_ref(history.root, BISECT_REF)  # an error stores no conclusion
+
+
+def test_bad_is_judged_before_any_commit_in_between(tmp_path, cache):
+    """GOOD and BAD have notes, the commits between them none: a BAD that is not worse than GOOD
+    (or only inconclusively) is found from its note before git tests, let alone trains, any
+    commit in between."""
+    history = make_history(tmp_path / "d", 8, None)
+    record_results(history.root, [history.good, history.bad], lambda commit, item: False)
+    before = repo_state(history.root)
+    res = run_cli("bisect", history.good, "main", cwd=history.root)
+    assert_one_error(res, 1, "is not worse than GOOD", f"judging BAD {history.bad[:10]}")
+    assert "Bisecting:" not in res.err and no_models(cache), res.err  # no step ran, nothing was trained
+    assert_clean(history.root, before)
+    assert not has_ref(history.root, BISECT_REF)
+
+    from pwd_git.kb.loader import Domain
+    from pwd_git.train.pipeline import shards_for
+
+    hand = sorted(i["id"] for i in shards_for(Domain.find(history.root), history.bad).records("bench")
+                  if i["template"] == "hand")
+    record_results(history.root, [history.bad], lambda commit, item: item["id"] in hand[:4])  # p = 1/16
+    res = run_cli("bisect", history.good, "main", cwd=history.root)
+    assert_one_error(res, 1, "is inconclusive on acc", "4 regressed, 0 fixed vs GOOD")
+    assert "Bisecting:" not in res.err and no_models(cache), res.err
+
+
+def test_a_bad_without_a_result_is_taken_on_trust_unless_it_is_the_answer(tmp_path, cache):
+    """--no-train and no note on BAD: it cannot be judged, so git takes it on trust and the
+    commits in between decide; when every one of them is good, BAD itself would be the answer,
+    and that is an error naming why BAD could not be judged."""
+    history = make_history(tmp_path / "d", 8, 5)
+    record_results(history.root, history.commits[:-1], hand_items_fail_from(history, 5))
+    res = run_cli("bisect", history.good, "main", "--no-train", "--format", "json", cwd=history.root)
+    assert res.code == 0, res.output
+    report = json.loads(res.out)
+    assert report["first_bad"]["commit"] == history.regression
+    assert report["steps"][1]["commit"] == history.bad and report["steps"][1]["verdict"] == "skip"
+    assert "taken on trust" in run_cli("bisect", history.good, "main", "--no-train", cwd=history.root).err
+    late = make_history(tmp_path / "late", 8, 7)
+    record_results(late.root, late.commits[:-1], lambda commit, item: False)
+    before = repo_state(late.root)
+    res = run_cli("bisect", late.good, "main", "--no-train", cwd=late.root)
+    assert_one_error(res, 1, "every commit before BAD", "cannot be judged", "--no-train")
+    assert_clean(late.root, before)
+
+
+def test_the_verdict_and_the_flipped_items_say_what_each_counts(tmp_path, cache):
+    """The QA sweep's puzzle: the verdict said 6 regressed, the flipped items 11. The verdict
+    pairs the first bad commit with GOOD, on the items both have; the flips pair it with its
+    parent. An accessory commit after GOOD gives L1 items new ids, so the counts differ, and
+    the report says what each one counts and how many flips GOOD's benchmark lacks."""
+    from pwd_git.kb.loader import Domain
+    from pwd_git.train.pipeline import shards_for
+
+    history = make_history(tmp_path / "d", 8, 5)
+    bad = set(history.commits[5:])
+    record_results(history.root, history.commits, lambda commit, item: commit in bad and item["level"] == "L1")
+    domain = Domain.find(history.root)
+
+    def l1(commit: str) -> set[str]:
+        return {i["id"] for i in shards_for(domain, commit).records("bench") if i["level"] == "L1"}
+
+    at_good, at_bad, at_parent = l1(history.good), l1(history.regression), l1(history.commits[4])
+    assert at_bad - at_good and at_bad == at_parent  # the reproduction: new ids since GOOD, none since the parent
+    res = run_cli("bisect", history.good, "main", "--metric", "L1", "--threshold", "0.95", cwd=history.root)
+    assert res.code == 0 and f"first bad commit: {history.regression}" in res.out, res.output
+    both = len(at_good & at_bad)
+    assert (f"L1 = 0.000 ({len(at_bad)} of {len(at_bad)} failing) is below 0.950; {both} regressed, 0 fixed vs GOOD, "
+            f"of the {both} L1 item(s) both have") in res.out, res.out
+    assert (f"L1 items that flipped at {history.regression[:10]}, against its parent {history.commits[4][:10]} "
+            f"({len(at_bad)} item(s) both have): {len(at_bad)} pass -> fail, 0 fail -> pass") in res.out, res.out
+    assert f"{len(at_bad - at_good)} of the pass -> fail items are not in GOOD's benchmark" in res.out
+    report = json.loads(run_cli("bisect", history.good, "main", "--metric", "L1", "--threshold", "0.95",
+                                "--format", "json", cwd=history.root).out)
+    assert report["verdict"]["regressed"] == report["verdict"]["common"] == both
+    assert len(report["flipped"]["regressed"]) == report["flipped"]["common"] == len(at_bad)
+    assert report["verdict"]["regressed"] + report["flipped"]["not_at_good"] == len(report["flipped"]["regressed"])
+    assert conclusions(history.root, history.regression)[-1]["verdict"]["common"] == both
 
 
 def test_a_bisect_already_running(noted):

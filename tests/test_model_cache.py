@@ -223,3 +223,33 @@ def test_an_uncommitted_train_change_is_not_recorded_on_head(tmp_path, model_cac
     assert [e["run_key"] for e in entries] == [head_run_key]
     rows = json.loads(run_cli("log", "--format", "json", cwd=root).out)
     assert rows[0]["commit"] == git(root, "rev-parse", "HEAD") and rows[0]["result"]["run_key"] == head_run_key
+
+
+# --- one training per key, across processes ------------------------------------------------------
+
+def test_a_second_process_training_the_same_key_waits_and_reuses_the_model(tmp_path, model_cache):
+    """Two real `git pwd train` processes of one model key (a diagnose's implicit training and a
+    `train`, in the QA sweep): the second waits on the first's per-key lock, then uses its
+    model; one training, one cache entry."""
+    import time
+
+    from pwd_git.kb.loader import Domain
+    from pwd_git.lock import holder
+
+    root = small_domain(tmp_path / "d", train="{epochs: 60}")  # a few seconds: long enough to overlap
+    key = pipeline.plan(Domain.find(root), None)[3]
+    lock = model_cache / "locks" / f"{key}.lock"
+    command = [sys.executable, "-m", "pwd_git", "train", "--format", "json"]
+    first = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while first.poll() is None and holder(lock) != first.pid and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert holder(lock) == first.pid, first.communicate()  # the first one is training
+    second = subprocess.Popen(command[:-2], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    (out1, err1), (out2, err2) = first.communicate(timeout=300), second.communicate(timeout=300)
+    assert first.returncode == 0 and second.returncode == 0, err1 + err2
+    assert json.loads(out1)["cached"] is False and f"model {key[:12]} (tiny, cache hit)" in out2, out2
+    assert f"waiting for pid {first.pid}, which is training model {key[:12]}" in err2, err2
+    assert "trained meanwhile by another process" in err2
+    assert _entries(model_cache) == [key]  # one model, no second training's temporary folder
+    assert holder(lock) is None  # released

@@ -112,3 +112,63 @@ def test_a_commit_that_changes_training_settings_is_gated_against_its_parent(tmp
     report = json.loads(gated.out)
     assert gated.code == 1 and report["baseline"]["commit"] == good, gated.output
     assert len(report["baseline"]["regressed"]) == report["metrics"]["n"]
+
+
+def test_a_result_judged_again_against_a_nearer_baseline_is_recorded_so_log_agrees(tmp_path, monkeypatch):
+    """C passed against B1; later its parent B2 gets a result (a bisect trained it) that C loses
+    items against. `test` on C then fails against B2 and says "recorded": that must be true (a
+    new line on C with the new verdict), `log` must show it even after a `cat_sort_uniq` merge
+    sorted the note's lines, an unchanged verdict adds nothing, and --no-record says so."""
+    from tests.histories import record_results
+
+    monkeypatch.setenv("PWD_GIT_CACHE", str(tmp_path / "cache"))
+    root = small_domain(tmp_path / "d", train="{epochs: 1}")
+    commits = {}
+    for name in ("B1", "B2", "C"):
+        if name != "B1":
+            (root / "README.md").write_text(f"{name}\n")
+            git(root, "add", "README.md")
+            git(root, "commit", "-qm", name)
+        git(root, "tag", name)
+        commits[name] = git(root, "rev-parse", "HEAD")
+    record_results(root, [commits["B1"], commits["C"]], lambda c, i: True)  # nothing passes yet
+
+    def note_lines() -> list[dict]:
+        return [json.loads(line) for line in git(root, "notes", "--ref", "refs/notes/pwd/results", "show",
+                                                 commits["C"]).splitlines()]
+
+    def logged() -> dict:
+        rows = json.loads(run_cli("log", "--format", "json", cwd=root).out)
+        return next(r["result"] for r in rows if r["commit"] == commits["C"])
+
+    first = run_cli("test", "--rev", "C", cwd=root)
+    assert first.code == 0 and f"recorded on {commits['C'][:10]}" in first.out, first.output
+    assert logged()["verdict"] == "pass" and logged()["baseline"]["commit"] == commits["B1"]
+    lines = len(note_lines())
+
+    record_results(root, [commits["B2"]], lambda c, i: False)  # B2, nearer to C, passes everything
+    again = run_cli("test", "--rev", "C", cwd=root)
+    assert again.code == 1, again.output
+    assert f"recorded on {commits['C'][:10]} as its latest verdict (it was pass against {commits['B1'][:10]})" \
+        in again.out, again.output
+    assert len(note_lines()) == lines + 1
+    latest = note_lines()[-1]
+    assert latest["verdict"] == "fail" and latest["baseline"]["commit"] == commits["B2"]
+    assert latest["failed"] and "metrics" in latest and latest["time"] > "2026-01-01"  # a complete line
+    assert logged()["verdict"] == "fail"
+    assert " fail " in next(line for line in run_cli("log", cwd=root).out.splitlines()
+                            if line.startswith(commits["C"][:10]))
+
+    body = "\n".join(sorted(git(root, "notes", "--ref", "refs/notes/pwd/results", "show", commits["C"]).splitlines(),
+                            reverse=True)) + "\n"  # a merge sorts lines as text: put the newest first
+    git(root, "notes", "--ref", "refs/notes/pwd/results", "add", "-f", "-m", body, commits["C"])
+    assert logged()["verdict"] == "fail"
+
+    same = run_cli("test", "--rev", "C", "--format", "json", cwd=root)
+    assert same.code == 1 and json.loads(same.out)["recorded_on"] == commits["C"], same.output
+    assert len(note_lines()) == lines + 1  # the note already says this
+
+    other = run_cli("test", "--rev", "C", "--baseline", "B1", "--no-record", cwd=root)
+    assert other.code == 0, other.output
+    assert f"not recorded; the note on {commits['C'][:10]} says fail against {commits['B2'][:10]}" in other.out
+    assert len(note_lines()) == lines + 1 and logged()["verdict"] == "fail"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -361,3 +362,18 @@ def test_notes_push_without_remote_is_a_clear_error(tmp_path):
     result = run_cli("notes", "push", cwd=root)
     assert result.code == 2 and "no remote named 'origin'" in result.err
     shutil.rmtree(root)
+
+
+def test_diagnose_of_an_untested_commit_shows_the_training_progress(tmp_path, model_cache):
+    """diagnose runs the tests first when REV has no result: it trains with the progress lines
+    `train` and `test` show (stderr), and none with --format json."""
+    root = small_domain(tmp_path / "d")
+    res = run_cli("diagnose", cwd=root)
+    assert res.code in (0, 1), res.output
+    assert "running the tests first" in res.err and "train: step 1/" in res.err, res.err
+    assert re.search(r"^train: step (\d+)/\1 \(100%\)", res.err, re.M), res.err
+    (root / "pwd.yaml").write_text((root / "pwd.yaml").read_text().replace("epochs: 2", "epochs: 1"))
+    git(root, "commit", "-qam", "one epoch")  # a new model key: trains again
+    quiet = run_cli("diagnose", "--format", "json", cwd=root)
+    assert quiet.code in (0, 1) and json.loads(quiet.out)["commit"], quiet.output
+    assert "train:" not in quiet.err and len(list((model_cache / "models").iterdir())) == 2, quiet.err

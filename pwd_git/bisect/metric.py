@@ -24,6 +24,13 @@ class Judgment:
     regressed: int = 0  # items passing at GOOD and failing here
     fixed: int = 0
     p_value: float | None = None
+    common: int = 0  # the metric's items GOOD and this commit both have: what regressed and fixed count
+
+    @property
+    def inconclusive(self) -> bool:
+        """Measured, with more items regressed than fixed, yet not significantly: a skip that
+        is an answer (unlike a commit that cannot be judged at all)."""
+        return self.verdict == "skip" and self.p_value is not None and self.regressed > self.fixed
 
     @property
     def exit_code(self) -> int:
@@ -31,7 +38,7 @@ class Judgment:
 
     def as_dict(self) -> dict:
         return {"verdict": self.verdict, "reason": self.reason, "value": self.value,
-                "regressed": self.regressed, "fixed": self.fixed, "p_value": self.p_value}
+                "regressed": self.regressed, "fixed": self.fixed, "p_value": self.p_value, "common": self.common}
 
 
 def selected(metric: Metric, result) -> dict[str, bool]:
@@ -53,16 +60,21 @@ def judge_against(metric: Metric, threshold: float | None, alpha: float, good: d
     threshold = metric.default_threshold() if threshold is None else threshold
     thresholds = {"acc": threshold} if threshold is not None else {}
     v = judge({"acc": value}, thresholds, passed_now=now, passed_before=good, alpha=alpha)
-    j = Judgment("good", "", round(value, 4), len(v.regressed_items), len(v.fixed_items), v.p_value)
-    summary = f"{len(v.regressed_items)} regressed, {len(v.fixed_items)} fixed (p={v.p_value:.4g})"
+    common = len(now.keys() & good.keys())
+    j = Judgment("good", "", round(value, 4), len(v.regressed_items), len(v.fixed_items), v.p_value, common)
+    # The value counts every item of the commit; the paired counts only those GOOD has too
+    # (an edit elsewhere in the KB can give an item a new id): the reason says both.
+    measured = f"{metric.name} = {value:.3f} ({len(now) - sum(now.values())} of {len(now)} failing)"
+    summary = (f"{len(v.regressed_items)} regressed, {len(v.fixed_items)} fixed vs GOOD, of the {common} "
+               f"{metric.name} item(s) both have (p={v.p_value:.4g})")
     if v.threshold_failures:
-        j.verdict, j.reason = "bad", f"{metric.name} = {value:.3f} is below {threshold:.3f}; {summary}"
+        j.verdict, j.reason = "bad", f"{measured} is below {threshold:.3f}; {summary}"
     elif not v.ok:
-        j.verdict, j.reason = "bad", f"{summary} vs GOOD"
+        j.verdict, j.reason = "bad", f"{measured}; {summary}"
     elif len(v.regressed_items) > len(v.fixed_items) and v.p_value < INCONCLUSIVE_FACTOR * alpha:
-        j.verdict, j.reason = "skip", f"inconclusive: {summary} vs GOOD (significant only below {alpha:g})"
-    elif not (now.keys() & good.keys()) and threshold is None:
+        j.verdict, j.reason = "skip", f"inconclusive: {summary} (significant only below {alpha:g})"
+    elif not common and threshold is None:
         j.verdict, j.reason = "skip", f"no {metric.name} item in common with GOOD to compare"
     else:
-        j.reason = f"{metric.name} = {value:.3f}; {summary} vs GOOD"
+        j.reason = f"{measured}; {summary}"
     return j

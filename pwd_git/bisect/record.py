@@ -36,7 +36,7 @@ def entry(report: BisectReport) -> dict:
         "threshold": report.threshold, "outcome": FIRST_BAD if first_bad else ONLY_SKIPPED, "first_bad": first_bad,
         "subject": report.first_bad["subject"] if report.first_bad else None, "candidates": report.candidates,
         "verdict": report.verdict and {k: report.verdict.get(k) for k in ("reason", "value", "regressed", "fixed",
-                                                                          "p_value")},
+                                                                          "p_value", "common")},
         "steps": [{k: s.get(k) for k in ("commit", "verdict", "value", "source")} for s in report.steps],
         "counts": report.counts, "trained": report.trained, "commits_in_range": report.commits_in_range,
         "kb_states": report.kb_states}

@@ -83,8 +83,11 @@ def _describe(domain: Domain, report: BisectReport, first_bad: str, metric: Metr
         b = after.metrics.get("concepts", {}).get(cid, {}).get("acc")
         if a != b:
             concepts[cid] = {"before": a, "after": b}
-    report.flipped = {"parent": parent, "regressed": [_brief(items, i) for i in regressed],
-                      "fixed": [_brief(items, i) for i in fixed], "concepts": concepts}
+    # Against the parent, not GOOD (that is the verdict's comparison): `common` says how many
+    # items the two share, `not_at_good` how many regressed items GOOD's benchmark lacks.
+    report.flipped = {"parent": parent, "common": len(common), "regressed": [_brief(items, i) for i in regressed],
+                      "fixed": [_brief(items, i) for i in fixed], "concepts": concepts,
+                      "not_at_good": sum(i not in state["good_items"] for i in regressed)}
 
 
 def _brief(items: dict[str, dict], item_id: str) -> dict:

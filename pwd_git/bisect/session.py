@@ -237,10 +237,12 @@ def _session(domain: Domain, metric: Metric, threshold: float | None, no_train: 
                        f"below {limit:.3f}", hint="pick an older GOOD commit, or a lower --threshold")
     state.data["good_items"] = good_items
     state.data["judged"][good_result.identity] = {"verdict": "good", "reason": "GOOD", "value": round(value, 4),
-                                                  "regressed": 0, "fixed": 0, "p_value": None, "commit": good}
+                                                  "regressed": 0, "fixed": 0, "p_value": None,
+                                                  "common": len(good_items), "commit": good}
     state.data["steps"].append({"commit": good, "source": good_result.source, "verdict": "good",
                                 "reason": f"GOOD: {metric.name} = {value:.3f}", "value": round(value, 4),
-                                "regressed": 0, "fixed": 0, "p_value": None})
+                                "regressed": 0, "fixed": 0, "p_value": None, "common": len(good_items)})
+    _judge_bad(domain, state, bad, bad_rev, metric, log, on_step)
     state.save(create=True)
 
     worktree_add(repo, worktree, good)
@@ -263,8 +265,11 @@ def _session(domain: Domain, metric: Metric, threshold: float | None, no_train: 
     report.unchanged = len(unchanged)
     if first_bad is None:
         return report
-    if first_bad == bad and not any(s["commit"] == bad and s["verdict"] == "bad" for s in state.data["steps"]):
-        _verify_bad(domain, state, bad, bad_rev, metric, log, on_step)
+    bad_step = next(s for s in state.data["steps"] if s["commit"] == bad)
+    if first_bad == bad and bad_step["verdict"] != "bad":  # taken on trust (_judge_bad), and it is the answer
+        raise DataError(f"every commit before BAD {bad_rev} ({bad[:10]}) is good, and BAD itself cannot be judged on "
+                        f"{metric.name}: {bad_step['reason']}",
+                        hint="make BAD testable (fix its KB, or run without --no-train), or pick another BAD")
     _describe(domain, report, first_bad, metric, state.data, log)
     return report
 
@@ -288,16 +293,22 @@ def _resolve_unchanged(domain: Domain, worktree: Path, state: dict, candidates: 
     return first_bad, ([] if first_bad else _parse_log_all(log_text, "# possible first bad commit: [")), log_text
 
 
-def _verify_bad(domain: Domain, state: State, bad: str, bad_rev: str, metric: Metric, log, on_step) -> None:
-    """git takes BAD's badness on trust; we check it when the answer is BAD itself."""
-    log(f"checking BAD {bad[:10]} itself ...")
+def _judge_bad(domain: Domain, state: State, bad: str, bad_rev: str, metric: Metric, log, on_step) -> None:
+    """BAD is judged right after GOOD, before git tests (and trains) any commit in between: a
+    BAD that is not worse than GOOD, or only inconclusively, ends the session there (exit 1).
+    One that cannot be judged (its KB does not build, --no-train without a note) is taken on
+    trust, as git does; it may then not be the answer (see _session)."""
+    log(f"judging BAD {bad[:10]} ({metric.name}) ...")
     judgment, source = assess(domain, bad, state.data, log=log, on_step=on_step)
     _counted(state.data, source)
     state.data["steps"].append({"commit": bad, "source": source, **judgment.as_dict()})
-    if judgment.verdict != "bad":
-        what = "inconclusive" if judgment.verdict == "skip" else "not worse than GOOD"
+    log(f"  {bad[:10]} {judgment.verdict:4} ({source}): {judgment.reason}")
+    if judgment.verdict == "good" or judgment.inconclusive:
+        what = "inconclusive" if judgment.inconclusive else "not worse than GOOD"
         raise DataError(f"BAD {bad_rev} ({bad[:10]}) is {what} on {metric.name}: {judgment.reason}",
                         hint="nothing regressed between GOOD and BAD by this metric; try another --metric")
+    if judgment.verdict == "skip":
+        log(f"  BAD cannot be judged ({judgment.reason}): taken on trust, as git does")
 
 
 def _run_git_bisect(worktree: Path, state_path: Path, log: Callable[[str], None]) -> tuple[int, str]:

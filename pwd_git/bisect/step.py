@@ -150,7 +150,7 @@ def assess(domain: Domain, commit: str, state: dict, *, log: Callable[[str], Non
         return Judgment("skip", str(exc)), "skipped"
     known = state["judged"].get(identity)
     if known is not None:
-        fields = {k: known.get(k) for k in ("value", "regressed", "fixed", "p_value")}
+        fields = {k: known.get(k) for k in ("value", "regressed", "fixed", "p_value", "common")}
         return Judgment(known["verdict"], f"same KB state as {known['commit'][:10]}: {known['reason']}", **fields), \
             "reused"
     try:

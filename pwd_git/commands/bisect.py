@@ -111,8 +111,12 @@ def _print_flips(report) -> None:
     if "skipped" in flips:
         click.echo(f"\nflipped items not computed: {flips['skipped']}")
         return
-    click.echo(f"\n{report.metric} items that flipped at {report.first_bad['commit'][:10]}: "
-               f"{len(flips['regressed'])} pass -> fail, {len(flips['fixed'])} fail -> pass")
+    click.echo(f"\n{report.metric} items that flipped at {report.first_bad['commit'][:10]}, against its parent "
+               f"{flips['parent'][:10]} ({flips['common']} item(s) both have): {len(flips['regressed'])} pass -> fail, "
+               f"{len(flips['fixed'])} fail -> pass")
+    if flips["not_at_good"]:
+        click.echo(f"  {flips['not_at_good']} of the pass -> fail items are not in GOOD's benchmark (new, or a new id "
+                   "since GOOD): the verdict against GOOD does not count them")
     for item in flips["regressed"][:15]:
         click.echo(f"  - {item_line(item)}")
     if len(flips["regressed"]) > 15:

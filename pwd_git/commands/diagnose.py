@@ -6,7 +6,7 @@ import click
 
 from pwd_git.errors import EXIT_FAILED
 from pwd_git.kb.loader import Domain
-from pwd_git.output import echo_json, format_option, log_to_stderr
+from pwd_git.output import StepProgress, echo_json, format_option, log_to_stderr
 
 
 @click.command()
@@ -31,8 +31,12 @@ def diagnose(rev: str, run_key: str | None, no_run: bool, quiet: bool, fmt: str)
     from pwd_git.repair.diagnose import diagnose as run_diagnose
 
     domain = Domain.find(".")
-    result = run_diagnose(domain, rev, key=run_key, run_if_missing=not no_run,
-                          log=log_to_stderr(not quiet and fmt == "text"))
+    progress = StepProgress(not quiet and fmt == "text")  # when REV has no result yet, it trains like `test`
+    try:
+        result = run_diagnose(domain, rev, key=run_key, run_if_missing=not no_run,
+                              log=log_to_stderr(not quiet and fmt == "text"), on_step=progress)
+    finally:
+        progress.close()
     if fmt == "json":
         echo_json({"commit": result.commit, "run_key": result.run_key, "failed_items": result.failed_items,
                    "base_failure": result.base_failure, "model_learned": result.model_learned,

@@ -41,7 +41,8 @@ def run(rev: str | None, baseline: str | None, quiet: bool, fmt: str) -> None:
     finally:
         progress.close()
     if fmt == "json":
-        echo_json({**report.entry, "verdict": report.verdict.as_dict(), "recorded_on": report.commit})
+        echo_json({**report.entry, "verdict": report.verdict.as_dict(),
+                   "recorded_on": report.commit if report.recorded else None})
     else:
         print_report(report)
     raise SystemExit(0 if report.verdict.ok else EXIT_FAILED)

@@ -34,10 +34,20 @@ def print_report(report, verbose: bool = False) -> None:
             click.echo(f"  concepts with failures: {', '.join(weak[:15])}")
     if not report.recorded:
         where = "not recorded" + (f": {report.differs}" if report.differs else "")
+        if report.was:
+            where += f"; the note on {report.commit[:10]} says {_judged(report.was)}"
     else:
         where = f"recorded on {report.commit[:10]}"
+        if report.was:
+            where += f" as its latest verdict (it was {_judged(report.was)})"
     status = click.style("PASS", fg="green") if verdict.ok else click.style("FAIL", fg="red")
     click.echo(f"{status}  ({len(entry['failed'])} of {m['n']} items failed; {where})")
+
+
+def _judged(judgment: dict) -> str:
+    """An earlier verdict of a note line, in words: `pass against 1a2b3c4d5e`."""
+    baseline = (judgment.get("baseline") or {}).get("commit")
+    return f"{judgment.get('verdict')} " + (f"against {str(baseline)[:10]}" if baseline else "by its thresholds alone")
 
 
 @click.command()
@@ -67,7 +77,8 @@ def test(rev: str | None, baseline: str | None, no_record: bool, verbose: bool, 
     finally:
         progress.close()
     if fmt == "json":
-        echo_json({**report.entry, "verdict": report.verdict.as_dict(), "recorded_on": report.commit})
+        echo_json({**report.entry, "verdict": report.verdict.as_dict(),
+                   "recorded_on": report.commit if report.recorded else None})
     else:
         print_report(report, verbose)
     raise SystemExit(0 if report.verdict.ok else EXIT_FAILED)

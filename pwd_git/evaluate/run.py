@@ -31,6 +31,7 @@ class TestReport:
     recorded: bool = False  # a note line holds this result on `commit`
     flags: Flags | None = None  # per-item acc, acc_norm and control flags (what metrics count)
     differs: str | None = None  # why the working tree's result belongs to no commit
+    was: dict | None = None  # the judgment the note held before, when this one differs from it
 
 
 def _accuracy(flags: list[bool]) -> float:
@@ -143,7 +144,7 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
     items = shards.records("bench")
     if not items:
         raise DataError("the benchmark is empty: no test-split chains", hint="add a chain with `split: test`")
-    already_recorded = False
+    stored = None  # the line on `commit` this result was read from
     revision = at(domain, rev)
     reused = reusable_result(revision, commit)
     if reused:
@@ -151,9 +152,10 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
         log(f"reusing the result recorded on {source_commit[:10]} (same build and run key)")
         flags = flags_of(entry, items)
         per_item = dict(flags.acc)
-        already_recorded = source_commit == commit
-        if not already_recorded:
-            entry = {**entry, "commit": commit, "reused_from": entry.get("reused_from") or source_commit}
+        stored = entry if source_commit == commit else None
+        entry = {k: v for k, v in entry.items() if k != "baseline"}  # judged again below, against today's baseline
+        if stored is None:
+            entry.update(commit=commit, reused_from=entry.get("reused_from") or source_commit)
     else:
         trained = train(domain, rev, on_step=on_step, log=log)
         log(f"scoring {len(items)} benchmark items with model {trained.key[:12]}")
@@ -173,7 +175,7 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
                                   "acc_norm": _accuracy([s.correct_norm for s in cscores]), "n": len(cscores)}
             control_flags = {s.id: s.correct for s in cscores}
         flags = Flags(per_item, {s.id: s.correct_norm for s in scores}, control_flags)
-        entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "tool": __version__,
+        entry = {"time": _now(), "tool": __version__,
                  "run_key": key, "model_key": trained.key, "base": settings.base, "commit": commit,
                  "kb_tree": shards.manifest["kb_tree"], "shards_hash": shards.manifest["shards_hash"],
                  "build_key": shards.manifest["build_key"], "metrics": metrics,
@@ -198,8 +200,25 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
     if verdict.p_value is not None:
         entry["baseline"] = {"commit": baseline, "regressed": verdict.regressed_items, "fixed": verdict.fixed_items,
                              "p_value": round(verdict.p_value, 6)}
-    if record and commit and not already_recorded:
+    # A result judged again (compare) against another baseline than its note's, with another
+    # outcome, gets a line of its own: the note, `log` and `report` then say what `test` said.
+    was = _judgment(stored) if stored is not None and compare and _judgment(stored) != _judgment(entry) else None
+    write = bool(record and commit and (stored is None or was is not None))
+    if write:
+        entry["time"] = _now()  # when this line's verdict was given
         ResultsStore(domain.repo).record(commit, entry)
     return TestReport(commit, entry, verdict, per_item, {i["id"]: i for i in items}, entry.get("reused_from"),
-                      recorded=bool(commit) and (already_recorded or record), flags=flags, differs=differs)
+                      recorded=write or (stored is not None and was is None), flags=flags, differs=differs,
+                      was=was)
+
+
+def _now() -> str:
+    """A line's `time`, to the millisecond: the latest line on a commit is the one with the
+    latest time (a merge sorts lines as text), and two verdicts can come within a second."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _judgment(entry: dict) -> dict:
+    """What a line concludes: its verdict and the baseline comparison behind it (if any)."""
+    return {"verdict": entry.get("verdict"), "baseline": entry.get("baseline")}
 

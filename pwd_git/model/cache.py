@@ -12,15 +12,18 @@ import errno
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pwd_git.errors import PwdError
+from pwd_git.lock import LockHeld, PidLock
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,24 @@ def run_dir(key: str) -> Path:
     """Where the Hugging Face trainer of model `key` keeps its checkpoints until the model is
     published (an interrupted training resumes from there); the same path in every process of a launch."""
     return cache_root() / "runs" / key
+
+
+@contextmanager
+def training(key: str, log: Callable[[str], None] = lambda _m: None) -> Iterator[None]:
+    """Held while model `key` is trained: a second process training the same key (another
+    `git pwd train`, the worker, a diagnose) waits here for the first, then finds its model in
+    the cache instead of training it again. A flock on `locks/KEY.lock` (pwd_git.lock), so a
+    trainer killed even with kill -9 never leaves it held."""
+    path = cache_root() / "locks" / f"{key}.lock"
+    try:
+        lock = PidLock(path).acquire()
+    except LockHeld as held:
+        log(f"waiting for pid {held.pid or '?'}, which is training model {key[:12]}, to finish")
+        lock = PidLock(path, wait=math.inf).acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _safetensors_intact(path: Path) -> bool:

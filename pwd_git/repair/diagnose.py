@@ -120,7 +120,7 @@ class Diagnosis:
 
 
 def result_for(domain: Domain, commit: str, key: str, *, run_if_missing: bool,
-               log: Callable[[str], None]) -> dict:
+               log: Callable[[str], None], on_step: Callable[[int, int, float], None] | None = None) -> dict:
     """The latest note line on `commit` for `key`; runs `test` when there is none (if allowed)."""
     entries = at(domain, commit).results()
     mine = [e for e in entries if e.get("run_key") == key]
@@ -135,7 +135,7 @@ def result_for(domain: Domain, commit: str, key: str, *, run_if_missing: bool,
     log(f"no results on {commit[:10]} yet: running the tests first")
     from pwd_git.evaluate.run import evaluate
 
-    return evaluate(domain, commit, compare=False, log=log).entry
+    return evaluate(domain, commit, compare=False, log=log, on_step=on_step).entry
 
 
 def training_counts(shards: Shards) -> tuple[Counter, Counter]:
@@ -150,11 +150,14 @@ def training_counts(shards: Shards) -> tuple[Counter, Counter]:
 
 
 def diagnose(domain: Domain, rev: str = "HEAD", *, key: str | None = None, run_if_missing: bool = True,
-             log: Callable[[str], None] = lambda _m: None) -> Diagnosis:
+             log: Callable[[str], None] = lambda _m: None,
+             on_step: Callable[[int, int, float], None] | None = None) -> Diagnosis:
+    """REV's failed items traced to KB nodes; runs the tests first (training, reported through
+    `log` and `on_step` as `test` reports it) when REV has no result and `run_if_missing`."""
     revision = at(domain, rev)
     commit, kb, shards = revision.commit, revision.kb, revision.shards
     key = key or revision.run_key
-    entry = result_for(domain, commit, key, run_if_missing=run_if_missing, log=log)
+    entry = result_for(domain, commit, key, run_if_missing=run_if_missing, log=log, on_step=on_step)
     failed = set(entry.get("failed", []))
     items = shards.records("bench")
     findings, base, learned = classify(kb, items, failed, training_counts(shards))

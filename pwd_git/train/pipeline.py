@@ -139,6 +139,20 @@ def train(domain: Domain, rev: str | None = None, *, on_step: Callable[[int, int
             raise PwdError(f"process {rank.rank} of the launch trained, but finds no model {key[:12]} published by process 0",
                            hint="see process 0's output; every node of a launch needs one PWD_GIT_CACHE on a shared disk")
         return TrainResult(key, cache.model_dir(key), meta, False)
+    if rank.size > 1:  # a launch: its processes wait for each other (barrier), never for a lock
+        return _publish(key, write)
+    with cache.training(key, log):
+        meta = cache.lookup(key)  # trained by the process this one waited for
+        if meta is not None:
+            log(f"model {key[:12]} was trained meanwhile by another process: using it")
+            return TrainResult(key, cache.model_dir(key), meta, True)
+        return _publish(key, write)
+
+
+def _publish(key: str, write: Callable[[Path], dict]) -> TrainResult:
+    """Train through `write` into the cache under `key`; the checkpoints go once it is there."""
+    from pwd_git.train.hf import barrier
+
     try:
         meta = cache.store(key, write)
     except DataError:  # diverged: its checkpoints would resume into the same divergence
