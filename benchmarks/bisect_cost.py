@@ -154,7 +154,7 @@ def table(rows: list[Row]) -> str:
     out = ["| commits | KB states | notes | tool | trainings | bisect steps | wall time | found |",
            "|---:|---:|---|---|---:|---:|---:|---|"]
     for r in rows:
-        bound = math.ceil(math.log2(r.kb_states)) + 1
+        bound = math.ceil(math.log2(r.kb_states)) + 2  # the midpoints, GOOD and BAD (judged before any midpoint)
         out.append(f"| {r.commits} | {r.kb_states} (bound {bound}) | {r.notes} | `{r.tool}` | {r.trainings} | "
                    f"{r.steps} | {r.seconds:.1f} s | {'yes' if r.found else 'NO'} |")
     return "\n".join(out)
@@ -192,7 +192,7 @@ def main() -> None:
             "README.md, cite a source in a concept, or add/reword an unrelated concept; shards committed at every "
             "commit (the naive run needs them in its checkout)\n"
             "- trainings = models that appeared in a fresh model cache; notes present = a result note on every "
-            "commit; bound = ceil(log2(KB states)) + 1\n\n"
+            "commit; bound = ceil(log2(KB states)) + 2 (GOOD and BAD are judged first)\n\n"
             f"{text}\n")
 
 
