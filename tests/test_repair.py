@@ -312,6 +312,22 @@ def test_a_contrast_names_another_object_of_the_same_predicate_first(tmp_path):
     assert sorted(ex["traces"]["concepts"][-1] for ex in contrasts) == ["d", "f"]
 
 
+def test_a_contrast_never_names_a_namesake_of_the_true_object(tmp_path):
+    """"Is it true that a is part of B? No" while "b" is true: the build never offers a choice
+    that reads as a true answer, and a patch's contrast follows the same rule."""
+    root = tmp_path / "k"
+    root.mkdir()
+    git(root, "init", "-q")
+    files = {"pwd.yaml": "name: k\npredicates: {is part of: {functional: false}}\n"}
+    for c, term in (("a", "a"), ("b", "b"), ("b2", "B."), ("c", "c")):
+        files[f"concepts/{c}.yaml"] = f"id: {c}\nterm: {term}\ntype: t\ndefinition: The {c}.\n"
+    files["concepts/a.yaml"] += "relations:\n  - {predicate: is part of, object: b}\n"
+    write(root, files)
+    kb, _ = load_worktree(Domain.find(root))
+    contrasts = [ex for ex in ExampleWriter(kb).statement_examples("a.is-part-of.b") if ex["kind"] == "contrast"]
+    assert [ex["traces"]["concepts"][-1] for ex in contrasts] == ["c"]
+
+
 def test_contradictory_evidence_is_reported_not_patched(tmp_path):
     """Two objects for one subject and an undeclared predicate: name the competitor, write nothing."""
     _kb(tmp_path)  # the repo; a.yaml is rewritten below

@@ -15,6 +15,7 @@ import hashlib
 from dataclasses import dataclass
 
 from pwd_git.build.templates import article, define, flat, sentence
+from pwd_git.kb.checks import reads_as
 from pwd_git.kb.model import KB, Statement
 from pwd_git.repair.diagnose import CHAIN_BREAK, Finding
 
@@ -148,8 +149,11 @@ class ExampleWriter:
             true = self.true_targets[(st.subject, st.predicate)]
             kind = self.kb.concepts[st.object].type
             used = self.objects_by_predicate.get((st.predicate, kind), set())
-            others = [o for o in self.kb.concepts
-                      if self.kb.concepts[o].type == kind and o not in true and o != st.subject]
+            # never a namesake of a true object ("red" beside "Red"), as the build's draws refuse
+            read = {reads_as(n) for t in true for n in (self.kb.concepts[t].term, *self.kb.concepts[t].aliases)
+                    if t in self.kb.concepts}
+            others = [o for o in self.kb.concepts if self.kb.concepts[o].type == kind and o not in true
+                      and o != st.subject and reads_as(self.kb.concepts[o].term) not in read]
             # the build's l2.false rule: another object of this predicate first, then any of the type
             picked = _pick(sid, [o for o in others if o in used], 2)
             for other in picked + _pick(sid, [o for o in others if o not in used], 2 - len(picked)):
