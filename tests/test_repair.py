@@ -61,20 +61,28 @@ def tested(tmp_path, monkeypatch, shared_cache):
 
 # --- diagnosis logic on a hand-made KB ----------------------------------------------------------
 
-def _kb(tmp_path):
+_PART_OF = "name: k\npredicates: {is part of: {functional: false}}\n"
+
+
+def _load_kb(tmp_path, files: dict[str, str], config: str = _PART_OF):
+    """The KB of `files` (KB path -> text) and `config` as pwd.yaml, in a fresh repo; it validates."""
     root = tmp_path / "k"
     root.mkdir()
     git(root, "init", "-q")
-    files = {"pwd.yaml": "name: k\npredicates: {is part of: {functional: false}}\n"}
+    write(root, {"pwd.yaml": config, **files})
+    kb, diags = load_worktree(Domain.find(root))
+    assert not [d for d in diags if d.severity == "error"], diags
+    return kb
+
+
+def _kb(tmp_path):
+    files = {}
     for c in "abcd":
         files[f"concepts/{c}.yaml"] = f"id: {c}\nterm: {c}\ntype: t\ndefinition: The {c}.\n"
     files["concepts/a.yaml"] += "relations:\n  - {predicate: is part of, object: b}\n"
     files["concepts/b.yaml"] += "relations:\n  - {predicate: is part of, object: c}\n"
     files["chains/abc.yaml"] = "id: abc\ntitle: t\nsplit: test\nsteps: [a.is-part-of.b, b.is-part-of.c]\n"
-    write(root, files)
-    kb, diags = load_worktree(Domain.find(root))
-    assert not [d for d in diags if d.severity == "error"]
-    return kb
+    return _load_kb(tmp_path, files)
 
 
 def _items():
@@ -168,18 +176,14 @@ def test_a_chain_whose_hop_no_longer_exists_is_not_traced(tmp_path):
 
 def _three_paths_kb(tmp_path):
     """Nine concepts in three is-part-of paths (a-b-c, d-e-f, g-h-i); abc and def are test chains."""
-    root = tmp_path / "k"
-    root.mkdir()
-    git(root, "init", "-q")
-    files = {"pwd.yaml": "name: k\npredicates: {is part of: {functional: false}}\n"}
+    files = {}
     links = [("a", "b"), ("b", "c"), ("d", "e"), ("e", "f"), ("g", "h"), ("h", "i")]
     for c in "abcdefghi":
         files[f"concepts/{c}.yaml"] = f"id: {c}\nterm: {c}\ntype: t\ndefinition: The {c}.\n" + "".join(
             f"relations:\n  - {{predicate: is part of, object: {o}}}\n" for s_, o in links if s_ == c)
     files["chains/abc.yaml"] = "id: abc\ntitle: t\nsplit: test\nsteps: [a.is-part-of.b, b.is-part-of.c]\n"
     files["chains/def.yaml"] = "id: def\ntitle: t\nsplit: test\nsteps: [d.is-part-of.e, e.is-part-of.f]\n"
-    write(root, files)
-    kb, _ = load_worktree(Domain.find(root))
+    kb = _load_kb(tmp_path, files)
     counts = (Counter({c: 4 for c in "abcdefghi"}), Counter({f"{s_}.is-part-of.{o}": 5 for s_, o in links}))
     return kb, counts
 
@@ -239,15 +243,11 @@ def test_contrast_questions_read_as_english_for_any_predicate(tmp_path):
 def test_patch_examples_are_one_line_like_the_builds_records(tmp_path):
     """A definition written as a YAML `|` block keeps its line breaks in the KB; the examples a
     patch writes from it (concept forms, sibling contrasts) have none, as the build's own don't."""
-    root = tmp_path / "k"
-    root.mkdir()
-    git(root, "init", "-q")
-    files = {"pwd.yaml": "name: k\npredicates: {is part of: {functional: false}}\n"}
+    files = {}
     for c in "abc":
         files[f"concepts/{c}.yaml"] = f"id: {c}\nterm: {c}\ntype: t\ndefinition: |\n  The {c},\n  on two lines.\n"
-    write(root, files)
-    kb, diags = load_worktree(Domain.find(root))
-    assert "\n" in kb.concepts["a"].definition and not [d for d in diags if d.severity == "error"]
+    kb = _load_kb(tmp_path, files)
+    assert "\n" in kb.concepts["a"].definition
     examples = ExampleWriter(kb).concept_examples("a")
     assert {ex["kind"] for ex in examples} >= {"concept", "contrast"}
     texts = [m["content"] for ex in examples for m in ex["messages"]]
@@ -258,10 +258,7 @@ def test_patch_examples_are_one_line_like_the_builds_records(tmp_path):
 def _sentences_kb(tmp_path):
     """Definitions without a final period (as real package descriptions are) and a chain whose
     negative constraint names a."""
-    root = tmp_path / "k"
-    root.mkdir()
-    git(root, "init", "-q")
-    files = {"pwd.yaml": "name: k\npredicates: {depends on: {functional: false}}\n"}
+    files = {}
     for c in "abc":
         files[f"concepts/{c}.yaml"] = f"id: {c}\nterm: {c}\ntype: t\ndefinition: Shared library of {c} - runtime\n"
     files["concepts/a.yaml"] += "relations:\n  - {predicate: depends on, object: b}\n"
@@ -270,10 +267,7 @@ def _sentences_kb(tmp_path):
                                 "negative_constraints: [a does not depend on itself]\n")
     files["chains/ab.yaml"] = ("id: ab\ntitle: t\nsplit: test\nsteps: [a.depends-on.b]\n"
                                "negative_constraints: [a does not depend on itself]\n")
-    write(root, files)
-    kb, diags = load_worktree(Domain.find(root))
-    assert not [d for d in diags if d.severity == "error"]
-    return kb
+    return _load_kb(tmp_path, files, "name: k\npredicates: {depends on: {functional: false}}\n")
 
 
 def test_a_sibling_contrast_ends_the_first_definition_before_going_on(tmp_path):
@@ -298,16 +292,12 @@ def test_a_negative_constraint_answers_what_does_not_hold_never_a_misconception(
 def test_a_contrast_names_another_object_of_the_same_predicate_first(tmp_path):
     """As the build's l2.false claims do: "Is it true that a is part of d?" (d is something parts
     belong to), not a concept that only shares the type."""
-    root = tmp_path / "k"
-    root.mkdir()
-    git(root, "init", "-q")
-    files = {"pwd.yaml": "name: k\npredicates: {is part of: {functional: false}}\n"}
+    files = {}
     for c in "abcdefgh":
         files[f"concepts/{c}.yaml"] = f"id: {c}\nterm: {c}\ntype: t\ndefinition: The {c}.\n"
     for subject, whole in ("ab", "cd", "ef"):
         files[f"concepts/{subject}.yaml"] += f"relations:\n  - {{predicate: is part of, object: {whole}}}\n"
-    write(root, files)
-    kb, _ = load_worktree(Domain.find(root))
+    kb = _load_kb(tmp_path, files)
     contrasts = [ex for ex in ExampleWriter(kb).statement_examples("a.is-part-of.b") if ex["kind"] == "contrast"]
     assert sorted(ex["traces"]["concepts"][-1] for ex in contrasts) == ["d", "f"]
 
@@ -315,15 +305,11 @@ def test_a_contrast_names_another_object_of_the_same_predicate_first(tmp_path):
 def test_a_contrast_never_names_a_namesake_of_the_true_object(tmp_path):
     """"Is it true that a is part of B? No" while "b" is true: the build never offers a choice
     that reads as a true answer, and a patch's contrast follows the same rule."""
-    root = tmp_path / "k"
-    root.mkdir()
-    git(root, "init", "-q")
-    files = {"pwd.yaml": "name: k\npredicates: {is part of: {functional: false}}\n"}
+    files = {}
     for c, term in (("a", "a"), ("b", "b"), ("b2", "B."), ("c", "c")):
         files[f"concepts/{c}.yaml"] = f"id: {c}\nterm: {term}\ntype: t\ndefinition: The {c}.\n"
     files["concepts/a.yaml"] += "relations:\n  - {predicate: is part of, object: b}\n"
-    write(root, files)
-    kb, _ = load_worktree(Domain.find(root))
+    kb = _load_kb(tmp_path, files)
     contrasts = [ex for ex in ExampleWriter(kb).statement_examples("a.is-part-of.b") if ex["kind"] == "contrast"]
     assert [ex["traces"]["concepts"][-1] for ex in contrasts] == ["c"]
 
