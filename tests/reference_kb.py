@@ -80,11 +80,11 @@ def _check_chains(kb: KB) -> list[Diagnostic]:
                              "never asked (only test chains feed the benchmark); set split: test or move the items"))
         for item in chain.items:
             if not 0 <= item.answer < len(item.choices):
-                out.append(_diag(item.loc, ERROR, "bad-answer",
+                out.append(_diag(item.answer_loc, ERROR, "bad-answer",
                                  f"answer index {item.answer} is outside the {len(item.choices)} choices (0-based)"))
             same = same_choices(item.choices)  # added with the rule (fix/robust), not at 705413e
             if same:
-                out.append(_diag(item.loc, ERROR, "same-choices",
+                out.append(_diag(item.choices_loc, ERROR, "same-choices",
                                  f"choices {same[0]} and {same[1]} read the same (case, spacing or end punctuation); "
                                  "make them distinct"))
     return out
@@ -299,7 +299,8 @@ def _add_chain(kb: KB, path: str, data: dict, pos: dict, diags: list[Diagnostic]
     for i, item in enumerate(data.get("items") if isinstance(data.get("items"), list) else []):
         if isinstance(item, dict) and isinstance(item.get("choices"), list) and isinstance(item.get("answer"), int):
             items.append(HandItem(str(item.get("question", "")), _strs(item["choices"]), item["answer"],
-                                  _loc(path, pos, "items", i)))
+                                  _loc(path, pos, "items", i), _loc(path, pos, "items", i, "answer"),
+                                  _loc(path, pos, "items", i, "choices")))
     kb.chains[chid] = Chain(chid, str(data.get("title", chid)), str(data.get("split", "test")), steps,
                             [_loc(path, pos, "steps", i) for i in range(len(steps))], loc,
                             _strs(data.get("preconditions")), _strs(data.get("negative_constraints")), items)

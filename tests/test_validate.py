@@ -391,4 +391,22 @@ def test_hand_written_choices_that_read_the_same_are_an_error(domain):
     res = run_cli("validate", "--format", "json", cwd=domain)
     assert res.code == 1
     found = [(d["line"], d["message"]) for d in diagnostics(res) if d["code"] == "same-choices"]
-    assert found == [(6, "choices 0 and 2 read the same (case, spacing or end punctuation); make them distinct")]
+    assert found == [(7, "choices 0 and 2 read the same (case, spacing or end punctuation); make them distinct")]
+
+
+def test_an_answer_outside_the_choices_points_at_its_answer_line(domain):
+    """The error names the line to edit (`answer:`), not the item's first line."""
+    write(domain, {"chains/a-to-c.yaml": """
+        id: a-to-c
+        title: a to c
+        split: test
+        steps: [a.is-part-of.b, b.is-part-of.c]
+        items:
+          - question: Which thing holds b?
+            choices: [c, b, d]
+            answer: 3
+    """})
+    res = run_cli("validate", "--format", "json", cwd=domain)
+    assert res.code == 1
+    found = [(d["path"], d["line"]) for d in diagnostics(res) if d["code"] == "bad-answer"]
+    assert found == [("chains/a-to-c.yaml", 8)]

@@ -90,7 +90,8 @@ def _add_chain(kb: KB, path: str, data: dict, pos: dict, claim) -> None:
         return
     steps = walk.strs(data.get("steps"))
     items = [HandItem(str(item.get("question", "")), walk.strs(item["choices"]), item["answer"],
-                      _loc(path, pos, "items", i)) for i, item in walk.hand_items(data)]
+                      _loc(path, pos, "items", i), _loc(path, pos, "items", i, "answer"),
+                      _loc(path, pos, "items", i, "choices")) for i, item in walk.hand_items(data)]
     kb.chains[chid] = Chain(chid, str(data.get("title", chid)), str(data.get("split", "test")), steps,
                             [_loc(path, pos, "steps", i) for i in range(len(steps))], loc,
                             walk.strs(data.get("preconditions")), walk.strs(data.get("negative_constraints")), items)

@@ -166,16 +166,16 @@ def _chain(ix, info, out: list) -> None:
                         f"{quote(st[2])}; the object of each step must be the subject of the next", ""))
         previous = st
     if info.split == "train" and info.items:
-        _, _, line, col, _ = info.items[0]
+        _, _, line, col, *_ = info.items[0]
         out.append((path, line, col, WARNING, "unused-items",
                     f"chain {quote(info.node[0])} has split: train, so its {len(info.items)} hand-written item(s) are "
                     "never asked (only test chains feed the benchmark); set split: test or move the items", ""))
-    for answer, n, line, col, same in info.items:
+    for answer, n, _, _, same, answer_at, choices_at in info.items:
         if not 0 <= answer < n:
-            out.append((path, line, col, ERROR, "bad-answer",
+            out.append((path, *answer_at, ERROR, "bad-answer",
                         f"answer index {answer} is outside the {n} choices (0-based)", ""))
         if same:
-            out.append((path, line, col, ERROR, "same-choices",
+            out.append((path, *choices_at, ERROR, "same-choices",
                         f"choices {same[0]} and {same[1]} read the same (case, spacing or end punctuation); "
                         "make them distinct", ""))
 

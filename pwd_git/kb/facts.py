@@ -42,7 +42,8 @@ def extract(kind: str, record: dict) -> dict:
     elif kind == "chain":
         out["split"] = str(data.get("split", "test"))
         out["steps"] = [(sid, *_pos(pos, "steps", i)) for i, sid in enumerate(walk.strs(data.get("steps")))]
-        out["items"] = [(item["answer"], len(item["choices"]), *_pos(pos, "items", i), same_choices(item["choices"]))
+        out["items"] = [(item["answer"], len(item["choices"]), *_pos(pos, "items", i), same_choices(item["choices"]),
+                         _pos(pos, "items", i, "answer"), _pos(pos, "items", i, "choices"))
                         for i, item in walk.hand_items(data)]
     elif kind == "patch":
         out["examples"] = [(concepts, statements, chain, *_pos(pos, "examples", i))
@@ -84,7 +85,8 @@ class FileInfo:
         self.node: tuple | None = None  # (id, line, col) of a concept or chain
         self.term, self.aliases, self.rels = "", (), ()  # rels: (index, sid, predicate, object, value, line, col)
         self.name_pos: tuple = ()  # (line, col) of the term, then of each alias
-        self.split, self.steps, self.items = "", (), ()  # steps: (sid, line, col); items: (answer, n, line, col, same)
+        self.split, self.steps = "", ()  # steps: (sid, line, col)
+        self.items = ()  # (answer, n, line, col, same, (line, col) of answer:, (line, col) of choices:)
         self.examples = ()  # (concepts, statements, chain, line, col)
         self.config: dict | None = None
 

@@ -89,6 +89,8 @@ class HandItem:
     choices: list[str]
     answer: int
     loc: Loc
+    answer_loc: Loc  # where `answer:` and `choices:` are written: what their errors point at
+    choices_loc: Loc
 
 
 @dataclass
