@@ -377,3 +377,15 @@ def test_diagnose_of_an_untested_commit_shows_the_training_progress(tmp_path, mo
     quiet = run_cli("diagnose", "--format", "json", cwd=root)
     assert quiet.code in (0, 1) and json.loads(quiet.out)["commit"], quiet.output
     assert "train:" not in quiet.err and len(list((model_cache / "models").iterdir())) == 2, quiet.err
+
+
+def test_patch_of_an_untested_commit_shows_the_training_progress(tmp_path, model_cache):
+    """patch diagnoses first, and the diagnosis of an untested commit trains: with the same
+    progress lines as `diagnose`, not minutes of silence."""
+    root = small_domain(tmp_path / "d")
+    (root / "pwd.yaml").write_text((root / "pwd.yaml").read_text().replace("epochs: 2", "epochs: 3"))
+    git(root, "commit", "-qam", "three epochs")  # a model key no other test trains
+    res = run_cli("patch", "--dry-run", cwd=root)
+    assert res.code in (0, 1) and "Traceback" not in res.err, res.output
+    assert "running the tests first" in res.err and "train: step 1/" in res.err, res.err
+    assert re.search(r"^train: step (\d+)/\1 \(100%\)", res.err, re.M), res.err

@@ -6,7 +6,7 @@ import click
 
 from pwd_git.git import current_branch
 from pwd_git.kb.loader import Domain
-from pwd_git.output import echo_json, format_option, log_to_stderr
+from pwd_git.output import StepProgress, echo_json, format_option, log_to_stderr
 
 
 @click.command()
@@ -45,8 +45,12 @@ def patch(rev: str, limit: int | None, branch: str | None, train_mode: str | Non
 
     domain = Domain.find(".")
     log = log_to_stderr(not quiet and fmt == "text")
-    result = make_patch(domain, rev, limit=limit, branch=branch, train_mode=train_mode, dry_run=dry_run,
-                        include=include, log=log)
+    progress = StepProgress(not quiet and fmt == "text")  # when REV has no result yet, the diagnosis trains
+    try:
+        result = make_patch(domain, rev, limit=limit, branch=branch, train_mode=train_mode, dry_run=dry_run,
+                            include=include, log=log, on_step=progress)
+    finally:
+        progress.close()
     body = render_body(result)
     body_file = domain.repo.pwd_dir() / "patches" / (result.branch.replace("/", "_") + ".md")
     body_file.parent.mkdir(parents=True, exist_ok=True)

@@ -48,15 +48,17 @@ class PatchResult:
 
 def make_patch(domain: Domain, rev: str = "HEAD", *, limit: int | None = None, branch: str | None = None,
                train_mode: str | None = None, dry_run: bool = False, include: tuple[str, ...] = (),
-               log: Callable[[str], None] = lambda _m: None) -> PatchResult:
+               log: Callable[[str], None] = lambda _m: None,
+               on_step: Callable[[int, int, float], None] | None = None) -> PatchResult:
     """Patch what the data is at fault for: data gaps and chain breaks that beat the model's
     noise, plus the kinds in `include` (not-learned). Contradictions are never patched.
     `train_mode` also sets `train.mode` in the patch commit's pwd.yaml: `continue` makes the
     fix a fine-tune of REV's model on the new examples plus replay, so what REV's model
-    already knew is kept instead of re-rolled by a from-scratch run."""
+    already knew is kept instead of re-rolled by a from-scratch run. `log` and `on_step`
+    report the tests the diagnosis runs when REV has no result yet (see `diagnose`)."""
     if branch is not None:
         check_branch_name(domain.repo, branch)  # before the diagnosis, which may train
-    diagnosis = diagnose(domain, rev, log=log)
+    diagnosis = diagnose(domain, rev, log=log, on_step=on_step)
     result = write_patch(domain, diagnosis, limit=limit, include=include)
     name = branch or _branch_name(diagnosis.commit, result.patched)
     if not dry_run and branch_exists(domain.repo, name):
