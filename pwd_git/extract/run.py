@@ -33,7 +33,7 @@ BACKENDS = ("patterns", "llm")
 @dataclass
 class DocReport:
     path: str
-    status: str  # extracted | unchanged | skipped
+    status: str  # extracted (new or changed since extract.lock.json) | unchanged | skipped | kept | not-named
     reason: str | None = None
     chunks: int = 0
     candidates: int = 0
@@ -171,7 +171,10 @@ def extract(domain: Domain, paths: tuple[str, ...] = (), *, rev: str = "HEAD", b
         if result is None:
             fresh.append((doc, len(results), old))
             result = {"chunks": 0, "concepts": [], "aliases": [], "statements": [], "dropped": []}
-        reports.append(DocReport(doc.path, "unchanged", None, result["chunks"], _count(result)))
+        # the status is against the lock (what the KB was extracted from), not the cache: a
+        # document first read by a --dry-run is served from the cache, and is still new here
+        status = "unchanged" if before and before["sha256"] == doc.sha256 else "extracted"
+        reports.append(DocReport(doc.path, status, None, result["chunks"], _count(result)))
         results.append(_candidates(result, doc.path))
         documents[doc.path] = {"status": "extracted", "sha256": doc.sha256, "chunks": result["chunks"]}
     if fresh:
@@ -182,7 +185,7 @@ def extract(domain: Domain, paths: tuple[str, ...] = (), *, rev: str = "HEAD", b
             results[at] = _candidates(result, doc.path)
             documents[doc.path]["chunks"] = result["chunks"]
             report = next(r for r in reports if r.path == doc.path)
-            report.status, report.chunks, report.candidates = "extracted", result["chunks"], _count(result)
+            report.chunks, report.candidates = result["chunks"], _count(result)
     manifest_raw = _read_at(domain, base, MANIFEST)
     the_plan = plan(kb, manifest, results, settings.functional, documents, settings.chains)
     the_plan.dropped = [d for r in results for d in _drops(r)] + the_plan.dropped
