@@ -8,7 +8,7 @@ from pathlib import Path
 from pwd_git import notes
 from pwd_git.errors import PwdError, quote
 from pwd_git.git import Repo, no_work_tree_error, run_git
-from pwd_git.gitconfig import configure_diff_driver
+from pwd_git.gitconfig import configure_diff_driver, configure_lock_merge_driver
 from pwd_git.kb.model import slug
 from pwd_git.resources import template_names, templates_dir
 
@@ -58,6 +58,7 @@ def init_domain(target: str | Path, template: str = "minimal") -> list[Path]:
             written.append(dest)
         repo = Repo.discover(target)
         configure_diff_driver(repo)
+        configure_lock_merge_driver(repo)
         notes.setup(repo, remote=None)
     except BaseException:
         for path in reversed(written):

@@ -177,6 +177,8 @@ def test_git_diff_of_shards_is_readable_after_init(tmp_path):
     res = run_cli("init", str(root), cwd=tmp_path)
     assert res.code == 0, res.output
     assert git(root, "config", "diff.pwd-shards.textconv") == "git-pwd textconv"
+    assert git(root, "config", "merge.pwd-extract-lock.driver") == "git-pwd merge-lock %O %A %B %P"
+    assert git(root, "check-attr", "merge", "extract.lock.json").endswith(": pwd-extract-lock")
     from tests.test_build import geo_files
 
     write(root, geo_files())

@@ -646,3 +646,60 @@ def test_a_domain_in_a_subfolder_of_the_repository(tmp_path):
     merge(top, info["branch"])
     assert run_cli("validate", cwd=top / "kb").code == 0
     assert "nothing new" in run_cli("extract", cwd=top / "kb").out
+
+
+PLANTS = """
+A chloroplast is a plastid that captures light.
+Photosynthesis is a pathway that makes sugar.
+Photosynthesis occurs in the chloroplast.
+"""
+
+
+def test_two_extraction_branches_of_different_documents_merge_cleanly(tmp_path):
+    """Extracting one document, then another, from the same commit gives two branches that
+    both change extract.lock.json; its merge driver (set up by init and by extract) takes
+    each document's entry from the side that changed it, so both merge without a conflict."""
+    root = corpus_repo(tmp_path / "two", {"pwd.yaml": CONFIG, "corpus/cells.md": CELLS, "corpus/plants.md": PLANTS,
+                                          ".gitattributes": "extract.lock.json merge=pwd-extract-lock\n"})
+    first, second = extract_json(root, "corpus/cells.md"), extract_json(root, "corpus/plants.md")
+    merge(root, first["branch"])
+    proc = run_git_merge(root, second["branch"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lock = read_manifest((root / MANIFEST).read_bytes())
+    assert sorted(lock["documents"]) == ["corpus/cells.md", "corpus/plants.md"]
+    assert {f"{FOLDER}/chloroplast.yaml", f"{FOLDER}/mitochondrion.yaml"} <= set(lock["files"])
+    assert run_cli("validate", cwd=root).code == 0
+    again = run_cli("extract", cwd=root)  # the merged lock owns both documents' files
+    assert again.code == 0 and "nothing new" in again.out, again.output
+
+
+def test_the_lock_merge_driver_reports_a_document_both_sides_changed(tmp_path):
+    """Both sides re-extracted the same document differently: a conflict naming it (exit 1),
+    and the file left is still a valid lock (ours), so `git pwd extract` can redo it."""
+    def lock(docs: dict) -> str:
+        return json.dumps({"version": 1, "documents": {p: {"status": "extracted", "sha256": s, "chunks": 1}
+                                                       for p, s in docs.items()}, "files": {}}, indent=2)
+
+    paths = {}
+    for name, docs in (("base", {"a.md": "1", "b.md": "1"}), ("ours", {"a.md": "2", "b.md": "1"}),
+                       ("theirs", {"a.md": "3", "b.md": "1", "c.md": "1"})):
+        paths[name] = tmp_path / name
+        paths[name].write_text(lock(docs))
+    res = run_cli("merge-lock", str(paths["base"]), str(paths["ours"]), str(paths["theirs"]), cwd=tmp_path)
+    assert res.code == 1 and "a.md" in res.err and "b.md" not in res.err, res.output
+    merged = read_manifest(paths["ours"].read_bytes())
+    assert {p: d["sha256"] for p, d in merged["documents"].items()} == {"a.md": "2", "b.md": "1", "c.md": "1"}
+    res = run_cli("merge-lock", str(paths["base"]), str(tmp_path / "missing"), str(paths["theirs"]), cwd=tmp_path)
+    assert res.code == 2 and "Traceback" not in res.output, res.output
+    paths["theirs"].write_text("<<<<<<< HEAD\n{}\n=======\n")
+    before = paths["ours"].read_bytes()
+    res = run_cli("merge-lock", str(paths["base"]), str(paths["ours"]), str(paths["theirs"]), cwd=tmp_path)
+    assert res.code == 1 and "not a lock file" in res.err and "Traceback" not in res.output, res.output
+    assert paths["ours"].read_bytes() == before
+
+
+def run_git_merge(root: Path, branch: str):
+    import subprocess
+
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "merge", "-q", "--no-edit", branch],
+                          cwd=root, capture_output=True, text=True)

@@ -18,6 +18,7 @@ VERBS = {
     "extract": ("extract", "extract"), "import": ("extract", "import_"), "bisect": ("bisect", "bisect"),
     "bisect-step": ("bisect", "bisect_step"), "hooks": ("hooks", "hooks"), "queue": ("queue", "queue"),
     "worker": ("worker", "worker"), "textconv": ("textconv", "textconv"),
+    "merge-lock": ("mergelock", "merge_lock"),
     "help": ("help", "help_"), "completion": ("completion", "completion"),
     "report": ("report", "report"), "export": ("export", "export"),
 }

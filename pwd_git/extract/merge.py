@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from pwd_git.errors import DataError
 from pwd_git.extract.terms import Terms, objects_of, phrase_key, subjects_of
 from pwd_git.git import hash_blob
 from pwd_git.kb.checks import norm_term
@@ -362,6 +363,39 @@ def render_chain(chain: dict) -> str:
 
     doc = {"id": chain["id"], "title": chain["title"], "split": chain["split"], "steps": chain["steps"]}
     return HEADER.format(kind="chain") + yaml.dump(doc, Dumper=PlainDumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+def merge_manifests(base: bytes | None, ours: bytes, theirs: bytes) -> tuple[bytes, list[str]]:
+    """Three-way merge of extract.lock.json, entry by entry (the lock's merge driver): each
+    document's and file's entry comes from the side that changed it, so two extraction branches
+    of different documents merge cleanly. Returns the merged lock and the entries both sides
+    changed differently (those keep ours: a conflict for `git pwd extract` to redo). A side
+    that is not a lock (say, conflict markers) is a DataError: git then keeps its conflict."""
+    for name, raw in (("ours", ours), ("theirs", theirs)):
+        if raw.strip() and not _is_lock(raw):
+            raise DataError(f"{MANIFEST} ({name}) is not a lock file", hint="resolve it by hand, or run `git pwd extract`")
+    sides = [read_manifest(raw) for raw in (base, ours, theirs)]
+    merged, conflicts = {}, []
+    for section in ("documents", "files"):
+        old, mine, other = (side[section] for side in sides)
+        out = {}
+        for key in sorted({*mine, *other}):
+            was, a, b = old.get(key), mine.get(key), other.get(key)
+            value = b if a == was else a
+            if a != was and b != was and a != b:
+                conflicts.append(key)
+            if value is not None:
+                out[key] = value
+        merged[section] = out
+    return _manifest(merged["files"], merged["documents"]), conflicts
+
+
+def _is_lock(raw: bytes) -> bool:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and isinstance(data.get("files"), dict)
 
 
 def _manifest(files: dict[str, str], documents: dict[str, dict]) -> bytes:

@@ -214,7 +214,10 @@ def extract(domain: Domain, paths: tuple[str, ...] = (), *, rev: str = "HEAD", b
         return out
     if branch_exists(domain.repo, out.branch):
         raise DataError(f"branch {quote(out.branch)} already exists", hint="pass --branch NEW-NAME, or delete the old branch")
+    from pwd_git.gitconfig import configure_lock_merge_driver
     from pwd_git.repair.patch import commit_on_branch
+
+    configure_lock_merge_driver(domain.repo)  # the branch is merged later, maybe next to another extraction
 
     shards = object_ids(domain.repo, [f"{base}:{prefix}shards/MANIFEST.json"])[0] is not None
     log("committing" + (" (rebuilding shards/)" if shards else ""))
