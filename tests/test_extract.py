@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pwd_git.extract import patterns
+from pwd_git.extract import patterns, sentences
 from pwd_git.extract.candidates import keep_verified
 from pwd_git.extract.chunks import Chunk, chunk, normalise_ws
 from pwd_git.extract.corpus import document_text, html_text
@@ -104,7 +104,7 @@ def test_markdown_structure_is_not_read_as_sentences():
             "A cell is a unit of life, e.g. in animals. Dr. Smith said so. It is J. Doe's view.\n")
     found = read(text)
     assert [c["term"] for c in found["concepts"]] == ["cell"]
-    assert [quote for quote, _ in patterns.said(text)] == ["A cell is a unit of life, e.g. in animals.", "Dr. Smith said so.",
+    assert [quote for quote, _ in sentences.said(text)] == ["A cell is a unit of life, e.g. in animals.", "Dr. Smith said so.",
                                                            "It is J. Doe's view."]
 
 
