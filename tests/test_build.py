@@ -459,6 +459,22 @@ def test_distractors_come_from_the_answers_frequency_band(tmp_path, seed):
         assert set(item["choices"]) <= (hubs if answer in hubs else rare), item
 
 
+def test_a_ring_that_ran_short_still_serves_the_pairs_next_statement(tmp_path):
+    """A draw that took what a ring had and then found nothing more must not mark the ring empty
+    for the (subject, predicate) pair: its next statement's choices would depend on which
+    statement was drawn first (before, the second got none from it)."""
+    from pwd_git.build.distractors import Distractors
+    from pwd_git.build.draws import Ring
+
+    kb = _load_geo_kb(_hub_domain(tmp_path / "d"))
+    shared = Distractors(kb, 0)
+    ring = Ring(0, ["north", "south"])
+    first, _ = shared.wrong_targets("one", "x", {"east"}, True, [ring], pair=("x", "lies in"))
+    second, _ = shared.wrong_targets("two", "x", {"east"}, True, [ring], pair=("x", "lies in"))
+    alone, _ = Distractors(kb, 0).wrong_targets("two", "x", {"east"}, True, [ring], pair=("x", "lies in"))
+    assert sorted(first) == sorted(second) == ["north", "south"] and second == alone
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_a_namesakes_definition_and_type_are_never_wrong_choices(tmp_path, seed):
     """Two cities called Paris, and "orange" the fruit and the colour: "Paris is defined as" is

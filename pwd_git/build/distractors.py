@@ -126,9 +126,8 @@ class Distractors:
         def draw(ring: Ring) -> None:
             if pair and (pair, id(ring)) in self._spent:
                 return
-            before = len(picked)
-            if not _fill(ring, draws, k, skip, picked, picked_reads, shown) and pair and not before:
-                self._spent.add((pair, id(ring)))  # rejected for the pair's targets alone
+            if not _fill(ring, draws, k, skip, picked, picked_reads, shown) and pair and not picked:
+                self._spent.add((pair, id(ring)))  # nothing taken at all: rejected for the pair's targets alone
 
         for ring in rings:
             if len(picked) < k:
