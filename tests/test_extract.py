@@ -14,7 +14,8 @@ from pwd_git.extract import patterns, sentences
 from pwd_git.extract.candidates import keep_verified
 from pwd_git.extract.chunks import Chunk, chunk, normalise_ws
 from pwd_git.extract.corpus import document_text, html_text
-from pwd_git.extract.merge import FOLDER, MANIFEST, plan, read_manifest
+from pwd_git.extract.manifest import MANIFEST, read_manifest
+from pwd_git.extract.merge import FOLDER, plan
 from pwd_git.kb.model import KB
 from tests.conftest import git, run_cli, snapshot, write
 

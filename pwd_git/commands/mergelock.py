@@ -19,7 +19,7 @@ import click
 @click.argument("path", required=False, default="extract.lock.json")
 def merge_lock(base: Path, ours: Path, theirs: Path, path: str) -> None:
     """Merge extract.lock.json entry by entry into OURS; exit 1 on entries both sides changed."""
-    from pwd_git.extract.merge import merge_manifests
+    from pwd_git.extract.manifest import merge_manifests
 
     merged, conflicts = merge_manifests(base.read_bytes(), ours.read_bytes(), theirs.read_bytes())
     ours.write_bytes(merged)

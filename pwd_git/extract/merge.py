@@ -5,8 +5,8 @@ Rules (docs/extract.md):
   a component that holds a concept a person wrote is that concept.
 - New concepts get the slug of their term as id (a short hash of the term only on a clash), and
   statements the content id `<subject>.<predicate-slug>.<object-or-value-slug>`: nothing is numbered.
-- A file is extraction's when `extract.lock.json` (the manifest) records the blob it wrote and the
-  file still has that blob. Only such files are rewritten or removed; for any other file (written or
+- A file is extraction's when `extract.lock.json` (the manifest, `manifest.py`) records the blob
+  it wrote and the file still has that blob. Only such files are rewritten or removed; for any other file (written or
   edited by a person) extraction proposes its additions in the report and writes nothing.
 - A second object for a functional predicate is a contradiction: reported, not written.
 - Whatever would break a reference from a person's file (a chain step, a relation's object) keeps
@@ -16,21 +16,18 @@ Rules (docs/extract.md):
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import yaml
 
-from pwd_git.errors import DataError
+from pwd_git.extract.manifest import manifest_bytes
 from pwd_git.extract.terms import Terms, objects_of, phrase_key, subjects_of
 from pwd_git.git import hash_blob
 from pwd_git.kb.checks import norm_term
 from pwd_git.kb.model import KB, ascii_slug, statement_id, value_slug
 
-MANIFEST = "extract.lock.json"
-MANIFEST_VERSION = 1
 FOLDER = "concepts/extracted"
 CHAIN_FOLDER = "chains/extracted"
 _SAFE_PATH = re.compile(r"(?:concepts|chains)/extracted/[a-z0-9][a-z0-9-]*\.yaml")
@@ -83,21 +80,6 @@ class Plan:
     dropped: list[Drop] = field(default_factory=list)
     proposals: list[Proposal] = field(default_factory=list)
     known: int = 0  # candidates the KB already states
-
-
-def read_manifest(raw: bytes | None) -> dict:
-    """The manifest's data, or an empty one (a missing or unreadable manifest owns nothing)."""
-    if not raw:
-        return {"version": MANIFEST_VERSION, "documents": {}, "files": {}}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
-        return {"version": MANIFEST_VERSION, "documents": {}, "files": {}}
-    files = {p: b for p, b in data["files"].items() if isinstance(p, str) and isinstance(b, str)}
-    docs = data.get("documents") if isinstance(data.get("documents"), dict) else {}
-    return {"version": MANIFEST_VERSION, "documents": docs, "files": files}
 
 
 def plan(kb: KB, manifest: dict, results: list[dict], functional: frozenset[str], documents: dict[str, dict],
@@ -191,7 +173,7 @@ def plan(kb: KB, manifest: dict, results: list[dict], functional: frozenset[str]
 
     proposed = _chains(kb, owned, hand, defined, existing, chains)
     _write(kb, owned, defined, proposed, out)
-    out.manifest = _manifest(out.owned_after, documents)
+    out.manifest = manifest_bytes(out.owned_after, documents)
     return out
 
 
@@ -363,42 +345,3 @@ def render_chain(chain: dict) -> str:
 
     doc = {"id": chain["id"], "title": chain["title"], "split": chain["split"], "steps": chain["steps"]}
     return HEADER.format(kind="chain") + yaml.dump(doc, Dumper=PlainDumper, sort_keys=False, allow_unicode=True, width=100)
-
-
-def merge_manifests(base: bytes | None, ours: bytes, theirs: bytes) -> tuple[bytes, list[str]]:
-    """Three-way merge of extract.lock.json, entry by entry (the lock's merge driver): each
-    document's and file's entry comes from the side that changed it, so two extraction branches
-    of different documents merge cleanly. Returns the merged lock and the entries both sides
-    changed differently (those keep ours: a conflict for `git pwd extract` to redo). A side
-    that is not a lock (say, conflict markers) is a DataError: git then keeps its conflict."""
-    for name, raw in (("ours", ours), ("theirs", theirs)):
-        if raw.strip() and not _is_lock(raw):
-            raise DataError(f"{MANIFEST} ({name}) is not a lock file", hint="resolve it by hand, or run `git pwd extract`")
-    sides = [read_manifest(raw) for raw in (base, ours, theirs)]
-    merged, conflicts = {}, []
-    for section in ("documents", "files"):
-        old, mine, other = (side[section] for side in sides)
-        out = {}
-        for key in sorted({*mine, *other}):
-            was, a, b = old.get(key), mine.get(key), other.get(key)
-            value = b if a == was else a
-            if a != was and b != was and a != b:
-                conflicts.append(key)
-            if value is not None:
-                out[key] = value
-        merged[section] = out
-    return _manifest(merged["files"], merged["documents"]), conflicts
-
-
-def _is_lock(raw: bytes) -> bool:
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return False
-    return isinstance(data, dict) and isinstance(data.get("files"), dict)
-
-
-def _manifest(files: dict[str, str], documents: dict[str, dict]) -> bytes:
-    data = {"version": MANIFEST_VERSION, "generated_by": "git pwd extract",
-            "documents": {p: documents[p] for p in sorted(documents)}, "files": {p: files[p] for p in sorted(files)}}
-    return (json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode()

@@ -22,7 +22,8 @@ from pwd_git.extract import patterns
 from pwd_git.extract.candidates import DocCache, extract_documents
 from pwd_git.extract.chunks import CHUNKING_VERSION
 from pwd_git.extract.corpus import Document, list_sources, named, read_documents
-from pwd_git.extract.merge import MANIFEST, Plan, plan, read_manifest
+from pwd_git.extract.manifest import MANIFEST, read_manifest
+from pwd_git.extract.merge import Plan, plan
 from pwd_git.extract.settings import ExtractSettings
 from pwd_git.git import branch_exists, check_branch_name, object_ids, uncommitted
 from pwd_git.kb.loader import Domain, revision_records
