@@ -14,7 +14,12 @@ Targets (issue 16): L1/L2 >= 0.9 after the loop, <= 2% of passing items broken p
 control within noise of the start, each kept round better than its parent by the paired test.
 
     python benchmarks/repair_rounds.py [--seeds 0,1] [--domains example,geography] [--rounds 3]
-        [--max-broken SHARE] [--include not-learned] [--quick] [--json FILE] [--work DIR]
+        [--max-broken SHARE] [--include not-learned] [--repair-train JSON] [--quick] [--json FILE]
+        [--work DIR]
+
+`--repair-train '{"continue_mix": 1}'`: train settings for the rounds' fine-tunes, written into
+the starved commit's pwd.yaml (continue-mode keys leave the starved model as it is, so two runs
+sharing PWD_GIT_CACHE compare the same starting models).
 
 `--quick`: one seed and a smaller geography (50 countries), to check that it runs.
 """
@@ -58,7 +63,7 @@ def prepare(name: str, work: Path, quick: bool) -> tuple[Path, str]:
 
 
 def run_seed(root: Path, unstarved: str, seed: int, rounds: int, max_broken: float | None,
-             include: list[str]) -> dict:
+             include: list[str], repair_train: dict) -> dict:
     git(root, "checkout", "-q", "-B", f"bench/seed{seed}", unstarved)
     kb, _ = load_worktree(Domain.find(root))
     rng = random.Random(seed)
@@ -67,7 +72,7 @@ def run_seed(root: Path, unstarved: str, seed: int, rounds: int, max_broken: flo
                        for cid in (kb.statements[sid].subject, kb.statements[sid].object) if cid})
     k = rng.randint(5, 10)
     starved = rng.sample(probed, k)
-    edit_config(root, build={"holdout": starved}, train={"seed": seed},
+    edit_config(root, build={"holdout": starved}, train={"seed": seed, **repair_train},
                 **({"repair": {"max_broken": max_broken}} if max_broken is not None else {}))
     commit = commit_build(root, f"starve {k} nodes (seed {seed})")
     start = time.perf_counter()
@@ -126,6 +131,8 @@ def main() -> None:
                         help="repair.max_broken for the runs (default: the loop's own default)")
     parser.add_argument("--include", action="append", default=[], choices=["not-learned"],
                         help="passed to `git pwd repair --include` (also patch not-learned nodes)")
+    parser.add_argument("--repair-train", default="{}", metavar="JSON",
+                        help="train settings for the rounds' fine-tunes, e.g. '{\"continue_mix\": 1}'")
     parser.add_argument("--quick", action="store_true", help="one seed, a smaller geography")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every result as JSON")
     parser.add_argument("--work", type=Path, metavar="DIR", help="keep the domain repos here (default: a temp dir)")
@@ -140,7 +147,8 @@ def main() -> None:
         for name in args.domains.split(","):
             start = time.perf_counter()
             root, unstarved = prepare(name, work, args.quick)
-            results = [run_seed(root, unstarved, seed, args.rounds, args.max_broken, args.include) for seed in seeds]
+            results = [run_seed(root, unstarved, seed, args.rounds, args.max_broken, args.include,
+                                json.loads(args.repair_train)) for seed in seeds]
             everything[name] = results
             print(table(name, results, time.perf_counter() - start) + "\n", flush=True)
     gate = "default" if args.max_broken is None else f"{args.max_broken:g}"

@@ -241,6 +241,34 @@ def test_hugging_face_base_is_trained_with_lora(tmp_path, model_cache):
     assert json.loads((artifact / "adapter_config.json").read_text())["r"] == 16
 
 
+def test_a_continue_mode_fine_tune_is_averaged_with_its_parent_in_weight_space(tmp_path, model_cache):
+    """train.continue_mix w: the published weights are parent + w * (fine-tune - parent), the
+    same fine-tune a continue_mix of 1 publishes as it is (train/mix.py)."""
+    import torch
+    from safetensors.torch import load_file
+
+    root = small_domain(tmp_path / "bikes")
+    domain = Domain.find(root)
+    parent = pipeline.train(domain, "HEAD")
+
+    def fine_tune(mix: str) -> pipeline.TrainResult:
+        git(root, "checkout", "-q", "-B", f"mix-{mix}", "main")
+        config = (root / "pwd.yaml").read_text()
+        (root / "pwd.yaml").write_text(config.replace("train: {epochs: 2}",
+                                                      f"train: {{epochs: 2, mode: continue, continue_mix: {mix}}}"))
+        git(root, "commit", "-qam", f"continue, mix {mix}")
+        return pipeline.train(domain, "HEAD")
+
+    whole, half = fine_tune("1"), fine_tune("0.5")
+    assert whole.meta["parent"] == half.meta["parent"] == parent.key and whole.key != half.key
+    start, end, mixed = (load_file(str(r.path / "model.safetensors")) for r in (parent, whole, half))
+    floats = [n for n, t in start.items() if t.is_floating_point()]
+    assert half.meta["stats"]["mixed_tensors"] == len(floats) and "mixed_tensors" not in whole.meta["stats"]
+    assert any(not torch.equal(start[n], end[n]) for n in floats)  # the fine-tune moved the weights
+    for name in floats:
+        assert torch.allclose(mixed[name], (start[name] + end[name]) / 2, atol=1e-6), name
+
+
 # --- test: verdicts, reuse, notes --------------------------------------------------------------
 
 def test_thresholds_decide_the_exit_code(tmp_path, model_cache):

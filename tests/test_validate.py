@@ -292,6 +292,23 @@ def test_a_learning_rate_written_1e_4_is_valid_and_used(domain):
     assert res.code == 1 and "expected number, got string '1e-4' at $.train.lr" in res.out, res.output
 
 
+@pytest.mark.parametrize("mix", ["0", "1.5", "'half'"])
+def test_a_continue_mix_outside_0_to_1_is_a_pwd_yaml_error(domain, mix):
+    write(domain, {"pwd.yaml": (domain / "pwd.yaml").read_text() + f"train: {{mode: continue, continue_mix: {mix}}}\n"})
+    before = snapshot(domain)
+    res = run_cli("validate", cwd=domain)
+    assert res.code == 1 and re.search(r"^pwd\.yaml:\d+:\d+: error: .*\$\.train\.continue_mix", res.out, re.M), res.output
+    assert snapshot(domain) == before
+
+
+def test_continue_mix_defaults_to_averaging_and_is_read_as_written(domain):
+    config = (domain / "pwd.yaml").read_text()
+    assert train_settings({"train": {}}, domain).continue_mix < 1
+    write(domain, {"pwd.yaml": config + "train: {mode: continue, continue_mix: 1}\n"})
+    assert run_cli("validate", cwd=domain).code == 0
+    assert train_settings(load_worktree(Domain.find(domain))[0].config, domain).continue_mix == 1
+
+
 def _named(cid: str, term: str, aliases: list[str]) -> str:
     """A linked concept (no orphan warning) with a term and aliases in any script."""
     return (f"id: {cid}\nterm: {json.dumps(term)}\ntype: thing\ndefinition: The {cid} concept.\n"

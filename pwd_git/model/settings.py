@@ -22,6 +22,9 @@ CONTINUE_SHARE = 0.25
 #: Continue mode's default learning rate, as a share of `lr`: a fine-tune moves less than a
 #: training from scratch (fewer items it already passed break).
 CONTINUE_LR_SHARE = 0.5
+#: Continue mode's default weight of the fine-tune when it is averaged with the parent model it
+#: started from (train/mix.py, WiSE-FT); 1 keeps the fine-tune as it is.
+CONTINUE_MIX = 0.85
 _HF_DEFAULTS = {"epochs": 3, "lr": 2e-4, "batch_size": 8, "max_length": 512}
 LORA_DEFAULTS = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}
 #: Settings only the Hugging Face trainer reads: the tiny model's keys (and run keys) leave them out.
@@ -31,7 +34,7 @@ _HF_ONLY = ("precision", "gradient_accumulation_steps", "gradient_checkpointing"
 _HF_TRAIN_KEYS = {"precision": str, "gradient_accumulation_steps": int, "gradient_checkpointing": bool,
                   "checkpoint_steps": int, "resume": bool}
 #: Settings only continue mode reads: a scratch run's key leaves them out.
-_CONTINUE_ONLY = ("replay_ratio", "continue_epochs", "continue_lr")
+_CONTINUE_ONLY = ("replay_ratio", "continue_epochs", "continue_lr", "continue_mix")
 #: Settings that do not change the trained weights (given determinism): not part of any key.
 _NOT_KEYED = ("threads", "base_id", "checkpoint_steps", "resume")
 
@@ -50,6 +53,7 @@ class TrainSettings:
     replay_ratio: float | None  # continue mode: old records per new one; None replays them all
     continue_epochs: int  # continue mode: epochs over the new records and the replay
     continue_lr: float  # continue mode: peak learning rate
+    continue_mix: float  # continue mode: the fine-tune's weight against the parent's (1: no averaging)
     arch: dict = field(default_factory=dict)  # tiny model architecture overrides
     lora: dict = field(default_factory=dict)  # a Hugging Face base: {} = full fine-tune (model.lora: false)
     precision: str = "fp32"  # fp32 | bf16 | fp16 (mixed precision of the Hugging Face trainer)
@@ -128,6 +132,7 @@ def train_settings(config: dict, root: Path) -> TrainSettings:
         replay_ratio=None if replay is None else float(replay),
         continue_epochs=int(train.get("continue_epochs", max(1, round(epochs * CONTINUE_SHARE)))),
         continue_lr=float(train.get("continue_lr", lr * CONTINUE_LR_SHARE)),
+        continue_mix=float(train.get("continue_mix", CONTINUE_MIX)),
         arch=dict(model.get("tiny") or {}) if base == TINY else {},
         lora={} if base == TINY or model.get("lora") is False else {**LORA_DEFAULTS, **_lora_overrides(model)},
         **hf,

@@ -119,6 +119,10 @@ def train(domain: Domain, rev: str | None = None, *, on_step: Callable[[int, int
     def write(tmp: Path) -> dict:
         start = time.perf_counter()
         stats = _fit(domain, shards, settings, records, parent, tmp, on_step, cache.run_dir(key), log)
+        if parent is not None and settings.continue_mix < 1:
+            from pwd_git.train.mix import mix_with_parent
+
+            stats["mixed_tensors"] = mix_with_parent(tmp, parent.path, settings.continue_mix)
         return {"base": settings.base, "base_id": settings.base_id, "settings": settings.config_hash(),
                 "adapter": bool(settings.lora), "quantization": settings.quantization,
                 "kb_tree": shards.manifest["kb_tree"], "shards_hash": shards.manifest["shards_hash"],
