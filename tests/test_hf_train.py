@@ -164,6 +164,37 @@ def test_a_chat_base_is_trained_by_the_trainer_and_scored_in_its_template(tmp_pa
     assert "no chat template" not in tested.err
 
 
+def test_a_lora_repair_continues_the_parents_adapter_and_is_averaged_with_it(tmp_path, model_cache):
+    """Continue mode over a Hugging Face base: the parent's adapter is trained on, and with
+    train.continue_mix 0.5 the published adapter is halfway between the parent's and the one
+    continue_mix 1 publishes; it loads and scores like any artifact."""
+    import torch
+    from safetensors.torch import load_file
+
+    root = _hf_domain(tmp_path / "d")
+    parent = _train(root)
+    config = (root / "pwd.yaml").read_text()
+    trained = {}
+    for mix in ("1", "0.5"):
+        git(root, "checkout", "-q", "-B", f"mix-{mix}", "main")
+        continued = f"train: {{mode: continue, continue_mix: {mix}, epochs: 1,"
+        (root / "pwd.yaml").write_text(config.replace("train: {epochs: 1,", continued))
+        git(root, "commit", "-qam", f"continue, mix {mix}")
+        trained[mix] = _train(root)
+    weights = {k: load_file(str(Path(t["path"]) / "adapter_model.safetensors"))
+               for k, t in (("parent", parent), *trained.items())}
+    metas = [json.loads((Path(t["path"]) / cache.ARTIFACT).read_text()) for t in trained.values()]
+    assert [m["parent"] for m in metas] == [parent["model_key"]] * 2
+    names = sorted(weights["parent"])
+    assert names and names == sorted(weights["1"]) == sorted(weights["0.5"])
+    assert any(not torch.equal(weights["parent"][n], weights["1"][n]) for n in names)
+    for n in names:
+        assert torch.allclose(weights["0.5"][n], (weights["parent"][n] + weights["1"][n]) / 2, atol=1e-6), n
+    tested = run_cli("test", "--format", "json", cwd=root)
+    assert tested.code in (0, 1), tested.output
+    assert json.loads(tested.out)["model_key"] == trained["0.5"]["model_key"]
+
+
 @pytest.mark.slow
 def test_full_fine_tune_saves_the_whole_model_and_scores_it(tmp_path, model_cache):
     root = _hf_domain(tmp_path / "d", template=None, model="lora: false")
