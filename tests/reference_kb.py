@@ -276,9 +276,15 @@ def _add_concept(kb: KB, path: str, data: dict, pos: dict, diags: list[Diagnosti
         sid = rel.get("id") if isinstance(rel.get("id"), str) else statement_id(cid, rel["predicate"], target)
         sloc = _loc(path, pos, "relations", i)
         if sid in kb.statements:
-            first = kb.statements[sid].loc
+            st = kb.statements[sid]
+            same = (st.subject, st.predicate, st.object, st.value) == (
+                cid, rel["predicate"], str(obj) if obj is not None else None, str(value) if value is not None else None)
+            other = st.object if st.object is not None else st.value
             diags.append(Diagnostic(path, sloc.line, sloc.col, ERROR, "duplicate-statement",
-                                    f"statement {sid!r} is already stated at {first}; remove one"))
+                                    f"statement {sid!r} is already stated at {st.loc}; remove one" if same else
+                                    f"statement id {sid!r} also names a different statement at {st.loc} "
+                                    f"({st.subject!r} {st.predicate!r} -> {other!r}); give one of them its own "
+                                    "`id:` (a derived id folds case and punctuation)"))
             continue
         kb.statements[sid] = Statement(sid, cid, rel["predicate"], str(obj) if obj is not None else None,
                                        str(value) if value is not None else None,

@@ -427,3 +427,28 @@ def test_an_answer_outside_the_choices_points_at_its_answer_line(domain):
     assert res.code == 1
     found = [(d["path"], d["line"]) for d in diagnostics(res) if d["code"] == "bad-answer"]
     assert found == [("chains/a-to-c.yaml", 8)]
+
+
+def test_different_values_with_one_derived_id_are_told_apart_and_an_explicit_id_resolves_them(domain):
+    # '*.pl' and '*.PL' (and 'C' and 'C++') are different facts whose derived ids fold to one slug
+    relations = "- predicate: has glob pattern\n  value: '*.pl'\n- predicate: has glob pattern\n  value: '*.PL'"
+    write(domain, {"concepts/c.yaml": concept("c", relations=relations)})
+    before = snapshot(domain)
+    res = run_cli("validate", cwd=domain)
+    assert res.code == 1 and res.out.count("duplicate-statement") == 1, res.output
+    (line,) = [x for x in res.out.splitlines() if "duplicate-statement" in x]
+    assert line.startswith("concepts/c.yaml:8:") and "concepts/c.yaml:6" in line and "*.pl" in line
+    assert "`id:`" in line and "remove one" not in line
+    assert snapshot(domain) == before
+    write(domain, {"concepts/c.yaml": concept("c", relations=relations + "\n  id: c.has-glob-pattern.pl-upper")})
+    res = run_cli("validate", cwd=domain)
+    assert res.code == 0, res.output
+    kb, _ = load_worktree(Domain.find(domain))
+    assert {kb.statements[s].value for s in ("c.has-glob-pattern.pl", "c.has-glob-pattern.pl-upper")} == {"*.pl", "*.PL"}
+
+
+def test_the_same_fact_stated_twice_is_still_told_to_remove_one(domain):
+    relations = "- predicate: has color\n  value: blue\n- predicate: has color\n  value: blue"
+    write(domain, {"concepts/c.yaml": concept("c", relations=relations)})
+    res = run_cli("validate", cwd=domain)
+    assert res.code == 1 and "is already stated at concepts/c.yaml:6; remove one" in res.out, res.output

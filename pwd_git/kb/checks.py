@@ -108,8 +108,14 @@ def _concept(ix, info, out: list) -> None:
     for i, sid, predicate, obj, value, rl, rc in info.rels:
         first = ix.statement(sid)
         if first[0] != path or first[1] != i:
-            out.append((path, rl, rc, ERROR, "duplicate-statement",
-                        f"statement {quote(sid)} is already stated at {first[0]}:{first[6]}; remove one", ""))
+            if first[2:6] == (info.node[0], predicate, obj, value):
+                message = f"statement {quote(sid)} is already stated at {first[0]}:{first[6]}; remove one"
+            else:  # another fact whose derived id folds to the same slug ('*.pl' and '*.PL', 'C' and 'C++')
+                other = first[4] if first[4] is not None else first[5]
+                message = (f"statement id {quote(sid)} also names a different statement at {first[0]}:{first[6]} "
+                           f"({quote(first[2])} {quote(first[3])} -> {quote(other)}); give one of them its own "
+                           "`id:` (a derived id folds case and punctuation)")
+            out.append((path, rl, rc, ERROR, "duplicate-statement", message, ""))
             continue
         live += 1
         if obj is not None and not ix.is_concept(obj):
