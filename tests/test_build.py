@@ -535,6 +535,37 @@ def test_a_declared_inverse_makes_the_converse_true_for_distractors(geo, declare
     assert ("alpha" in offered) is not declared
 
 
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_transitive_predicate_makes_what_its_chains_reach_true_for_distractors(geo, declared):
+    """beta lies in north, north lies in mainland: with `lies in: {transitive: true}` beta lies in
+    mainland too, so the probe "beta lies in ..." never offers it, nor does training claim it
+    false. Undeclared, mainland is an ordinary wrong region (which shows the test bites)."""
+    config = GEO_CONFIG.replace("lies in: {functional: false}",
+                                "lies in: {functional: false, transitive: true}" if declared else "lies in: {}")
+    write(geo, {"pwd.yaml": config, "concepts/regions/mainland.yaml": geo_concept("mainland", "region"),
+                "concepts/regions/north.yaml": geo_concept("north", "region", [("lies in", "mainland")])})
+    kb = _load_geo_kb(geo)
+    assert ("mainland" in kb.true_targets()[("beta", "lies in")]) is declared
+    offered = set()
+    for seed in range(12):
+        out = generate(kb, seed=seed)
+        (probe,) = [i for i in out.bench["l2"] if i["traces"]["statements"] == ["beta.lies-in.north"]]
+        offered |= set(probe["choices"])
+        offered |= {r["messages"][0]["content"].removeprefix("True or false: beta lies in ").rstrip(".")
+                    for r in out.train["l2"] if r["template"] == "l2.false"
+                    and r["traces"]["statements"] == ["beta.lies-in.north"]}
+    assert ("mainland" in offered) is not declared
+
+
+def test_a_transitive_cycle_ends_and_every_member_reaches_the_others(geo):
+    config = GEO_CONFIG.replace("lies in: {functional: false}", "lies in: {functional: false, transitive: true}")
+    write(geo, {"pwd.yaml": config, "concepts/regions/north.yaml": geo_concept("north", "region", [("lies in", "south")]),
+                "concepts/regions/south.yaml": geo_concept("south", "region", [("lies in", "north")])})
+    targets = _load_geo_kb(geo).true_targets()
+    assert targets[("north", "lies in")] == targets[("south", "lies in")] == {"north", "south"}
+    assert targets[("beta", "lies in")] == {"north", "south"} and targets[("gamma", "lies in")] == {"north", "south", "west"}
+
+
 def test_value_answers_get_value_distractors_never_the_true_value(geo):
     write(geo, {"chains/alpha-capital.yaml": """
         id: alpha-capital

@@ -136,13 +136,17 @@ class KB:
         converse of each statement whose predicate declares an `inverse` ("a borders b" with
         `borders: {inverse: borders}` also makes "b borders a" true). What no distractor and
         no "false" training claim may ever be."""
-        inverse = {p: d["inverse"] for p, d in (self.config.get("predicates") or {}).items()
-                   if isinstance(d, dict) and d.get("inverse")}
+        declared = {p: d for p, d in (self.config.get("predicates") or {}).items() if isinstance(d, dict)}
+        inverse = {p: d["inverse"] for p, d in declared.items() if d.get("inverse")}
         out: dict[tuple[str, str], set[str]] = {}
         for st in self.statements.values():
             out.setdefault((st.subject, st.predicate), set()).add(st.target)
             if st.object is not None and st.predicate in inverse:
                 out.setdefault((st.object, inverse[st.predicate]), set()).add(st.subject)
+        transitive = {p for p, d in declared.items() if d.get("transitive")}
+        transitive |= {inverse[p] for p in transitive if p in inverse}
+        if transitive:
+            _close(out, transitive)
         return out
 
     def objects_by_predicate(self) -> dict[tuple[str, str], set[str]]:
@@ -163,3 +167,19 @@ class KB:
             "test_chains": sum(c.split == "test" for c in self.chains.values()),
             "patch_examples": len(self.patches),
         }
+
+
+
+def _close(targets: dict[tuple[str, str], set[str]], predicates: set[str]) -> None:
+    """Extend `targets` in place with everything each (subject, predicate) of `predicates` reaches
+    by following that predicate again (a walk per subject: a hierarchy is shallow; cycles end)."""
+    for predicate in predicates:
+        direct = {s: set(t) for (s, p), t in targets.items() if p == predicate}
+        for subject, first in direct.items():
+            reached, todo = set(first), list(first)
+            while todo:
+                for nxt in direct.get(todo.pop(), ()):
+                    if nxt not in reached:
+                        reached.add(nxt)
+                        todo.append(nxt)
+            targets[(subject, predicate)] = reached
