@@ -313,6 +313,11 @@ def test_result_is_reused_for_a_commit_with_the_same_kb_tree(tmp_path, model_cac
     assert entry["reused_from"] == first
     rows = json.loads(run_cli("log", "--format", "json", cwd=root).out)
     assert [r["result"] is not None for r in rows] == [True, True]
+    # the baseline's result read back is said to be the baseline's, not this commit's
+    (root / "README.md").write_text("docs again\n")
+    git(root, "commit", "-qam", "docs again")
+    result = run_cli("test", "--baseline", first, cwd=root)
+    assert f"baseline: reusing the result recorded on {first[:10]}" in result.err, result.output
 
 
 def test_note_from_a_newer_schema_is_read_with_a_warning(tmp_path, model_cache):

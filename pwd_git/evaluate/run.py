@@ -189,7 +189,8 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
     if baseline == AUTO:
         baseline, before = _nearest_baseline(domain, commit, key, settings.base, log)
     elif baseline != NO_BASELINE:
-        base_report = evaluate(domain, baseline, compare=False, record=record, log=log, on_step=on_step)
+        base_report = evaluate(domain, baseline, compare=False, record=record, log=lambda m: log(f"baseline: {m}"),
+                               on_step=on_step)
         before = base_report.per_item
         baseline = base_report.commit or baseline
     else:
