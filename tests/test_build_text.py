@@ -14,7 +14,7 @@ import pytest
 
 from pwd_git.build.decontam import words
 from pwd_git.build.generate import generate
-from pwd_git.build.templates import MASK, article, clue, define, restates, sentence
+from pwd_git.build.templates import MASK, article, clue, define, restates, sentence, unmatched
 from pwd_git.kb.loader import Domain, load_worktree
 from tests.conftest import git, run_cli, snapshot, write
 from tests.test_build import build_ok, by_template, shard_records
@@ -396,6 +396,38 @@ def test_a_version_number_in_a_name_is_masked_in_the_clues(tmp_path):
     assert {c for item in describe for c in item["choices"]} >= {
         f"Interactive language (version {MASK})", f"Tk toolkit for Tcl v{MASK} - development files",
         "Bar runtime, release 13.11 of 3.11.2"}
+
+
+def test_a_word_of_the_term_that_only_the_answer_repeats_is_masked_in_it(tmp_path):
+    """MIME types as the freedesktop database defines them: "application/json is defined as"
+    with "JSON document" among definitions that never say JSON is answered by matching the
+    question's words. Such a word is masked in the answer; one that another choice shares too
+    ("document") points at no choice and stays."""
+    assert unmatched("application/json", "JSON document", ("XML document", "plain text")) == f"{MASK} document"
+    assert unmatched("application/json", "JSON document", ("JSON lines", "plain text")) == "JSON document"
+    assert unmatched("image/svg+xml", "SVG image", ("PNG image",)) == f"{MASK} image"
+    root = tmp_path / "mime"
+    root.mkdir()
+    git(root, "init", "-q")
+    types = {"application-json": ("application/json", "JSON document"),
+             "image-svg-xml": ("image/svg+xml", "SVG vector image"),
+             "image-png": ("image/png", "PNG image"), "text-plain": ("text/plain", "plain text document"),
+             "text-csv": ("text/csv", "CSV document")}
+    files = {"pwd.yaml": "name: mime\npredicates: {is a subclass of: {functional: false}}\n"}
+    for cid, (term, definition) in types.items():
+        files[f"concepts/{cid}.yaml"] = f"id: {cid}\nterm: {term}\ntype: mime type\ndefinition: {definition}\n" + (
+            "" if cid == "text-plain" else "relations:\n  - {predicate: is a subclass of, object: text-plain}\n")
+        if cid != "text-plain":
+            files[f"chains/{cid}-up.yaml"] = f"id: {cid}-up\ntitle: t\nsplit: test\nsteps: [{cid}.is-a-subclass-of.text-plain]\n"
+    write(root, files)
+    describe = by_template(generate(_kb(root)).bench["l1"], "probe.l1.describe")
+    assert describe
+    for item in describe:
+        term = item["question"].removeprefix("Quiz. In this domain, ").removesuffix(" is defined as")
+        words = set(re.findall(r"[a-z0-9]+", term.lower()))
+        shared = [w for w in words if sum(bool(re.search(rf"\b{w}\b", c, re.I)) for c in item["choices"]) == 1
+                  and re.search(rf"\b{w}\b", item["choices"][item["answer"]], re.I)]
+        assert not shared, item
 
 
 def _errors(root: Path) -> Path:

@@ -203,6 +203,19 @@ def mentions(text: str, name: str) -> bool:
     return mask(text, (name,)) != text
 
 
+def unmatched(term: str, answer: str, others: tuple[str, ...]) -> str:
+    """`answer` with each word of `term` masked that it alone among the choices repeats: the
+    question shows the term, so "application/json is defined as" with "JSON document" among
+    choices that never say JSON is answered by matching words, not by knowing the concept. A
+    word several choices share points at none of them and stays."""
+    words = dict.fromkeys(w for w in _WORD.findall(term.lower()) if len(w) > 1 and w not in _FUNCTION_WORDS)
+    lone = [w for w in words if mentions(answer, w) and not any(mentions(o, w) for o in others)]
+    return mask(answer, lone) if lone else answer
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
 def informative(text: str) -> bool:
     """Whether a clue says anything besides the masked names: "___." (a definition that only
     restates its name, "Processing.") tells no concept from another."""
