@@ -117,6 +117,11 @@ def test_all_probes_passing_while_the_chain_fails_is_a_chain_break(tmp_path):
     findings = find_gaps(kb, _items(), {"chain"}, counts)
     assert [(f.kind, f.node_kind, f.node) for f in findings] == [(CHAIN_BREAK, "chain", "abc")]
     assert findings[0].location.startswith("chains/abc.yaml:")
+    assert "(2 hop probe(s)) but" in findings[0].message() and "10 training record(s) of its hops" in findings[0].message()
+    # a taught hop without a probe (its answer was in its question) is said to be judged by its data
+    [brk] = find_gaps(kb, [i for i in _items() if i["id"] != "sbc"], {"chain"}, counts)
+    assert (brk.kind, brk.probes, brk.unprobed) == (CHAIN_BREAK, 1, 1)
+    assert "(1 hop probe(s); 1 hop(s) without a probe, judged by their data) but" in brk.message()
 
 
 def test_evidence_thin_versus_present_and_probes_outside_chains(tmp_path):

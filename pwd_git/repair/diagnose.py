@@ -62,19 +62,21 @@ class Finding:
     conflicts: list[str] = field(default_factory=list)  # competing statements (contradictory evidence)
     untaught: list[str] = field(default_factory=list)  # chain break: hops whose probes pass without data
     probes: int = 0  # probes of this node (for a chain: its hops' statement probes)
+    unprobed: int = 0  # chain break: hops with no probe (judged by their training data alone)
     probes_failed: int = 0
     confidence: float = 0.0  # that this is a real fault of the node, not the model's item-level noise
 
     def message(self) -> str:
         what = {"concept": "concept", "statement": "statement", "chain": "chain"}[self.node_kind]
-        data = f"{self.records} training record(s), {self.evidence}"
+        data = f"{self.records} training record(s){' of its hops' if self.node_kind == 'chain' else ''}, {self.evidence}"
         if self.evidence == "thin":
             data += f" (KB median {self.median:g})"
         if self.conflicts:
             data += f"; competing statement(s): {', '.join(self.conflicts)}"
         if self.kind == CHAIN_BREAK:
-            head = (f"chain {quote(self.node)}: every hop's probe passes ({self.probes} hop probe(s)) but the "
-                    "multi-hop item fails; add composition demonstrations")
+            unprobed = f"; {self.unprobed} hop(s) without a probe, judged by their data" if self.unprobed else ""
+            head = (f"chain {quote(self.node)}: every hop's probe passes ({self.probes} hop probe(s){unprobed}) but "
+                    "the multi-hop item fails; add composition demonstrations")
             if self.untaught:
                 head += f", and teach {', '.join(self.untaught)} (no or thin training data)"
         elif self.kind == DATA_GAP:
@@ -215,6 +217,7 @@ def classify(kb: KB, items: list[dict], failed: set[str], counts: tuple[Counter,
             f = finding("chain", chain.id)
             f.items.append(item["id"])
             f.probes = sum(len(probes.get(("statement", s), [])) for s in chain.steps)
+            f.unprobed = sum(not probes.get(("statement", s)) for s in chain.steps)
             f.untaught = [s for s in chain.steps if evidence.lacking("statement", s)]
     for f in found.values():
         _judge(f, base)
