@@ -134,8 +134,9 @@ class KB:
     def true_targets(self) -> dict[tuple[str, str], set[str]]:
         """(subject, predicate) -> every target the KB makes true: its statements, and the
         converse of each statement whose predicate declares an `inverse` ("a borders b" with
-        `borders: {inverse: borders}` also makes "b borders a" true). What no distractor and
-        no "false" training claim may ever be."""
+        `borders: {inverse: borders}` also makes "b borders a" true), and for a predicate
+        declared `transitive`, what its chains reach ("a is a subclass of b", "b is a subclass
+        of c": a is a subclass of c). What no distractor and no "false" training claim may ever be."""
         declared = {p: d for p, d in (self.config.get("predicates") or {}).items() if isinstance(d, dict)}
         inverse = {p: d["inverse"] for p, d in declared.items() if d.get("inverse")}
         out: dict[tuple[str, str], set[str]] = {}
@@ -167,7 +168,6 @@ class KB:
             "test_chains": sum(c.split == "test" for c in self.chains.values()),
             "patch_examples": len(self.patches),
         }
-
 
 
 def _close(targets: dict[tuple[str, str], set[str]], predicates: set[str]) -> None:

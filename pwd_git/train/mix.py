@@ -9,6 +9,7 @@ each, an approximation of averaging their product), whatever engine trained them
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 
@@ -20,23 +21,20 @@ def mix_with_parent(out: Path, parent: Path, weight: float) -> int:
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    where = {}
-    for path in sorted(parent.glob("*.safetensors")):
-        with safe_open(str(path), framework="pt") as f:
-            where.update(dict.fromkeys(f.keys(), path))
     mixed = 0
-    for path in sorted(out.glob("*.safetensors")):
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata()
-        tensors = load_file(str(path))
-        for name, new in tensors.items():
-            if name not in where or not new.is_floating_point():
-                continue
-            with safe_open(str(where[name]), framework="pt") as f:
-                old = f.get_tensor(name)
-            if old.shape != new.shape:
-                continue
-            tensors[name] = torch.lerp(old.float(), new.float(), weight).to(new.dtype)
-            mixed += 1
-        save_file(tensors, str(path), metadata=metadata)
+    with contextlib.ExitStack() as stack:  # each file opened once
+        olds = {}
+        for path in sorted(parent.glob("*.safetensors")):
+            handle = stack.enter_context(safe_open(str(path), framework="pt"))
+            olds.update(dict.fromkeys(handle.keys(), handle))
+        for path in sorted(out.glob("*.safetensors")):
+            with safe_open(str(path), framework="pt") as f:
+                metadata = f.metadata()
+            tensors = load_file(str(path))
+            for name, new in tensors.items():
+                old = olds[name].get_tensor(name) if name in olds and new.is_floating_point() else None
+                if old is not None and old.shape == new.shape:
+                    tensors[name] = torch.lerp(old.float(), new.float(), weight).to(new.dtype)
+                    mixed += 1
+            save_file(tensors, str(path), metadata=metadata)
     return mixed
