@@ -1,5 +1,6 @@
 """Semantic diff of two KB revisions: nodes added/removed/changed, field-level unified
-diffs, per-concept training-record deltas and benchmark items added or removed."""
+diffs, pwd.yaml settings changed, patch examples added or removed, per-concept
+training-record deltas and benchmark items added or removed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from pwd_git.build.generate import generate
 from pwd_git.errors import DataError
 from pwd_git.kb.loader import Domain, load_revision, load_worktree
-from pwd_git.kb.model import KB
+from pwd_git.kb.model import KB, PatchExample
 
 
 @dataclass
@@ -24,10 +25,29 @@ class NodeChange:
 
 
 @dataclass
+class SettingChange:
+    key: str  # dotted pwd.yaml path, e.g. "train.epochs"
+    change: str  # added | removed | changed
+    old: object = None
+    new: object = None
+
+    def __str__(self) -> str:
+        """`key: old -> new`, a value as JSON, an absent one as (unset)."""
+        return f"{self.key}: {_show(self.old)} -> {_show(self.new)}"
+
+
+def _show(value: object) -> str:
+    return "(unset)" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@dataclass
 class KBDiff:
     old: str
     new: str
     nodes: list[NodeChange] = field(default_factory=list)
+    settings: list[SettingChange] = field(default_factory=list)
+    patches_added: list[dict] = field(default_factory=list)  # {location, kind, concepts}
+    patches_removed: list[dict] = field(default_factory=list)
     train_deltas: dict[str, int] = field(default_factory=dict)  # concept -> records new - old
     bench_added: list[dict] = field(default_factory=list)
     bench_removed: list[dict] = field(default_factory=list)
@@ -35,11 +55,14 @@ class KBDiff:
 
     @property
     def empty(self) -> bool:
-        return not (self.nodes or self.train_deltas or self.bench_added or self.bench_removed)
+        return not (self.nodes or self.settings or self.patches_added or self.patches_removed
+                    or self.train_deltas or self.bench_added or self.bench_removed)
 
     def as_dict(self) -> dict:
         return {"old": self.old, "new": self.new,
-                "nodes": [vars(n) for n in self.nodes], "train_deltas": self.train_deltas,
+                "nodes": [vars(n) for n in self.nodes], "settings": [vars(c) for c in self.settings],
+                "patches_added": self.patches_added, "patches_removed": self.patches_removed,
+                "train_deltas": self.train_deltas,
                 "bench_added": [_brief(i) for i in self.bench_added],
                 "bench_removed": [_brief(i) for i in self.bench_removed], "data_skipped": self.data_skipped}
 
@@ -108,6 +131,50 @@ def _compare(kind: str, old: dict, new: dict, old_name: str, new_name: str) -> l
     return out
 
 
+def _flat(config: dict, prefix: str = "") -> dict[str, object]:
+    """pwd.yaml as dotted keys to leaf values (a list is one value, as the file sets it)."""
+    out: dict[str, object] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _settings(old: dict, new: dict) -> list[SettingChange]:
+    a, b = _flat(old), _flat(new)
+    out = []
+    for key in sorted(a.keys() | b.keys()):
+        if key not in a:
+            out.append(SettingChange(key, "added", new=b[key]))
+        elif key not in b:
+            out.append(SettingChange(key, "removed", old=a[key]))
+        elif a[key] != b[key]:
+            out.append(SettingChange(key, "changed", a[key], b[key]))
+    return out
+
+
+def _patch_key(ex: PatchExample) -> str:
+    """What a patch example trains on, wherever its file is: moving a patch file changes nothing."""
+    return json.dumps([ex.kind, ex.concepts, ex.statements, ex.chain, ex.messages], sort_keys=True, ensure_ascii=False)
+
+
+def _patches(old: KB, new: KB) -> tuple[list[dict], list[dict]]:
+    """Patch examples only `new` has and only `old` has (as multisets: a repeated example counts)."""
+    left = Counter(_patch_key(ex) for ex in old.patches)
+    right = Counter(_patch_key(ex) for ex in new.patches)
+    added, removed = right - left, left - right
+    out: tuple[list[dict], list[dict]] = ([], [])
+    for side, kb, extra in ((0, new, added), (1, old, removed)):
+        for ex in kb.patches:
+            key = _patch_key(ex)
+            if extra[key] > 0:
+                extra[key] -= 1
+                out[side].append({"location": str(ex.loc), "kind": ex.kind, "concepts": list(ex.concepts)})
+    return out
+
+
 def diff_kbs(old: KB, new: KB, old_name: str, new_name: str, *, invalid: str | None = None) -> KBDiff:
     """`invalid` names a side that does not validate: its nodes are diffed, but no training
     records or benchmark items can be generated from it."""
@@ -115,6 +182,8 @@ def diff_kbs(old: KB, new: KB, old_name: str, new_name: str, *, invalid: str | N
     result.nodes = (_compare("concept", old.concepts, new.concepts, old_name, new_name)
                     + _compare("statement", old.statements, new.statements, old_name, new_name)
                     + _compare("chain", old.chains, new.chains, old_name, new_name))
+    result.settings = _settings(old.config, new.config)
+    result.patches_added, result.patches_removed = _patches(old, new)
     if invalid:
         result.data_skipped = f"the KB at {invalid} does not validate; run `git pwd validate`"
         return result

@@ -154,6 +154,43 @@ def test_diff_of_an_invalid_kb_still_shows_node_changes(geo):
     assert info["data_skipped"] and info["train_deltas"] == {} and info["bench_added"] == []
 
 
+PATCH = """
+examples:
+  - traces: {concepts: [alpha], statements: [alpha.borders.beta]}
+    messages:
+      - {role: user, content: Name a neighbour of alpha.}
+      - {role: assistant, content: %s}
+"""
+
+
+def test_diff_shows_settings_and_patch_examples(geo):
+    """A change that is not a node (a pwd.yaml setting, a patch example) is still a data change:
+    `diff` lists it rather than saying there is none; a patch file moved elsewhere is no change."""
+    write(geo, {"patches/extra.yaml": PATCH % "Beta is one of them."})
+    git(geo, "add", "-A")
+    git(geo, "commit", "-qm", "patch")
+    config = (geo / "pwd.yaml").read_text()
+    write(geo, {"pwd.yaml": config.replace("seed: 0}", "seed: 0, holdout: [gamma]}") + "train: {epochs: 7}\n",
+                "patches/more/extra.yaml": PATCH % "Beta borders alpha.", "patches/extra.yaml": ""})
+    (geo / "patches/extra.yaml").unlink()
+    write(geo, {"patches/moved/kept.yaml": PATCH % "Beta is one of them."})
+    res = run_cli("diff", "HEAD", cwd=geo)
+    assert res.code == 0, res.output
+    assert '+ pwd.yaml build.holdout: (unset) -> ["gamma"]' in res.out
+    assert "+ pwd.yaml train.epochs: (unset) -> 7" in res.out
+    assert "patch examples: +1 -0" in res.out
+    assert "  + patches/more/extra.yaml:2 example (alpha)" in res.out
+    info = json.loads(run_cli("diff", "HEAD", "--format", "json", cwd=geo).out)
+    assert [(c["key"], c["change"], c["new"]) for c in info["settings"]] == [
+        ("build.holdout", "added", ["gamma"]), ("train.epochs", "added", 7)]
+    assert [p["location"] for p in info["patches_added"]] == ["patches/more/extra.yaml:2"]
+    assert info["patches_removed"] == []
+    write(geo, {"pwd.yaml": config.replace("seed: 0", "seed: 3")})
+    (geo / "patches/more/extra.yaml").unlink()
+    changed = run_cli("diff", "HEAD", cwd=geo).out
+    assert "~ pwd.yaml build.seed: 0 -> 3" in changed and "patch examples" not in changed
+
+
 def test_diff_unknown_revision_exits_2(geo):
     res = run_cli("diff", "nope", cwd=geo)
     assert res.code == 2 and "unknown revision: 'nope'" in res.err

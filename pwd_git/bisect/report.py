@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -50,7 +49,6 @@ class BisectReport:
 def _describe(domain: Domain, report: BisectReport, first_bad: str, metric: Metric, state: dict,
               log: Callable[[str], None]) -> None:
     """Who, what changed (KB diff, pwd.yaml), and which items and concepts flipped."""
-    from pwd_git.kb.loader import load_revision
     from pwd_git.kbdiff import diff_revisions
 
     repo = domain.repo
@@ -61,10 +59,9 @@ def _describe(domain: Domain, report: BisectReport, first_bad: str, metric: Metr
     if report.verdict is None:  # judged through another commit with the same KB state
         ident, _, _ = _identity(domain, first_bad)
         report.verdict = state["judged"].get(ident)
-    report.kb_diff = diff_revisions(domain, parent, first_bad).as_dict()
-    old_kb, _ = load_revision(domain, parent)
-    new_kb, _ = load_revision(domain, first_bad)
-    report.config_changes = config_changes(old_kb.config, new_kb.config)
+    kb_diff = diff_revisions(domain, parent, first_bad)
+    report.kb_diff = kb_diff.as_dict()
+    report.config_changes = [str(setting) for setting in kb_diff.settings]
     try:
         before = result_for(domain, parent, allow_train=False)
         after = result_for(domain, first_bad, allow_train=False)
@@ -98,21 +95,3 @@ def _brief(items: dict[str, dict], item_id: str) -> dict:
     return {"id": item["id"], "level": item["level"], "question": item["question"],
             "answer": item["choices"][item["answer"]], "source": item["source"],
             "concepts": item["traces"]["concepts"], "chain": item["traces"].get("chain")}
-
-
-def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """pwd.yaml differences as `key.path: old -> new` lines (a budget cut is a data change too)."""
-    out = []
-    for key in sorted(set(old) | set(new), key=str):
-        a, b = old.get(key), new.get(key)
-        name = f"{prefix}{key}"
-        if isinstance(a, dict) and isinstance(b, dict):
-            out.extend(config_changes(a, b, name + "."))
-        elif a != b:
-            out.append(f"{name}: {_show(a)} -> {_show(b)}")
-    return out
-
-
-def _show(value: object) -> str:
-    return "(unset)" if value is None else json.dumps(value, sort_keys=True, default=str)
-

@@ -100,10 +100,13 @@ def _print_changes(report) -> None:
         click.echo(f"  {marks[node['change']]} {node['kind']} {node['id']}  ({node['location']})")
     for cid, delta in (diff.get("train_deltas") or {}).items():
         click.echo(f"  training records for {cid}: {delta:+d}")
+    if diff.get("patches_added") or diff.get("patches_removed"):
+        click.echo(f"  patch examples: +{len(diff['patches_added'])} -{len(diff['patches_removed'])}")
     if diff.get("bench_added") or diff.get("bench_removed"):
         click.echo(f"  benchmark: +{len(diff['bench_added'])} -{len(diff['bench_removed'])} items")
-    if not (report.config_changes or diff.get("nodes") or diff.get("train_deltas")):
-        click.echo("  no KB node or pwd.yaml change (patches or other KB files only)")
+    if not (report.config_changes or diff.get("nodes") or diff.get("train_deltas") or diff.get("patches_added")
+            or diff.get("patches_removed")):
+        click.echo("  no KB node, pwd.yaml or patch example change (other KB files only)")
 
 
 def _print_flips(report) -> None:

@@ -20,8 +20,9 @@ def diff(old: str, new: str | None, stat: bool, fmt: str) -> None:
     """Semantic diff of the KB between revision A and B (default: the working tree).
 
     Lists concepts, statements and chains added (+), removed (-) and changed (~)
-    with field-level unified diffs, the change in training records per concept, and
-    the benchmark items added or removed. Exit 0 always (like `git diff`).
+    with field-level unified diffs, the pwd.yaml settings and patch examples that
+    changed, the change in training records per concept, and the benchmark items
+    added or removed. Exit 0 always (like `git diff`).
     """
     result = diff_revisions(Domain.find("."), old, new)
     if fmt == "json":
@@ -34,6 +35,14 @@ def diff(old: str, new: str | None, stat: bool, fmt: str) -> None:
         click.echo(f"{_MARK[node.change]} {node.kind} {node.id}  ({node.location})")
         if node.diff and not stat:
             click.echo("\n".join("    " + line for line in node.diff.splitlines()))
+    for setting in result.settings:
+        click.echo(f"{_MARK[setting.change]} pwd.yaml {setting}")
+    if result.patches_added or result.patches_removed:
+        click.echo(f"patch examples: +{len(result.patches_added)} -{len(result.patches_removed)}")
+        if not stat:
+            for mark, examples in (("+", result.patches_added), ("-", result.patches_removed)):
+                for ex in examples:
+                    click.echo(f"  {mark} {ex['location']} {ex['kind'] or 'example'} ({', '.join(ex['concepts'])})")
     if result.data_skipped:
         click.echo(f"training records and benchmark items not compared: {result.data_skipped}")
     if result.train_deltas:
