@@ -281,6 +281,18 @@ def test_status_reports_size_freshness_and_last_build(geo):
     assert "shards/: stale (last build" in res.out and "run `git pwd build`" in res.out
 
 
+def test_status_names_what_build_holdout_keeps_out_of_training(geo):
+    config = (geo / "pwd.yaml").read_text()
+    write(geo, {"pwd.yaml": config.replace("seed: 0}", "seed: 0, holdout: [gamma, alpha.borders.beta]}")})
+    res = run_cli("status", cwd=geo)
+    assert res.code == 0, res.output
+    assert "held out of training (build.holdout): 1 concept(s), 1 statement(s): gamma, alpha.borders.beta" in res.out
+    info = json.loads(run_cli("status", "--format", "json", cwd=geo).out)
+    assert info["held_out"] == ["gamma", "alpha.borders.beta"]
+    write(geo, {"pwd.yaml": config})
+    assert "held out" not in run_cli("status", cwd=geo).out
+
+
 def test_status_with_an_invalid_kb(geo):
     write(geo, {"concepts/countries/iota.yaml": geo_concept("iota", "country", [("lies in", "atlantis")])})
     res = run_cli("status", cwd=geo)

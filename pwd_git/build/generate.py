@@ -25,6 +25,7 @@ from pwd_git.build.distractors import N_CHOICES, Distractors
 from pwd_git.build.render import render, traces_json, train_templates
 from pwd_git.build.templates import BENCH, article, clue, flat, informative, mentions, unmatched
 from pwd_git.errors import DataError, quote
+from pwd_git.kb import walk
 from pwd_git.kb.checks import reads_as
 from pwd_git.kb.model import KB, Chain, Statement
 
@@ -76,7 +77,7 @@ class Generator:
         # when one concept has that clue (duplicated definitions give several), so l1.name asks it then.
         self.clues = {cid: clue(c.definition, (c.term, *c.aliases)) for cid, c in kb.concepts.items()}
         self.clue_count = Counter(reads_as(text) for text in self.clues.values())
-        self.holdout = set((kb.config.get("build") or {}).get("holdout") or [])
+        self.holdout = set(walk.holdout(kb.config))
 
     # -- helpers ------------------------------------------------------------------------
     def term(self, cid: str) -> str:

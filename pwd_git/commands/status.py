@@ -8,17 +8,20 @@ from pwd_git.build.shards import SHARDS_DIR, check
 from pwd_git.errors import DataError
 from pwd_git.kb.loader import Domain
 from pwd_git.kb.validate import validate
+from pwd_git.kb.walk import holdout
 from pwd_git.output import echo_json, format_option
 
 
 @click.command()
 @format_option("json")
 def status(fmt: str) -> None:
-    """KB size, validation state, whether shards/ is fresh, and the last build key."""
+    """KB size, what build.holdout keeps out of training, validation state, whether shards/
+    is fresh, and the last build key."""
     domain = Domain.find(".")
     report = validate(domain)
-    info = {"domain": report.kb.config.get("name"), "root": str(domain.root), "kb": report.kb.summary(),
-            "errors": len(report.errors), "warnings": len(report.warnings)}
+    kb = report.kb
+    info = {"domain": kb.config.get("name"), "root": str(domain.root), "kb": kb.summary(),
+            "held_out": holdout(kb.config), "errors": len(report.errors), "warnings": len(report.warnings)}
     try:
         fresh = check(domain)
         info.update(shards="fresh" if fresh.fresh else "stale", stale_reasons=fresh.reasons,
@@ -28,10 +31,15 @@ def status(fmt: str) -> None:
     if fmt == "json":
         echo_json(info)
         return
-    kb = info["kb"]
+    size = info["kb"]
     click.echo(f"domain {info['domain'] or '(pwd.yaml names none)'} at {domain.root}")
-    click.echo(f"  KB: {kb['concepts']} concepts, {kb['statements']} statements, {kb['chains']} chains "
-               f"({kb['test_chains']} test), {kb['patch_examples']} patch examples")
+    click.echo(f"  KB: {size['concepts']} concepts, {size['statements']} statements, {size['chains']} chains "
+               f"({size['test_chains']} test), {size['patch_examples']} patch examples")
+    if info["held_out"]:
+        held = info["held_out"]
+        concepts = sum(h in kb.concepts for h in held)
+        click.echo(f"  held out of training (build.holdout): {concepts} concept(s), {len(held) - concepts} statement(s): "
+                   + ", ".join(held[:8]) + (f", ... ({len(held) - 8} more)" if len(held) > 8 else ""))
     click.echo(f"  validate: {info['errors']} error(s), {info['warnings']} warning(s)")
     state = info["shards"]
     color = "green" if state == "fresh" else "yellow"
