@@ -235,6 +235,10 @@ LINTS = {
         "chains/b-to-c.yaml": "id: b-to-c\ntitle: b to c\nsplit: train\nsteps: [b.is-part-of.c]\nitems:\n"
                               "  - {question: What holds b?, choices: [c, a], answer: 0}\n",
     },
+    "uninformative-definition": {  # the definition restates the term: nothing to learn or probe
+        "concepts/abu-dhabi.yaml": "id: abu-dhabi\nterm: Abu Dhabi\ntype: thing\ndefinition: Abu Dhabi is Abu Dhabi.\n"
+                                   "relations:\n  - predicate: is part of\n    object: c\n",
+    },
     "untested-statement": {
         "concepts/d.yaml": concept("d", relations="- predicate: is part of\n  object: e"),
         "concepts/e.yaml": concept("e"),
@@ -264,6 +268,18 @@ def test_lints_are_warnings_and_strict_makes_them_fail(domain, code):
     assert strict.out.splitlines()[-1].startswith("FAILED: 0 error(s)")
     strict_json = json.loads(run_cli("validate", "--strict", "--format", "json", cwd=domain).out)
     assert strict_json["ok"] is False
+
+
+@pytest.mark.parametrize(("definition", "warned"), [
+    ("Processing.", True), ("processing", True), ("Processing is processing.", True),
+    ("Processing of raw input into records.", False), ("A step that turns input into records.", False)])
+def test_a_definition_that_only_restates_the_term_is_warned_at_its_line(domain, definition, warned):
+    write(domain, {"concepts/processing.yaml": f"id: processing\nterm: Processing\ntype: thing\n"
+                                               f"definition: {definition}\nrelations:\n"
+                                               "  - predicate: is part of\n    object: c\n"})
+    data = json.loads(run_cli("validate", "--format", "json", cwd=domain).out)
+    found = [(d["path"], d["line"]) for d in data["diagnostics"] if d["code"] == "uninformative-definition"]
+    assert found == ([("concepts/processing.yaml", 4)] if warned else [])
 
 
 def test_strict_passes_a_clean_domain(domain):

@@ -16,7 +16,7 @@ from pwd_git.kb import walk
 from pwd_git.kb.checks import norm_term, same_choices
 from pwd_git.kb.model import statement_id
 
-ERROR = "error"
+ERROR, WARNING = "error", "warning"
 _pos = walk.position
 
 
@@ -37,6 +37,7 @@ def extract(kind: str, record: dict) -> dict:
         out["aliases"] = walk.strs(data.get("aliases"))
         out["name_pos"] = [_pos(pos, "term") if "term" in data else out["id_pos"],
                            *(_pos(pos, "aliases", i) for i in range(len(out["aliases"])))]
+        out["warnings"] = _definition_warnings(data, pos, out["term"] or out["id"], out["aliases"])
         out["rels"] = [(i, walk.explicit_statement_id(rel), rel["predicate"], obj, None if value is None else str(value),
                         *_pos(pos, "relations", i)) for i, rel, obj, value in walk.statement_relations(data)]
     elif kind == "chain":
@@ -49,6 +50,23 @@ def extract(kind: str, record: dict) -> dict:
         out["examples"] = [(concepts, statements, chain, *_pos(pos, "examples", i))
                            for i, _ex, concepts, statements, chain in walk.patch_examples(data)]
     return out
+
+
+def _definition_warnings(data: dict, pos: dict, term: str | None, aliases: list[str]) -> list[tuple]:
+    """A definition that says nothing but the concept's name ("Processing.", "Abu Dhabi is Abu
+    Dhabi."): the build gives it no describe probe and it trains nothing a model could learn
+    about the concept. The generator's own rule (templates.clue and informative) decides."""
+    from pwd_git.build.templates import clue, informative
+
+    definition = data.get("definition")
+    if not isinstance(definition, str) or not definition.strip() or not term:
+        return []
+    if informative(clue(definition, (term, *aliases))):
+        return []
+    line, col = _pos(pos, "definition")
+    return [(line, col, "uninformative-definition",
+             f"the definition of {quote(term)} says nothing but its name; it gets no describe probe and teaches "
+             "nothing about the concept: say what it is")]
 
 
 def _config_facts(config: dict) -> dict:
@@ -130,6 +148,7 @@ def resolve(path: str, kind: str, facts: dict) -> FileInfo:
                            f"id {quote(node_id)} must equal the file stem {quote(stem)}; rename the file or the id", ""))
     info.node = (node_id, line, col)
     if kind == "concept":
+        info.diags += [(path, line, col, WARNING, code, msg, "") for line, col, code, msg in facts.get("warnings", ())]
         info.term = facts["term"] if facts["term"] is not None else node_id
         info.aliases = tuple(facts["aliases"])
         info.name_pos = tuple(tuple(p) for p in facts["name_pos"])
