@@ -209,19 +209,24 @@ class Repo:
         resolves it (`cat-file --batch-check --follow-symlinks`): {path: (kind, detail)} with kind
         'blob' or 'tree' (detail: the OID), 'symlink' (out of the tree; detail: the rest of the
         target), 'dangling', 'loop', 'notdir' or 'missing'."""
+        return dict(zip(paths, self.follow([f"{rev}:{path}" for path in paths]), strict=True))
+
+    def follow(self, specs: list[str]) -> list[tuple[str, str]]:
+        """`follow_symlinks` of `rev:path` specs of any commits: (kind, detail) of each."""
         out = run_git(["cat-file", "--batch-check", "--follow-symlinks"], self.top,
-                      input="".join(f"{rev}:{path}\n" for path in paths).encode()).stdout
-        answers, at = {}, 0
-        for path in paths:
+                      input="".join(f"{spec}\n" for spec in specs).encode()).stdout
+        answers, at = [], 0
+        for _ in specs:
             end = out.index(b"\n", at)
             words, at = out[at:end].decode(errors="replace").split(" "), end + 1
             if words[-1] == "missing":
-                answers[path] = ("missing", "")
+                answers.append(("missing", ""))
             elif words[0] in ("symlink", "dangling", "loop", "notdir"):  # followed by SIZE bytes of name
                 size = int(words[1])
-                answers[path], at = (words[0], out[at:at + size].decode(errors="replace")), at + size + 1
+                answers.append((words[0], out[at:at + size].decode(errors="replace")))
+                at += size + 1
             else:
-                answers[path] = (words[1], words[0])
+                answers.append((words[1], words[0]))
         return answers
 
     def pwd_dir(self) -> Path:
@@ -248,14 +253,27 @@ def tree_oid_of(files: dict[str, str]) -> str:
 
 
 def _tree_oid(node: dict) -> str:
-    entries = []
-    for name, child in node.items():
-        if isinstance(child, dict):
-            entries.append((name + "/", b"40000 " + name.encode() + b"\0" + bytes.fromhex(_tree_oid(child))))
-        else:
-            entries.append((name, b"100644 " + name.encode() + b"\0" + bytes.fromhex(child)))
-    body = b"".join(entry for _, entry in sorted(entries))
+    return tree_oid_from({name: (_tree_oid(child), True) if isinstance(child, dict) else (child, False)
+                          for name, child in node.items()})
+
+
+def tree_oid_from(entries: dict[str, tuple[str, bool]]) -> str:
+    """The OID of a tree of {name: (oid, is_tree)}, its files of mode 100644, in git's order
+    (a folder sorts as its name + "/")."""
+    raw = sorted((name + "/" if is_tree else name, (b"40000 " if is_tree else b"100644 ") + name.encode() + b"\0"
+                  + bytes.fromhex(oid)) for name, (oid, is_tree) in entries.items())
+    body = b"".join(entry for _, entry in raw)
     return hashlib.sha1(b"tree %d\0" % len(body) + body).hexdigest()
+
+
+def tree_entries(raw: bytes) -> Iterator[tuple[str, str, str]]:
+    """(mode, name, oid) of each entry of a raw tree object (as `cat-file --batch` gives it)."""
+    at = 0
+    while at < len(raw):
+        space = raw.index(b" ", at)
+        nul = raw.index(b"\0", space)
+        yield raw[at:space].decode(), raw[space + 1:nul].decode(), raw[nul + 1:nul + 21].hex()
+        at = nul + 21
 
 
 class TempIndex:
@@ -436,11 +454,17 @@ def bisect_log(worktree: Path) -> str:
 def object_ids(repo: Repo, specs: list[str]) -> list[str | None]:
     """OIDs of many `rev:path` specs through one `git cat-file --batch-check`; None where
     the path does not exist at that revision."""
+    return [found[1] if found else None for found in objects(repo, specs)]
+
+
+def objects(repo: Repo, specs: list[str]) -> list[tuple[str, str] | None]:
+    """(type, OID) of many `rev:path` specs through one `git cat-file --batch-check`; None
+    where the path does not exist at that revision."""
     if not specs:
         return []
-    out = run_git(["cat-file", "--batch-check=%(objectname)"], repo.top,
+    out = run_git(["cat-file", "--batch-check=%(objecttype) %(objectname)"], repo.top,
                   input="".join(f"{spec}\n" for spec in specs).encode()).stdout.decode().splitlines()
-    return [None if line.endswith(" missing") or line.endswith(" ambiguous") else line for line in out]
+    return [None if line.endswith((" missing", " ambiguous")) else tuple(line.split(" ", 1)) for line in out]
 
 
 def blob_sizes(repo: Repo, oids: list[str]) -> dict[str, int]:

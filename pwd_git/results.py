@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from pwd_git import notes
 from pwd_git.git import Repo
-from pwd_git.kb.loader import Domain, kb_tree_at
+from pwd_git.kb.loader import CONFIG_FILE, Domain, kb_trees
 
 if TYPE_CHECKING:
     from pwd_git.revision import Revision
@@ -143,15 +143,26 @@ def history(domain: Domain, rev_range: str, limit: int, run_key: str | None = No
         for entry in entries:
             if entry.get("kb_tree") and notes.is_complete(entry) and (run_key is None or entry.get("run_key") == run_key):
                 by_tree.setdefault(entry["kb_tree"], []).append((commit, entry))
+    lines = [line.split("\x1f", 2) for line in domain.repo.log_lines(rev_range, "%H%x1f%cs%x1f%s", limit)]
+    orphans = [c for c, _, _ in lines if not store.lines(c, run_key)] if by_tree else []
+    trees = kb_trees(domain, orphans)
+    # A KB tree and a pwd.yaml blob make one KB, so one identity: judged once for all their commits.
+    prefix = f"{domain.prefix}/" if domain.prefix else ""
+    configs = dict(zip(orphans, domain.repo.follow([f"{c}:{prefix}{CONFIG_FILE}" for c in orphans]), strict=True))
+    judged: dict[tuple[str, str], tuple[str, dict] | None] = {}  # (KB tree, pwd.yaml) -> what it borrows
     rows = []
-    for line in domain.repo.log_lines(rev_range, "%H%x1f%cs%x1f%s", limit):
-        commit, date, subject = line.split("\x1f", 2)
+    for commit, date, subject in lines:
         entries = store.lines(commit, run_key)
         if entries:
             rows.append(CommitResult(commit, date, subject, entries[-1]))
             continue
-        tree = kb_tree_at(domain, commit)
-        borrowed = _borrow(at(domain, commit), by_tree.get(tree, [])) if tree else None
+        tree, borrowed = trees.get(commit), None
+        if tree in by_tree:
+            kind, config = configs[commit]
+            key = (tree, config if kind == "blob" else commit)  # no pwd.yaml blob there: judged alone
+            if key not in judged:
+                judged[key] = _borrow(at(domain, commit), by_tree[tree])
+            borrowed = judged[key]
         rows.append(CommitResult(commit, date, subject, borrowed[1] if borrowed else None,
                                  borrowed[0] if borrowed else None))
     return rows

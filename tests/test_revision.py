@@ -8,7 +8,7 @@ import json
 import pytest
 
 from pwd_git.kb import assemble
-from tests.conftest import git, run_cli, small_domain
+from tests.conftest import concept, git, run_cli, small_domain, write
 
 
 @pytest.fixture
@@ -58,12 +58,22 @@ def test_log_shows_a_pwd_yaml_only_commit_its_own_result_or_none(tmp_path, monke
         assert res.code == 0, res.output
         return {r["subject"]: r for r in json.loads(res.out)}
 
+    def report_results() -> int:
+        """The report shows the results log shows (a reused one too, labelled as such)."""
+        res = run_cli("report", "-o", str(tmp_path / "site"), "--format", "json", cwd=root)
+        assert res.code == 0, res.output
+        return json.loads(res.out)["results"]
+
     before = rows()
     assert before["docs only"]["result"] is not None and before["docs only"]["reused_from"]
     assert before["hold out a concept"]["result"] is None and before["hold out a concept"]["reused_from"] is None
+    assert report_results() == 2
+    page = (tmp_path / "site/index.html").read_text()
+    assert f"(result of {before['docs only']['reused_from'][:10]}, same KB and settings)" in page
     record_results(root, [git(root, "rev-parse", "HEAD")], lambda c, i: i["level"] == "L1")
     after = rows()["hold out a concept"]
     assert after["reused_from"] is None and after["result"]["metrics"]["levels"]["L1"]["acc"] == 0.0
+    assert report_results() == 3
 
 
 def test_test_compares_with_the_nearest_ancestor_with_a_result_by_default(tmp_path, monkeypatch):
@@ -172,3 +182,41 @@ def test_a_result_judged_again_against_a_nearer_baseline_is_recorded_so_log_agre
     assert other.code == 0, other.output
     assert f"not recorded; the note on {commits['C'][:10]} says fail against {commits['B2'][:10]}" in other.out
     assert len(note_lines()) == lines + 1 and logged()["verdict"] == "fail"
+
+
+def test_kb_trees_of_a_history_equal_kb_tree_at_each_commit(domain):
+    """The batched KB tree (history, report) names every commit's KB as the one-commit reading
+    does: files that are not KB files, executable bits, empty and non-YAML folders, symlinks, a
+    file where a KB folder would be, a missing folder and a commit with no KB change."""
+    import os
+
+    from pwd_git.kb.loader import Domain, kb_tree_at, kb_trees
+
+    def commit(message: str) -> None:
+        git(domain, "add", "-A")
+        git(domain, "commit", "-qm", message, "--allow-empty")
+
+    write(domain, {"concepts/README.md": "notes\n", "concepts/notes/todo.txt": "later\n"})
+    commit("non-KB files among the concepts")
+    os.chmod(domain / "concepts/a.yaml", 0o755)
+    write(domain, {"concepts/deep/er/d.yml": concept("d", relations="- predicate: is part of\n  object: a")})
+    commit("an executable KB file and a nested .yml")
+    os.symlink("a.yaml", domain / "concepts/e.yaml")
+    commit("a symlink inside the KB")
+    (domain / "concepts/e.yaml").unlink()
+    write(domain, {"patches/p.yaml": "examples: []\n", "README.md": "top\n"})
+    commit("patches")
+    write(domain, {"README.md": "top, again\n"})
+    commit("no KB change")
+    git(domain, "rm", "-rq", "patches")
+    write(domain, {"patches": "a file, not a folder\n"})
+    commit("a file named patches")
+    git(domain, "rm", "-rq", "chains")
+    commit("no chains")
+    dom = Domain.find(domain)
+    commits = git(domain, "rev-list", "HEAD").split()
+    batched = kb_trees(dom, commits)
+    assert batched == {c: kb_tree_at(dom, c) for c in commits}
+    no_chains, patches_file, same, patches, linked, nested, readme, base = (batched[c] for c in commits)
+    assert base == readme and patches == same and patches_file == nested, "no KB file changed"
+    assert len({base, nested, linked, patches, no_chains}) == 5

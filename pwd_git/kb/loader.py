@@ -273,6 +273,69 @@ def _committed_files(domain: Domain, rev: str, tree: str) -> list[tuple[str, str
     return [(e.path, resolved.get(e.path, e.oid)) for e in entries if classify(e.path)]
 
 
+def kb_trees(domain: Domain, commits: list[str]) -> dict[str, str | None]:
+    """`kb_tree_at` of many commits at the cost of a few git processes: each distinct tree
+    under concepts/, chains/ and patches/ is read once (consecutive commits share most of
+    them) and reduced to its KB files. A commit with a symlink in those folders is left to
+    `kb_tree_at`, which resolves it at that commit."""
+    from pwd_git.git import objects, tree_oid_from
+
+    prefix = f"{domain.prefix}/" if domain.prefix else ""
+    roots = objects(domain.repo, [f"{c}:{domain.prefix}" if domain.prefix else f"{c}^{{tree}}" for c in commits])
+    found = iter(objects(domain.repo, [f"{c}:{prefix}{d}" for c in commits for d in KB_DIRS]))
+    tops = {c: {d: next(found) for d in KB_DIRS} for c in commits}
+    reduced = _reduce_trees(domain, {obj[1] for top in tops.values() for obj in top.values() if obj and obj[0] == "tree"})
+    out: dict[str, str | None] = {}
+    for commit, root in zip(commits, roots, strict=True):
+        parts = {d: reduced[obj[1]] if obj[0] == "tree" else _LINKED for d, obj in tops[commit].items() if obj}
+        if root is None or root[0] != "tree":
+            out[commit] = None
+        elif any(part is _LINKED for part in parts.values()):
+            out[commit] = kb_tree_at(domain, commit)  # a symlink, or a file where a KB folder would be
+        else:
+            out[commit] = tree_oid_from({d: (oid, True) for d, oid in parts.items() if oid})
+    return out
+
+
+_LINKED = "symlink"  # a reduced tree that holds a symlink: its KB files depend on the commit
+
+
+def _reduce_trees(domain: Domain, tops: set[str]) -> dict[str, str | None]:
+    """{tree OID: OID of the tree of its KB files (*.yaml, *.yml, mode 100644), None when it has
+    none, _LINKED when it holds a symlink} for `tops` and every tree below them, reading each
+    tree object once, a level of the hierarchy per `cat-file --batch`."""
+    from pwd_git.git import tree_entries, tree_oid_from
+
+    listing: dict[str, list[tuple[str, str, str]]] = {}
+    level = set(tops)
+    while level:
+        for oid, raw in domain.repo.read_blobs(sorted(level)):
+            listing[oid] = list(tree_entries(raw))
+        level = {child for oid in level for mode, _, child in listing[oid] if mode == "40000" and child not in listing}
+    reduced: dict[str, str | None] = {}
+
+    def reduce(oid: str) -> str | None:
+        if oid not in reduced:
+            kept: dict[str, tuple[str, bool]] = {}
+            linked = False
+            for mode, name, child in listing[oid]:
+                if mode == "40000":
+                    sub = reduce(child)
+                    linked |= sub is _LINKED
+                    if sub and sub is not _LINKED:
+                        kept[name] = (sub, True)
+                elif mode == "120000":
+                    linked = True
+                elif mode.startswith("100") and name.endswith((".yaml", ".yml")):
+                    kept[name] = (child, False)
+            reduced[oid] = _LINKED if linked else (tree_oid_from(kept) if kept else None)
+        return reduced[oid]
+
+    for oid in tops:
+        reduce(oid)
+    return reduced
+
+
 def kb_tree_at(domain: Domain, rev: str) -> str | None:
     """The KB tree OID (concepts/, chains/, patches/) of a commit, from ls-tree (and cat-file for
     symlinks) without reading a file; None: no KB there, or a symlink the KB refuses."""

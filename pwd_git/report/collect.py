@@ -19,7 +19,7 @@ from pwd_git.errors import PwdError
 from pwd_git.git import object_ids, run_git
 from pwd_git.kb.loader import KB_DIRS, Domain
 from pwd_git.metrics import Metric
-from pwd_git.results import ResultsStore
+from pwd_git.results import history
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class Commit:
     date: str
     subject: str
     entry: dict | None = None  # the latest result line with metrics (None: no result)
+    reused_from: str | None = None  # the commit `entry` was recorded on, when not this one
 
 
 @dataclass
@@ -57,7 +58,8 @@ class Point:
     @property
     def label(self) -> str:
         if self.count == 1:
-            return f"{self.first.oid[:10]} {self.first.date} {self.first.subject}"
+            reused = f" (result of {self.first.reused_from[:10]}, same KB and settings)" if self.first.reused_from else ""
+            return f"{self.first.oid[:10]} {self.first.date} {self.first.subject}{reused}"
         return f"{self.count} results, {self.first.oid[:10]}..{self.last.oid[:10]} ({self.first.date} to {self.last.date})"
 
 
@@ -239,16 +241,15 @@ class Links:
         return f"{self._views()}/commit/{oid}" if self.web else None
 
 
-def _commits(domain: Domain, rev_range: str, limit: int, store: ResultsStore, run_key: str | None) -> list[Commit]:
+def _commits(domain: Domain, rev_range: str, limit: int, run_key: str | None) -> list[Commit]:
+    """The range oldest first, each commit with the result `git pwd log` shows for it (its own,
+    or one recorded on a commit with the same KB and settings: results.history)."""
     if not domain.repo.has_commits():
         return []
-    lines = domain.repo.log_lines(rev_range, "%H%x1f%cs%x1f%s", limit)
-    commits = []
-    for index, line in enumerate(reversed(lines)):
-        oid, date, subject = line.split("\x1f", 2)
-        entries = [e for e in store.lines(oid, run_key) if isinstance(e.get("metrics"), dict)]
-        commits.append(Commit(index, oid, date, subject, entries[-1] if entries else None))
-    return commits
+    rows = reversed(history(domain, rev_range, limit, run_key))
+    return [Commit(index, row.commit, row.date, row.subject,
+                   row.entry if row.entry and isinstance(row.entry.get("metrics"), dict) else None, row.reused_from)
+            for index, row in enumerate(rows)]
 
 
 def _diagnosis(domain: Domain, data: ReportData, links: Links) -> None:
@@ -273,13 +274,13 @@ def _diagnosis(domain: Domain, data: ReportData, links: Links) -> None:
         data.diagnosis_note = f"nothing to fix: {len(found.failed_items)} failed item(s), none traces to a KB node"
 
 
-def _repairs(domain: Domain, store: ResultsStore, run_key: str | None, links: Links) -> dict[str, list[Round]]:
+def _repairs(domain: Domain, run_key: str | None, links: Links) -> dict[str, list[Round]]:
     """The rounds of each `pwd/repair/*` branch (its commits not on HEAD), with their results."""
     refs = run_git(["for-each-ref", f"--count={MAX_BRANCHES}", "--format=%(refname)", REPAIR_PREFIX],
                    domain.repo.top).stdout.decode().split()
     out = {}
     for ref in refs:
-        rounds = [Round(c, links.commit(c.oid)) for c in _commits(domain, f"HEAD..{ref}", MAX_ROUNDS, store, run_key)]
+        rounds = [Round(c, links.commit(c.oid)) for c in _commits(domain, f"HEAD..{ref}", MAX_ROUNDS, run_key)]
         if rounds:
             out[ref.removeprefix("refs/heads/")] = rounds
     return out
@@ -300,8 +301,7 @@ def collect(domain: Domain, rev_range: str, out_dir: Path, *, limit: int, run_ke
     """Everything the page shows for `rev_range` (first-parent, at most `limit` commits)."""
     from pwd_git.revision import at
 
-    store = ResultsStore(domain.repo)
-    commits = _commits(domain, rev_range, limit, store, run_key)
+    commits = _commits(domain, rev_range, limit, run_key)
     results = [c for c in commits if c.entry]
     name = domain.root.name
     if commits:
@@ -316,6 +316,6 @@ def collect(domain: Domain, rev_range: str, out_dir: Path, *, limit: int, run_ke
             data.heatmap.links = {cid: links.file(str(kb.concepts[cid].loc), results[-1].oid)
                                   for cid in data.heatmap.rows if cid in kb.concepts}
     _diagnosis(domain, data, links)
-    data.repairs = _repairs(domain, store, run_key, links) if commits else {}
+    data.repairs = _repairs(domain, run_key, links) if commits else {}
     data.bisects = stored_bisects(domain, links)
     return data
