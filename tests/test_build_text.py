@@ -293,6 +293,17 @@ def test_types_take_the_article_their_sound_asks_for(tmp_path):
         assert set(item["choices"]) == {"an element", "a unit", "a period", "an instrument"}, "each choice its article"
 
 
+def test_a_term_that_names_its_type_gets_no_kind_probe(tmp_path):
+    """"hydrogen element is" + "an element" is answered by matching the question's words."""
+    root = _chem(tmp_path / "chem")
+    text = (root / "concepts/hydrogen.yaml").read_text()
+    write(root, {"concepts/hydrogen.yaml": text.replace("term: hydrogen\n", "term: hydrogen Element\n")})
+    build_ok(root)
+    bench = shard_records(root, "bench")
+    assert [i["question"] for i in by_template(bench, "probe.l1.kind")] == ["Quiz. In this domain, oxygen is"]
+    assert any(i["traces"]["concepts"] == ["hydrogen"] for i in by_template(bench, "probe.l1.describe"))
+
+
 def test_a_definition_that_starts_with_its_term_is_not_repeated(tmp_path):
     root = _chem(tmp_path / "chem")
     build_ok(root)
