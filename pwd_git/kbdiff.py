@@ -132,10 +132,11 @@ def _compare(kind: str, old: dict, new: dict, old_name: str, new_name: str) -> l
 
 
 def _flat(config: dict, prefix: str = "") -> dict[str, object]:
-    """pwd.yaml as dotted keys to leaf values (a list is one value, as the file sets it)."""
+    """pwd.yaml as dotted keys to leaf values (a list is one value, as the file sets it; an
+    empty mapping, `train: {}`, sets nothing)."""
     out: dict[str, object] = {}
     for key, value in config.items():
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):
             out.update(_flat(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value

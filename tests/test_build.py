@@ -356,6 +356,8 @@ def test_a_template_that_a_question_blind_guess_passes_is_a_build_warning(tmp_pa
                                           "reads the question scores 1.00 (chance 0.25): 'libs' is the answer of 22")
         assert "add test chains that end at other answers" in hops["message"]
         assert build_ok(root).err.count("warning: benchmark template") == 2, "said again by a cached build"
+        exported = run_cli("export", "lm-eval", str(tmp_path / "tasks"), cwd=root)
+        assert exported.code == 0 and "warning: benchmark template" not in exported.err, "said by build and test only"
 
 
 def test_the_blind_score_leaves_the_item_out_and_splits_ties():

@@ -166,11 +166,12 @@ examples:
 def test_diff_shows_settings_and_patch_examples(geo):
     """A change that is not a node (a pwd.yaml setting, a patch example) is still a data change:
     `diff` lists it rather than saying there is none; a patch file moved elsewhere is no change."""
-    write(geo, {"patches/extra.yaml": PATCH % "Beta is one of them."})
+    write(geo, {"patches/extra.yaml": PATCH % "Beta is one of them.",
+                "pwd.yaml": (geo / "pwd.yaml").read_text() + "train: {}\n"})
     git(geo, "add", "-A")
     git(geo, "commit", "-qm", "patch")
     config = (geo / "pwd.yaml").read_text()
-    write(geo, {"pwd.yaml": config.replace("seed: 0}", "seed: 0, holdout: [gamma]}") + "train: {epochs: 7}\n",
+    write(geo, {"pwd.yaml": config.replace("seed: 0}", "seed: 0, holdout: [gamma]}").replace("train: {}", "train: {epochs: 7}"),
                 "patches/more/extra.yaml": PATCH % "Beta borders alpha.", "patches/extra.yaml": ""})
     (geo / "patches/extra.yaml").unlink()
     write(geo, {"patches/moved/kept.yaml": PATCH % "Beta is one of them."})

@@ -5,7 +5,7 @@ items end in the section `libs`, and most probed concepts are packages. A guess 
 reads the question, "the choice that is most often the answer elsewhere", then passes the
 level, and its score measures that prior, not whether the model learned the KB. The data is
 not wrong, so the build goes on; it says so, per template, in the manifest's `warnings` (and as
-a warning on stderr each time the build is used, `shards.build`).
+a warning on stderr each time `build` or `test` reports on it, `shards.warn_about`).
 """
 
 from __future__ import annotations

@@ -99,8 +99,6 @@ def build(domain: Domain, rev: str | None = None, *, to_worktree: bool | None = 
         _compile(kb, key, cache_root, path, progress, domain.prefix)
         prune(cache_root)
     manifest = json.loads((path / MANIFEST).read_text())
-    for warning in manifest["warnings"]:
-        log.warning("%s", warning["message"])
     if to_worktree:
         _sweep(domain.root)
     if to_worktree and not _worktree_matches(domain.root / SHARDS_DIR, path, manifest):
@@ -108,6 +106,13 @@ def build(domain: Domain, rev: str | None = None, *, to_worktree: bool | None = 
         _replace_dir(path, domain.root / SHARDS_DIR, cache_root)
         forget(domain)  # the worktree's shards/ changed
     return BuildResult(key, path, manifest, cached)
+
+
+def warn_about(manifest: dict) -> None:
+    """The build's warnings (pwd_git.build.blind) on stderr: said by the verbs that report on
+    the benchmark (`build`, `test`), not by every verb that reads the shards."""
+    for warning in manifest.get("warnings", ()):
+        log.warning("%s", warning["message"])
 
 
 def _compile(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress: Callable[[str], None],

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from pwd_git.build.shards import SHARDS_DIR, check
+from pwd_git.build.shards import SHARDS_DIR, check, warn_about
 from pwd_git.build.shards import build as run_build
 from pwd_git.errors import EXIT_FAILED
 from pwd_git.kb.loader import Domain
@@ -63,6 +63,7 @@ def build(rev: str | None, check_only: bool, quiet: bool, fmt: str) -> None:
         raise SystemExit(0 if fresh.fresh else EXIT_FAILED)
     result = run_build(domain, rev, progress=progress_printer(not quiet and fmt == "text" and sys.stderr.isatty()))
     m = result.manifest
+    warn_about(m)
     if fmt == "json":
         echo_json({"build_key": result.key.key, "kb_tree": result.key.kb_tree, "cached": result.cached,
                    "path": str(result.path), "counts": m["counts"]["train"] | {}, "manifest": m})

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from pwd_git import __version__
+from pwd_git.build.shards import warn_about
 from pwd_git.errors import DataError
 from pwd_git.evaluate.verdict import Verdict, judge
 from pwd_git.kb.loader import Domain
@@ -138,6 +139,7 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
     if baseline is not None and baseline not in (AUTO, NO_BASELINE):
         domain.repo.resolve(baseline)  # a mistyped --baseline fails before anything is trained
     shards = shards_for(domain, rev)
+    warn_about(shards.manifest)
     settings, tsettings = train_settings(shards.config, domain.root), test_settings(shards.config)
     key = run_key(settings)
     commit, differs = commit_for(domain, rev, shards)
