@@ -217,7 +217,8 @@ def test_a_reused_record_is_checked_again_when_the_answer_it_could_give_away_cha
 
 
 def test_a_leak_report_counts_items_not_pairs(atlas):
-    """One hand-written item copied by three training records: one item, three pairs listed."""
+    """One hand-written item copied by three training records: one item, on one line that names
+    the first record and counts the other two, with their sources."""
     copy = "Leaving Kinshasa by road towards the south, on which landmass does a traveller stay?"
     write(atlas, {"patches/copies.yaml": "examples:\n" + "".join(
         f"  - traces: {{concepts: [angola]}}\n    messages:\n      - {{role: user, content: \"{copy} ({n})\"}}\n"
@@ -225,7 +226,8 @@ def test_a_leak_report_counts_items_not_pairs(atlas):
     res = run_cli("build", cwd=atlas)
     assert res.code == 1, res.output
     head, leaks, _ = _leak_report(res)
-    assert "1 benchmark item can be answered" in head and len(leaks) == 3
+    assert "1 benchmark item can be answered" in head and len(leaks) == 1
+    assert leaks[0].count("patches/copies.yaml:") == 3 and "; and 2 more training record(s) (" in leaks[0]
 
 
 def _kb(root: Path):

@@ -89,6 +89,23 @@ class Leak:
                 f"{self.train_id} ({self.train_source})")
 
 
+def render_leaks(leaks: list[Leak]) -> list[str]:
+    """One line per benchmark item (in order): its first leak, and how many other training
+    records it shares the words with, with their sources (sibling concepts often write the
+    same sentence, and eleven lines for one item would bury the others)."""
+    by_item: dict[str, list[Leak]] = {}
+    for leak in leaks:
+        by_item.setdefault(leak.bench_id, []).append(leak)
+    lines = []
+    for group in by_item.values():
+        line = group[0].render()
+        if len(group) > 1:
+            shown = ", ".join(leak.train_source for leak in group[1:4])
+            line += f"; and {len(group) - 1} more training record(s) ({shown}{', ...' if len(group) > 4 else ''})"
+        lines.append(line)
+    return lines
+
+
 def advice(leaks: list[Leak], ngram: int) -> str:
     """What to change, for the kinds of leak found."""
     out = []

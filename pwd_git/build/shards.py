@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pwd_git.build.blind import blind_prior
 from pwd_git.build.card import card, dataset_info
-from pwd_git.build.decontam import BenchIndex, Leak, advice, merge
+from pwd_git.build.decontam import BenchIndex, Leak, advice, merge, render_leaks
 from pwd_git.build.generate import GENERATOR_VERSION, SHARD_FILES, Generator, Unit
 from pwd_git.build.prune import prune, touch
 from pwd_git.build.render import ENCODER, bench_probes, bench_questions, bench_sources, render
@@ -184,7 +184,7 @@ def _compile_units(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress
             items = len({leak.bench_id for leak in found})
             raise DataError(f"benchmark leakage: {'at least ' if len(leaks) >= LEAK_LIMIT else ''}{items} benchmark "
                             f"item{'s' if items != 1 else ''} can be answered by copying training data\n  "
-                            + "\n  ".join(leak.render() for leak in found), hint=advice(found, index.ngram))
+                            + "\n  ".join(render_leaks(found)), hint=advice(found, index.ngram))
         counts = {"train": dict(sorted(levels["train"].items())), "bench": dict(sorted(levels["bench"].items())),
                   "templates": dict(sorted(templates.items())), "train_per_concept": dict(sorted(per_concept.items()))}
         manifest = _manifest(kb, key, files, counts, blind_prior(u for units in bench.values() for u in units))
