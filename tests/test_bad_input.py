@@ -512,6 +512,27 @@ def test_errors_only_shows_the_error_among_many_warnings(domain):
     assert strict.code == 1 and len([line for line in strict.output.splitlines() if ": warning: " in line]) == warned
 
 
+def test_many_warnings_of_one_kind_are_counted_not_listed(domain):
+    """A real KB raised 523 untested-statement warnings: text output lists the first ten of a
+    kind and counts the rest; every error, --all, --strict and json still list everything."""
+    files = {f"concepts/w{i:02}.yaml": concept(f"w{i:02}", relations=f"- predicate: has color\n  value: c{i}")
+             for i in range(14)}
+    files["concepts/c.yaml"] = concept("c", relations="- predicate: is part of\n  object: nowhere")
+    write(domain, files)
+    res = validate_unchanged(domain)
+    warned = [line for line in res.output.splitlines() if line.endswith("[untested-statement]")]
+    total = json.loads(validate_unchanged(domain, "--format", "json").output)
+    untested = [d for d in total["diagnostics"] if d["code"] == "untested-statement"]
+    assert res.code == 1 and len(warned) == 10 and len(untested) >= 14, res.output
+    assert f"... and {len(untested) - 10} more untested-statement warning(s)" in res.output
+    assert any(line.startswith("concepts/c.yaml:6:5: error:") for line in res.output.splitlines())
+    assert f"{total['warnings']} warning(s)" in res.output  # the summary counts all of them
+    for flags in (("--all",), ("--strict",)):
+        listed = validate_unchanged(domain, *flags).output
+        assert len([line for line in listed.splitlines() if line.endswith("[untested-statement]")]) == len(untested)
+        assert "more untested-statement" not in listed
+
+
 def test_a_missing_steps_suggestion_continues_the_chain(domain):
     """Step 2 of a-to-c must start where step 1 ends (b): 'x.is-part-of.c' is the closest id, but
     following it would break the chain; 'b.is-part-of.d' continues it."""

@@ -9,6 +9,8 @@ import click
 from pwd_git.errors import EXIT_FAILED, EXIT_OK
 from pwd_git.output import echo_json, format_option
 
+SHOWN_PER_CODE = 10  # a real KB can raise hundreds of one true but minor lint; the errors must stay visible
+
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path())
@@ -16,13 +18,16 @@ from pwd_git.output import echo_json, format_option
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--errors-only", is_flag=True,
               help="Print only the errors (the summary still counts the warnings): what the pre-commit hook shows.")
+@click.option("--all", "show_all", is_flag=True,
+              help=f"Print every warning (by default the text output shows the first {SHOWN_PER_CODE} of each kind "
+                   "and counts the rest; --format json always lists all).")
 @click.option("--no-cache", is_flag=True, help="Re-parse and re-check every file instead of using .git/pwd/cache.")
 @click.option("--untracked/--no-untracked", default=None,
               help="Include KB files git does not track. Default: yes, except under pre-commit "
                    "(PRE_COMMIT=1), where only what the commit will contain is checked.")
 @format_option("json")
-def validate(paths: tuple[str, ...], rev: str | None, strict: bool, errors_only: bool, no_cache: bool,
-             untracked: bool | None, fmt: str) -> None:
+def validate(paths: tuple[str, ...], rev: str | None, strict: bool, errors_only: bool, show_all: bool,
+             no_cache: bool, untracked: bool | None, fmt: str) -> None:
     """Check the knowledge base: YAML, schemas, references, chains, lints.
 
     The whole KB is always checked (a deleted concept breaks relations in other
@@ -45,10 +50,34 @@ def validate(paths: tuple[str, ...], rev: str | None, strict: bool, errors_only:
         echo_json({"ok": not failed, "summary": report.summary, "errors": len(report.errors),
                    "warnings": len(report.warnings), "diagnostics": [d.as_dict() for d in shown]})
     else:
-        click.echo("\n".join(diag.render() for diag in shown) or None, nl=bool(shown))
+        lines = [d.render() for d in (shown if show_all or strict else _capped(shown))]
+        lines += [f"... and {n} more {code} warning(s); `git pwd validate --all` lists them"
+                  for code, n in _hidden(shown, show_all or strict).items()]
+        click.echo("\n".join(lines) or None, nl=bool(lines))
         s = report.summary
         verdict = click.style("FAILED", fg="red") if failed else click.style("ok", fg="green")
         click.echo(f"{verdict}: {len(report.errors)} error(s), {len(report.warnings)} warning(s) in "
                    f"{report.files} files ({s['concepts']} concepts, {s['statements']} statements, "
                    f"{s['chains']} chains)")
     raise SystemExit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _capped(diags: list) -> list:
+    """Every error, and the first SHOWN_PER_CODE warnings of each code, in their order."""
+    seen: dict[str, int] = {}
+    kept = []
+    for d in diags:
+        if d.severity == "error" or seen.setdefault(d.code, 0) < SHOWN_PER_CODE:
+            kept.append(d)
+            if d.severity != "error":
+                seen[d.code] += 1
+    return kept
+
+
+def _hidden(diags: list, show_all: bool) -> dict[str, int]:
+    """Per warning code, how many `_capped` leaves out."""
+    counts: dict[str, int] = {}
+    for d in diags:
+        if d.severity != "error":
+            counts[d.code] = counts.get(d.code, 0) + 1
+    return {} if show_all else {code: n - SHOWN_PER_CODE for code, n in counts.items() if n > SHOWN_PER_CODE}
