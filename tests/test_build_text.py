@@ -443,6 +443,40 @@ def test_a_word_of_the_term_that_only_the_answer_repeats_is_masked_in_it(tmp_pat
         assert not shared, item
 
 
+def test_describe_distractors_share_the_words_and_blanks_the_answer_shows(tmp_path):
+    """A describe answer that repeats a word of its term ("DNA polymerase": "... a template DNA
+    strand") draws its distractors first among the definitions that say that word too, so the
+    word points at no one choice and is not blanked; a definition that names its own term
+    mid-text (blanked) draws definitions that are blanked as well, and one that does not, none
+    that are: a blank in one choice alone is a tell either way."""
+    root = tmp_path / "enzymes"
+    root.mkdir()
+    git(root, "init", "-q")
+    plain = [f"An enzyme that acts on substrate number {i} in the {w} pathway." for i, w in
+             enumerate(["glycolysis", "urea", "sterol", "purine", "heme", "folate", "lipid", "amino acid", "sugar"])]
+    concepts = {"dna-polymerase": ("DNA polymerase", "An enzyme that extends a primer along a template DNA strand."),
+                "dna-ligase": ("DNA ligase", "An enzyme that seals nicks in the backbone of DNA."),
+                **{f"enzyme-{i}": (f"enzyme E{i}", text) for i, text in enumerate(plain)},
+                **{f"kinase-{i}": (f"kinase K{i}", f"A transferase; kinase K{i} moves phosphate to target {i}.")
+                   for i in range(4)}}
+    files = {"pwd.yaml": "name: enzymes\n",
+             "concepts/cell.yaml": "id: cell\nterm: cell\ntype: place\ndefinition: The unit of life.\n"}
+    for cid, (term, definition) in concepts.items():
+        files[f"concepts/{cid}.yaml"] = (f"id: {cid}\nterm: {term}\ntype: enzyme\ndefinition: {definition}\n"
+                                         "relations:\n  - {predicate: acts in, object: cell}\n")
+        files[f"chains/{cid}-in.yaml"] = f"id: {cid}-in\ntitle: t\nsplit: test\nsteps: [{cid}.acts-in.cell]\n"
+    write(root, files)
+    describe = {item["question"].removeprefix("Quiz. In this domain, ").removesuffix(" is defined as"): item
+                for item in by_template(generate(_kb(root)).bench["l1"], "probe.l1.describe")}
+    polymerase = describe["DNA polymerase"]
+    assert concepts["dna-ligase"][1] in polymerase["choices"], polymerase
+    assert MASK not in polymerase["choices"][polymerase["answer"]], polymerase
+    for term, item in describe.items():
+        blanked = [MASK in c for c in item["choices"]]
+        assert len(set(blanked)) == 1, item  # all blanked (the kinases) or none
+    assert any(MASK in describe[f"kinase K{i}"]["choices"][0] for i in range(4))
+
+
 def _errors(root: Path) -> Path:
     """Python's exceptions as their docstrings define them: identifier names (CamelCase,
     snake_case) that running text spells as words, and a definition that only restates its name."""

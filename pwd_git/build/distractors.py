@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 
 from pwd_git.build.draws import Ring, draws_for
-from pwd_git.build.templates import informative
+from pwd_git.build.templates import MASK, clue, informative, words_of
 from pwd_git.kb.checks import reads_as
 from pwd_git.kb.model import KB, Statement
 
@@ -52,6 +52,7 @@ class Distractors:
                 by_name[name].append(cid)
         self.namesakes = {cid: {o for o in by_name[reads_as(c.term)] if o != cid} for cid, c in kb.concepts.items()}
         self._rings: dict[tuple[str, str], Ring] = {}
+        self._words_by_type: dict[str, dict[str, list[str]]] = {}  # type -> word -> concepts whose clue says it
         self._true_reads: dict[tuple[str, str], frozenset[str]] = {}  # wrong_targets' memo, per (subject, predicate)
         self._spent: set[tuple[tuple[str, str], int]] = set()  # ((subject, predicate), id(ring)) that ring holds none
 
@@ -65,6 +66,9 @@ class Distractors:
             self._ring("objects", name)
         for name in self.by_band:
             self._ring("band", name)
+        for ctype in self.by_type:
+            for masked in (0, 1):
+                self._ring("masked", f"{ctype}\0{masked}")
         self._ring("types", "")
 
     def _ring(self, kind: str, name: str) -> Ring:
@@ -74,6 +78,12 @@ class Distractors:
                 pool = self.by_type.get(name, [])
             elif kind == "band":
                 pool = self.by_band.get(name, [])
+            elif kind == "word":  # "type\0word": the type's concepts whose own clue says the word
+                ctype, word = name.split("\0")
+                pool = self._words(ctype).get(word, [])
+            elif kind == "masked":  # "type\0" + whether the concept's own clue masks its name
+                ctype, masked = name.split("\0")
+                pool = [cid for cid in self.by_type.get(ctype, []) if (MASK in self._own_clue(cid)) == (masked == "1")]
             elif kind == "values":
                 pool = sorted(self.values_by_predicate.get(name, ()))
             elif kind == "objects":
@@ -89,6 +99,19 @@ class Distractors:
 
     def _term(self, cid: str) -> str:
         return self.kb.concepts[cid].term
+
+    def _words(self, ctype: str) -> dict[str, list[str]]:
+        index = self._words_by_type.get(ctype)
+        if index is None:
+            index = self._words_by_type[ctype] = defaultdict(list)
+            for cid in self.by_type.get(ctype, []):
+                for word in dict.fromkeys(words_of(self._own_clue(cid))):
+                    index[word].append(cid)
+        return index
+
+    def _own_clue(self, cid: str) -> str:
+        c = self.kb.concepts[cid]
+        return clue(c.definition, (c.term, *c.aliases))
 
     def _names(self, cid: str) -> tuple[str, ...]:
         c = self.kb.concepts[cid]
@@ -137,11 +160,20 @@ class Distractors:
         draw(fallback)
         return picked, True
 
-    def wrong_definitions(self, cid: str, answer: str, text: Callable[[str], str]) -> tuple[list[str], bool]:
+    def wrong_definitions(self, cid: str, answer: str, text: Callable[[str], str],
+                          words: tuple[str, ...] = ()) -> tuple[list[str], bool]:
         """Up to N_CHOICES - 1 other concepts whose definitions, as `text` shows them, are the
         wrong choices beside `answer` (`cid`'s): of its type, then (flagged) of any type. Never a
         namesake (its definition answers too), nor a definition that says nothing (not
-        `informative`) or reads as another choice. Returns (ids, whether any type was needed)."""
+        `informative`) or reads as another choice. Returns (ids, whether any type was needed).
+
+        Of its type, first those whose clues say one of `words` (the words of `cid`'s term that
+        `answer` says: "DNA replication" is "the duplication of a DNA molecule", and a choice
+        about DNA polymerase makes "DNA" point at no one choice), then those whose own clue
+        shows MASK exactly when `answer` does: a
+        definition that names its own term mid-text ("...; the stroma holds enzymes") is shown
+        with a blank, and a blank in the answer alone points at it, as one in a distractor alone
+        points away from it (the model never saw a blank in training)."""
         namesakes = self.namesakes[cid]
         draws = draws_for(self.seed, f"l1:{cid}")
         wrong: list[str] = []
@@ -151,7 +183,11 @@ class Distractors:
             return (o == cid or o in namesakes or o in wrong or not informative(text(o))
                     or reads_as(text(o)) in texts)
 
-        _fill(self._ring("type", self.kb.concepts[cid].type), draws, N_CHOICES - 1, skip, wrong, texts, text)
+        ctype = self.kb.concepts[cid].type
+        for word in words:
+            _fill(self._ring("word", f"{ctype}\0{word}"), draws, N_CHOICES - 1, skip, wrong, texts, text)
+        _fill(self._ring("masked", f"{ctype}\0{int(MASK in answer)}"), draws, N_CHOICES - 1, skip, wrong, texts, text)
+        _fill(self._ring("type", ctype), draws, N_CHOICES - 1, skip, wrong, texts, text)
         fallback = len(wrong) < N_CHOICES - 1
         if fallback:
             _fill(self._ring("all-concepts", ""), draws, N_CHOICES - 1, skip, wrong, texts, text)

@@ -208,12 +208,22 @@ def unmatched(term: str, answer: str, others: tuple[str, ...]) -> str:
     question shows the term, so "application/json is defined as" with "JSON document" among
     choices that never say JSON is answered by matching words, not by knowing the concept. A
     word several choices share points at none of them and stays."""
-    words = dict.fromkeys(w for w in _WORD.findall(term.lower()) if len(w) > 1 and w not in _FUNCTION_WORDS)
-    lone = [w for w in words if mentions(answer, w) and not any(mentions(o, w) for o in others)]
+    lone = [w for w in term_words(term) if mentions(answer, w) and not any(mentions(o, w) for o in others)]
     return mask(answer, lone) if lone else answer
 
 
 _WORD = re.compile(r"[^\W_]+")
+
+
+def term_words(term: str) -> list[str]:
+    """The words of `term` that can point at a choice which repeats them (function words and
+    single letters aside), lower case, in order."""
+    return list(dict.fromkeys(w for w in words_of(term) if len(w) > 1 and w not in _FUNCTION_WORDS))
+
+
+def words_of(text: str) -> list[str]:
+    """`text`'s words, lower case (letters and digits of any script)."""
+    return _WORD.findall(text.lower())
 
 
 def informative(text: str) -> bool:
