@@ -318,7 +318,7 @@ def _packages(root: Path, chains: int, sections: tuple[str, ...]) -> Path:
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
     files = {"pwd.yaml": "name: pkgs\npredicates: {depends on: {functional: false}, is in section: {functional: true}}\n"
-                         "model: {base: tiny}\n"}
+                         "model: {base: tiny}\ntrain: {epochs: 1}\n"}
     for section in SECTIONS:
         files[f"concepts/{section}.yaml"] = concept(section, "section")
     for i in range(chains):
@@ -358,6 +358,12 @@ def test_a_template_that_a_question_blind_guess_passes_is_a_build_warning(tmp_pa
         assert build_ok(root).err.count("warning: benchmark template") == 2, "said again by a cached build"
         exported = run_cli("export", "lm-eval", str(tmp_path / "tasks"), cwd=root)
         assert exported.code == 0 and "warning: benchmark template" not in exported.err, "said by build and test only"
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "kb")
+        tested = run_cli("test", cwd=root)
+        assert tested.code == 0 and tested.err.count("warning: benchmark template") == 2, tested.err
+        diagnosed = run_cli("diagnose", cwd=root)  # reads the recorded result: reports no benchmark
+        assert "warning: benchmark template" not in diagnosed.err, diagnosed.err
 
 
 def test_the_blind_score_leaves_the_item_out_and_splits_ties():

@@ -471,7 +471,7 @@ def test_describe_distractors_share_the_words_and_blanks_the_answer_shows(tmp_pa
     polymerase = describe["DNA polymerase"]
     assert concepts["dna-ligase"][1] in polymerase["choices"], polymerase
     assert MASK not in polymerase["choices"][polymerase["answer"]], polymerase
-    for term, item in describe.items():
+    for item in describe.values():
         blanked = [MASK in c for c in item["choices"]]
         assert len(set(blanked)) == 1, item  # all blanked (the kinases) or none
     assert any(MASK in describe[f"kinase K{i}"]["choices"][0] for i in range(4))
