@@ -99,6 +99,7 @@ def train_and_score(records: list[dict], items: list[dict], settings: TrainSetti
     from transformers import LlamaForCausalLM
 
     start, cpu = time.perf_counter(), time.process_time()
+    settings = settings.for_records(len(records))
     set_determinism(settings.seed, settings.threads)
     arch = {**DEFAULT_ARCH, **settings.arch}
     tokenizer = train_tokenizer((t for r in records for t in turns_of(r)), int(arch["vocab_size"]))
@@ -214,7 +215,7 @@ def print_table(results: dict[str, dict], items: list[dict], seeds: list[int], l
         edits = [e["agreement"] for e in r["edited"].values()]
         trainings = runs + list(r["edited"].values())
         noise = 0.0 if r["extra"].get("old") else r["extra"].get("noise", PREFIX_NOISE)
-        print(f"| {name} | {s.epochs} | {s.lr:g} | {noise:g} | " + " | ".join(f"{a:.2f}" for a in acc)
+        print(f"| {name} | {s.epochs or 'auto'} | {s.lr:g} | {noise:g} | " + " | ".join(f"{a:.2f}" for a in acc)
               + f" | {mean(seed_agree):.2f} ({' '.join(f'{a:.2f}' for a in seed_agree)}) | {mean(fact_agree):.2f} | "
               + " | ".join(f"{a:.2f}" for a in level_agree) + f" | {mean(edits):.2f} ({' '.join(f'{a:.2f}' for a in edits)}) "
               f"| {mean([t['wall'] for t in trainings]):.1f} (max {max(t['wall'] for t in trainings):.1f}) "

@@ -80,7 +80,7 @@ def main() -> None:
         subprocess.run(["git-pwd", "build", "-q"], cwd=root, check=True, capture_output=True)
         shards = shards_for(Domain.find(root), None)
         records, items = shards.records("train"), shards.records("bench")
-        settings = train_settings(shards.config, root)
+        settings = train_settings(shards.config, root).for_records(len(records))
         arch = {**DEFAULT_ARCH, **settings.arch}
         rows = []
         for seed in (int(s) for s in args.seeds.split(",")):

@@ -161,6 +161,28 @@ def test_a_new_training_recipe_gets_new_model_and_run_keys(tmp_path, monkeypatch
     assert after[0] != before[0] and after[1] != before[1]
 
 
+def test_the_tiny_models_default_epochs_follow_the_training_set_and_keep_the_run_key(tmp_path, model_cache):
+    """40 passes over a small KB, about 80k records seen over a large one (6k records: 14
+    passes, which recalled more than 40 did), never under 12; continue mode a quarter of
+    that. pwd.yaml's own `epochs` is kept. The run key holds "auto", so it does not move as the
+    KB grows; the trained model says how many passes it made."""
+    from pwd_git.model import settings as settings_module
+
+    auto = settings_module.train_settings({"model": {"base": "tiny"}}, tmp_path)
+    assert auto.epochs is None
+    assert [(s.epochs, s.continue_epochs) for s in map(auto.for_records, (40, 822, 2000, 5917, 10431, 10**6))] == [
+        (40, 10), (40, 10), (40, 10), (14, 4), (12, 3), (12, 3)]
+    fixed = settings_module.train_settings({"train": {"epochs": 7, "continue_epochs": 5}}, tmp_path)
+    assert (fixed.for_records(5917).epochs, fixed.for_records(5917).continue_epochs) == (7, 5)
+    assert settings_module.train_settings({"train": {"epochs": 7}}, tmp_path).for_records(10**6).continue_epochs == 2
+    assert settings_module.run_key(auto) != settings_module.run_key(auto.for_records(822)), "the key says auto"
+    hf = settings_module.train_settings({"model": {"base": "Qwen/Qwen2-0.5B"}}, tmp_path)
+    assert hf.for_records(10**6).epochs == 3  # a Hugging Face base keeps its fixed default
+    domain = Domain.find(small_domain(tmp_path / "d", train="{}"))
+    result = pipeline.train(domain)
+    assert result.meta["stats"]["epochs"] == 40, result.meta
+
+
 def test_cache_hit_then_corruption_is_detected_and_retrained(tmp_path, model_cache):
     domain = Domain.find(small_domain(tmp_path / "d"))
     first = pipeline.train(domain)

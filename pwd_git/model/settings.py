@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from pwd_git.model.base import identity
@@ -14,7 +15,14 @@ TINY = "tiny"
 #: noise): part of every run and model key, so nothing trained before a change is reused after it.
 TRAINING_RECIPE = 2
 
-_TINY_DEFAULTS = {"epochs": 40, "lr": 2e-3, "batch_size": 16, "max_length": 160}
+_TINY_DEFAULTS = {"epochs": None, "lr": 2e-3, "batch_size": 16, "max_length": 160}
+#: The tiny model's epochs when pwd.yaml sets none ("auto", `auto_epochs`): TINY_MAX_EPOCHS passes
+#: over a small KB, and about TINY_RECORD_PASSES records seen in all over a large one, never
+#: fewer than TINY_MIN_EPOCHS passes. Forty passes over a 6k-record KB took 7-11 minutes on 2
+#: cores and recalled less than 14 (docs/performance.md, "epochs and KB size").
+TINY_MAX_EPOCHS = 40
+TINY_RECORD_PASSES = 80_000
+TINY_MIN_EPOCHS = 12
 #: Continue mode's default epochs, as a share of `epochs`: a fine-tune from a model that knows
 #: the rest of the KB, over all of it again (full replay), needs a fraction of a scratch run;
 #: more passes over a small patch move the model's choice priors and break passing items.
@@ -44,14 +52,14 @@ class TrainSettings:
     base: str  # model.base as written in pwd.yaml
     base_id: str  # what that base is (model.base.identity): equal for two spellings, new for new weights
     mode: str  # scratch | continue
-    epochs: int
+    epochs: int | None  # None: the tiny model's `auto_epochs` for the records trained on (`for_records`)
     lr: float
     batch_size: int
     max_length: int
     seed: int
     threads: int
     replay_ratio: float | None  # continue mode: old records per new one; None replays them all
-    continue_epochs: int  # continue mode: epochs over the new records and the replay
+    continue_epochs: int | None  # continue mode: epochs over the new records and the replay (None: a share of epochs)
     continue_lr: float  # continue mode: peak learning rate
     continue_mix: float  # continue mode: the fine-tune's weight against the parent's (1: no averaging)
     arch: dict = field(default_factory=dict)  # tiny model architecture overrides
@@ -62,6 +70,16 @@ class TrainSettings:
     quantization: str | None = None  # "4bit": QLoRA (bitsandbytes, CUDA only)
     checkpoint_steps: int = 500  # trainer checkpoints every N optimizer steps (0: none)
     resume: bool = True  # continue an interrupted training of the same model key from its last checkpoint
+
+    def for_records(self, records: int) -> TrainSettings:
+        """These settings with the epochs that pwd.yaml leaves to the tool fixed for a training
+        set of `records` records (`auto_epochs`); the keys keep "auto", so a KB that grows keeps
+        its run key."""
+        epochs = auto_epochs(records) if self.epochs is None else self.epochs
+        continue_epochs = self.continue_epochs
+        if continue_epochs is None:
+            continue_epochs = max(1, round(epochs * CONTINUE_SHARE))
+        return replace(self, epochs=epochs, continue_epochs=continue_epochs)
 
     @property
     def is_tiny(self) -> bool:
@@ -112,7 +130,7 @@ def train_settings(config: dict, root: Path) -> TrainSettings:
     train = config.get("train") or {}
     base = str(model.get("base", TINY))
     defaults = _TINY_DEFAULTS if base == TINY else _HF_DEFAULTS
-    epochs = int(train.get("epochs", defaults["epochs"]))
+    epochs = None if train.get("epochs", defaults["epochs"]) is None else int(train.get("epochs", defaults["epochs"]))
     lr = float(train.get("lr", defaults["lr"]))
     replay = train.get("replay_ratio")
     # the Hugging Face trainer's settings, where pwd.yaml sets them (their defaults are TrainSettings')
@@ -130,13 +148,19 @@ def train_settings(config: dict, root: Path) -> TrainSettings:
         seed=int(train.get("seed", 0)),
         threads=int(train.get("threads", 1)),
         replay_ratio=None if replay is None else float(replay),
-        continue_epochs=int(train.get("continue_epochs", max(1, round(epochs * CONTINUE_SHARE)))),
+        continue_epochs=(int(train["continue_epochs"]) if "continue_epochs" in train
+                         else None if epochs is None else max(1, round(epochs * CONTINUE_SHARE))),
         continue_lr=float(train.get("continue_lr", lr * CONTINUE_LR_SHARE)),
         continue_mix=float(train.get("continue_mix", CONTINUE_MIX)),
         arch=dict(model.get("tiny") or {}) if base == TINY else {},
         lora={} if base == TINY or model.get("lora") is False else {**LORA_DEFAULTS, **_lora_overrides(model)},
         **hf,
     )
+
+
+def auto_epochs(records: int) -> int:
+    """The tiny model's passes over `records` training records when pwd.yaml sets no `train.epochs`."""
+    return max(TINY_MIN_EPOCHS, min(TINY_MAX_EPOCHS, math.ceil(TINY_RECORD_PASSES / max(1, records))))
 
 
 def _lora_overrides(model: dict) -> dict:

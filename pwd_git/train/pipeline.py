@@ -181,6 +181,7 @@ def _fit(domain: Domain, shards: Shards, settings: TrainSettings, records: list[
     quiet_transformers()
 
     set_determinism(settings.seed, settings.threads)
+    settings = settings.for_records(len(records))
     if parent is not None:  # a fine-tune of the parent model over the new records and the replay
         settings = replace(settings, epochs=settings.continue_epochs, lr=settings.continue_lr)
     if not settings.is_tiny:
