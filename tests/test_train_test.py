@@ -176,11 +176,17 @@ def test_the_tiny_models_default_epochs_follow_the_training_set_and_keep_the_run
     assert (fixed.for_records(5917).epochs, fixed.for_records(5917).continue_epochs) == (7, 5)
     assert settings_module.train_settings({"train": {"epochs": 7}}, tmp_path).for_records(10**6).continue_epochs == 2
     assert settings_module.run_key(auto) != settings_module.run_key(auto.for_records(822)), "the key says auto"
-    hf = settings_module.train_settings({"model": {"base": "Qwen/Qwen2-0.5B"}}, tmp_path)
-    assert hf.for_records(10**6).epochs == 3  # a Hugging Face base keeps its fixed default
-    domain = Domain.find(small_domain(tmp_path / "d", train="{}"))
+    spelled = settings_module.train_settings({"model": {"base": "tiny"}, "train": {"epochs": "auto"}}, tmp_path)
+    assert settings_module.run_key(spelled) == settings_module.run_key(auto)
+    for config in ({"model": {"base": "Qwen/Qwen2-0.5B"}}, {"model": {"base": "Qwen/Qwen2-0.5B"}, "train": {"epochs": "auto"}}):
+        hf = settings_module.train_settings(config, tmp_path)
+        assert hf.for_records(10**6).epochs == 3  # a Hugging Face base keeps its fixed default
+    domain = Domain.find(small_domain(tmp_path / "d", train="{epochs: auto}"))
     result = pipeline.train(domain)
     assert result.meta["stats"]["epochs"] == 40, result.meta
+    (domain.root / "pwd.yaml").write_text((domain.root / "pwd.yaml").read_text().replace("epochs: auto", "epochs: many"))
+    bad = run_cli("validate", cwd=domain.root)
+    assert bad.code == 1 and "pwd.yaml:3:" in bad.out, bad.out
 
 
 def test_cache_hit_then_corruption_is_detected_and_retrained(tmp_path, model_cache):

@@ -130,7 +130,8 @@ def train_settings(config: dict, root: Path) -> TrainSettings:
     train = config.get("train") or {}
     base = str(model.get("base", TINY))
     defaults = _TINY_DEFAULTS if base == TINY else _HF_DEFAULTS
-    epochs = None if train.get("epochs", defaults["epochs"]) is None else int(train.get("epochs", defaults["epochs"]))
+    epochs = train.get("epochs", "auto")
+    epochs = defaults["epochs"] if epochs == "auto" else int(epochs)  # the tiny model's auto is None: `auto_epochs`
     lr = float(train.get("lr", defaults["lr"]))
     replay = train.get("replay_ratio")
     # the Hugging Face trainer's settings, where pwd.yaml sets them (their defaults are TrainSettings')
