@@ -104,7 +104,9 @@ def _check_patches(kb: KB) -> list[Diagnostic]:
     return out
 
 
-_PLURAL = re.compile(r"(?<=[a-z])(es|s)\b")
+#: An English plural: "es" after a sibilant ("boxes", "classes", "dishes"), else an "s" not after
+#: another ("cells"; "glass" stays): "libgles" is not the plural of "libgl".
+_PLURAL = re.compile(r"(?:(?<=[sxz])|(?<=ch)|(?<=sh))es\b|(?<=[a-rt-z])s\b")
 
 
 def _norm_term(term: str) -> str:
@@ -149,7 +151,7 @@ def _lints(kb: KB) -> list[Diagnostic]:
             if other and other[0] != concept.id:
                 out.append(_diag(name_loc, WARNING, "near-duplicate-term",
                                  f"{what} {name!r} of {concept.id!r} nearly duplicates {other[0]!r} at {other[1]}; "
-                                 "merge the concepts or make the names distinct"))
+                                 "merge them if they are one concept, or qualify one name ('perl (section)')"))
             elif not other:
                 seen[key] = (concept.id, name_loc)
     declared = kb.config.get("predicates") or {}

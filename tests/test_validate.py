@@ -348,6 +348,22 @@ def test_aliases_in_different_scripts_are_not_near_duplicates(domain):
     assert _near_duplicates(domain) == []
 
 
+def test_a_plural_is_an_english_plural_not_any_trailing_es(domain):
+    """Debian's libgles-dev and libgl-dev are two packages: "es" after "l" is no plural. Cells and
+    cell, boxes and box, classes and class are one name each (and "class" keeps its own "s")."""
+    write(domain, {"concepts/gles.yaml": _named("gles", "libgles-dev", []),
+                   "concepts/gl.yaml": _named("gl", "libgl-dev", []),
+                   "concepts/cells.yaml": _named("cells", "cells", []), "concepts/cell.yaml": _named("cell", "cell", []),
+                   "concepts/boxes.yaml": _named("boxes", "boxes", []), "concepts/box.yaml": _named("box", "box", []),
+                   "concepts/classes.yaml": _named("classes", "classes", []),
+                   "concepts/klass.yaml": _named("klass", "class", [])})
+    found = {d["path"] for d in _near_duplicates(domain)}
+    assert found & {"concepts/gles.yaml", "concepts/gl.yaml"} == set(), found
+    assert len(found & {"concepts/cells.yaml", "concepts/cell.yaml"}) == 1, found
+    assert len(found & {"concepts/boxes.yaml", "concepts/box.yaml"}) == 1, found
+    assert len(found & {"concepts/classes.yaml", "concepts/klass.yaml"}) == 1, found
+
+
 def test_near_duplicates_are_found_in_every_script_and_aliases_are_called_aliases(domain):
     write(domain, {"concepts/bg.yaml": _named("bg", "bridge", ["Мост"]),
                    "concepts/bg2.yaml": _named("bg2", "other bridge", ["мост!"]),

@@ -19,7 +19,9 @@ from pwd_git.errors import quote
 ERROR, WARNING = "error", "warning"
 
 _STEP = re.compile(r"[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*\Z")  # as in chain.schema.json
-_PLURAL = re.compile(r"(?<=[a-z])(es|s)\b")
+#: An English plural: "es" after a sibilant ("boxes", "classes", "dishes"), else an "s" not after
+#: another ("cells"; "glass" stays): "libgles" is not the plural of "libgl".
+_PLURAL = re.compile(r"(?:(?<=[sxz])|(?<=ch)|(?<=sh))es\b|(?<=[a-rt-z])s\b")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
@@ -147,7 +149,7 @@ def _concept(ix, info, out: list) -> None:
         if owner != cid:
             out.append((path, name_line, name_col, WARNING, "near-duplicate-term",
                         f"{what} {quote(name)} of {quote(cid)} nearly duplicates {quote(owner)} at {owner_path}:{owner_line}; "
-                        "merge the concepts or make the names distinct", ""))
+                        "merge them if they are one concept, or qualify one name ('perl (section)')", ""))
 
 
 def _chain(ix, info, out: list) -> None:
