@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,14 +38,14 @@ def run_one(source: Path, work: Path, epochs: str, seed: int) -> dict:
     """Train and test one (epochs, seed) in its own clone and cache; its row of the table."""
     name = f"e{epochs}-s{seed}"
     root = work / name
-    subprocess_env = {**ENV, "PWD_GIT_CACHE": str(work / f"cache-{name}")}
+    env = {**ENV, "PWD_GIT_CACHE": str(work / f"cache-{name}")}
     git(work, "clone", "-q", str(source), str(root))
     edit_config(root, train={"seed": seed, **({} if epochs == "auto" else {"epochs": int(epochs)})})
     commit_build(root, name)
     start = time.perf_counter()
-    trained = _pwd(root, subprocess_env, "train", "--format", "json")
+    trained = _pwd(root, env, "train", "--format", "json")
     seconds = time.perf_counter() - start
-    tested = _pwd(root, subprocess_env, "test", "--format", "json")
+    tested = _pwd(root, env, "test", "--format", "json")
     stats = trained.get("stats") or trained
     log(f"{name}: {stats.get('epochs')} passes in {seconds:.0f} s, acc {tested['metrics']['acc']:.3f}")
     return {"epochs": epochs, "seed": seed, "passes": stats.get("epochs"), "records": stats.get("examples"),
@@ -52,8 +53,7 @@ def run_one(source: Path, work: Path, epochs: str, seed: int) -> dict:
 
 
 def _pwd(root: Path, env: dict, *args: str) -> dict:
-    import subprocess
-
+    """`git pwd ARGS --format json` in `root` with `env` (each run its own cache), parsed."""
     proc = subprocess.run([sys.executable, "-m", "pwd_git", "-C", str(root), *args], env=env, capture_output=True,
                           text=True)
     if proc.returncode not in (0, 1) or not proc.stdout.strip():

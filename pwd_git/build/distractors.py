@@ -53,6 +53,7 @@ class Distractors:
         self.namesakes = {cid: {o for o in by_name[reads_as(c.term)] if o != cid} for cid, c in kb.concepts.items()}
         self._rings: dict[tuple[str, str], Ring] = {}
         self._words_by_type: dict[str, dict[str, list[str]]] = {}  # type -> word -> concepts whose clue says it
+        self._own_clues: dict[str, str] = {}  # concept -> its definition as a clue to itself
         self._true_reads: dict[tuple[str, str], frozenset[str]] = {}  # wrong_targets' memo, per (subject, predicate)
         self._spent: set[tuple[tuple[str, str], int]] = set()  # ((subject, predicate), id(ring)) that ring holds none
 
@@ -110,8 +111,11 @@ class Distractors:
         return index
 
     def _own_clue(self, cid: str) -> str:
-        c = self.kb.concepts[cid]
-        return clue(c.definition, (c.term, *c.aliases))
+        text = self._own_clues.get(cid)
+        if text is None:
+            c = self.kb.concepts[cid]
+            text = self._own_clues[cid] = clue(c.definition, (c.term, *c.aliases))
+        return text
 
     def _names(self, cid: str) -> tuple[str, ...]:
         c = self.kb.concepts[cid]
@@ -170,10 +174,10 @@ class Distractors:
         Of its type, first those whose clues say one of `words` (the words of `cid`'s term that
         `answer` says: "DNA replication" is "the duplication of a DNA molecule", and a choice
         about DNA polymerase makes "DNA" point at no one choice), then those whose own clue
-        shows MASK exactly when `answer` does: a
-        definition that names its own term mid-text ("...; the stroma holds enzymes") is shown
-        with a blank, and a blank in the answer alone points at it, as one in a distractor alone
-        points away from it (the model never saw a blank in training)."""
+        shows MASK exactly when `answer` does: a definition that names its own term mid-text
+        ("...; the stroma holds enzymes") is shown with a blank, and a blank in the answer alone
+        points at it, as one in a distractor alone points away from it (the model never saw a
+        blank in training)."""
         namesakes = self.namesakes[cid]
         draws = draws_for(self.seed, f"l1:{cid}")
         wrong: list[str] = []

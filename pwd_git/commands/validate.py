@@ -50,9 +50,9 @@ def validate(paths: tuple[str, ...], rev: str | None, strict: bool, errors_only:
         echo_json({"ok": not failed, "summary": report.summary, "errors": len(report.errors),
                    "warnings": len(report.warnings), "diagnostics": [d.as_dict() for d in shown]})
     else:
-        lines = [d.render() for d in (shown if show_all or strict else _capped(shown))]
-        lines += [f"... and {n} more {code} warning(s); `git pwd validate --all` lists them"
-                  for code, n in _hidden(shown, show_all or strict).items()]
+        listed, hidden = (shown, {}) if show_all or strict else _capped(shown)
+        lines = [d.render() for d in listed]
+        lines += [f"... and {n} more {code} warning(s); `git pwd validate --all` lists them" for code, n in hidden.items()]
         click.echo("\n".join(lines) or None, nl=bool(lines))
         s = report.summary
         verdict = click.style("FAILED", fg="red") if failed else click.style("ok", fg="green")
@@ -62,22 +62,14 @@ def validate(paths: tuple[str, ...], rev: str | None, strict: bool, errors_only:
     raise SystemExit(EXIT_FAILED if failed else EXIT_OK)
 
 
-def _capped(diags: list) -> list:
-    """Every error, and the first SHOWN_PER_CODE warnings of each code, in their order."""
-    seen: dict[str, int] = {}
-    kept = []
-    for d in diags:
-        if d.severity == "error" or seen.setdefault(d.code, 0) < SHOWN_PER_CODE:
-            kept.append(d)
-            if d.severity != "error":
-                seen[d.code] += 1
-    return kept
-
-
-def _hidden(diags: list, show_all: bool) -> dict[str, int]:
-    """Per warning code, how many `_capped` leaves out."""
+def _capped(diags: list) -> tuple[list, dict[str, int]]:
+    """Every error and the first SHOWN_PER_CODE warnings of each code, in their order; and per
+    code, how many warnings that leaves out."""
     counts: dict[str, int] = {}
+    kept = []
     for d in diags:
         if d.severity != "error":
             counts[d.code] = counts.get(d.code, 0) + 1
-    return {} if show_all else {code: n - SHOWN_PER_CODE for code, n in counts.items() if n > SHOWN_PER_CODE}
+        if d.severity == "error" or counts[d.code] <= SHOWN_PER_CODE:
+            kept.append(d)
+    return kept, {code: n - SHOWN_PER_CODE for code, n in counts.items() if n > SHOWN_PER_CODE}

@@ -76,9 +76,7 @@ class TrainSettings:
         set of `records` records (`auto_epochs`); the keys keep "auto", so a KB that grows keeps
         its run key."""
         epochs = auto_epochs(records) if self.epochs is None else self.epochs
-        continue_epochs = self.continue_epochs
-        if continue_epochs is None:
-            continue_epochs = max(1, round(epochs * CONTINUE_SHARE))
+        continue_epochs = continue_share(epochs) if self.continue_epochs is None else self.continue_epochs
         return replace(self, epochs=epochs, continue_epochs=continue_epochs)
 
     @property
@@ -150,13 +148,18 @@ def train_settings(config: dict, root: Path) -> TrainSettings:
         threads=int(train.get("threads", 1)),
         replay_ratio=None if replay is None else float(replay),
         continue_epochs=(int(train["continue_epochs"]) if "continue_epochs" in train
-                         else None if epochs is None else max(1, round(epochs * CONTINUE_SHARE))),
+                         else None if epochs is None else continue_share(epochs)),
         continue_lr=float(train.get("continue_lr", lr * CONTINUE_LR_SHARE)),
         continue_mix=float(train.get("continue_mix", CONTINUE_MIX)),
         arch=dict(model.get("tiny") or {}) if base == TINY else {},
         lora={} if base == TINY or model.get("lora") is False else {**LORA_DEFAULTS, **_lora_overrides(model)},
         **hf,
     )
+
+
+def continue_share(epochs: int) -> int:
+    """Continue mode's default epochs: CONTINUE_SHARE of a scratch run's."""
+    return max(1, round(epochs * CONTINUE_SHARE))
 
 
 def auto_epochs(records: int) -> int:
