@@ -122,12 +122,17 @@ class Repo:
         """HEAD points at a commit (false in a fresh `git init`, before the first commit)."""
         return run_git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], self.top, check=False).returncode == 0
 
-    def log_lines(self, rev_range: str, fmt: str, limit: int) -> list[str]:
-        """`git log --first-parent --format=FMT` of a user-given range (newest first, at most
-        `limit`), one line per commit; a clear error for an unknown range or an empty repo."""
-        check_rev(rev_range, "revision range")
-        proc = run_git(["log", "--first-parent", f"--max-count={limit}", f"--format={fmt}", "--end-of-options",
-                        rev_range, "--"], self.top, check=False)
+    def log_lines(self, rev_range: str | None, fmt: str, limit: int) -> list[str]:
+        """`git log --first-parent --format=FMT` of a user-given range (None: every local
+        branch, `--branches`), newest first, at most `limit`, one line per commit; a clear error
+        for an unknown range or an empty repo."""
+        if rev_range is None:
+            revs = ["--branches"]
+        else:
+            check_rev(rev_range, "revision range")
+            revs = ["--end-of-options", rev_range]
+        proc = run_git(["log", "--first-parent", f"--max-count={limit}", f"--format={fmt}", *revs, "--"], self.top,
+                       check=False)
         if proc.returncode == 0:
             return proc.stdout.decode().splitlines()
         if not self.has_commits():

@@ -130,8 +130,8 @@ class CommitResult:
     reused_from: str | None = None
 
 
-def history(domain: Domain, rev_range: str, limit: int, run_key: str | None = None) -> list[CommitResult]:
-    """Commits of `rev_range` (newest first) with their latest result. A commit without a line
+def history(domain: Domain, rev_range: str | None, limit: int, run_key: str | None = None) -> list[CommitResult]:
+    """Commits of `rev_range` (None: every local branch; newest first) with their latest result. A commit without a line
     of its own shows a result recorded on another commit only when that result has the commit's
     own identity (so a pwd.yaml-only change never borrows its parent's numbers); continue-mode
     commits never borrow (their model depends on their parents')."""

@@ -235,6 +235,20 @@ def test_a_patch_restates_the_type_of_every_concept_it_names_but_does_not_teach(
     assert "a" not in {c for ex in anchors for c in ex["traces"]["concepts"]}
 
 
+def test_a_definition_that_says_nothing_but_the_name_is_not_taught(tmp_path):
+    """validate calls "Java." for java uninformative: the patch restates java's type but never
+    trains "java is defined as Java.", neither as its own definition nor as a sibling's."""
+    files = {f"concepts/{c}.yaml": f"id: {c}\nterm: {c}\ntype: t\ndefinition: The {c} part of a machine.\n"
+             for c in "abcd"}
+    files["concepts/java.yaml"] = "id: java\nterm: java\ntype: t\ndefinition: Java.\n"
+    writer = ExampleWriter(_load_kb(tmp_path, files))
+    own = writer.concept_examples("java")
+    assert [ex["messages"][1]["content"] for ex in own] == ["java is a t."]
+    for cid in "abcd":
+        assert all("java" not in ex["traces"]["concepts"] for ex in writer.concept_examples(cid))
+    assert len([ex for ex in writer.concept_examples("a") if ex["kind"] == "contrast"]) == 2
+
+
 def test_contrast_questions_read_as_english_for_any_predicate(tmp_path):
     """Predicates are third-person verb phrases ("is part of"), so "Does a is part of d?" was
     ungrammatical for every KB; the contrast asks "Is it true that ...?"."""
@@ -397,6 +411,36 @@ def test_patch_commits_on_a_branch_without_touching_the_worktree(tested):
     assert manifest["kb"]["patch_examples"] == info["examples"]
     again = run_cli("patch", "--branch", info["branch"], cwd=tested)
     assert again.code == 1 and "already exists" in again.err
+
+
+def test_test_on_a_patch_branch_counts_the_targets_the_patch_fixed(tested):
+    """The patch file names the failed items it was written for; `test` on its branch says how
+    many of them now pass, apart from what the retraining moved elsewhere."""
+    from tests.histories import record_results
+
+    result = run_cli("patch", "--format", "json", cwd=tested)
+    assert result.code == 0, result.output
+    info = json.loads(result.out)
+    doc = yaml.safe_load(git(tested, "show", f"{info['branch']}:{info['patch_file']}"))
+    assert doc["targets"] == info["expected_flips"] and len(doc["targets"]) >= 2
+    text = run_cli("patch", "--dry-run", cwd=tested).out
+    assert "next:" not in text  # a dry run has no branch to run
+    hint = run_cli("patch", "--branch", "pwd/patch/second", cwd=tested).out
+    assert "next: git pwd run pwd/patch/second (retrains from scratch" in hint
+    assert "--train-mode continue" in hint
+    keep = doc["targets"][0]  # the patched branch's result: one target still fails
+    tip = git(tested, "rev-parse", info["branch"])
+    record_results(tested, [tip], lambda c, item: item["id"] == keep)
+    res = run_cli("test", "--rev", info["branch"], "--format", "json", cwd=tested)
+    assert res.code == 0, res.output
+    assert json.loads(res.out)["baseline"]["targeted"] == doc["targets"]
+    out = run_cli("test", "--rev", info["branch"], cwd=tested).out
+    n = len(doc["targets"])
+    assert f"patch targets: {n - 1} of the {n} failed item(s)" in out
+    every = {r["commit"]: r for r in json.loads(run_cli("log", "--all", "--format", "json", cwd=tested).out)}
+    assert every[tip]["result"] is not None and git(tested, "rev-parse", "HEAD") in every
+    assert tip not in {r["commit"] for r in json.loads(run_cli("log", "--format", "json", cwd=tested).out)}
+    assert run_cli("log", "--all", "HEAD~1", cwd=tested).code == 2
 
 
 def test_setting_train_mode_changes_only_the_train_line_of_pwd_yaml(tmp_path):

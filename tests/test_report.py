@@ -18,6 +18,7 @@ from pwd_git.kb.loader import Domain
 from pwd_git.report import collect as report_collect
 from pwd_git.revision import at
 from tests.conftest import concept, git, run_cli, small_domain, snapshot
+from tests.histories import record_results
 
 
 class Elements(HTMLParser):
@@ -232,6 +233,21 @@ def test_findings_link_to_their_line(tmp_path, remote, link):
     assert "SECRET" not in (out / "index.html").read_text()
     if remote is None:
         assert all((out / h.split("#")[0]).resolve().is_file() for h in finding_links)
+
+
+def test_heatmap_rows_are_the_concepts_terms(tmp_path):
+    domain = small_domain(tmp_path / "bikes")
+    spoke = domain / "concepts/parts/spoke.yaml"
+    spoke.write_text(spoke.read_text().replace("term: spoke", "term: wire spoke"))
+    assert run_cli("build", "-q", cwd=domain).code == 0
+    git(domain, "commit", "-qam", "the spoke's full name")
+    record_results(domain, [git(domain, "rev-parse", "HEAD")], lambda c, item: "spoke" in item["traces"]["concepts"])
+    out = tmp_path / "site"
+    report_json(domain, "-o", str(out))
+    html = (out / "index.html").read_text()
+    heatmap = html[html.index('id="chart-heatmap"'):]
+    heatmap = heatmap[:heatmap.index("</svg>")]
+    assert ">wire spoke</text>" in heatmap and ">spoke</text>" not in heatmap
 
 
 def test_repair_rounds_are_listed_with_their_results(domain, tmp_path):

@@ -27,14 +27,18 @@ def _cell(entry: dict | None, name: str) -> str:
 @click.command()
 @click.argument("rev_range", default="HEAD", metavar="[REV-RANGE]")
 @click.option("-n", "--max-count", default=30, show_default=True, help="How many commits.")
+@click.option("--all", "all_branches", is_flag=True,
+              help="Every local branch (patch and repair branches too), newest first, like `git log --branches`.")
 @format_option("json")
-def log(rev_range: str, max_count: int, fmt: str) -> None:
+def log(rev_range: str, max_count: int, all_branches: bool, fmt: str) -> None:
     """Results per commit (newest first): accuracy per level, control, verdict.
 
     A commit with no note of its own shows a result recorded on another commit with the
     same build and run key, marked `=`: the model would be identical.
     """
-    rows = history(Domain.find("."), rev_range, max_count)
+    if all_branches and rev_range != "HEAD":
+        raise click.UsageError("--all takes no REV-RANGE")
+    rows = history(Domain.find("."), None if all_branches else rev_range, max_count)
     if fmt == "json":
         echo_json([{"commit": r.commit, "date": r.date, "subject": r.subject, "reused_from": r.reused_from,
                     "result": r.entry} for r in rows])

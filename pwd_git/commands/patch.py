@@ -38,7 +38,11 @@ def patch(rev: str, limit: int | None, branch: str | None, train_mode: str | Non
     step-by-step compositions over other paths with the same predicate pattern for
     chain breaks; contradictions are reported, not papered over), rebuilds shards/ and
     commits both on branch pwd/patch/... . Your checked-out branch, index and
-    uncommitted work are never touched. Then `git pwd run pwd/patch/...` to check it.
+    uncommitted work are never touched. Then `git pwd run pwd/patch/...` to check it;
+    its comparison with REV says how many of the items the patch targets now pass. A
+    from-scratch run re-rolls what the model knew, and on a large KB that noise can be
+    bigger than the patch's effect: --train-mode continue fine-tunes REV's model on the
+    patch with replay, as `git pwd repair` does.
     """
     from pwd_git.repair.patch import make_patch
     from pwd_git.repair.prbody import render_body
@@ -67,10 +71,25 @@ def patch(rev: str, limit: int | None, branch: str | None, train_mode: str | Non
         for s in result.skipped:
             click.echo(f"{s.finding.location}: not patched: {s.reason}")
         click.echo(f"pull-request body: {body_file}")
+        if not dry_run:
+            click.echo(_next_step(domain, result))
     if open_pr and not dry_run:
         info["pr"] = _publish(domain, result, body, remote, base_branch or current_branch(domain.repo) or "main", fmt)
     if fmt == "json":
         echo_json(info)
+
+
+def _next_step(domain: Domain, result) -> str:
+    """How to check the patch, and what its training mode means for that check."""
+    from pwd_git.revision import at
+
+    mode = (at(domain, result.commit).config.get("train") or {}).get("mode", "scratch")
+    step = f"next: git pwd run {result.branch}"
+    if mode == "continue":
+        return step + " (fine-tunes the model of " + result.diagnosis.commit[:10] + " on the patch, with replay)"
+    return (step + " (retrains from scratch, which re-rolls what the model knew: its item-level noise can "
+            "hide the patch's effect; --train-mode continue fine-tunes the current model instead, as "
+            "`git pwd repair` does)")
 
 
 def _publish(domain: Domain, result, body: str, remote: str, base: str, fmt: str) -> str | None:

@@ -23,6 +23,13 @@ def print_report(report, verbose: bool = False) -> None:
     if verdict.p_value is not None:
         click.echo(f"against baseline {str(verdict.baseline)[:10]}: {len(verdict.regressed_items)} item(s) regressed, "
                    f"{len(verdict.fixed_items)} fixed (paired McNemar test of a regression: p={verdict.p_value:.4f})")
+        targeted = (entry.get("baseline") or {}).get("targeted") or []
+        if targeted:
+            hit = sum(report.per_item.get(i, False) for i in targeted)
+            fixed = set(verdict.fixed_items)
+            click.echo(f"patch targets: {hit} of the {len(targeted)} failed item(s) the new patch examples were "
+                       f"written to fix now pass; elsewhere {len(fixed - set(targeted))} fixed, "
+                       f"{len(verdict.regressed_items)} regressed")
         weak = sorted(c for c, v in m["concepts"].items() if v["acc"] < 1.0)
         shown = len(verdict.regressed_items) if verbose else 10
         for item_id in verdict.regressed_items[:shown]:

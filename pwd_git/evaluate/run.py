@@ -17,7 +17,7 @@ from pwd_git.metrics import Flags
 from pwd_git.model.settings import TINY, changed_settings, run_key, test_settings, train_settings
 from pwd_git.model.text import rendering as text_rendering
 from pwd_git.results import ResultsStore, nearest_result, reusable_result
-from pwd_git.revision import at
+from pwd_git.revision import Revision, at
 from pwd_git.train.pipeline import Shards, device, load_model, shards_for, train
 
 
@@ -203,6 +203,9 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
     if verdict.p_value is not None:
         entry["baseline"] = {"commit": baseline, "regressed": verdict.regressed_items, "fixed": verdict.fixed_items,
                              "p_value": round(verdict.p_value, 6)}
+        targeted = _patch_targets(domain, revision, baseline, before, per_item)
+        if targeted:
+            entry["baseline"]["targeted"] = targeted
     # A result judged again (compare) against another baseline than its note's, with another
     # outcome, gets a line of its own: the note, `log` and `report` then say what `test` said.
     was = _judgment(stored) if stored is not None and compare and _judgment(stored) != _judgment(entry) else None
@@ -213,6 +216,14 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
     return TestReport(commit, entry, verdict, per_item, {i["id"]: i for i in items}, entry.get("reused_from"),
                       recorded=write or (stored is not None and was is None), flags=flags, differs=differs,
                       was=was)
+
+
+def _patch_targets(domain: Domain, revision: Revision, baseline: str, before: dict[str, bool], now: dict[str, bool],
+                   ) -> list[str]:
+    """The items that failed on the baseline and that patches added since were written to fix
+    (their `targets`): what tells a patch's effect from the retraining's noise."""
+    new = revision.kb.patch_targets - at(domain, baseline).kb.patch_targets
+    return sorted(i for i in new if i in now and before.get(i) is False)
 
 
 def _now() -> str:

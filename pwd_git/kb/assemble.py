@@ -98,6 +98,7 @@ def _add_chain(kb: KB, path: str, data: dict, pos: dict, claim) -> None:
 
 
 def _add_patch(kb: KB, path: str, data: dict, pos: dict) -> None:
+    kb.patch_targets.update(walk.strs(data.get("targets")))
     for i, ex, concepts, statements, chain in walk.patch_examples(data):
         messages = [m for m in ex["messages"] if isinstance(m, dict)]
         kb.patches.append(PatchExample(concepts, statements, chain, messages, _loc(path, pos, "examples", i),

@@ -125,6 +125,7 @@ class KB:
     statements: dict[str, Statement] = field(default_factory=dict)
     chains: dict[str, Chain] = field(default_factory=dict)
     patches: list[PatchExample] = field(default_factory=list)
+    patch_targets: set[str] = field(default_factory=set)  # benchmark item ids the patches were written to fix
     files: dict[str, str] = field(default_factory=dict)  # path -> blob OID
 
     def predicate_is_functional(self, predicate: str) -> bool:

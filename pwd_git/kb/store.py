@@ -26,7 +26,7 @@ from pathlib import Path
 from pwd_git.kb.index import TABLES
 
 #: Bump when anything stored here changes meaning (invalidates every validate cache).
-CACHE_VERSION = 8
+CACHE_VERSION = 9
 
 _ALL = ("meta", "dirs", *TABLES)
 

@@ -58,7 +58,7 @@ class Finding:
     root_of: list[str] = field(default_factory=list)  # L3 items whose chain breaks first at this node
     evidence: str = ""  # missing | thin | contradictory | present
     records: int = 0  # training records tracing to the node
-    median: float = 0.0  # KB median of training records for this node kind
+    median: float | None = None  # KB median of training records for this node kind (None for a chain)
     conflicts: list[str] = field(default_factory=list)  # competing statements (contradictory evidence)
     untaught: list[str] = field(default_factory=list)  # chain break: hops whose probes pass without data
     probes: int = 0  # probes of this node (for a chain: its hops' statement probes)

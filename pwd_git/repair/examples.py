@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from pwd_git.build.templates import article, define, flat, sentence
+from pwd_git.build.templates import article, clue, define, flat, informative, sentence
 from pwd_git.kb.checks import reads_as
 from pwd_git.kb.model import KB, Statement
 from pwd_git.repair.diagnose import CHAIN_BREAK, Finding
@@ -115,15 +115,24 @@ class ExampleWriter:
                                      [cid], []))
         return out
 
+    def says_something(self, cid: str) -> bool:
+        """Whether the concept's definition says more than its name (validate's
+        uninformative-definition rule): "java is defined as Java." teaches nothing."""
+        c = self.kb.concepts[cid]
+        return informative(clue(c.definition, (c.term, *c.aliases)))
+
     def concept_examples(self, cid: str) -> list[dict]:
         c = self.kb.concepts[cid]
         fields = {"term": c.term, "definition": c.definition, "a_type": f"{article(c.type)} {c.type}",
                   "defined": define(c.term, c.definition, (c.term, *c.aliases))}
-        out = [self._example("concept", u.format(**fields), a.format(**fields), [cid], []) for u, a in CONCEPT_FORMS]
+        forms = CONCEPT_FORMS if self.says_something(cid) else [ANCHOR_FORM]
+        out = [self._example("concept", u.format(**fields), a.format(**fields), [cid], []) for u, a in forms]
         for alias in c.aliases:
             out.append(self._example("concept", ALIAS_FORM[0].format(**fields),
                                      ALIAS_FORM[1].format(alias=alias, **fields), [cid], []))
-        siblings = [o for o in self.kb.concepts if o != cid and self.kb.concepts[o].type == c.type]
+        # a contrast of definitions needs two that say something
+        siblings = [o for o in self.kb.concepts if o != cid and self.kb.concepts[o].type == c.type
+                    and self.says_something(o)] if self.says_something(cid) else []
         for other in _pick(cid, siblings, 2):
             o = self.kb.concepts[other]
             out.append(self._example("contrast", SIBLING_FORM[0].format(other=o.term, **fields),

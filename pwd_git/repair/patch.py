@@ -106,10 +106,10 @@ def write_patch(domain: Domain, diagnosis: Diagnosis, *, limit: int | None = Non
     if not any(f.kind == NOT_LEARNED for f in patched):  # see ExampleWriter.anchors
         examples += writer.anchors(examples)
     examples, dropped = decontaminate(domain, diagnosis.commit, examples)
-    rel = f"patches/{diagnosis.commit[:10]}-{slug(patched[0].node)[:40]}.yaml"
-    content = _render(diagnosis, patched, examples)
+    rel = f"patches/{diagnosis.commit[:10]}-{_short_slug(patched[0].node)}.yaml"
     bench = {i["id"]: i for i in shards_for(domain, diagnosis.commit).records("bench")}
     flips = sorted({i for f in patched for i in f.items})
+    content = _render(diagnosis, patched, examples, flips)
     return PatchResult(diagnosis, "", rel, content, patched, skipped, len(examples),
                        [bench[i] for i in flips if i in bench], dropped_leaks=dropped)
 
@@ -136,14 +136,25 @@ def decontaminate(domain: Domain, commit: str, examples: list[dict]) -> tuple[li
 
 def _branch_name(commit: str, patched: list[Finding]) -> str:
     more = f"-and-{len(patched) - 1}-more" if len(patched) > 1 else ""
-    return f"pwd/patch/{commit[:10]}-{slug(patched[0].node)[:40]}{more}"
+    return f"pwd/patch/{commit[:10]}-{_short_slug(patched[0].node)}{more}"
 
 
-def _render(diagnosis: Diagnosis, patched: list[Finding], examples: list[dict]) -> str:
+def _short_slug(node: str, limit: int = 32) -> str:
+    """The node id's slug cut to `limit` characters at a word boundary ("test-build-essential",
+    never "...-patch-sect"): branch and file names people read and paste."""
+    text = slug(node)
+    if len(text) <= limit:
+        return text
+    cut = text[:limit + 1].rsplit("-", 1)[0]
+    return cut if len(cut) >= limit // 2 else text[:limit]
+
+
+def _render(diagnosis: Diagnosis, patched: list[Finding], examples: list[dict], targets: list[str]) -> str:
     header = (f"# Data patch written by `git pwd patch` for {diagnosis.commit[:10]} (run {diagnosis.run_key}).\n"
-              "# Generated from KB nodes only, never from benchmark items. Edit or delete freely.\n")
+              "# Generated from KB nodes only, never from benchmark items. Edit or delete freely.\n"
+              "# targets: the failed benchmark items it was written to fix (ids only; `git pwd test` counts them).\n")
     doc = {"description": "Targeted examples for: " + ", ".join(f"{f.kind} {f.node}" for f in patched),
-           "generated_by": "git pwd patch", "examples": examples}
+           "generated_by": "git pwd patch", "targets": targets, "examples": examples}
     return header + yaml.dump(doc, Dumper=PlainDumper, sort_keys=False, allow_unicode=True, width=100)
 
 

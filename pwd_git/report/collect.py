@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +71,7 @@ class Heatmap:
     cells: dict[tuple[str, int], tuple[float, int]]  # (concept, column) -> (acc, items)
     hidden: int  # concepts not shown (beyond MAX_ROWS)
     links: dict[str, str] = field(default_factory=dict)  # concept -> file link
+    labels: dict[str, str] = field(default_factory=dict)  # concept -> its term, as people know it
 
 
 @dataclass
@@ -315,6 +317,10 @@ def collect(domain: Domain, rev_range: str, out_dir: Path, *, limit: int, run_ke
             kb = at(domain, results[-1].oid).kb
             data.heatmap.links = {cid: links.file(str(kb.concepts[cid].loc), results[-1].oid)
                                   for cid in data.heatmap.rows if cid in kb.concepts}
+            terms = Counter(kb.concepts[cid].term for cid in data.heatmap.rows if cid in kb.concepts)
+            data.heatmap.labels = {cid: kb.concepts[cid].term if terms[kb.concepts[cid].term] == 1
+                                   else f"{kb.concepts[cid].term} ({cid})"
+                                   for cid in data.heatmap.rows if cid in kb.concepts}
     _diagnosis(domain, data, links)
     data.repairs = _repairs(domain, run_key, links) if commits else {}
     data.bisects = stored_bisects(domain, links)

@@ -89,13 +89,13 @@ def metric_charts(data: ReportData) -> str:
 def _heatmap(data: ReportData) -> str:
     hm = data.heatmap
     columns = [(p.first.oid[:7], p.label) for p in hm.columns]
-    rows = [(cid, hm.links.get(cid)) for cid in hm.rows]
+    rows = [(hm.labels.get(cid, cid), hm.links.get(cid)) for cid in hm.rows]
     cells = {}
     for r, cid in enumerate(hm.rows):
         for c, point in enumerate(hm.columns):
             if (cid, c) in hm.cells:
                 acc, n = hm.cells[(cid, c)]
-                cells[(r, c)] = (acc, f"{cid} · {point.label}: accuracy {acc:.2f} over {n} item(s)")
+                cells[(r, c)] = (acc, f"{hm.labels.get(cid, cid)} · {point.label}: accuracy {acc:.2f} over {n} item(s)")
     hidden = f" {hm.hidden} more concept(s) are not shown." if hm.hidden else ""
     bucketed = (f" Each column is {len(data.results) / len(hm.columns):.1f} results on average (the mean, weighted by items)."
                 if len(hm.columns) < len(data.results) else "")
