@@ -207,6 +207,28 @@ def test_chains_that_break_on_one_pattern_share_its_compositions(tmp_path):
     assert second == ([], None)  # covered by the first: patched, nothing written twice
 
 
+def test_compositions_spread_over_endpoints_and_never_reword_a_test_question(tmp_path):
+    """Real relations pile up on one endpoint (most packages end in `libs`): the demonstrations
+    end at each endpoint in turn, none more than its even share, and none starts where a test
+    chain of the same pattern starts (that would ask the test's question with another answer)."""
+    files = {f"concepts/{c}.yaml": f"id: {c}\nterm: {c}\ntype: t\ndefinition: The {c} part.\n"
+             for c in ["libs", "net", "admin", "x", *(f"a{i}" for i in range(10)), *(f"b{i}" for i in range(10))]}
+    ends = {**{i: "libs" for i in range(7)}, 7: "net", 8: "admin", 9: "libs"}
+    for i in range(10):
+        files[f"concepts/a{i}.yaml"] += f"relations:\n  - {{predicate: uses, object: b{i}}}\n"
+        files[f"concepts/b{i}.yaml"] += f"relations:\n  - {{predicate: is in, object: {ends[i]}}}\n"
+    files["concepts/a9.yaml"] += "  - {predicate: uses, object: b7}\n"  # a9 -> b7 -> net: the test's start
+    files["chains/t.yaml"] = "id: t\ntitle: t\nsplit: test\nsteps: [a9.uses.b9, b9.is-in.libs]\n"
+    writer = ExampleWriter(_load_kb(tmp_path, files))
+    examples, reason = writer.compositions("t")
+    assert reason is None
+    paths = [ex["traces"]["statements"] for ex in examples[::2]]
+    ends_taught = Counter(writer.kb.statements[p[-1]].object for p in paths)
+    assert ends_taught == {"libs": 2, "net": 1, "admin": 1}  # not 6 of 6 in libs, as 7 of the 9 paths are
+    assert all(not p[0].startswith("a9.") for p in paths)
+    assert len({p[0].split(".")[0] for p in paths}) == len(paths)  # every start once
+
+
 def test_a_pattern_whose_only_other_paths_cross_a_test_chain_is_not_demonstrated(tmp_path):
     """b-c-? paths exist (d-e-f's pattern over other concepts), but every one shares a statement
     with a test chain: a demonstration over it would teach a test's answer, so none is written,

@@ -57,8 +57,12 @@ class Skipped:
     reason: str
 
 
+def _digest(seed: str, text: str) -> bytes:
+    return hashlib.sha256(f"{seed}\0{text}".encode()).digest()
+
+
 def _pick(seed: str, candidates: list[str], k: int) -> list[str]:
-    return sorted(candidates, key=lambda c: hashlib.sha256(f"{seed}\0{c}".encode()).digest())[:k]
+    return sorted(candidates, key=lambda c: _digest(seed, c))[:k]
 
 
 class ExampleWriter:
@@ -180,14 +184,17 @@ class ExampleWriter:
         pattern = [self.kb.statements[s].predicate for s in chain.steps]
         if tuple(pattern) in self.demonstrated:
             return [], None
-        paths = self.paths_with_pattern(pattern, exclude=set(chain.steps) | self.test_statements)
+        asked = {self.kb.statements[ch.steps[0]].subject for ch in self.kb.chains.values() if ch.split == "test"
+                 and [self.kb.statements[s].predicate for s in ch.steps if s in self.kb.statements] == pattern}
+        paths = [p for p in self.paths_with_pattern(pattern, exclude=set(chain.steps) | self.test_statements)
+                 if self.kb.statements[p[0]].subject not in asked]  # not a test question reworded
         if not paths:
             return [], (f"no KB path of the pattern {' -> '.join(pattern)} avoids every test chain's statements "
-                        "(a demonstration over those would teach the test's answers); add one (e.g. a train "
-                        "chain) so composition can be demonstrated")
+                        "and starts (a demonstration over those would teach the test's questions); add one "
+                        "(e.g. a train chain) so composition can be demonstrated")
         out = []
-        for path in _pick(chain_id, [",".join(p) for p in paths], max_paths):
-            steps = [self.kb.statements[s] for s in path.split(",")]
+        for path in self._spread(chain_id, paths, max_paths):
+            steps = [self.kb.statements[s] for s in path]
             fields = {"start": self.term(steps[0].subject), "path": " then ".join(s.predicate for s in steps),
                       "steps": " ".join(f"{self.term(s.subject)} {s.predicate} {self.target(s)}." for s in steps),
                       "answer": self.target(steps[-1])}
@@ -198,19 +205,47 @@ class ExampleWriter:
         self.demonstrated.add(tuple(pattern))
         return out, None
 
-    def paths_with_pattern(self, pattern: list[str], exclude: set[str], limit: int = 50) -> list[list[str]]:
-        """Statement paths whose predicates are `pattern`, avoiding `exclude` (depth-first, bounded)."""
+    def _spread(self, seed: str, paths: list[list[str]], k: int) -> list[list[str]]:
+        """At most `k` of `paths`, one per endpoint in turn, no endpoint more than its even share
+        of `k`, and each start at most once while others are left: real relations pile up on a
+        few endpoints (most Debian packages end in the section `libs`), and demonstrations that
+        keep ending there teach that answer as a prior (the blind-prior trap build warns
+        about), not the composition. Fewer than `k` when the endpoints run out."""
+        by_end: dict[str, list[list[str]]] = {}
+        for path in paths:
+            by_end.setdefault(self.target(self.kb.statements[path[-1]]), []).append(path)
+        queues = [sorted(group, key=lambda p: _digest(seed, ",".join(p)))
+                  for _end, group in sorted(by_end.items(), key=lambda kv: _digest(seed, kv[0]))]
+        share = -(-k // max(1, len(queues)))
+        picked: list[list[str]] = []
+        starts: set[str] = set()
+        for _round in range(share):
+            for queue in queues:
+                if not queue or len(picked) >= k:
+                    continue
+                fresh = next((p for p in queue if self.kb.statements[p[0]].subject not in starts), queue[0])
+                queue.remove(fresh)
+                picked.append(fresh)
+                starts.add(self.kb.statements[fresh[0]].subject)
+        return picked
+
+    def paths_with_pattern(self, pattern: list[str], exclude: set[str], limit: int = 400,
+                           per_start: int = 4) -> list[list[str]]:
+        """Statement paths whose predicates are `pattern`, avoiding `exclude` (depth-first,
+        bounded: at most `per_start` from one start, so the search reaches many starts)."""
         by_subject: dict[tuple[str, str], list[Statement]] = {}
         for st in self.kb.statements.values():
             if st.id not in exclude:
                 by_subject.setdefault((st.subject, st.predicate), []).append(st)
         found: list[list[str]] = []
+        per: dict[str, int] = {}
 
         def extend(path: list[Statement]) -> None:
-            if len(found) >= limit:
+            if len(found) >= limit or per.get(path[0].subject, 0) >= per_start:
                 return
             if len(path) == len(pattern):
                 found.append([s.id for s in path])
+                per[path[0].subject] = per.get(path[0].subject, 0) + 1
                 return
             last = path[-1]
             if last.object is None:
