@@ -164,12 +164,70 @@ def test_confidence_is_measured_against_the_models_noise(tmp_path):
     covered probes, and none from a model that fails them all (it learned nothing)."""
     kb = _kb(tmp_path)
     counts = (Counter({"a": 4, "b": 4, "c": 0}), Counter({"a.is-part-of.b": 5, "b.is-part-of.c": 5}))
-    findings, base, learned = classify(kb, _items(), {"pc"}, counts)
+    findings, base, learned, _ = classify(kb, _items(), {"pc"}, counts)
     assert learned and base < 0.3 and findings[0].node == "c" and findings[0].confidence > 0.8
     everything = {"pa", "pb", "pc", "sab", "sbc", "chain"}
-    findings, base, learned = classify(kb, _items(), everything, counts)
+    findings, base, learned, _ = classify(kb, _items(), everything, counts)
     assert not learned and base > 0.6
     assert next(f for f in findings if f.node == "c").confidence < 0.6
+
+
+def _many_chains(tmp_path, n: int = 12):
+    """`n` two-hop test chains a_i -> b_i -> c over learned hops, with their probes and items."""
+    files = {"concepts/c.yaml": "id: c\nterm: c\ntype: t\ndefinition: The c.\n"}
+    items = []
+    for i in range(n):
+        files[f"concepts/a{i}.yaml"] = (f"id: a{i}\nterm: a{i}\ntype: t\ndefinition: The a{i}.\n"
+                                        f"relations:\n  - {{predicate: is part of, object: b{i}}}\n")
+        files[f"concepts/b{i}.yaml"] = (f"id: b{i}\nterm: b{i}\ntype: t\ndefinition: The b{i}.\n"
+                                        "relations:\n  - {predicate: is part of, object: c}\n")
+        steps = [f"a{i}.is-part-of.b{i}", f"b{i}.is-part-of.c"]
+        files[f"chains/ch{i}.yaml"] = f"id: ch{i}\ntitle: t\nsplit: test\nsteps: [{', '.join(steps)}]\n"
+        for sid in steps:
+            items.append({"id": f"s-{sid}", "level": "L2", "template": "probe.l2.complete",
+                          "traces": {"concepts": [], "statements": [sid], "chain": None}})
+        items.append({"id": f"ch{i}", "level": "L3", "template": "chain.l3.hops", "choices": ["w", "x", "y", "z"],
+                      "traces": {"concepts": [], "statements": steps, "chain": f"ch{i}"}})
+    kb = _load_kb(tmp_path, files)
+    counts = (Counter({c: 4 for c in kb.concepts}), Counter({s: 5 for s in kb.statements}))
+    return kb, items, counts
+
+
+def test_a_model_that_composes_at_chance_is_one_finding_in_words_not_many_confident_ones(tmp_path):
+    """Nine of twelve chains fail with every hop known: as often as guessing fails. Diagnose
+    says the model does not compose, in one line; one failed item of a chain is weighed
+    against the model's noise, as a node's probes are."""
+    kb, items, counts = _many_chains(tmp_path)
+    at_chance = {f"ch{i}" for i in range(9)}
+    findings, _base, _learned, comp = classify(kb, items, at_chance, counts)
+    assert (comp.items, comp.passed, comp.patterns) == (12, 3, 1) and comp.chance == 0.25
+    assert comp.at_chance and "does not compose" in comp.message() and comp.p_value > 0.5
+    composing = {"ch0"}
+    lone, _base, _learned, good = classify(kb, items, composing, counts)
+    assert not good.at_chance and good.p_value < 0.001 and good.message().startswith("composition: 11 of the 12")
+    assert all(f.kind == CHAIN_BREAK for f in findings) and len(findings) == 9
+    assert 0.5 < lone[0].confidence < 1 - 0.25**2  # the hops were no guess; the one failure may be noise
+    assert "1 of its 1 multi-hop item(s) fail" in lone[0].message()
+
+
+def test_diagnose_says_when_the_model_does_not_compose(tmp_path):
+    """The whole verb: text and json carry the composition summary."""
+    _many_chains(tmp_path)
+    root = tmp_path / "k"
+    assert run_cli("build", "-q", cwd=root).code == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "kb")
+    from tests.histories import record_results
+
+    record_results(root, [git(root, "rev-parse", "HEAD")], lambda c, item: item["level"] == "L3")
+    res = run_cli("diagnose", cwd=root)
+    assert res.code == 1 and "the model does not compose: 0 of the 12 multi-hop item(s)" in res.out
+    info = json.loads(run_cli("diagnose", "--format", "json", cwd=root).out)
+    assert info["composition"]["at_chance"] is True and info["composition"]["items"] == 12
+    assert info["counts"]["chain-break"] == 12
+    tested = run_cli("test", "--rev", "HEAD", cwd=root)
+    assert tested.code == 0 and "warning: L3 0.00 is no better than guessing (0.25 by chance, n=12" in tested.out
+    assert "warning: L2" not in tested.out
 
 
 def test_a_chain_whose_hop_no_longer_exists_is_not_traced(tmp_path):

@@ -25,8 +25,9 @@ def diagnose(rev: str, run_key: str | None, no_run: bool, quiet: bool, fmt: str)
     that fails or lacks data; when every hop is learned it is a chain-break (teach
     composition). Each finding has its path:line, training-record evidence and a
     confidence against the model's own noise; data gaps come first, ranked by the failed
-    items they explain. Reads the results note on REV (runs the tests first when there is
-    none). Exit 0 when there is nothing to fix, 1 otherwise.
+    items they explain. A last line says whether the model composes at all: how many of
+    the multi-hop items whose hops pass it answers, against guessing. Reads the results
+    note on REV (runs the tests first when there is none). Exit 0 when there is nothing to fix, 1 otherwise.
     """
     from pwd_git.repair.diagnose import diagnose as run_diagnose
 
@@ -40,7 +41,8 @@ def diagnose(rev: str, run_key: str | None, no_run: bool, quiet: bool, fmt: str)
     if fmt == "json":
         echo_json({"commit": result.commit, "run_key": result.run_key, "failed_items": result.failed_items,
                    "base_failure": result.base_failure, "model_learned": result.model_learned,
-                   "counts": result.counts(), "findings": [f.as_dict() for f in result.findings]})
+                   "counts": result.counts(), "composition": result.composition.as_dict(),
+                   "findings": [f.as_dict() for f in result.findings]})
     elif fmt == "sarif":
         from pwd_git.repair.sarif import to_sarif
 
@@ -53,6 +55,8 @@ def diagnose(rev: str, run_key: str | None, no_run: bool, quiet: bool, fmt: str)
                    f"{counts['chain-break']} chain break(s), {counts['not-learned']} not learned, "
                    f"{counts['contradiction']} contradiction(s); the model fails {result.base_failure:.0%} of the probes "
                    "of well-covered nodes")
+        if result.composition.items and result.model_learned:
+            click.echo(result.composition.message())
         if not result.model_learned:
             click.echo("the model did no better than guessing on nodes with adequate data: fix training first "
                        "(train.epochs, train.lr, the model size); no data patch will help")

@@ -20,6 +20,11 @@ def print_report(report, verbose: bool = False) -> None:
         click.echo(f"(result reused from {report.reused_from[:10]}: same build and run key)")
     for failure in verdict.threshold_failures:
         click.echo(f"threshold: {failure}")
+    from pwd_git.evaluate.verdict import levels_at_chance
+
+    for weak in levels_at_chance(list(report.items.values()), report.per_item, report.alpha):
+        click.echo(f"warning: {weak.level} {weak.acc:.2f} is no better than guessing ({weak.chance:.2f} by chance, "
+                   f"n={weak.n}, p={weak.p_value:.2f}); `git pwd diagnose` says why")
     if verdict.p_value is not None:
         click.echo(f"against baseline {str(verdict.baseline)[:10]}: {len(verdict.regressed_items)} item(s) regressed, "
                    f"{len(verdict.fixed_items)} fixed (paired McNemar test of a regression: p={verdict.p_value:.4f})")

@@ -33,6 +33,7 @@ class TestReport:
     flags: Flags | None = None  # per-item acc, acc_norm and control flags (what metrics count)
     differs: str | None = None  # why the working tree's result belongs to no commit
     was: dict | None = None  # the judgment the note held before, when this one differs from it
+    alpha: float = 0.05  # test.alpha: the level of every test the report makes
 
 
 def _accuracy(flags: list[bool]) -> float:
@@ -215,7 +216,7 @@ def evaluate(domain: Domain, rev: str | None = None, *, baseline: str | None = N
         ResultsStore(domain.repo).record(commit, entry)
     return TestReport(commit, entry, verdict, per_item, {i["id"]: i for i in items}, entry.get("reused_from"),
                       recorded=write or (stored is not None and was is None), flags=flags, differs=differs,
-                      was=was)
+                      was=was, alpha=tsettings.alpha)
 
 
 def _patch_targets(domain: Domain, revision: Revision, baseline: str, before: dict[str, bool], now: dict[str, bool],

@@ -40,6 +40,50 @@ def _binomial_tail(n: int, k: int, step: int) -> float:
     return exp(log_first + log(total))
 
 
+def guessing_p(passed: int, n: int, chance: float) -> float:
+    """P(at least `passed` of `n` items right by guessing, each with probability `chance`): the
+    one-sided binomial test of "better than chance" (1.0 for n = 0). Summed from the top term
+    down in logs: n is a benchmark level's size, thousands at most."""
+    if n <= 0 or passed <= 0:
+        return 1.0
+    if chance <= 0:
+        return 0.0
+    if chance >= 1:
+        return 1.0
+    lp, lq = log(chance), log(1 - chance)
+    terms = [lgamma(n + 1) - lgamma(j + 1) - lgamma(n - j + 1) + j * lp + (n - j) * lq for j in range(passed, n + 1)]
+    top = max(terms)
+    return min(1.0, exp(top) * sum(exp(t - top) for t in terms))
+
+
+@dataclass
+class AtChance:
+    level: str
+    acc: float
+    chance: float
+    n: int
+    p_value: float
+
+
+def levels_at_chance(items: list[dict], passed: dict[str, bool], alpha: float = 0.05, min_items: int = 10,
+                     ) -> list[AtChance]:
+    """The benchmark levels the model answers no better than guessing (one-sided binomial test
+    at `alpha`, levels of at least `min_items` items): a PASS by thresholds alone can hide a
+    level at chance, as a minimal pwd.yaml sets none."""
+    by_level: dict[str, list[dict]] = {}
+    for item in items:
+        if item["id"] in passed:
+            by_level.setdefault(item["level"], []).append(item)
+    out = []
+    for level, mine in sorted(by_level.items()):
+        n, right = len(mine), sum(passed[i["id"]] for i in mine)
+        chance = sum(1 / max(1, len(i.get("choices") or [])) for i in mine) / n
+        p = guessing_p(right, n, chance)
+        if n >= min_items and p >= alpha:
+            out.append(AtChance(level, right / n, chance, n, p))
+    return out
+
+
 @dataclass
 class Verdict:
     ok: bool

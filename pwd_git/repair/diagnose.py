@@ -23,9 +23,16 @@ trained model mostly knows its well-covered facts). For a node with f of its k p
 two explanations compete: the node is not known (each probe fails as a guess does, with
 probability 1 - 1/choices) or it is known and failed by noise (each fails with base_failure);
 the confidence is the first one's share of the likelihood, with even priors. A chain break's
-confidence is the chance that its h hop probes did not all pass by guessing, 1 - (1/choices)^h.
+confidence is the chance that its h hop probes did not all pass by guessing, 1 - (1/choices)^h,
+times the same likelihood share for its multi-hop items (those of the chain whose hops pass):
+not composed (each fails as a guess does) against composed and failed by noise (base_failure).
 When even adequately covered nodes fail at chance level, the model learned nothing to diagnose:
 `model_learned` is False and every data verdict is moot (fix training first).
+
+`Composition` sums up the multi-hop items whose hops all pass: how many the model answers
+against what guessing gets (a one-sided binomial test). A model that answers them at chance
+does not compose at all; its chain breaks are one fault of the model over a few predicate
+patterns, not many faults of many chains, and diagnose says so in one line.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pwd_git.errors import PwdError, quote
+from pwd_git.evaluate.verdict import guessing_p
 from pwd_git.kb.loader import Domain
 from pwd_git.kb.model import KB
 from pwd_git.records import family
@@ -63,6 +71,7 @@ class Finding:
     untaught: list[str] = field(default_factory=list)  # chain break: hops whose probes pass without data
     probes: int = 0  # probes of this node (for a chain: its hops' statement probes)
     unprobed: int = 0  # chain break: hops with no probe (judged by their training data alone)
+    tried: int = 0  # chain break: the chain's multi-hop items whose hops all pass (failed or not)
     probes_failed: int = 0
     confidence: float = 0.0  # that this is a real fault of the node, not the model's item-level noise
 
@@ -76,7 +85,8 @@ class Finding:
         if self.kind == CHAIN_BREAK:
             unprobed = f"; {self.unprobed} hop(s) without a probe, judged by their data" if self.unprobed else ""
             head = (f"chain {quote(self.node)}: every hop's probe passes ({self.probes} hop probe(s){unprobed}) but "
-                    "the multi-hop item fails; add composition demonstrations")
+                    f"{len(self.items)} of its {max(self.tried, len(self.items))} multi-hop item(s) fail; add "
+                    "composition demonstrations")
             if self.untaught:
                 head += f", and teach {', '.join(self.untaught)} (no or thin training data)"
         elif self.kind == DATA_GAP:
@@ -96,6 +106,37 @@ class Finding:
 
 
 @dataclass
+class Composition:
+    """The multi-hop items whose every hop passes: does the model compose what it knows?"""
+
+    items: int = 0
+    passed: int = 0
+    chance: float = 0.0  # what guessing gets on them (mean of 1 / choices)
+    p_value: float = 1.0  # that guessing would pass at least this many (one-sided binomial)
+    patterns: int = 0  # predicate patterns of the chain breaks
+    alpha: float = 0.05  # test.alpha of the diagnosed revision
+    MIN_ITEMS = 10  # fewer cannot tell composing from guessing
+
+    @property
+    def at_chance(self) -> bool:
+        return self.items >= self.MIN_ITEMS and self.p_value >= self.alpha
+
+    def message(self) -> str:
+        share = self.passed / self.items if self.items else 0.0
+        head = (f"{self.passed} of the {self.items} multi-hop item(s) whose hops all pass are answered ({share:.0%}; "
+                f"guessing gets {self.chance:.0%}, p={self.p_value:.2f})")
+        if self.at_chance:
+            return (f"the model does not compose: {head}. Its chain breaks are one fault over {self.patterns} "
+                    "predicate pattern(s), which `patch` demonstrates once each; if they stay at chance, "
+                    "a model this size may not compose at all (more epochs or a larger base)")
+        return f"composition: {head}"
+
+    def as_dict(self) -> dict:
+        return {"items": self.items, "passed": self.passed, "chance": round(self.chance, 4),
+                "p_value": round(self.p_value, 6), "patterns": self.patterns, "at_chance": self.at_chance}
+
+
+@dataclass
 class Diagnosis:
     commit: str
     run_key: str
@@ -104,6 +145,7 @@ class Diagnosis:
     metrics: dict
     base_failure: float = 0.0  # probes of adequately covered nodes that fail: the model's noise
     model_learned: bool = True  # False: adequately covered probes fail at chance level
+    composition: Composition = field(default_factory=Composition)
 
     @property
     def clean(self) -> bool:
@@ -162,8 +204,9 @@ def diagnose(domain: Domain, rev: str = "HEAD", *, key: str | None = None, run_i
     entry = result_for(domain, commit, key, run_if_missing=run_if_missing, log=log, on_step=on_step)
     failed = set(entry.get("failed", []))
     items = shards.records("bench")
-    findings, base, learned = classify(kb, items, failed, training_counts(shards))
-    return Diagnosis(commit, key, findings, sorted(failed), entry.get("metrics", {}), base, learned)
+    findings, base, learned, composition = classify(kb, items, failed, training_counts(shards))
+    composition.alpha = revision.settings.test.alpha
+    return Diagnosis(commit, key, findings, sorted(failed), entry.get("metrics", {}), base, learned, composition)
 
 
 def find_gaps(kb: KB, items: list[dict], failed: set[str], counts: tuple[Counter, Counter]) -> list[Finding]:
@@ -172,9 +215,10 @@ def find_gaps(kb: KB, items: list[dict], failed: set[str], counts: tuple[Counter
 
 
 def classify(kb: KB, items: list[dict], failed: set[str], counts: tuple[Counter, Counter],
-             ) -> tuple[list[Finding], float, bool]:
+             ) -> tuple[list[Finding], float, bool, Composition]:
     """(findings ranked data gaps first, then by failed items explained; the model's base failure
-    rate on adequately covered probes; whether the model learned anything beyond chance)."""
+    rate on adequately covered probes; whether the model learned anything beyond chance; how
+    it does on the multi-hop items whose hops it knows)."""
     probes: dict[tuple[str, str], list[str]] = defaultdict(list)
     for item in items:
         if family(item) == "concept-probe":
@@ -199,14 +243,21 @@ def classify(kb: KB, items: list[dict], failed: set[str], counts: tuple[Counter,
             for probe in mine:
                 if probe in failed:
                     finding(node_kind, node).items.append(probe)
+    composed: list[tuple[dict, bool]] = []  # multi-hop items whose hops all pass, and whether they pass
+    tried: Counter = Counter()
     for item in items:
-        if item["level"] != "L3" or item["id"] not in failed or not item["traces"].get("chain"):
+        if item["level"] != "L3" or not item["traces"].get("chain"):
             continue
         chain = kb.chains.get(item["traces"]["chain"])
         if chain is None or any(s not in kb.statements for s in chain.steps):
             continue  # a chain (or hop) that no longer exists at this revision: nothing to trace
         breaks = [sid for sid in chain.steps if any(p in failed for p in probes.get(("statement", sid), []))
                   or (not probes.get(("statement", sid)) and evidence.lacking("statement", sid))]
+        if not breaks:
+            composed.append((item, item["id"] not in failed))
+            tried[chain.id] += 1
+        if item["id"] not in failed:
+            continue
         if breaks:
             for i, sid in enumerate(breaks):
                 f = finding("statement", sid)
@@ -220,9 +271,19 @@ def classify(kb: KB, items: list[dict], failed: set[str], counts: tuple[Counter,
             f.unprobed = sum(not probes.get(("statement", s)) for s in chain.steps)
             f.untaught = [s for s in chain.steps if evidence.lacking("statement", s)]
     for f in found.values():
+        f.tried = tried[f.node] if f.node_kind == "chain" else 0
         _judge(f, base)
     rank = {DATA_GAP: 0, CHAIN_BREAK: 1, NOT_LEARNED: 2, CONTRADICTION: 3}
-    return sorted(found.values(), key=lambda f: (rank[f.kind], -len(f.items), -f.confidence, f.node)), base, learned
+    ranked = sorted(found.values(), key=lambda f: (rank[f.kind], -len(f.items), -f.confidence, f.node))
+    return ranked, base, learned, _composition(kb, composed, ranked)
+
+
+def _composition(kb: KB, composed: list[tuple[dict, bool]], findings: list[Finding]) -> Composition:
+    passed = sum(ok for _item, ok in composed)
+    chance = sum(1 / max(1, len(item.get("choices") or [])) for item, _ok in composed) / max(1, len(composed))
+    patterns = {tuple(kb.statements[s].predicate for s in kb.chains[f.node].steps)
+                for f in findings if f.kind == CHAIN_BREAK}
+    return Composition(len(composed), passed, chance, guessing_p(passed, len(composed), chance), len(patterns))
 
 
 class _Evidence:
@@ -275,15 +336,19 @@ def _judge(f: Finding, base: float) -> None:
     """Kind and confidence of a finding (see the module docstring)."""
     from pwd_git.build.generate import N_CHOICES
 
+    guess_fail = 1 - 1 / N_CHOICES
+
+    def not_noise(failed: int, passed: int) -> float:
+        unknown = guess_fail**failed * (1 - guess_fail) ** passed
+        noise = base**failed * (1 - base) ** passed
+        return unknown / (unknown + noise)
+
     if f.node_kind == "chain":
         f.kind = CHAIN_BREAK
         hops = max(1, f.probes)
-        f.confidence = round(1 - (1 / N_CHOICES) ** hops, 4)
+        failed = len(f.items)
+        f.confidence = round((1 - (1 / N_CHOICES) ** hops) * not_noise(failed, max(0, f.tried - failed)), 4)
         return
     f.kind = (CONTRADICTION if f.evidence == "contradictory" else DATA_GAP if f.evidence in ("missing", "thin")
               else NOT_LEARNED)
-    guess_fail = 1 - 1 / N_CHOICES
-    failed, passed = f.probes_failed, f.probes - f.probes_failed
-    unknown = guess_fail**failed * (1 - guess_fail) ** passed
-    noise = base**failed * (1 - base) ** passed
-    f.confidence = round(unknown / (unknown + noise), 4)
+    f.confidence = round(not_noise(f.probes_failed, f.probes - f.probes_failed), 4)
