@@ -104,11 +104,12 @@ def geo_files() -> dict[str, str]:
     return files
 
 
-def make_geo(root: Path, commit: bool = True) -> Path:
-    """A domain with 9 countries and 8 regions, many-to-many relations, one test and one train chain."""
+def make_geo(root: Path, commit: bool = True, files: dict[str, str] | None = None) -> Path:
+    """A domain with 9 countries and 8 regions, many-to-many relations, one test and one train
+    chain (or `files` instead)."""
     root.mkdir(parents=True, exist_ok=True)
     git(root, "init", "-q", "-b", "main")
-    write(root, geo_files())
+    write(root, files or geo_files())
     if commit:
         git(root, "add", "-A")
         git(root, "commit", "-qm", "geo KB")
@@ -422,6 +423,18 @@ def test_no_distractor_is_a_true_answer_at_any_hop(geo, seed):
         claim = rec["messages"][0]["content"].removeprefix(f"True or false: {subject} {predicate} ").removesuffix(".")
         truths = {t.lstrip("=") for p, t in RELATIONS[subject] if p == predicate}
         assert claim not in truths, rec["messages"]
+
+
+def test_a_multi_hop_question_with_several_true_endpoints_asks_for_one(geo):
+    """borders -> lies in reaches four regions from alpha: the question asks for "one endpoint",
+    not "the" one it does not name; a path with a single endpoint keeps "The endpoint is"."""
+    (hops,) = by_template([i for v in generate(_load_geo_kb(geo)).bench.values() for i in v], "chain.l3.hops")
+    assert hops["question"] == "Quiz. From alpha, follow the relations borders -> lies in. One endpoint is"
+    files = geo_files()
+    files["concepts/countries/alpha.yaml"] = geo_concept("alpha", "country", [("borders", "beta")])
+    single = make_geo(geo.parent / "single", commit=False, files=files)
+    (hops,) = by_template([i for v in generate(_load_geo_kb(single)).bench.values() for i in v], "chain.l3.hops")
+    assert hops["question"].endswith("follow the relations borders -> lies in. The endpoint is")
 
 
 def test_distractors_seen_across_seeds_cover_only_valid_ones(geo):

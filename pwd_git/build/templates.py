@@ -43,9 +43,13 @@ BENCH = {
     "probe.l1.describe": "Quiz. In this domain, {term} is defined as",
     "probe.l1.kind": "Quiz. In this domain, {term} is",  # the choices are "<article> <type>"
     "probe.l2.complete": "Quiz. Complete the statement: {subject} {predicate}",
-    "chain.l3.hops": "Quiz. From {start}, follow the relations {path}. The endpoint is",
+    "chain.l3.hops": "Quiz. From {start}, follow the relations {path}. {ending}",
     "hand": "{question}",
 }
+#: chain.l3.hops's last words: one true endpoint, or several (a many-to-many predicate on the
+#: path: "depends on -> is in section" reaches every section of every dependency), where "the"
+#: endpoint would ask for one the question does not name. Only one true endpoint is a choice.
+L3_ENDINGS = {False: "The endpoint is", True: "One endpoint is"}
 #: The parts of each generated question that quote the KB: the words it shares, by design,
 #: with the training text of the nodes it probes (decontamination expects them there; the
 #: rest of the question is the benchmark's own wording, which no training text may copy).
@@ -278,14 +282,20 @@ def define(term: str, definition: str, names: tuple[str, ...]) -> str:
 
 @cache
 def _question_pattern(template: str) -> re.Pattern:
-    """BENCH[template] as a regex with one group per QUOTED part."""
+    """BENCH[template] as a regex with one group per QUOTED part; a field of the template's own
+    wording (chain.l3.hops's `{ending}`) matches one of its wordings and is not quoted."""
     text, quoted = BENCH[template], QUOTED[template]
+    own = {"ending": "(?:" + "|".join(map(re.escape, L3_ENDINGS.values())) + ")"}
+
+    def fields(segment: str) -> str:
+        return re.sub(r"\\\{(\w+)\\\}", lambda m: own.get(m.group(1), ".+"), re.escape(segment))
+
     pattern, at = "", 0
     for part in quoted:
         start = text.index(part, at)
-        pattern += re.escape(text[at:start]) + "(" + re.sub(r"\\\{\w+\\\}", ".+", re.escape(part)) + ")"
+        pattern += fields(text[at:start]) + "(" + fields(part) + ")"
         at = start + len(part)
-    return re.compile(pattern + re.escape(text[at:]), re.DOTALL)
+    return re.compile(pattern + fields(text[at:]), re.DOTALL)
 
 
 def quoted_spans(template: str, question: str) -> list[tuple[int, int]]:
