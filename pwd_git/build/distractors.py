@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 
 from pwd_git.build.draws import Ring, draws_for
-from pwd_git.build.templates import MASK, clue, informative, words_of
+from pwd_git.build.templates import MASK, clue, informative, stem, words_of
 from pwd_git.kb.checks import reads_as
 from pwd_git.kb.model import KB, Statement
 
@@ -52,7 +52,7 @@ class Distractors:
                 by_name[name].append(cid)
         self.namesakes = {cid: {o for o in by_name[reads_as(c.term)] if o != cid} for cid, c in kb.concepts.items()}
         self._rings: dict[tuple[str, str], Ring] = {}
-        self._words_by_type: dict[str, dict[str, list[str]]] = {}  # type -> word -> concepts whose clue says it
+        self._words_by_type: dict[str, dict[str, list[str]]] = {}  # type -> word or stem -> concepts whose clue says it
         self._own_clues: dict[str, str] = {}  # concept -> its definition as a clue to itself
         self._true_reads: dict[tuple[str, str], frozenset[str]] = {}  # wrong_targets' memo, per (subject, predicate)
         self._spent: set[tuple[tuple[str, str], int]] = set()  # ((subject, predicate), id(ring)) that ring holds none
@@ -105,9 +105,11 @@ class Distractors:
         index = self._words_by_type.get(ctype)
         if index is None:
             index = self._words_by_type[ctype] = defaultdict(list)
-            for cid in self.by_type.get(ctype, []):
-                for word in dict.fromkeys(words_of(self._own_clue(cid))):
-                    index[word].append(cid)
+            for cid in self.by_type.get(ctype, []):  # under each word, and the stems it begins with
+                keys = {key for word in words_of(self._own_clue(cid)) for key in (word, word[:3], stem(word))
+                        if len(key) == len(word) or len(key) >= 3}
+                for key in sorted(keys):
+                    index[key].append(cid)
         return index
 
     def _own_clue(self, cid: str) -> str:
@@ -172,8 +174,10 @@ class Distractors:
         `informative`) or reads as another choice. Returns (ids, whether any type was needed).
 
         Of its type, first those whose clues say one of `words` (the words of `cid`'s term that
-        `answer` says: "DNA replication" is "the duplication of a DNA molecule", and a choice
-        about DNA polymerase makes "DNA" point at no one choice), then those whose own clue
+        `answer` says, by their stems: "DNA replication" is "the duplication of a DNA molecule",
+        and a choice about DNA polymerase makes "DNA" point at no one choice; "libc6-dev" is
+        "... Development Libraries", and another "development files" makes "dev" point at
+        none), then those whose own clue
         shows MASK exactly when `answer` does: a definition that names its own term mid-text
         ("...; the stroma holds enzymes") is shown with a blank, and a blank in the answer alone
         points at it, as one in a distractor alone points away from it (the model never saw a
@@ -188,6 +192,8 @@ class Distractors:
                     or reads_as(text(o)) in texts)
 
         ctype = self.kb.concepts[cid].type
+        if MASK in answer:  # one other blank first: a blank in the answer alone would say "this one"
+            _fill(self._ring("masked", f"{ctype}\0{1}"), draws, 1, skip, wrong, texts, text)
         for word in words:
             _fill(self._ring("word", f"{ctype}\0{word}"), draws, N_CHOICES - 1, skip, wrong, texts, text)
         _fill(self._ring("masked", f"{ctype}\0{int(MASK in answer)}"), draws, N_CHOICES - 1, skip, wrong, texts, text)

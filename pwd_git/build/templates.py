@@ -207,13 +207,35 @@ def mentions(text: str, name: str) -> bool:
     return mask(text, (name,)) != text
 
 
-def unmatched(term: str, answer: str, others: tuple[str, ...]) -> str:
-    """`answer` with each word of `term` masked that it alone among the choices repeats: the
-    question shows the term, so "application/json is defined as" with "JSON document" among
-    choices that never say JSON is answered by matching words, not by knowing the concept. A
-    word several choices share points at none of them and stays."""
-    lone = [w for w in term_words(term) if mentions(answer, w) and not any(mentions(o, w) for o in others)]
+def unmatched(term: str, answer: str, others: tuple[str, ...], prefixes: bool = True) -> str:
+    """`answer` with each word of `term` masked that it alone among the choices repeats, and
+    each of its words that a word of `term` begins (`pointed_at`): the question shows the
+    term, so "application/json is defined as" with "JSON document" among choices that never
+    say JSON, or "admin is defined as" with "Administration utilities", is answered by
+    matching words, not by knowing the concept. A word several choices share points at none
+    of them and stays. Without `prefixes`, only whole words are masked."""
+    lone = []
+    for word in term_words(term):
+        if any(mentions(o, word) or (prefixes and pointed_at(o, word)) for o in others):
+            continue
+        lone += ([word] if mentions(answer, word) else []) + (pointed_at(answer, word) if prefixes else [])
     return mask(answer, lone) if lone else answer
+
+
+def pointed_at(text: str, word: str) -> list[str]:
+    """The words of `text` that a reader would match to `word` of a term by their first letters
+    ("dev": "development", "admin": "Administration", "misc": "Miscellaneous"; abbreviated
+    names are the rule in real data): those beginning with its first four letters, or all of
+    it when shorter. A word under three letters matches only itself (`mentions`)."""
+    if len(word) < 3:
+        return []
+    key = stem(word)
+    return [w for w in dict.fromkeys(words_of(text)) if w.startswith(key)]
+
+
+def stem(word: str) -> str:
+    """What `pointed_at` matches `word` by, and the key `Distractors` index clue words under."""
+    return word[:4]
 
 
 _WORD = re.compile(r"[^\W_]+")
