@@ -367,6 +367,27 @@ def test_a_template_that_a_question_blind_guess_passes_is_a_build_warning(tmp_pa
         assert "warning: benchmark template" not in diagnosed.err, diagnosed.err
 
 
+def test_hand_written_items_whose_answer_echoes_the_question_are_a_word_match_warning(tmp_path):
+    """A guess that reads only the question's words and picks the choice they point at (whole,
+    or by the first letters: "runtime" and "runtimes") passes these items without the KB; the
+    build warns and goes on. The same items with choices that share none do not warn."""
+    root = _packages(tmp_path / "pkgs", 22, SECTIONS)
+    items = "".join(f"  - {{question: Which runtime package carries the codec{i} files?, "
+                    f"choices: [codec{i} runtimes, admin tools, web pages, libs of text], answer: 0}}\n"
+                    for i in range(20))
+    (root / "chains/c1.yaml").write_text((root / "chains/c1.yaml").read_text() + "items:\n" + items)
+    res = build_ok(root, "--format", "json")
+    [warning] = [w for w in json.loads(res.out)["manifest"]["warnings"] if w["code"] == "word-match"]
+    assert (warning["template"], warning["level"], warning["items"], warning["blind"]) == ("hand", "L3", 21, 0.98)
+    assert "reword the hand-written items" in warning["message"] and f"warning: {warning['message']}" in res.err
+    (root / "chains/c1.yaml").write_text((root / "chains/c1.yaml").read_text().split("items:")[0] + "items:\n"
+                                        + "".join(f"  - {{question: Which package carries the codec{i} files?, "
+                                                  f"choices: [libs, admin tools, web pages, text], answer: 0}}\n"
+                                                  for i in range(20)))
+    assert not [w for w in json.loads(build_ok(root, "--format", "json").out)["manifest"]["warnings"]
+                          if w["code"] == "word-match"]
+
+
 def test_the_blind_score_leaves_the_item_out_and_splits_ties():
     """An answer no other item has is no prior (leave-one-out); a tie is a coin among the tied."""
     assert blind_score([("a", ["a", "b"]), ("b", ["b", "a"])]) == 0.0

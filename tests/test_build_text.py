@@ -789,3 +789,23 @@ def test_a_blank_in_the_answer_is_never_the_only_blank_when_the_type_has_another
     _q, answer, others, _loc, _fallback = gen.concept_probe("devbox")
     assert answer == f"dev tools for the {MASK}" and any(MASK in o for o in others), others
     assert any(o.startswith("dev ") for o in others)  # and "dev" still points at more than the answer
+
+
+def test_a_statement_probes_choices_share_the_answers_prefix_with_the_subject(tmp_path):
+    """"libx11-dev depends on" with libx11-6 the only choice that "libx" begins is answered by
+    the name's first letters: other packages whose names begin so are drawn first."""
+    from pwd_git.build.generate import Generator
+
+    root = tmp_path / "p"
+    root.mkdir()
+    git(root, "init", "-q")
+    names = ["libx11-6", "libxau6", "libxcb1", "libxext6", *(f"tool{i}" for i in range(12))]
+    files = {"pwd.yaml": "name: p\npredicates: {depends on: {functional: false}}\n",
+             "concepts/libx11-dev.yaml": "id: libx11-dev\nterm: libx11-dev\ntype: package\ndefinition: X11 headers\n"
+                                         "relations:\n  - {predicate: depends on, object: libx11-6}\n"}
+    for n in names:
+        files[f"concepts/{n}.yaml"] = f"id: {n}\nterm: {n}\ntype: package\ndefinition: The {n} package files\n"
+    write(root, files)
+    gen = Generator(_kb(root))
+    _q, answer, others, _loc, _fallback = gen.statement_probe(gen.kb.statements["libx11-dev.depends-on.libx11-6"])
+    assert answer == "libx11-6" and all(o.startswith("libx") for o in others), others

@@ -6,6 +6,11 @@ reads the question, "the choice that is most often the answer elsewhere", then p
 level, and its score measures that prior, not whether the model learned the KB. The data is
 not wrong, so the build goes on; it says so, per template, in the manifest's `warnings` (and as
 a warning on stderr each time `build` or `test` reports on it, `shards.warn_about`).
+
+The other question-blind guess reads the question's words but not the KB: the choice whose
+words the question's words begin (`templates.pointed_at`: "libx11-dev depends on" and
+libx11-6). The generator draws distractors that echo those words too; what it cannot (a
+hand-written item, a type whose names all differ) is warned about as `word-match`.
 """
 
 from __future__ import annotations
@@ -14,10 +19,18 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from pwd_git.build.generate import Unit
-from pwd_git.build.render import bench_answers
+from pwd_git.build.render import bench_answers, bench_questions
+from pwd_git.build.templates import BENCH, FUNCTION_WORDS, mentions, pointed_at, words_of
 from pwd_git.kb.checks import reads_as
 
 CODE = "blind-prior"
+WORD_CODE = "word-match"
+WORD_BOUND = 0.4  # warn above this word-match score, and 0.15 above chance
+WORD_HINTS = {
+    "hand": "reword the hand-written items so that no choice alone repeats the question's words",
+    "probe.l1.describe": "definitions that spell out the term's abbreviations point at themselves; say what the "
+                         "concept is in other words",
+}
 MIN_ITEMS = 20  # fewer items of a template: too few to tell a prior from chance
 BOUND = 0.5  # warn above this blind score, and above twice chance (0.25 with four choices)
 HINTS = {
@@ -40,6 +53,58 @@ def blind_score(items: list[tuple[str, list[str]]]) -> float:
         if seen[choices.index(answer)] == top:
             score += 1 / seen.count(top)
     return score / len(items) if items else 0.0
+
+
+def guesses(units: Iterable[Unit]) -> list[dict]:
+    """Every warning of this module: the answer prior's, then the word match's."""
+    units = list(units)
+    return blind_prior(units) + word_match(units)
+
+
+_OWN_WORDS = frozenset(w for text in BENCH.values() for w in words_of(text))
+
+
+def word_match_score(items: list[tuple[str, str, list[str]]]) -> float:
+    """The expected accuracy of picking, in each (question, answer, choices) item, the choice
+    that the most of the question's words point at (whole, or by their first letters; the
+    templates' own words and function words aside), ties split evenly."""
+    score = 0.0
+    for question, answer, choices in items:
+        words = [w for w in dict.fromkeys(words_of(question)) if len(w) > 2 and w not in FUNCTION_WORDS
+                 and w not in _OWN_WORDS]
+        hits = [sum(bool(pointed_at(c, w)) or mentions(c, w) for w in words) for c in choices]
+        top = max(hits)
+        best = [c for c, h in zip(choices, hits, strict=True) if h == top]
+        score += 1 / len(best) if answer in best else 0.0
+    return score / len(items) if items else 0.0
+
+
+def word_match(units: Iterable[Unit]) -> list[dict]:
+    """A warning per benchmark template of at least MIN_ITEMS items that matching the question's
+    words against the choices answers (`word_match_score` above WORD_BOUND and chance + 0.15)."""
+    per: dict[str, list[tuple[str, str, list[str]]]] = defaultdict(list)
+    level: dict[str, str] = {}
+    for unit in units:
+        for template, question, (answer, choices) in zip(unit.templates, bench_questions(unit), bench_answers(unit),
+                                                         strict=True):
+            per[template].append((question, answer, choices))
+            level.setdefault(template, unit.level)
+    out = []
+    for template, items in per.items():
+        if len(items) < MIN_ITEMS:
+            continue
+        score = word_match_score(items)
+        chance = sum(1 / len(choices) for _, _, choices in items) / len(items)
+        if score <= max(WORD_BOUND, chance + 0.15):
+            continue
+        hint = WORD_HINTS.get(template, "the names of the choices echo the question's; add concepts whose names "
+                                        "share those words, so they point at no one choice")
+        out.append({"code": WORD_CODE, "template": template, "level": level[template], "items": len(items),
+                    "blind": round(score, 2), "chance": round(chance, 2),
+                    "message": f"benchmark template {template} ({level[template]}, {len(items)} items): picking the "
+                               f"choice that the question's words point at (whole or by their first letters), "
+                               f"without the KB, scores {score:.2f} (chance {chance:.2f}); {hint} [{WORD_CODE}]"})
+    return out
 
 
 def blind_prior(units: Iterable[Unit]) -> list[dict]:

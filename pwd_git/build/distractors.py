@@ -54,6 +54,7 @@ class Distractors:
         self._rings: dict[tuple[str, str], Ring] = {}
         self._words_by_type: dict[str, dict[str, list[str]]] = {}  # type -> word or stem -> concepts whose clue says it
         self._own_clues: dict[str, str] = {}  # concept -> its definition as a clue to itself
+        self._names_by_type: dict[str, dict[str, list[str]]] = {}  # type -> stem -> concepts whose term begins with it
         self._true_reads: dict[tuple[str, str], frozenset[str]] = {}  # wrong_targets' memo, per (subject, predicate)
         self._spent: set[tuple[tuple[str, str], int]] = set()  # ((subject, predicate), id(ring)) that ring holds none
 
@@ -82,6 +83,9 @@ class Distractors:
             elif kind == "word":  # "type\0word": the type's concepts whose own clue says the word
                 ctype, word = name.split("\0")
                 pool = self._words(ctype).get(word, [])
+            elif kind == "name":  # "type\0stem": the type's concepts whose term begins a word with the stem
+                ctype, key = name.split("\0")
+                pool = self._names_by_type[ctype].get(key, [])
             elif kind == "masked":  # "type\0" + whether the concept's own clue masks its name
                 ctype, masked = name.split("\0")
                 pool = [cid for cid in self.by_type.get(ctype, []) if (MASK in self._own_clue(cid)) == (masked == "1")]
@@ -227,6 +231,21 @@ class Distractors:
             return [self._ring("values", st.predicate)]
         ctype = self.kb.concepts[st.object].type
         return [self._ring("objects", f"{st.predicate}\0{ctype}"), self._ring("type", ctype)]
+
+    def name_rings(self, ctype: str, stems: list[str]) -> list[Ring]:
+        """A ring per stem (`templates.stem`) of `ctype`'s concepts whose term begins a word with
+        it: drawn first for an item whose answer's name echoes the question's words by their
+        first letters (real names share prefixes: libx11-dev depends on libx11-6), so those
+        letters point at more than one choice."""
+        if not stems:
+            return []
+        index = self._names_by_type.get(ctype)
+        if index is None:
+            index = self._names_by_type[ctype] = defaultdict(list)
+            for cid in self.by_type.get(ctype, []):
+                for key in sorted({key for w in words_of(self._term(cid)) for key in (w[:3], stem(w)) if len(key) >= 3}):
+                    index[key].append(cid)
+        return [self._ring("name", f"{ctype}\0{s}") for s in dict.fromkeys(stems) if index.get(s)]
 
     def band_rings(self, ctype: str, band: int) -> list[Ring]:
         """The rings of `ctype`'s frequency bands, nearest to `band` first: the band itself, then

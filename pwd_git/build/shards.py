@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pwd_git.build.blind import blind_prior
+from pwd_git.build.blind import guesses
 from pwd_git.build.card import card, dataset_info
 from pwd_git.build.decontam import BenchIndex, Leak, advice, merge, render_leaks
 from pwd_git.build.generate import GENERATOR_VERSION, SHARD_FILES, Generator, Unit
@@ -187,7 +187,7 @@ def _compile_units(kb: KB, key: BuildKey, cache_root: Path, dest: Path, progress
                             + "\n  ".join(render_leaks(found)), hint=advice(found, index.ngram))
         counts = {"train": dict(sorted(levels["train"].items())), "bench": dict(sorted(levels["bench"].items())),
                   "templates": dict(sorted(templates.items())), "train_per_concept": dict(sorted(per_concept.items()))}
-        manifest = _manifest(kb, key, files, counts, blind_prior(u for units in bench.values() for u in units))
+        manifest = _manifest(kb, key, files, counts, guesses(u for units in bench.values() for u in units))
         (tmp / DATASET_INFO).write_text(json.dumps(dataset_info(files), indent=2, sort_keys=True) + "\n")
         (tmp / CARD).write_text(card(str(kb.config["name"]), files), encoding="utf-8")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

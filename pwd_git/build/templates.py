@@ -153,7 +153,7 @@ def spellings(name: str) -> tuple[str, ...]:
 
 
 #: Words an identifier may hold that say nothing of what it names ("time_to_live"): never masked alone.
-_FUNCTION_WORDS = frozenset({"a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "and", "or", "is"})
+FUNCTION_WORDS = frozenset({"a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "and", "or", "is"})
 
 
 def _spans(text: str, low: str, name: str) -> list[tuple[int, int]]:
@@ -183,7 +183,7 @@ def mask(text: str, names) -> str:
         forms = spellings(name)
         for form in forms:
             spans += _spans(text, low, form)
-        words = dict.fromkeys(w for w in forms[-1].lower().split() if w not in _FUNCTION_WORDS) if len(forms) > 1 else ()
+        words = dict.fromkeys(w for w in forms[-1].lower().split() if w not in FUNCTION_WORDS) if len(forms) > 1 else ()
         if len(words) > 1:
             partial.append([_spans(text, low, w) for w in words])
     whole = list(spans)
@@ -244,7 +244,7 @@ _WORD = re.compile(r"[^\W_]+")
 def term_words(term: str) -> list[str]:
     """The words of `term` that can point at a choice which repeats them (function words and
     single letters aside), lower case, in order."""
-    return list(dict.fromkeys(w for w in words_of(term) if len(w) > 1 and w not in _FUNCTION_WORDS))
+    return list(dict.fromkeys(w for w in words_of(term) if len(w) > 1 and w not in FUNCTION_WORDS))
 
 
 def words_of(text: str) -> list[str]:
