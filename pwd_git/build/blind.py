@@ -57,8 +57,25 @@ def blind_score(items: list[tuple[str, list[str]]]) -> float:
 
 def guesses(units: Iterable[Unit]) -> list[dict]:
     """Every warning of this module: the answer prior's, then the word match's."""
-    units = list(units)
-    return blind_prior(units) + word_match(units)
+    templates = _templates(units)
+    return blind_prior(templates) + word_match(templates)
+
+
+Template = tuple[str, str, list[tuple[str, str, list[str]]], float]  # name, level, (question, answer, choices), chance
+
+
+def _templates(units: Iterable[Unit]) -> list[Template]:
+    """The benchmark's templates of at least MIN_ITEMS items, in the order they first occur:
+    each with its level, its items as their records show them, and what guessing gets."""
+    per: dict[str, list[tuple[str, str, list[str]]]] = defaultdict(list)
+    level: dict[str, str] = {}
+    for unit in units:
+        for template, question, (answer, choices) in zip(unit.templates, bench_questions(unit), bench_answers(unit),
+                                                         strict=True):
+            per[template].append((question, answer, choices))
+            level.setdefault(template, unit.level)
+    return [(template, level[template], items, sum(1 / len(c) for _, _, c in items) / len(items))
+            for template, items in per.items() if len(items) >= MIN_ITEMS]
 
 
 _OWN_WORDS = frozenset(w for text in BENCH.values() for w in words_of(text))
@@ -79,60 +96,39 @@ def word_match_score(items: list[tuple[str, str, list[str]]]) -> float:
     return score / len(items) if items else 0.0
 
 
-def word_match(units: Iterable[Unit]) -> list[dict]:
-    """A warning per benchmark template of at least MIN_ITEMS items that matching the question's
-    words against the choices answers (`word_match_score` above WORD_BOUND and chance + 0.15)."""
-    per: dict[str, list[tuple[str, str, list[str]]]] = defaultdict(list)
-    level: dict[str, str] = {}
-    for unit in units:
-        for template, question, (answer, choices) in zip(unit.templates, bench_questions(unit), bench_answers(unit),
-                                                         strict=True):
-            per[template].append((question, answer, choices))
-            level.setdefault(template, unit.level)
+def word_match(templates: list[Template]) -> list[dict]:
+    """A warning per template (`_templates`) that matching the question's words against the
+    choices answers (`word_match_score` above WORD_BOUND and chance + 0.15)."""
     out = []
-    for template, items in per.items():
-        if len(items) < MIN_ITEMS:
-            continue
+    for template, level, items, chance in templates:
         score = word_match_score(items)
-        chance = sum(1 / len(choices) for _, _, choices in items) / len(items)
         if score <= max(WORD_BOUND, chance + 0.15):
             continue
         hint = WORD_HINTS.get(template, "the names of the choices echo the question's; add concepts whose names "
                                         "share those words, so they point at no one choice")
-        out.append({"code": WORD_CODE, "template": template, "level": level[template], "items": len(items),
+        out.append({"code": WORD_CODE, "template": template, "level": level, "items": len(items),
                     "blind": round(score, 2), "chance": round(chance, 2),
-                    "message": f"benchmark template {template} ({level[template]}, {len(items)} items): picking the "
+                    "message": f"benchmark template {template} ({level}, {len(items)} items): picking the "
                                f"choice that the question's words point at (whole or by their first letters), "
                                f"without the KB, scores {score:.2f} (chance {chance:.2f}); {hint} [{WORD_CODE}]"})
     return out
 
 
-def blind_prior(units: Iterable[Unit]) -> list[dict]:
-    """A warning per benchmark template of at least MIN_ITEMS items that a question-blind guess
-    answers (`blind_score` above BOUND and twice chance), in the order the templates first occur."""
-    per: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
-    shown: dict[str, dict[str, str]] = defaultdict(dict)  # template -> reads_as(answer) -> first text
-    level: dict[str, str] = {}
-    for unit in units:
-        for template, (answer, choices) in zip(unit.templates, bench_answers(unit), strict=True):
-            read = reads_as(answer)
-            per[template].append((read, [reads_as(c) for c in choices]))
-            shown[template].setdefault(read, answer)
-            level.setdefault(template, unit.level)
+def blind_prior(templates: list[Template]) -> list[dict]:
+    """A warning per template (`_templates`) that a question-blind guess answers (`blind_score`
+    above BOUND and twice chance)."""
     out = []
-    for template, items in per.items():
-        if len(items) < MIN_ITEMS:
-            continue
+    for template, level, raw, chance in templates:
+        items = [(reads_as(answer), [reads_as(c) for c in choices]) for _q, answer, choices in raw]
         blind = blind_score(items)
-        chance = sum(1 / len(choices) for _, choices in items) / len(items)
         if blind <= max(BOUND, 2 * chance):
             continue
         (top, k), = Counter(answer for answer, _ in items).most_common(1)
-        answer = shown[template][top]
+        answer = next(a for _q, a, _c in raw if reads_as(a) == top)  # the first text that reads so
         hint = HINTS.get(template, "vary the test chains")
-        out.append({"code": CODE, "template": template, "level": level[template], "items": len(items),
+        out.append({"code": CODE, "template": template, "level": level, "items": len(items),
                     "answer": answer, "answer_items": k, "blind": round(blind, 2), "chance": round(chance, 2),
-                    "message": f"benchmark template {template} ({level[template]}, {len(items)} items): a guess "
+                    "message": f"benchmark template {template} ({level}, {len(items)} items): a guess "
                                f"that never reads the question scores {blind:.2f} (chance {chance:.2f}): {answer!r} "
                                f"is the answer of {k} of them, and the guess picks the choice most often the answer "
                                f"of the other items, so the score measures that prior, not the KB; {hint} [{CODE}]"})

@@ -110,9 +110,7 @@ class Distractors:
         if index is None:
             index = self._words_by_type[ctype] = defaultdict(list)
             for cid in self.by_type.get(ctype, []):  # under each word, and the stems it begins with
-                keys = {key for word in words_of(self._own_clue(cid)) for key in (word, word[:3], stem(word))
-                        if len(key) == len(word) or len(key) >= 3}
-                for key in sorted(keys):
+                for key in sorted({k for word in words_of(self._own_clue(cid)) for k in (word, *_stems(word))}):
                     index[key].append(cid)
         return index
 
@@ -243,7 +241,7 @@ class Distractors:
         if index is None:
             index = self._names_by_type[ctype] = defaultdict(list)
             for cid in self.by_type.get(ctype, []):
-                for key in sorted({key for w in words_of(self._term(cid)) for key in (w[:3], stem(w)) if len(key) >= 3}):
+                for key in sorted({k for word in words_of(self._term(cid)) for k in _stems(word)}):
                     index[key].append(cid)
         return [self._ring("name", f"{ctype}\0{s}") for s in dict.fromkeys(stems) if index.get(s)]
 
@@ -254,6 +252,12 @@ class Distractors:
         top = self.top_band.get(ctype, 0)
         order = dict.fromkeys(b for d in range(max(band, top - band) + 1) for b in (band + d, band - d) if 0 <= b <= top)
         return [self._ring("band", f"{ctype}\0{b}") for b in order]
+
+
+def _stems(word: str) -> set[str]:
+    """The keys `word` is indexed under for `templates.pointed_at`: its first three letters (what a
+    three-letter term word matches) and its `stem`; none under three letters."""
+    return {k for k in (word[:3], stem(word)) if len(k) >= 3}
 
 
 def _fill(ring: Ring, draws: tuple[int, ...], k: int, skip: Callable[[str], bool], picked: list[str],

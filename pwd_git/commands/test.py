@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pwd_git.errors import EXIT_FAILED
+from pwd_git.evaluate.verdict import levels_at_chance
 from pwd_git.kb.loader import Domain
 from pwd_git.output import StepProgress, echo_json, format_option, item_line, log_to_stderr
 
@@ -20,8 +21,6 @@ def print_report(report, verbose: bool = False) -> None:
         click.echo(f"(result reused from {report.reused_from[:10]}: same build and run key)")
     for failure in verdict.threshold_failures:
         click.echo(f"threshold: {failure}")
-    from pwd_git.evaluate.verdict import levels_at_chance
-
     for weak in levels_at_chance(list(report.items.values()), report.per_item, report.alpha):
         click.echo(f"warning: {weak.level} {weak.acc:.2f} is no better than guessing ({weak.chance:.2f} by chance, "
                    f"n={weak.n}, p={weak.p_value:.2f}); `git pwd diagnose` says why")

@@ -56,6 +56,15 @@ def guessing_p(passed: int, n: int, chance: float) -> float:
     return min(1.0, exp(top) * sum(exp(t - top) for t in terms))
 
 
+def against_guessing(flags: list[tuple[dict, bool]]) -> tuple[int, float, float]:
+    """(items right, what guessing gets on them: the mean of 1 / choices, `guessing_p`) for
+    (benchmark item, passed) pairs: the one rule for "no better than chance" that `test`'s
+    level warning and diagnose's composition line share."""
+    right = sum(ok for _item, ok in flags)
+    chance = sum(1 / max(1, len(item.get("choices") or [])) for item, _ok in flags) / max(1, len(flags))
+    return right, chance, guessing_p(right, len(flags), chance)
+
+
 @dataclass
 class AtChance:
     level: str
@@ -70,17 +79,15 @@ def levels_at_chance(items: list[dict], passed: dict[str, bool], alpha: float = 
     """The benchmark levels the model answers no better than guessing (one-sided binomial test
     at `alpha`, levels of at least `min_items` items): a PASS by thresholds alone can hide a
     level at chance, as a minimal pwd.yaml sets none."""
-    by_level: dict[str, list[dict]] = {}
+    by_level: dict[str, list[tuple[dict, bool]]] = {}
     for item in items:
         if item["id"] in passed:
-            by_level.setdefault(item["level"], []).append(item)
+            by_level.setdefault(item["level"], []).append((item, passed[item["id"]]))
     out = []
-    for level, mine in sorted(by_level.items()):
-        n, right = len(mine), sum(passed[i["id"]] for i in mine)
-        chance = sum(1 / max(1, len(i.get("choices") or [])) for i in mine) / n
-        p = guessing_p(right, n, chance)
-        if n >= min_items and p >= alpha:
-            out.append(AtChance(level, right / n, chance, n, p))
+    for level, flags in sorted(by_level.items()):
+        right, chance, p = against_guessing(flags)
+        if len(flags) >= min_items and p >= alpha:
+            out.append(AtChance(level, right / len(flags), chance, len(flags), p))
     return out
 
 

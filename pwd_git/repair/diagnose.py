@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pwd_git.errors import PwdError, quote
-from pwd_git.evaluate.verdict import guessing_p
+from pwd_git.evaluate.verdict import against_guessing
 from pwd_git.kb.loader import Domain
 from pwd_git.kb.model import KB
 from pwd_git.records import family
@@ -279,11 +279,10 @@ def classify(kb: KB, items: list[dict], failed: set[str], counts: tuple[Counter,
 
 
 def _composition(kb: KB, composed: list[tuple[dict, bool]], findings: list[Finding]) -> Composition:
-    passed = sum(ok for _item, ok in composed)
-    chance = sum(1 / max(1, len(item.get("choices") or [])) for item, _ok in composed) / max(1, len(composed))
+    passed, chance, p_value = against_guessing(composed)
     patterns = {tuple(kb.statements[s].predicate for s in kb.chains[f.node].steps)
                 for f in findings if f.kind == CHAIN_BREAK}
-    return Composition(len(composed), passed, chance, guessing_p(passed, len(composed), chance), len(patterns))
+    return Composition(len(composed), passed, chance, p_value, len(patterns))
 
 
 class _Evidence:
