@@ -359,6 +359,16 @@ def branch_exists(repo: Repo, name: str) -> bool:
                    check=False).returncode == 0
 
 
+def unmerged_branches(repo: Repo, prefix: str) -> list[tuple[str, str]]:
+    """(name, tip) of each local branch under `prefix` (e.g. "pwd/patch/") whose tip HEAD does
+    not contain yet: the proposals still waiting for review."""
+    if not repo.has_commits():
+        return []
+    out = run_git(["for-each-ref", "--no-merged=HEAD", "--format=%(refname:short) %(objectname)",
+                   f"refs/heads/{prefix}"], repo.top).stdout.decode()
+    return [tuple(line.split(" ", 1)) for line in out.splitlines() if line.strip()]
+
+
 def current_branch(repo: Repo) -> str | None:
     proc = run_git(["symbolic-ref", "--quiet", "--short", "HEAD"], repo.top, check=False)
     return proc.stdout.decode().strip() or None

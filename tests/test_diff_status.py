@@ -301,3 +301,39 @@ def test_status_with_an_invalid_kb(geo):
     assert "validate: 1 error(s)" in res.out and "unknown (KB does not validate)" in res.out
     info = json.loads(run_cli("status", "--format", "json", cwd=geo).out)
     assert info["errors"] == 1 and info["build_key"] is None
+
+
+def test_status_lists_patch_and_repair_branches_not_merged_yet(geo):
+    import random
+
+    from pwd_git import notes
+    from tests.test_report import result_line
+
+    assert "branches not merged yet" not in run_cli("status", cwd=geo).out
+    main = git(geo, "rev-parse", "--abbrev-ref", "HEAD")
+    git(geo, "checkout", "-qb", "pwd/patch/abc-alpha")
+    write(geo, {"patches/alpha.yaml": "examples: []\n"})
+    git(geo, "add", "-A")
+    git(geo, "commit", "-qm", "patch")
+    patch_tip = git(geo, "rev-parse", "HEAD")
+    git(geo, "branch", "pwd/repair/merged", main)  # contained in main: not a proposal
+    git(geo, "checkout", "-qb", "pwd/repair/r1")
+    write(geo, {"patches/beta.yaml": "examples: []\n"})
+    git(geo, "add", "-A")
+    git(geo, "commit", "-qm", "repair round")
+    repair_tip = git(geo, "rev-parse", "HEAD")
+    git(geo, "checkout", "-q", main)
+    git(geo, "notes", f"--ref={notes.NOTES_REF}", "add", "-m",
+        result_line(repair_tip, random.Random(1), ["alpha"], verdict="fail"), repair_tip)
+
+    res = run_cli("status", cwd=geo)
+    assert res.code == 0, res.output
+    assert "branches not merged yet: 2" in res.out
+    assert f"pwd/patch/abc-alpha ({patch_tip[:10]}): untested; run `git pwd run pwd/patch/abc-alpha`" in res.out
+    assert f"pwd/repair/r1 ({repair_tip[:10]}): fail" in res.out and "pwd/repair/merged" not in res.out
+    info = json.loads(run_cli("status", "--format", "json", cwd=geo).out)
+    assert info["proposals"] == [{"branch": "pwd/patch/abc-alpha", "tip": patch_tip, "verdict": None},
+                                 {"branch": "pwd/repair/r1", "tip": repair_tip, "verdict": "fail"}]
+
+    git(geo, "merge", "-q", "--ff-only", "pwd/repair/r1")  # r1 grew from the patch branch: both land
+    assert [p["branch"] for p in json.loads(run_cli("status", "--format", "json", cwd=geo).out)["proposals"]] == []

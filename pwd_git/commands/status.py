@@ -6,17 +6,22 @@ import click
 
 from pwd_git.build.shards import SHARDS_DIR, check
 from pwd_git.errors import DataError
+from pwd_git.git import unmerged_branches
 from pwd_git.kb.loader import Domain
 from pwd_git.kb.validate import validate
 from pwd_git.kb.walk import holdout
 from pwd_git.output import echo_json, format_option
+from pwd_git.results import ResultsStore
+
+PROPOSAL_PREFIXES = ("pwd/patch/", "pwd/repair/")
 
 
 @click.command()
 @format_option("json")
 def status(fmt: str) -> None:
     """KB size, what build.holdout keeps out of training, validation state, whether shards/
-    is fresh, and the last build key."""
+    is fresh, the last build key, and the patch and repair branches not merged yet (with the
+    latest verdict on each tip, or that it is untested)."""
     domain = Domain.find(".")
     report = validate(domain)
     kb = report.kb
@@ -28,6 +33,7 @@ def status(fmt: str) -> None:
                     build_key=(fresh.manifest or {}).get("build_key"), current_key=fresh.key.key)
     except DataError:
         info.update(shards="unknown (KB does not validate)", stale_reasons=[], build_key=None, current_key=None)
+    info["proposals"] = _proposals(domain)
     if fmt == "json":
         echo_json(info)
         return
@@ -49,3 +55,21 @@ def status(fmt: str) -> None:
         click.echo(f"    - {reason}")
     if state == "stale":
         click.echo("    run `git pwd build` and commit shards/")
+    if info["proposals"]:
+        click.echo(f"  branches not merged yet: {len(info['proposals'])}")
+    for branch in info["proposals"]:
+        verdict = branch["verdict"] or "untested"
+        click.echo(f"    {branch['branch']} ({branch['tip'][:10]}): {verdict}"
+                   + ("" if branch["verdict"] else f"; run `git pwd run {branch['branch']}`"))
+
+
+def _proposals(domain: Domain) -> list[dict]:
+    """The pwd/patch/* and pwd/repair/* branches HEAD does not contain, with the latest verdict
+    recorded on each tip (None: never tested)."""
+    store = ResultsStore(domain.repo)
+    out = []
+    for prefix in PROPOSAL_PREFIXES:
+        for name, tip in unmerged_branches(domain.repo, prefix):
+            lines = store.lines(tip)
+            out.append({"branch": name, "tip": tip, "verdict": lines[-1].get("verdict") if lines else None})
+    return out
