@@ -359,14 +359,14 @@ def branch_exists(repo: Repo, name: str) -> bool:
                    check=False).returncode == 0
 
 
-def unmerged_branches(repo: Repo, prefix: str) -> list[tuple[str, str]]:
-    """(name, tip) of each local branch under `prefix` (e.g. "pwd/patch/") whose tip HEAD does
-    not contain yet: the proposals still waiting for review."""
+def unmerged_branches(repo: Repo, *prefixes: str) -> list[tuple[str, str]]:
+    """(name, tip) of each local branch under one of `prefixes` (e.g. "pwd/patch/") whose tip
+    HEAD does not contain yet, by name: the proposals still waiting for review."""
     if not repo.has_commits():
         return []
     out = run_git(["for-each-ref", "--no-merged=HEAD", "--format=%(refname:short) %(objectname)",
-                   f"refs/heads/{prefix}"], repo.top).stdout.decode()
-    return [tuple(line.split(" ", 1)) for line in out.splitlines() if line.strip()]
+                   *(f"refs/heads/{prefix}" for prefix in prefixes)], repo.top).stdout.decode()
+    return [(name, tip) for name, tip in (line.split(" ", 1) for line in out.splitlines() if line.strip())]
 
 
 def current_branch(repo: Repo) -> str | None:

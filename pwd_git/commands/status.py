@@ -11,9 +11,8 @@ from pwd_git.kb.loader import Domain
 from pwd_git.kb.validate import validate
 from pwd_git.kb.walk import holdout
 from pwd_git.output import echo_json, format_option
+from pwd_git.repair import PATCH_BRANCH_PREFIX, REPAIR_BRANCH_PREFIX
 from pwd_git.results import ResultsStore
-
-PROPOSAL_PREFIXES = ("pwd/patch/", "pwd/repair/")
 
 
 @click.command()
@@ -68,8 +67,7 @@ def _proposals(domain: Domain) -> list[dict]:
     recorded on each tip (None: never tested)."""
     store = ResultsStore(domain.repo)
     out = []
-    for prefix in PROPOSAL_PREFIXES:
-        for name, tip in unmerged_branches(domain.repo, prefix):
-            lines = store.lines(tip)
-            out.append({"branch": name, "tip": tip, "verdict": lines[-1].get("verdict") if lines else None})
+    for name, tip in unmerged_branches(domain.repo, PATCH_BRANCH_PREFIX, REPAIR_BRANCH_PREFIX):
+        lines = store.lines(tip)
+        out.append({"branch": name, "tip": tip, "verdict": lines[-1].get("verdict") if lines else None})
     return out

@@ -32,6 +32,7 @@ from pwd_git.evaluate.verdict import judge, mcnemar_p
 from pwd_git.git import TempIndex, branch_exists, check_branch_name, create_branch, first_parent_range, is_ancestor, move_branch
 from pwd_git.kb.loader import Domain
 from pwd_git.metrics import Flags
+from pwd_git.repair import REPAIR_BRANCH_PREFIX
 from pwd_git.repair.diagnose import NOT_LEARNED, PATCHED_BY_DEFAULT, Diagnosis, Finding, diagnose
 from pwd_git.repair.patch import commit_files, patch_files, write_patch
 from pwd_git.results import ResultsStore
@@ -131,7 +132,7 @@ def repair(domain: Domain, rev: str = "HEAD", *, rounds: int | None = None, bran
     (default: repair.include) adds not-learned nodes to what each round patches."""
     repo = domain.repo
     start = repo.resolve(rev)
-    name = check_branch_name(repo, branch or f"pwd/repair/{start[:10]}")
+    name = check_branch_name(repo, branch or f"{REPAIR_BRANCH_PREFIX}{start[:10]}")
     tip = None
     if branch_exists(repo, name):
         if not resume:

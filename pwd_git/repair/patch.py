@@ -17,6 +17,7 @@ from pwd_git.errors import DataError, quote
 from pwd_git.git import TempIndex, branch_exists, check_branch_name, create_branch
 from pwd_git.kb.loader import Domain
 from pwd_git.kb.model import slug
+from pwd_git.repair import PATCH_BRANCH_PREFIX
 from pwd_git.repair.diagnose import NOT_LEARNED, PATCHED_BY_DEFAULT, Diagnosis, Finding, diagnose
 from pwd_git.repair.examples import ExampleWriter, Skipped
 from pwd_git.revision import at
@@ -136,7 +137,7 @@ def decontaminate(domain: Domain, commit: str, examples: list[dict]) -> tuple[li
 
 def _branch_name(commit: str, patched: list[Finding]) -> str:
     more = f"-and-{len(patched) - 1}-more" if len(patched) > 1 else ""
-    return f"pwd/patch/{commit[:10]}-{_short_slug(patched[0].node)}{more}"
+    return f"{PATCH_BRANCH_PREFIX}{commit[:10]}-{_short_slug(patched[0].node)}{more}"
 
 
 def _short_slug(node: str, limit: int = 32) -> str:

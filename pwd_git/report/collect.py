@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pwd_git.errors import PwdError
-from pwd_git.git import object_ids, run_git
+from pwd_git.git import object_ids, unmerged_branches
 from pwd_git.kb.loader import KB_DIRS, Domain
 from pwd_git.metrics import Metric
+from pwd_git.repair import REPAIR_BRANCH_PREFIX
 from pwd_git.results import history
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,6 @@ MAX_ROWS = 40  # heatmap rows: the concepts with the lowest accuracy
 MAX_KB_POINTS = 100  # commits whose KB is loaded for the size chart
 MAX_BRANCHES, MAX_ROUNDS = 20, 50  # repair branches and rounds per branch shown
 MAX_BISECTS = 50  # stored bisect conclusions shown, newest first
-REPAIR_PREFIX = "refs/heads/pwd/repair/"
 SERIES = ("acc", "acc_norm", "control", "L1", "L2", "L3")  # names of the one metrics grammar
 KB_SERIES = ("concepts", "statements", "chains")
 
@@ -278,13 +278,11 @@ def _diagnosis(domain: Domain, data: ReportData, links: Links) -> None:
 
 def _repairs(domain: Domain, run_key: str | None, links: Links) -> dict[str, list[Round]]:
     """The rounds of each `pwd/repair/*` branch (its commits not on HEAD), with their results."""
-    refs = run_git(["for-each-ref", f"--count={MAX_BRANCHES}", "--format=%(refname)", REPAIR_PREFIX],
-                   domain.repo.top).stdout.decode().split()
     out = {}
-    for ref in refs:
-        rounds = [Round(c, links.commit(c.oid)) for c in _commits(domain, f"HEAD..{ref}", MAX_ROUNDS, run_key)]
+    for name, tip in unmerged_branches(domain.repo, REPAIR_BRANCH_PREFIX)[:MAX_BRANCHES]:
+        rounds = [Round(c, links.commit(c.oid)) for c in _commits(domain, f"HEAD..{tip}", MAX_ROUNDS, run_key)]
         if rounds:
-            out[ref.removeprefix("refs/heads/")] = rounds
+            out[name] = rounds
     return out
 
 
